@@ -1,0 +1,258 @@
+/**
+ * The bus: publish, subscribe durably, read history, manage subscriptions. On the embedded
+ * default it needs nothing but a file path.
+ */
+import type { Envelope, JsonValue, PublishInput } from '../envelope/envelope.js';
+import { createIdGenerator } from '../envelope/ids.js';
+import { createEnvelopeWithText } from '../envelope/create.js';
+import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText } from '../envelope/validate.js';
+import { AgentbusError, invalidField } from '../errors.js';
+import type { ConsumerInfo, EventStore, HistoryQuery, StoredEvent } from '../store/event-store.js';
+import { type SqliteStoreOptions, openSqliteStore } from '../store/sqlite/index.js';
+import type { Clock } from '../time.js';
+import { createStoreBackedTransport } from '../transport/store-backed/store-backed-transport.js';
+import type { Transport } from '../transport/transport.js';
+import { Dispatcher } from './dispatcher.js';
+import { type StartInput, type SubscribeOptions, parseStart, resolveSubscribeOptions, validateSubscriptionName } from './options.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicyInput, parseRetryPolicy } from './retry-policy.js';
+import type { BusStatus, StatusListener } from './status.js';
+
+/** Options of {@link createBus}. */
+export interface BusOptions {
+  /** SQLite database file of the embedded default. @default ".agentbus/agentbus.db" */
+  path?: string;
+  /** More SQLite settings (synchronous level, busy timeout, ...). */
+  sqlite?: Omit<SqliteStoreOptions, 'path' | 'clock'>;
+  /** An EventStore opened by the caller; the bus does not close it. Overrides `path`. */
+  store?: EventStore;
+  /** A transport created by the caller; the bus does not close it. @default store-backed */
+  transport?: Transport;
+  /** `event.source` of events published without one. @default "/agentbus" */
+  source?: string;
+  /** Envelope size limits. */
+  limits?: EnvelopeLimits;
+  /** Bus-wide default retry policy, the seed's JSON. @default the seed's policy */
+  retry?: RetryPolicyInput;
+  /** @default the system clock */
+  clock?: Clock;
+}
+
+/** A running subscription in this process. */
+export interface Subscription {
+  readonly name: string;
+  /** Resolves when this process holds no deliveries of it (handy in tests). */
+  idle(): Promise<void>;
+  /** Stops fetching and waits for running handlers; the durable subscription remains. */
+  close(): Promise<void>;
+}
+
+/** Administration of durable subscriptions. */
+export interface SubscriptionAdmin {
+  list(): Promise<ConsumerInfo[]>;
+  get(name: string): Promise<ConsumerInfo | undefined>;
+  /** A paused subscription keeps its position and delivers nothing until resumed. */
+  pause(name: string): Promise<void>;
+  resume(name: string): Promise<void>;
+  /** Moves the position; in-flight and scheduled deliveries are dropped. */
+  reset(name: string, to: StartInput): Promise<ConsumerInfo>;
+  delete(name: string): Promise<boolean>;
+}
+
+const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
+
+/**
+ * Opens a bus. With no options it uses `.agentbus/agentbus.db` in the working directory.
+ *
+ * @example
+ * const bus = await createBus({ path: 'agentbus.db' })
+ * await bus.subscribe({ name: '/frontend-specialist', topic: 'project.tasks',
+ *   filter: 'type=APIDesignCompleted', handler: async (event, ctx) => {
+ *     await ctx.publish('UIImplementationStarted', { endpoints: event.payload })
+ *   } })
+ * await bus.publish({ topic: 'project.tasks', type: 'APIDesignCompleted', payload: { endpoints: 12 } })
+ */
+export async function createBus(options: BusOptions = {}): Promise<Bus> {
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const source = options.source ?? '/agentbus';
+  if (typeof source !== 'string' || source === '') throw invalidField('OPTIONS_INVALID', 'source', 'must be a non-empty string');
+  const retry = parseRetryPolicy(options.retry, DEFAULT_RETRY_POLICY, 'retry');
+  const ownsStore = options.store === undefined;
+  const store =
+    options.store ?? (await openSqliteStore({ ...options.sqlite, ...(options.path ? { path: options.path } : {}), clock }));
+  const ownsTransport = options.transport === undefined;
+  const transport = options.transport ?? createStoreBackedTransport(store);
+  return new Bus({ store, transport, clock, source, retry, limits: options.limits, ownsStore, ownsTransport });
+}
+
+/** Publish, subscribe, history. Create it with {@link createBus}. */
+export class Bus {
+  readonly store: EventStore;
+  readonly transport: Transport;
+  readonly subscriptions: SubscriptionAdmin;
+
+  readonly #clock: Clock;
+  readonly #source: string;
+  readonly #retry;
+  readonly #limits: EnvelopeLimits | undefined;
+  readonly #newId;
+  readonly #owns: { store: boolean; transport: boolean };
+  readonly #dispatchers = new Set<Dispatcher>();
+  readonly #status = new Set<StatusListener>();
+  #closed = false;
+
+  /** @internal use {@link createBus} */
+  constructor(parts: {
+    store: EventStore;
+    transport: Transport;
+    clock: Clock;
+    source: string;
+    retry: ReturnType<typeof parseRetryPolicy>;
+    limits: EnvelopeLimits | undefined;
+    ownsStore: boolean;
+    ownsTransport: boolean;
+  }) {
+    this.store = parts.store;
+    this.transport = parts.transport;
+    this.#clock = parts.clock;
+    this.#source = parts.source;
+    this.#retry = parts.retry;
+    this.#limits = parts.limits;
+    this.#owns = { store: parts.ownsStore, transport: parts.ownsTransport };
+    this.#newId = createIdGenerator({ clock: parts.clock });
+    const deliveries = this.store.deliveries;
+    this.subscriptions = {
+      list: () => deliveries.listConsumers(),
+      get: (name) => deliveries.getConsumer(validateSubscriptionName(name)),
+      pause: (name) => deliveries.setPaused(validateSubscriptionName(name), true),
+      resume: (name) => deliveries.setPaused(validateSubscriptionName(name), false),
+      reset: (name, to) => deliveries.resetConsumer(validateSubscriptionName(name), parseStart(to, 'to')),
+      delete: (name) => deliveries.deleteConsumer(validateSubscriptionName(name)),
+    };
+  }
+
+  /**
+   * Publishes one event and resolves with the stored envelope once it is durable. A repeated
+   * `id` is a no-op that resolves with the first copy.
+   * @throws AgentbusError `ENVELOPE_INVALID` naming the field; nothing is written.
+   */
+  async publish<P extends JsonValue = JsonValue>(input: PublishInput<P>): Promise<Envelope<P>> {
+    const [stored] = await this.#append([this.#create(input)]);
+    return stored as Envelope<P>;
+  }
+
+  /** Publishes several events in one commit; all are validated before any is written. */
+  async publishBatch(inputs: readonly PublishInput[]): Promise<Envelope[]> {
+    if (!Array.isArray(inputs)) throw invalidField('ENVELOPE_INVALID', 'inputs', 'publishBatch takes an array');
+    const items = inputs.map((input, index) => {
+      try {
+        return this.#create(input);
+      } catch (error) {
+        throw prefixField(error, `[${index}]`);
+      }
+    });
+    return this.#append(items);
+  }
+
+  /** Publishes a whole wire envelope (the seed's JSON), e.g. read from stdin or HTTP. */
+  async publishEnvelope(wire: unknown): Promise<Envelope> {
+    this.#assertOpen();
+    const [stored] = await this.#append([parseEnvelopeWithText(wire, this.#limits)]);
+    return stored as Envelope;
+  }
+
+  /**
+   * Starts delivering to `handler`. The subscription is durable by `name`: it resumes where
+   * it left off, and processes using the same name split its events.
+   * @throws AgentbusError `OPTIONS_INVALID` or `FILTER_SYNTAX` naming the field.
+   */
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    this.#assertOpen();
+    const o = resolveSubscribeOptions(options, { retry: this.#retry, source: this.#source });
+    const consumer = await this.transport.consumer({
+      name: o.name,
+      topic: o.topic,
+      ...(o.filter ? { filter: o.filter } : {}),
+      ...(o.matchEvent ? { matchEvent: o.matchEvent } : {}),
+      start: o.start,
+      leaseMs: o.leaseMs,
+    });
+    const dispatcher = new Dispatcher(consumer, {
+      name: o.name,
+      handler: o.handler,
+      concurrency: o.concurrency,
+      window: o.window,
+      retry: o.retry,
+      timeoutMs: o.timeoutMs,
+      leaseMs: o.leaseMs,
+      source: o.source,
+      createEnvelope: (input) => this.#create(input),
+      status: (status) => this.#emit(status),
+      random: Math.random,
+    });
+    this.#dispatchers.add(dispatcher);
+    dispatcher.start();
+    return {
+      name: o.name,
+      idle: () => dispatcher.idle(),
+      close: async () => {
+        this.#dispatchers.delete(dispatcher);
+        await dispatcher.close();
+      },
+    };
+  }
+
+  /** Streams history: by position range, topic pattern, type, correlation, causation, time. */
+  events(query: HistoryQuery = {}): AsyncIterable<StoredEvent> {
+    return this.store.read(query);
+  }
+
+  /** One event by id. */
+  getEvent(id: string): Promise<StoredEvent | undefined> {
+    return this.store.get(id);
+  }
+
+  /** Receives non-fatal conditions (handler failures, refused settlements, backend hiccups). */
+  onStatus(listener: StatusListener): () => void {
+    this.#status.add(listener);
+    return () => this.#status.delete(listener);
+  }
+
+  /** Drains running handlers, flushes, and closes what the bus opened. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#dispatchers].map((d) => d.close()));
+    this.#dispatchers.clear();
+    if (this.#owns.transport) await this.transport.close();
+    if (this.#owns.store) await this.store.close();
+  }
+
+  #create(input: PublishInput): EnvelopeWithText {
+    return createEnvelopeWithText(input, {
+      clock: this.#clock,
+      newId: this.#newId,
+      defaultSource: this.#source,
+      ...(this.#limits ? { limits: this.#limits } : {}),
+    });
+  }
+
+  async #append(items: EnvelopeWithText[]): Promise<Envelope[]> {
+    this.#assertOpen();
+    const stored = await this.transport.publish(items);
+    return stored.map((s) => s.envelope);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new AgentbusError('CLOSED', 'the bus is closed');
+  }
+
+  #emit(status: BusStatus): void {
+    for (const listener of this.#status) listener(status);
+  }
+}
+
+function prefixField(error: unknown, prefix: string): unknown {
+  if (!(error instanceof AgentbusError) || typeof error.details.field !== 'string') return error;
+  const field = `${prefix}.${error.details.field}`;
+  return new AgentbusError(error.code, `${field}: ${error.details.reason ?? error.message}`, { ...error.details, field });
+}

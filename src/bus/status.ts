@@ -1,0 +1,23 @@
+/**
+ * Non-fatal conditions, reported as typed status events rather than thrown: a handler
+ * failed (and will be retried or dead-lettered), a settlement was refused, the backend was
+ * unreachable for a moment.
+ */
+
+/** One status event. `type` tells which. */
+export type BusStatus =
+  | {
+      readonly type: 'handler_failed';
+      readonly subscription: string;
+      readonly seq: number;
+      readonly attempt: number;
+      readonly reason: string;
+      readonly message: string;
+      readonly willRetry: boolean;
+    }
+  | { readonly type: 'settle_failed'; readonly subscription: string; readonly seq: number; readonly error: Error }
+  | { readonly type: 'fetch_failed'; readonly subscription: string; readonly error: Error }
+  | { readonly type: 'lease_renewal_failed'; readonly subscription: string; readonly error: Error };
+
+/** Receives status events. */
+export type StatusListener = (status: BusStatus) => void;

@@ -1,0 +1,96 @@
+/**
+ * Building envelopes from the library's camelCase publish input: the publish hot path.
+ *
+ * Pure: the clock and the id generator are injected.
+ */
+import { invalidField } from '../errors.js';
+import type { Clock } from '../time.js';
+import type { Envelope, JsonValue, PublishInput } from './envelope.js';
+import { setOwn } from './json.js';
+import { formatTimestamp } from './timestamp.js';
+import {
+  DEFAULT_SOURCE,
+  EVENT_FIELDS,
+  type EnvelopeLimits,
+  type EnvelopeWithText,
+  normaliseEnvelope,
+} from './validate.js';
+
+/** What {@link createEnvelope} needs besides the input. */
+export interface CreateEnvelopeOptions {
+  /** Gives `event.timestamp` when the input has none. */
+  clock: Clock;
+  /** Gives `event.id` when the input has none, e.g. from `createIdGenerator`. */
+  newId: () => string;
+  /** `event.source` when the input has none. @default "/agentbus" */
+  defaultSource?: string;
+  /** @default DEFAULT_ENVELOPE_LIMITS */
+  limits?: EnvelopeLimits;
+}
+
+/**
+ * Builds and validates an envelope from publish input: generates the id and timestamp when
+ * absent, maps camelCase to the wire's snake_case and fills the defaults. The payload
+ * defaults to `{}` and is not copied.
+ *
+ * @throws AgentbusError `ENVELOPE_INVALID` naming the wire path (`event.type`, `routing.topic`,
+ *   `payload.items[3]`, ...) of the first offending field.
+ * @example
+ * const newId = createIdGenerator({ clock })
+ * const envelope = createEnvelope(
+ *   { topic: 'project.tasks', type: 'TaskCompletedEvent', payload: { task_id: 'T1' } },
+ *   { clock, newId },
+ * )
+ */
+export function createEnvelope<P extends JsonValue = JsonValue>(
+  input: PublishInput<P>,
+  options: CreateEnvelopeOptions,
+): Envelope<P> {
+  return createEnvelopeWithText(input, options).envelope;
+}
+
+/**
+ * Like {@link createEnvelope}, and also returns the envelope's JSON text (as
+ * `serializeEnvelope` writes it), built from the one `JSON.stringify` of the payload that
+ * the size check needs: a store can write the text without serializing again.
+ */
+export function createEnvelopeWithText<P extends JsonValue = JsonValue>(
+  input: PublishInput<P>,
+  options: CreateEnvelopeOptions,
+): EnvelopeWithText<P> {
+  if (typeof input !== 'object' || input === null) {
+    throw invalidField('ENVELOPE_INVALID', 'input', 'publish input must be an object');
+  }
+  const event: Record<string, unknown> = {
+    id: input.id ?? options.newId(),
+    type: input.type,
+    source: input.source,
+    timestamp: input.timestamp ?? formatTimestamp(options.clock.now()),
+    version: input.version,
+    correlation_id: input.correlationId,
+    causation_id: input.causationId,
+    kind: input.kind,
+    traceparent: input.traceparent,
+    expires_at: input.expiresAt,
+    schema: input.schema,
+  };
+  if (input.extensions !== undefined && input.extensions !== null) addExtensions(event, input.extensions);
+  const routing = { topic: input.topic, partition_key: input.partitionKey, priority: input.priority };
+  const payload = input.payload === undefined ? {} : input.payload;
+  const result = normaliseEnvelope(event, payload, routing, options.limits, options.defaultSource ?? DEFAULT_SOURCE);
+  // The payload was validated as P's JSON; the envelope carries it unchanged.
+  return result as EnvelopeWithText<P>;
+}
+
+function addExtensions(event: Record<string, unknown>, extensions: unknown): void {
+  if (typeof extensions !== 'object' || extensions === null || Array.isArray(extensions)) {
+    throw invalidField('ENVELOPE_INVALID', 'event', 'extensions must be a plain object');
+  }
+  for (const [key, value] of Object.entries(extensions)) {
+    if (EVENT_FIELDS.has(key)) {
+      throw invalidField('ENVELOPE_INVALID', `event.${key}`, 'reserved name: set it with its publish option');
+    }
+    // Not an assignment: a key named "__proto__" must become a field (and then be refused).
+    setOwn(event, key, value);
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * Validation and normalisation of wire envelopes (JSON from HTTP, stdin, files, brokers).
+ *
+ * The rules, each refused with `ENVELOPE_INVALID` naming the field's path:
+ * - top level: exactly `event`, `payload`, `routing`; any other key is refused (the seed's
+ *   structure is exact; extensions belong in `event`).
+ * - `event.id`: 1-200 chars of `A-Z a-z 0-9 . _ : -` (see `isEventId`).
+ * - `event.type`: a letter, then up to 199 of `A-Z a-z 0-9 _ . : -`.
+ * - `event.source`: 1-255 URI-reference characters (so it is a valid CloudEvents source).
+ * - `event.timestamp`, `event.expires_at`: RFC 3339 with a zone, naming a real instant.
+ * - `event.version`, `correlation_id`, `causation_id`, `schema`, `routing.partition_key`:
+ *   non-empty text without control characters or lone surrogates, bounded in length.
+ * - `event.kind`: one of the four kinds; `routing.priority`: high | normal | low.
+ * - `event.traceparent`: W3C trace context (`00-<32 hex>-<16 hex>-<2 hex>`).
+ * - `routing.topic`: dot-separated tokens of `A-Z a-z 0-9 _ -`, at most 255 chars, no
+ *   wildcards.
+ * - `payload`: JSON only, nested at most `maxDepth`, at most `maxPayloadBytes` of UTF-8 JSON.
+ * - other (extension) fields of `event` and `routing` are kept as given: names are a letter
+ *   then up to 63 of `A-Z a-z 0-9 _ -`, values are JSON, all together at most
+ *   `maxExtensionBytes`.
+ * Optional fields given as `null` count as absent (except `causation_id`, where null is the
+ * root value). Defaults: source "/agentbus", version "1.0", correlation_id = id,
+ * causation_id null, kind inferred from the type, priority "normal".
+ *
+ * Pure.
+ */
+import { invalidField } from '../errors.js';
+import {
+  EVENT_KINDS,
+  type Envelope,
+  type EventHeader,
+  type EventKind,
+  type JsonValue,
+  PRIORITIES,
+  type Priority,
+  type Routing,
+} from './envelope.js';
+import { isEventId } from './ids.js';
+import { assertJsonValue, formatKey, isWellFormed, setOwn, utf8ByteLength } from './json.js';
+import { inferKind } from './kind.js';
+import { parseTimestamp } from './timestamp.js';
+
+/** The `event.source` of envelopes that do not name one. */
+export const DEFAULT_SOURCE = '/agentbus';
+/** The `event.version` of envelopes that do not name one. */
+export const DEFAULT_VERSION = '1.0';
+
+/** Size limits applied by validation. */
+export interface EnvelopeLimits {
+  /** Largest payload, in bytes of its UTF-8 JSON text. @default 1048576 (1 MiB) */
+  maxPayloadBytes?: number;
+  /** Deepest nesting of arrays and objects in the payload and extension values. @default 64 */
+  maxDepth?: number;
+  /** Largest total of all extension fields (names and JSON values, UTF-8). @default 65536 */
+  maxExtensionBytes?: number;
+}
+
+/** The limits used when none are given. */
+export const DEFAULT_ENVELOPE_LIMITS: Readonly<Required<EnvelopeLimits>> = Object.freeze({
+  maxPayloadBytes: 1_048_576,
+  maxDepth: 64,
+  maxExtensionBytes: 65_536,
+});
+
+/** An envelope together with its JSON text, exactly as {@link serializeEnvelope} writes it. */
+export interface EnvelopeWithText<P extends JsonValue = JsonValue> {
+  readonly envelope: Envelope<P>;
+  readonly text: string;
+}
+
+/** The names `event` and `routing` reserve for themselves; every other name is an extension. */
+export const EVENT_FIELDS: ReadonlySet<string> = new Set([
+  'id',
+  'type',
+  'source',
+  'timestamp',
+  'version',
+  'correlation_id',
+  'causation_id',
+  'kind',
+  'traceparent',
+  'expires_at',
+  'schema',
+]);
+const ROUTING_FIELDS: ReadonlySet<string> = new Set(['topic', 'partition_key', 'priority']);
+
+const TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
+const SOURCE = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]{1,255}$/;
+const TOPIC = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+const EXTENSION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-[!-~]*)?$/;
+
+/**
+ * Validates a whole wire envelope and returns it normalised: defaults filled, known fields
+ * first, extension fields kept. The input is not modified; the payload is not copied.
+ *
+ * @throws AgentbusError `ENVELOPE_INVALID` with `details.field` naming the offending path.
+ * @example
+ * const envelope = parseEnvelope(JSON.parse(body))
+ */
+export function parseEnvelope(input: unknown, limits?: EnvelopeLimits): Envelope {
+  return parseEnvelopeWithText(input, limits).envelope;
+}
+
+/** Like {@link parseEnvelope}, and also returns the normalised envelope's JSON text. */
+export function parseEnvelopeWithText(input: unknown, limits?: EnvelopeLimits): EnvelopeWithText {
+  const record = asRecord(input, 'envelope');
+  for (const key of Object.keys(record)) {
+    if (key !== 'event' && key !== 'payload' && key !== 'routing') {
+      throw invalidField(
+        'ENVELOPE_INVALID',
+        key,
+        'unknown top-level field: an envelope has only event, payload and routing (put extensions in event)',
+      );
+    }
+  }
+  if (record.payload === undefined) throw missing('payload');
+  return normaliseEnvelope(record.event, record.payload, record.routing, limits, DEFAULT_SOURCE);
+}
+
+/**
+ * Validates the three blocks and builds the normalised envelope and its text.
+ * Shared by {@link parseEnvelope} and `createEnvelope`; `defaultSource` fills a missing source.
+ * @internal
+ */
+export function normaliseEnvelope(
+  rawEvent: unknown,
+  payload: unknown,
+  rawRouting: unknown,
+  limits: EnvelopeLimits | undefined,
+  defaultSource: string,
+): EnvelopeWithText {
+  const resolved = resolveLimits(limits);
+  const extensions = { bytes: 0 };
+  const event = normaliseEvent(asRecord(rawEvent, 'event'), defaultSource, resolved, extensions);
+  const routing = normaliseRouting(asRecord(rawRouting, 'routing'), resolved, extensions);
+  assertJsonValue(payload, 'payload', resolved.maxDepth, resolved.maxPayloadBytes);
+  const payloadText = JSON.stringify(payload);
+  const max = resolved.maxPayloadBytes;
+  if (payloadText.length > max || (payloadText.length * 3 > max && utf8ByteLength(payloadText) > max)) {
+    const size = utf8ByteLength(payloadText);
+    throw invalidField('ENVELOPE_INVALID', 'payload', `${size} bytes of JSON, over the limit of ${max} bytes`, {
+      size,
+      limit: max,
+    });
+  }
+  const envelope: Envelope = { event, payload: payload as JsonValue, routing };
+  const text = `{"event":${JSON.stringify(event)},"payload":${payloadText},"routing":${JSON.stringify(routing)}}`;
+  return { envelope, text };
+}
+
+function normaliseEvent(
+  e: Record<string, unknown>,
+  defaultSource: string,
+  limits: Required<EnvelopeLimits>,
+  extensions: { bytes: number },
+): EventHeader {
+  const id = required(e.id, 'event.id');
+  if (!isEventId(id)) throw bad('event.id', 'must be 1-200 characters of A-Z a-z 0-9 . _ : -');
+  const type = required(e.type, 'event.type');
+  if (type === '') throw bad('event.type', 'must not be empty');
+  if (typeof type !== 'string' || !TYPE.test(type)) {
+    throw bad('event.type', 'must be a letter followed by up to 199 of A-Z a-z 0-9 _ . : -');
+  }
+  const source = absent(e.source) ? defaultSource : e.source;
+  if (typeof source !== 'string' || !SOURCE.test(source)) {
+    throw bad('event.source', 'must be 1-255 URI-reference characters, e.g. /backend-architect');
+  }
+  const timestamp = checkTimestamp(required(e.timestamp, 'event.timestamp'), 'event.timestamp');
+  const version = absent(e.version) ? DEFAULT_VERSION : checkText(e.version, 'event.version', 64);
+  const correlationId = absent(e.correlation_id) ? id : checkText(e.correlation_id, 'event.correlation_id', 255);
+  const causationId =
+    e.causation_id === undefined || e.causation_id === null
+      ? null
+      : checkText(e.causation_id, 'event.causation_id', 255);
+  const kind = absent(e.kind) ? inferKind(type) : checkKind(e.kind);
+  const event: EventHeader = {
+    id,
+    type,
+    source,
+    timestamp,
+    version,
+    correlation_id: correlationId,
+    causation_id: causationId,
+    kind,
+  };
+  if (!absent(e.traceparent)) event.traceparent = checkTraceparent(e.traceparent);
+  if (!absent(e.expires_at)) event.expires_at = checkTimestamp(e.expires_at, 'event.expires_at');
+  if (!absent(e.schema)) event.schema = checkText(e.schema, 'event.schema', 2048);
+  copyExtensions(e, event, EVENT_FIELDS, 'event', limits, extensions);
+  return event;
+}
+
+function normaliseRouting(
+  r: Record<string, unknown>,
+  limits: Required<EnvelopeLimits>,
+  extensions: { bytes: number },
+): Routing {
+  const topic = checkTopic(r.topic);
+  const priority = absent(r.priority) ? 'normal' : checkPriority(r.priority);
+  const routing: Routing = absent(r.partition_key)
+    ? { topic, priority }
+    : { topic, partition_key: checkText(r.partition_key, 'routing.partition_key', 255), priority };
+  copyExtensions(r, routing, ROUTING_FIELDS, 'routing', limits, extensions);
+  return routing;
+}
+
+/** Copies unknown fields as they are, after checking their names and that they are JSON. */
+function copyExtensions(
+  from: Record<string, unknown>,
+  to: Record<string, JsonValue | undefined>,
+  known: ReadonlySet<string>,
+  block: string,
+  limits: Required<EnvelopeLimits>,
+  extensions: { bytes: number },
+): void {
+  for (const key of Object.keys(from)) {
+    if (known.has(key)) continue;
+    const value = from[key];
+    if (value === undefined) continue;
+    const path = `${block}${formatKey(key)}`;
+    if (!EXTENSION_NAME.test(key)) {
+      throw bad(path, 'extension names are a letter followed by up to 63 of A-Z a-z 0-9 _ -');
+    }
+    const budget = limits.maxExtensionBytes - extensions.bytes;
+    assertJsonValue(value, path, limits.maxDepth, budget);
+    extensions.bytes += key.length + utf8ByteLength(JSON.stringify(value));
+    if (extensions.bytes > limits.maxExtensionBytes) {
+      throw bad(path, `extension fields total more than ${limits.maxExtensionBytes} bytes`);
+    }
+    setOwn(to, key, value);
+  }
+}
+
+// TODO(lead): use routing/topic.ts validateTopic
+function checkTopic(value: unknown): string {
+  const topic = required(value, 'routing.topic');
+  if (typeof topic !== 'string') throw bad('routing.topic', 'must be a string');
+  if (topic.length === 0) throw bad('routing.topic', 'must not be empty');
+  if (topic.length > 255) throw bad('routing.topic', 'longer than 255 characters');
+  if (topic.includes('*') || topic.includes('>')) {
+    throw bad('routing.topic', 'wildcards (* and >) are for subscriptions, not for publishing');
+  }
+  if (!TOPIC.test(topic)) {
+    throw bad('routing.topic', 'must be dot-separated tokens of A-Z a-z 0-9 _ - with no empty token');
+  }
+  return topic;
+}
+
+function checkTimestamp(value: unknown, path: string): string {
+  if (typeof value !== 'string' || parseTimestamp(value) === undefined) {
+    throw bad(path, 'must be an RFC 3339 date-time with a zone, e.g. 2025-11-29T14:30:00Z');
+  }
+  return value;
+}
+
+function checkKind(value: unknown): EventKind {
+  const kind = EVENT_KINDS.find((k) => k === value);
+  if (kind === undefined) throw bad('event.kind', 'must be one of command, event, query, notification');
+  return kind;
+}
+
+function checkPriority(value: unknown): Priority {
+  const priority = PRIORITIES.find((p) => p === value);
+  if (priority === undefined) throw bad('routing.priority', 'must be one of high, normal, low');
+  return priority;
+}
+
+function checkTraceparent(value: unknown): string {
+  const m = typeof value === 'string' && value.length <= 512 ? TRACEPARENT.exec(value) : null;
+  const valid =
+    m !== null &&
+    m[1] !== 'ff' &&
+    !(m[1] === '00' && m[5] !== undefined) &&
+    !/^0+$/.test(m[2] ?? '') &&
+    !/^0+$/.test(m[3] ?? '');
+  if (!valid) throw bad('event.traceparent', 'must be W3C trace context, e.g. 00-<32 hex>-<16 hex>-01');
+  return value as string;
+}
+
+/** Non-empty text of at most `max` UTF-16 units, without control characters or lone surrogates. */
+function checkText(value: unknown, path: string, max: number): string {
+  if (typeof value !== 'string') throw bad(path, 'must be a string');
+  if (value.length === 0 || value.length > max) throw bad(path, `must be 1-${max} characters`);
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) throw bad(path, 'must not contain control characters');
+  }
+  if (!isWellFormed(value)) throw bad(path, 'must not contain lone surrogates');
+  return value;
+}
+
+function resolveLimits(limits: EnvelopeLimits | undefined): Required<EnvelopeLimits> {
+  if (limits === undefined) return DEFAULT_ENVELOPE_LIMITS;
+  const resolved = {
+    maxPayloadBytes: limits.maxPayloadBytes ?? DEFAULT_ENVELOPE_LIMITS.maxPayloadBytes,
+    maxDepth: limits.maxDepth ?? DEFAULT_ENVELOPE_LIMITS.maxDepth,
+    maxExtensionBytes: limits.maxExtensionBytes ?? DEFAULT_ENVELOPE_LIMITS.maxExtensionBytes,
+  };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw invalidField('OPTIONS_INVALID', `limits.${name}`, 'must be a positive integer');
+    }
+  }
+  return resolved;
+}
+
+function asRecord(value: unknown, path: string): Record<string, unknown> {
+  if (value === undefined) throw missing(path);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(path, 'must be an object');
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) throw bad(path, 'must be a plain object');
+  return value as Record<string, unknown>;
+}
+
+function absent(value: unknown): value is undefined | null {
+  return value === undefined || value === null;
+}
+
+function required(value: unknown, path: string): unknown {
+  if (absent(value)) throw missing(path);
+  return value;
+}
+
+function missing(path: string) {
+  return invalidField('ENVELOPE_INVALID', path, 'missing');
+}
+
+function bad(path: string, reason: string) {
+  return invalidField('ENVELOPE_INVALID', path, reason);
+}

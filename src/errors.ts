@@ -1,0 +1,113 @@
+/**
+ * The one error type agentbus throws. Every failure carries a stable `code` that
+ * callers branch on, a message a person can act on, and the details behind it.
+ *
+ * Pure: no I/O, no clock.
+ */
+
+/** The closed set of error codes. Guards and HTTP mapping key on these, never on messages. */
+export type AgentbusErrorCode =
+  | 'ENVELOPE_INVALID'
+  | 'TOPIC_INVALID'
+  | 'FILTER_SYNTAX'
+  | 'OPTIONS_INVALID'
+  | 'BACKPRESSURE'
+  | 'CONCURRENCY_CONFLICT'
+  | 'LEASE_LOST'
+  | 'NOT_FOUND'
+  | 'UNAUTHORIZED'
+  | 'TIMEOUT'
+  | 'CLOSED'
+  | 'BACKEND_UNAVAILABLE'
+  | 'STORE_CORRUPT'
+  | 'HANDLER_FAILED';
+
+/** What a user needs to act on an error: which field, why, and anything else relevant. */
+export interface AgentbusErrorDetails {
+  /** Dotted path of the offending field, e.g. `routing.topic` or `payload.result`. */
+  readonly field?: string;
+  /** Why the value was refused, in a few words. */
+  readonly reason?: string;
+  /** 1-based column in a filter expression where parsing failed. */
+  readonly column?: number;
+  readonly [key: string]: unknown;
+}
+
+/**
+ * Base class of every error agentbus raises on purpose.
+ *
+ * @example
+ * try { await bus.publish(input) } catch (e) {
+ *   if (isAgentbusError(e, 'ENVELOPE_INVALID')) console.error(e.details.field, e.details.reason)
+ * }
+ */
+export class AgentbusError extends Error {
+  override readonly name: string = 'AgentbusError';
+  readonly code: AgentbusErrorCode;
+  readonly details: AgentbusErrorDetails;
+
+  constructor(
+    code: AgentbusErrorCode,
+    message: string,
+    details: AgentbusErrorDetails = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+  }
+
+  /** A plain object safe to print or send (no stack, no cause chain). */
+  toJSON(): { code: AgentbusErrorCode; message: string; details: AgentbusErrorDetails } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** True when `value` is an AgentbusError, optionally with the given code. */
+export function isAgentbusError(value: unknown, code?: AgentbusErrorCode): value is AgentbusError {
+  return value instanceof AgentbusError && (code === undefined || value.code === code);
+}
+
+/** A field refused by validation: `field` is the dotted path, `reason` says why. */
+export function invalidField(
+  code: AgentbusErrorCode,
+  field: string,
+  reason: string,
+  extra: AgentbusErrorDetails = {},
+): AgentbusError {
+  return new AgentbusError(code, `${field}: ${reason}`, { ...extra, field, reason });
+}
+
+/**
+ * Thrown by a publisher when a subscription is too far behind and its policy is `reject`,
+ * or when a `block` policy waited longer than its timeout.
+ */
+export class BackpressureError extends AgentbusError {
+  override readonly name = 'BackpressureError';
+  constructor(message: string, details: AgentbusErrorDetails) {
+    super('BACKPRESSURE', message, details);
+  }
+}
+
+/**
+ * Thrown by a handler to say: this event will never succeed, do not retry it.
+ * The delivery goes straight to the dead-letter queue.
+ */
+export class NonRetryableError extends Error {
+  override readonly name = 'NonRetryableError';
+  readonly code: string;
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(message, options);
+    this.code = options?.code ?? 'invalid_payload';
+  }
+}
+
+/** Thrown by a handler to ask for a retry after a specific delay, in milliseconds. */
+export class RetryAfterError extends Error {
+  override readonly name = 'RetryAfterError';
+  readonly delayMs: number;
+  constructor(delayMs: number, message = `retry after ${delayMs} ms`, options?: { cause?: unknown }) {
+    super(message, options);
+    this.delayMs = delayMs;
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * The EventStore contract: agentbus's history and state, in agentbus's own words.
+ *
+ * An adapter owns its connections, so callers never thread a connection through an
+ * operation. Every implementation must pass `test/conformance/event-store.contract.ts`
+ * against its real engine.
+ */
+import type { Envelope } from '../envelope/envelope.js';
+
+/** An envelope as the store keeps it: with its global position. */
+export interface StoredEvent {
+  /** Global position in the log, starting at 1, strictly increasing, never reused. */
+  readonly seq: number;
+  readonly envelope: Envelope;
+  /** When the store committed it (ms since the epoch). Never decreases along `seq`. */
+  readonly storedAt: number;
+}
+
+/** An envelope ready to append, with its JSON text (serialised once, by the caller). */
+export interface AppendItem {
+  readonly envelope: Envelope;
+  /** `JSON.stringify(envelope)`; stored as is and never re-serialised. */
+  readonly text: string;
+}
+
+/** The result of appending one item: the stored copy, which is the first copy for a repeated id. */
+export interface AppendedEvent extends StoredEvent {
+  /** True when an event with this id was already stored; `envelope` is then the first copy. */
+  readonly duplicate: boolean;
+}
+
+/** A history query. Every field narrows the result; all are optional. */
+export interface HistoryQuery {
+  /** Lowest position, inclusive. */
+  readonly fromSeq?: number;
+  /** Highest position, inclusive. */
+  readonly toSeq?: number;
+  /** Topic pattern with NATS wildcards (`project.*`, `project.>`). */
+  readonly topic?: string;
+  readonly type?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+  /** Events whose `event.timestamp` is at or after this instant (ms). */
+  readonly since?: number;
+  /** Events whose `event.timestamp` is before this instant (ms). */
+  readonly until?: number;
+  /** At most this many events. */
+  readonly limit?: number;
+  /** `backward` reads newest first. @default "forward" */
+  readonly direction?: 'forward' | 'backward';
+}
+
+/** A versioned value in the state area. */
+export interface StateRecord<T = unknown> {
+  readonly namespace: string;
+  readonly key: string;
+  readonly value: T;
+  /** Starts at 1 and increases by one on every write. */
+  readonly version: number;
+  readonly updatedAt: number;
+}
+
+/** Compare-and-set condition: the version the caller last saw, or `absent` for a new key. */
+export type ExpectedVersion = number | 'absent' | 'any';
+
+/**
+ * Durable key-value state for sagas, aggregators, timers and checkpoints, with
+ * compare-and-set. A version mismatch throws `CONCURRENCY_CONFLICT`.
+ */
+export interface StateArea {
+  get<T = unknown>(namespace: string, key: string): Promise<StateRecord<T> | undefined>;
+  /** Writes `value` if the current version matches; returns the new version. */
+  put<T = unknown>(namespace: string, key: string, value: T, expected?: ExpectedVersion): Promise<number>;
+  /** Deletes the key if the current version matches; false when there was nothing to delete. */
+  delete(namespace: string, key: string, expected?: ExpectedVersion): Promise<boolean>;
+  /** All records of a namespace (optionally under a key prefix), in key order, streamed. */
+  list<T = unknown>(namespace: string, options?: { prefix?: string }): AsyncIterable<StateRecord<T>>;
+}
+
+/** What a function running inside `EventStore.transaction` may do; all of it commits or none. */
+export interface StoreTransaction {
+  append(items: readonly AppendItem[]): Promise<AppendedEvent[]>;
+  readonly state: StateArea;
+}
+
+/** Where a new consumer starts reading. */
+export type StartPosition = 'earliest' | 'latest' | { readonly seq: number } | { readonly time: number };
+
+/** The durable identity and selection of a consumer (a subscription name). */
+export interface ConsumerSpec {
+  readonly name: string;
+  /** Topic pattern with NATS wildcards. */
+  readonly topic: string;
+  /** EventBridge-style pattern, stored for inspection; matching is done by `ClaimRequest.accept`. */
+  readonly filter?: unknown;
+  /** Only used when the consumer does not exist yet. @default "latest" */
+  readonly start?: StartPosition;
+}
+
+/** A consumer's durable position and counters. */
+export interface ConsumerInfo {
+  readonly name: string;
+  readonly topic: string;
+  readonly filter: unknown;
+  /** Every event at or below this position is settled (acked, filtered out, or dead). */
+  readonly ackFloor: number;
+  /** The next position not yet handed out to any member. */
+  readonly nextSeq: number;
+  /** Deliveries handed out and not yet settled. */
+  readonly inFlight: number;
+  /** Failed deliveries waiting for their retry time. */
+  readonly scheduled: number;
+  readonly redelivered: number;
+  readonly deadLettered: number;
+  readonly expired: number;
+  readonly paused: boolean;
+  readonly createdAt: number;
+}
+
+/**
+ * A lease on a delivery. Settling with a lease that another member has since taken over
+ * is refused with `LEASE_LOST`.
+ */
+export interface LeaseRef {
+  /** `window`: a first delivery, part of a claimed window; `retry`: a redelivery. */
+  readonly kind: 'window' | 'retry';
+  /** The window's first position (for `window`) or the event's position (for `retry`). */
+  readonly key: number;
+  readonly token: number;
+}
+
+/** One delivery handed out by `claim`. */
+export interface ClaimedDelivery {
+  readonly event: StoredEvent;
+  /** 1 for the first delivery, 2 for the first redelivery, ... */
+  readonly attempt: number;
+  readonly lease: LeaseRef;
+  /** When this lease lapses unless extended (ms). */
+  readonly leaseUntil: number;
+  /** For redeliveries: when the event first failed (ms). */
+  readonly firstFailedAt?: number;
+}
+
+/** A request for deliveries on behalf of one member of a consumer group. */
+export interface ClaimRequest {
+  readonly consumer: string;
+  /** Identifies the member; a lease of a member that is gone may be taken over at once. */
+  readonly owner: string;
+  readonly max: number;
+  readonly leaseMs: number;
+  /** Decides on the topic alone, before the envelope is parsed. */
+  readonly matchTopic: (topic: string) => boolean;
+  /** Content filter on the parsed event; absent means every event on a matching topic. */
+  readonly matchEvent?: (event: StoredEvent) => boolean;
+}
+
+/** What a claim returned, and when it is worth asking again if nothing new is published. */
+export interface ClaimResult {
+  readonly deliveries: ClaimedDelivery[];
+  /** Earliest time at which a scheduled retry becomes due or a lease of another member lapses. */
+  readonly nextWakeAt?: number;
+  /** True when the claim stopped before reaching the head of the log: ask again at once. */
+  readonly more: boolean;
+}
+
+/** How a delivery ends (or is postponed). */
+export type SettleOutcome =
+  | { readonly kind: 'ack' }
+  /** Redeliver after `delayMs` (measured by the store's clock); `error` describes the failure. */
+  | { readonly kind: 'retry'; readonly delayMs: number; readonly error: FailureInfo }
+  /** Give up: the delivery becomes a dead letter. */
+  | { readonly kind: 'dead'; readonly error: FailureInfo };
+
+/** Why a delivery failed. */
+export interface FailureInfo {
+  /** Classification: `timeout`, `temporary_failure`, `invalid_payload`, `unauthorized`, or a custom code. */
+  readonly reason: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+/** Settles one delivery, atomically with the events its handler published. */
+export interface Settlement {
+  readonly consumer: string;
+  readonly seq: number;
+  readonly attempt: number;
+  readonly lease: LeaseRef;
+  readonly outcome: SettleOutcome;
+  /** Events the handler published; appended only if the settlement is accepted. */
+  readonly publish?: readonly AppendItem[];
+}
+
+/** A dead letter: a delivery that will not be retried. */
+export interface DeadLetter {
+  readonly id: number;
+  readonly consumer: string;
+  readonly event: StoredEvent;
+  readonly reason: string;
+  readonly error: string;
+  readonly stack?: string;
+  readonly retries: number;
+  readonly firstFailedAt: number;
+  readonly lastFailedAt: number;
+  readonly status: 'open' | 'replayed' | 'archived';
+  readonly note?: string;
+}
+
+/**
+ * Delivery state for the store-backed transport: per consumer an acknowledged position,
+ * claimed windows with leases, scheduled retries and dead letters. Nothing is written per
+ * delivery on the happy path: a window of many events is one row.
+ */
+export interface DeliveryState {
+  /** Creates the consumer if absent (positioned per `spec.start`) and returns its info. */
+  ensureConsumer(spec: ConsumerSpec): Promise<ConsumerInfo>;
+  getConsumer(name: string): Promise<ConsumerInfo | undefined>;
+  listConsumers(): Promise<ConsumerInfo[]>;
+  deleteConsumer(name: string): Promise<boolean>;
+  /** Hands out due retries first, then new events after the consumer's position. */
+  claim(request: ClaimRequest): Promise<ClaimResult>;
+  /**
+   * Settles deliveries. Each settlement is accepted or refused on its own
+   * (`LEASE_LOST` when its lease was taken over); the accepted ones, with the events
+   * they publish, commit together.
+   */
+  settle(settlements: readonly Settlement[]): Promise<Array<AppendedEvent[] | Error>>;
+  /** Extends leases held by `owner`; returns the new lease end. */
+  extend(consumer: string, owner: string, leases: readonly LeaseRef[], leaseMs: number): Promise<number>;
+  /**
+   * Gives back leases of deliveries whose handler never started, for delivery to another
+   * member at once without counting an attempt (clean shutdown of a prefetching member).
+   */
+  release(consumer: string, owner: string, leases: readonly { lease: LeaseRef; seq: number }[]): Promise<void>;
+  /** Moves a consumer's position: every event before `nextSeq` counts as settled. */
+  resetConsumer(name: string, start: StartPosition): Promise<ConsumerInfo>;
+  /** Pauses or resumes a consumer; a paused consumer keeps its position and gets nothing. */
+  setPaused(name: string, paused: boolean): Promise<void>;
+  listDeadLetters(filter?: { consumer?: string; status?: DeadLetter['status'] }): Promise<DeadLetter[]>;
+}
+
+/** A subscription to "something new was written". Cross-process where the engine allows. */
+export interface ChangeFeed {
+  /** Calls `listener` after commits that appended events; returns an unsubscribe function. */
+  onAppend(listener: (head: number) => void): () => void;
+}
+
+/**
+ * The history and the state.
+ *
+ * @example
+ * const store = await openSqliteStore({ path: '.agentbus/agentbus.db' })
+ * const [stored] = await store.append([{ envelope, text: JSON.stringify(envelope) }])
+ * for await (const e of store.read({ correlationId: 'project-xyz-123' })) console.log(e.seq)
+ */
+export interface EventStore {
+  /** Appends, idempotent by id. Appends issued in the same tick share one transaction. */
+  append(items: readonly AppendItem[]): Promise<AppendedEvent[]>;
+  /** Streams history matching the query, in position order. */
+  read(query?: HistoryQuery): AsyncIterable<StoredEvent>;
+  /** One event by id. */
+  get(id: string): Promise<StoredEvent | undefined>;
+  /** The highest position written so far (0 for an empty log). */
+  head(): Promise<number>;
+  readonly state: StateArea;
+  readonly deliveries: DeliveryState;
+  readonly changes: ChangeFeed;
+  /** Runs `fn` atomically: all its appends and state writes commit, or none. */
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  /** Flushes pending writes and closes connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,66 @@
+/**
+ * WAL checkpoints on a worker thread with its own connection, so copying pages back into
+ * the database never stalls a commit on the main thread. Started on first use.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 2000');
+parentPort.on('message', (message) => {
+  if (message === 'close') { db.close(); parentPort.close(); return; }
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+  parentPort.postMessage('done');
+});
+`;
+
+export class Checkpointer {
+  #worker: Worker | undefined;
+  #busy = false;
+  #again = false;
+
+  constructor(private readonly path: string) {}
+
+  /** Asks for a PASSIVE checkpoint; coalesces requests while one runs. */
+  request(): void {
+    if (this.#busy) {
+      this.#again = true;
+      return;
+    }
+    this.#busy = true;
+    this.#start().postMessage('checkpoint');
+  }
+
+  async close(): Promise<void> {
+    const worker = this.#worker;
+    if (!worker) return;
+    this.#worker = undefined;
+    await new Promise<void>((resolve) => {
+      worker.once('exit', () => resolve());
+      worker.postMessage('close');
+    });
+  }
+
+  #start(): Worker {
+    if (this.#worker) return this.#worker;
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path: this.path } });
+    worker.unref();
+    worker.on('message', () => {
+      this.#busy = false;
+      if (this.#again) {
+        this.#again = false;
+        this.request();
+      }
+    });
+    worker.on('error', () => {
+      this.#busy = false;
+      this.#worker = undefined;
+    });
+    this.#worker = worker;
+    return worker;
+  }
+}

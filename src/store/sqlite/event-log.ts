@@ -1,0 +1,163 @@
+/**
+ * The `events` table: idempotent appends and history reads.
+ * Statements are prepared once per connection; reads page by position (keyset), so no
+ * cursor stays open across an `await`.
+ */
+import type Database from 'better-sqlite3';
+import type { Envelope, Priority } from '../../envelope/envelope.js';
+import { compileTopicPattern, isLiteralPattern } from '../../routing/index.js';
+import type { AppendItem, AppendedEvent, HistoryQuery, StoredEvent } from '../event-store.js';
+
+const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
+const PAGE_SIZE = 500;
+
+/** A row as selected for reading. */
+export interface EventRow {
+  seq: number;
+  stored_at: number;
+  body: string;
+}
+
+/** Turns a row into a stored event (one JSON.parse, nothing else). */
+export function toStoredEvent(row: EventRow): StoredEvent {
+  return { seq: row.seq, storedAt: row.stored_at, envelope: JSON.parse(row.body) as Envelope };
+}
+
+/** Milliseconds of an RFC 3339 time that validation already accepted. */
+export function timeOf(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  return Date.parse(value);
+}
+
+export class EventLog {
+  readonly #insert: Database.Statement;
+  readonly #byId: Database.Statement;
+  readonly #head: Database.Statement;
+  readonly #lastStoredAt: Database.Statement;
+  readonly #cache = new Map<string, Database.Statement>();
+  #lastStoredAtSeen = 0;
+
+  constructor(private readonly db: Database.Database) {
+    this.#insert = db.prepare(
+      `INSERT INTO events (id, topic, type, correlation_id, causation_id, partition_key, priority, ts, expires_at, stored_at, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    );
+    this.#byId = db.prepare('SELECT seq, stored_at, body FROM events WHERE id = ?');
+    this.#head = db.prepare('SELECT seq FROM events ORDER BY seq DESC LIMIT 1').pluck();
+    this.#lastStoredAt = db.prepare('SELECT stored_at FROM events ORDER BY seq DESC LIMIT 1').pluck();
+  }
+
+  /**
+   * Inserts inside the caller's transaction. `stored_at` never decreases along `seq`, even
+   * when several processes write or the wall clock steps back.
+   */
+  appendInTransaction(items: readonly AppendItem[], now: number): AppendedEvent[] {
+    if (items.length === 0) return [];
+    const last = (this.#lastStoredAt.get() as number | undefined) ?? 0;
+    const storedAt = Math.max(now, last, this.#lastStoredAtSeen);
+    this.#lastStoredAtSeen = storedAt;
+    const out: AppendedEvent[] = [];
+    for (const { envelope, text } of items) {
+      const { event, routing } = envelope;
+      const info = this.#insert.run(
+        event.id,
+        routing.topic,
+        event.type,
+        event.correlation_id,
+        event.causation_id,
+        routing.partition_key ?? null,
+        PRIORITY_RANK[routing.priority] ?? 1,
+        Date.parse(event.timestamp),
+        timeOf(event.expires_at),
+        storedAt,
+        text,
+      );
+      if (info.changes === 1) {
+        out.push({ seq: Number(info.lastInsertRowid), storedAt, envelope, duplicate: false });
+      } else {
+        const first = toStoredEvent(this.#byId.get(event.id) as EventRow);
+        out.push({ ...first, duplicate: true });
+      }
+    }
+    return out;
+  }
+
+  get(id: string): StoredEvent | undefined {
+    const row = this.#byId.get(id) as EventRow | undefined;
+    return row ? toStoredEvent(row) : undefined;
+  }
+
+  head(): number {
+    return (this.#head.get() as number | undefined) ?? 0;
+  }
+
+  /** Streams matching events page by page. */
+  async *read(query: HistoryQuery = {}): AsyncGenerator<StoredEvent> {
+    const backward = query.direction === 'backward';
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    const topicMatches = query.topic ? compileTopicPattern(query.topic) : undefined;
+    if (query.topic) {
+      if (isLiteralPattern(query.topic)) {
+        where.push('topic = ?');
+        params.push(query.topic);
+      } else {
+        // Narrow to the literal prefix before the first wildcard; the pattern decides the rest.
+        const prefix = literalPrefix(query.topic);
+        if (prefix) {
+          where.push('topic >= ? AND topic < ?');
+          params.push(prefix, `${prefix.slice(0, -1)}/`);
+        }
+      }
+    }
+    if (query.type !== undefined) where.push('type = ?'), params.push(query.type);
+    if (query.correlationId !== undefined) where.push('correlation_id = ?'), params.push(query.correlationId);
+    if (query.causationId !== undefined) where.push('causation_id = ?'), params.push(query.causationId);
+    if (query.since !== undefined) where.push('ts >= ?'), params.push(query.since);
+    if (query.until !== undefined) where.push('ts < ?'), params.push(query.until);
+    if (query.fromSeq !== undefined) where.push('seq >= ?'), params.push(query.fromSeq);
+    if (query.toSeq !== undefined) where.push('seq <= ?'), params.push(query.toSeq);
+    where.push(backward ? 'seq < ?' : 'seq > ?');
+    const sql = `SELECT seq, stored_at, body${topicMatches ? ', topic' : ''} FROM events WHERE ${where.join(' AND ')}
+      ORDER BY seq ${backward ? 'DESC' : 'ASC'} LIMIT ${PAGE_SIZE}`;
+    const statement = this.#statement(sql);
+    let remaining = query.limit ?? Number.POSITIVE_INFINITY;
+    let cursor = backward ? Number.MAX_SAFE_INTEGER : 0;
+    while (remaining > 0) {
+      const rows = statement.all(...params, cursor) as Array<EventRow & { topic?: string }>;
+      for (const row of rows) {
+        if (topicMatches && !topicMatches(row.topic as string)) continue;
+        yield toStoredEvent(row);
+        if (--remaining <= 0) return;
+      }
+      if (rows.length < PAGE_SIZE) return;
+      cursor = (rows[rows.length - 1] as EventRow).seq;
+    }
+  }
+
+  /** First position whose event time is at or after `time`; head + 1 when none. */
+  firstSeqAtOrAfter(time: number): number {
+    const seq = this.#statement('SELECT min(seq) FROM events WHERE ts >= ?').pluck().get(time) as number | null;
+    return seq ?? this.head() + 1;
+  }
+
+  #statement(sql: string): Database.Statement {
+    let statement = this.#cache.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.#cache.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+/** `project.tasks.` for `project.tasks.*`; empty when the pattern starts with a wildcard. */
+function literalPrefix(pattern: string): string {
+  const tokens = pattern.split('.');
+  const literal: string[] = [];
+  for (const token of tokens) {
+    if (token === '*' || token === '>') break;
+    literal.push(token);
+  }
+  return literal.length === 0 ? '' : `${literal.join('.')}.`;
+}

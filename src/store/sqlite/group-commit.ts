@@ -1,0 +1,129 @@
+/**
+ * Group commit: every write issued in the same tick runs in one transaction, flushed on
+ * `setImmediate`. One fsync (or none, under synchronous=NORMAL) serves many callers.
+ *
+ * A job runs synchronously inside the transaction. It returns a value or an `Error` value
+ * for a refusal that must not roll back the others (a lost lease); a thrown error is a real
+ * failure and rolls back the whole flush, failing every job in it.
+ */
+import type Database from 'better-sqlite3';
+
+/** Per-flush scratch space shared by the jobs of one transaction. */
+export interface FlushContext {
+  /** Runs after the transaction's statements, before COMMIT (write back caches). */
+  beforeCommit(fn: () => void): void;
+  /** Runs after a successful COMMIT (wake consumers). */
+  afterCommit(fn: () => void): void;
+  /** A cache that lives for this flush only. */
+  readonly scratch: Map<string, unknown>;
+}
+
+type Job = {
+  run: (ctx: FlushContext) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+};
+
+export class GroupCommitter {
+  #queue: Job[] = [];
+  #scheduled = false;
+  #held = false;
+  #idle: Array<() => void> = [];
+
+  /** @param onFlushed runs after every committed flush (and every exclusive transaction). */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly onFlushed: () => void = () => {},
+  ) {}
+
+  /** Queues `run` for the next flush; resolves with its result once committed. */
+  enqueue<T>(run: (ctx: FlushContext) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Number of jobs waiting for the next flush. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Gives `fn` the connection alone inside one IMMEDIATE transaction, across awaits.
+   * Jobs enqueued meanwhile wait for it.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#held || this.#queue.length > 0 || this.#scheduled) {
+      await new Promise<void>((r) => this.#idle.push(r));
+    }
+    this.#held = true;
+    this.db.prepare('BEGIN IMMEDIATE').run();
+    try {
+      const result = await fn();
+      this.db.prepare('COMMIT').run();
+      return result;
+    } catch (error) {
+      if (this.db.inTransaction) this.db.prepare('ROLLBACK').run();
+      throw error;
+    } finally {
+      this.#held = false;
+      this.#schedule();
+      this.#wakeIdle();
+    }
+  }
+
+  /** Resolves when nothing is queued or being flushed. */
+  async drain(): Promise<void> {
+    while (this.#held || this.#queue.length > 0 || this.#scheduled) {
+      await new Promise<void>((r) => this.#idle.push(r));
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#held || this.#queue.length === 0) return;
+    this.#scheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #wakeIdle(): void {
+    if (this.#held || this.#queue.length > 0 || this.#scheduled) return;
+    const waiters = this.#idle;
+    this.#idle = [];
+    for (const w of waiters) w();
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    if (this.#held) return;
+    const jobs = this.#queue;
+    this.#queue = [];
+    if (jobs.length === 0) return this.#wakeIdle();
+    const before: Array<() => void> = [];
+    const after: Array<() => void> = [];
+    const ctx: FlushContext = {
+      beforeCommit: (fn) => before.push(fn),
+      afterCommit: (fn) => after.push(fn),
+      scratch: new Map(),
+    };
+    const results: unknown[] = new Array(jobs.length);
+    try {
+      this.db
+        .transaction(() => {
+          for (let i = 0; i < jobs.length; i++) results[i] = (jobs[i] as Job).run(ctx);
+          for (const fn of before) fn();
+        })
+        .immediate();
+    } catch (error) {
+      for (const job of jobs) job.reject(error);
+      this.#schedule();
+      this.#wakeIdle();
+      return;
+    }
+    for (let i = 0; i < jobs.length; i++) (jobs[i] as Job).resolve(results[i]);
+    for (const fn of after) fn();
+    this.onFlushed();
+    this.#schedule();
+    this.#wakeIdle();
+  }
+}

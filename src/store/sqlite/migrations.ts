@@ -1,0 +1,135 @@
+/**
+ * Versioned schema of the SQLite store. A migration is applied once, in order, inside a
+ * transaction, and recorded in `schema_migrations`. Never edit a released migration: add one.
+ */
+import type Database from 'better-sqlite3';
+
+/** One step of the schema. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'log, state and delivery state',
+    sql: `
+      CREATE TABLE events (
+        seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+        id             TEXT    NOT NULL UNIQUE,
+        topic          TEXT    NOT NULL,
+        type           TEXT    NOT NULL,
+        correlation_id TEXT    NOT NULL,
+        causation_id   TEXT,
+        partition_key  TEXT,
+        priority       INTEGER NOT NULL,
+        ts             INTEGER NOT NULL,
+        expires_at     INTEGER,
+        stored_at      INTEGER NOT NULL,
+        body           TEXT    NOT NULL
+      );
+      CREATE INDEX events_by_correlation ON events (correlation_id);
+      CREATE INDEX events_by_causation ON events (causation_id) WHERE causation_id IS NOT NULL;
+      CREATE INDEX events_by_type ON events (type);
+      CREATE INDEX events_by_topic ON events (topic);
+      CREATE INDEX events_by_ts ON events (ts);
+
+      CREATE TABLE state (
+        namespace  TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        value      TEXT    NOT NULL,
+        version    INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, key)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE consumers (
+        name          TEXT    PRIMARY KEY,
+        topic         TEXT    NOT NULL,
+        filter        TEXT,
+        next_seq      INTEGER NOT NULL,
+        paused        INTEGER NOT NULL DEFAULT 0,
+        redelivered   INTEGER NOT NULL DEFAULT 0,
+        dead_lettered INTEGER NOT NULL DEFAULT 0,
+        expired       INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- A claimed window of first deliveries: one row for many events.
+      CREATE TABLE consumer_windows (
+        consumer    TEXT    NOT NULL,
+        first_seq   INTEGER NOT NULL,
+        last_seq    INTEGER NOT NULL,
+        pending     TEXT    NOT NULL,
+        owner       TEXT    NOT NULL,
+        lease_until INTEGER NOT NULL,
+        token       INTEGER NOT NULL,
+        PRIMARY KEY (consumer, first_seq)
+      ) WITHOUT ROWID;
+
+      -- Per-event exceptions above the window: scheduled, leased or returned redeliveries.
+      CREATE TABLE consumer_retries (
+        consumer        TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        attempt         INTEGER NOT NULL,
+        due_at          INTEGER NOT NULL,
+        owner           TEXT,
+        lease_until     INTEGER,
+        token           INTEGER NOT NULL,
+        reason          TEXT,
+        error           TEXT,
+        stack           TEXT,
+        first_failed_at INTEGER,
+        last_failed_at  INTEGER,
+        PRIMARY KEY (consumer, seq)
+      ) WITHOUT ROWID;
+      CREATE INDEX consumer_retries_by_due ON consumer_retries (consumer, due_at);
+
+      CREATE TABLE dead_letters (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        consumer        TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        reason          TEXT    NOT NULL,
+        error           TEXT    NOT NULL,
+        stack           TEXT,
+        retries         INTEGER NOT NULL,
+        first_failed_at INTEGER NOT NULL,
+        last_failed_at  INTEGER NOT NULL,
+        status          TEXT    NOT NULL DEFAULT 'open',
+        note            TEXT
+      );
+      CREATE INDEX dead_letters_by_consumer ON dead_letters (consumer, status);
+    `,
+  },
+];
+
+/** Applies every migration not yet recorded; returns the versions applied. */
+export function migrate(db: Database.Database, now: number): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const applied = new Set(
+    db
+      .prepare('SELECT version FROM schema_migrations')
+      .pluck()
+      .all()
+      .map((v) => Number(v)),
+  );
+  const done: number[] = [];
+  for (const migration of MIGRATIONS) {
+    if (applied.has(migration.version)) continue;
+    db.transaction(() => {
+      // Another process may have applied it since we looked.
+      if (db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(migration.version)) return;
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        migration.version,
+        migration.name,
+        now,
+      );
+    }).immediate();
+    done.push(migration.version);
+  }
+  return done;
+}

@@ -1,0 +1,232 @@
+/**
+ * The embedded EventStore: one SQLite file in WAL mode. Writes of one tick share a
+ * transaction (group commit); WAL checkpoints run on a background thread, off the commit
+ * path; other processes' commits are noticed through the file system, not by polling.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { AgentbusError } from '../../errors.js';
+import type { Clock } from '../../time.js';
+import type { AppendItem, AppendedEvent, EventStore, HistoryQuery, StoreTransaction, StoredEvent } from '../event-store.js';
+import { type ChangeListener, watchCommits } from './change-feed.js';
+import { Checkpointer } from './checkpointer.js';
+import { SqliteDeliveryState } from './delivery-state.js';
+import { EventLog } from './event-log.js';
+import { GroupCommitter } from './group-commit.js';
+import { migrate } from './migrations.js';
+import { SqliteStateArea } from './state-area.js';
+
+/** What `synchronous` survives: see docs/operations.md. */
+export type SqliteSynchronous = 'off' | 'normal' | 'full' | 'extra';
+
+/** Options of the SQLite store. */
+export interface SqliteStoreOptions {
+  /** Database file; created with its folder when missing. @default ".agentbus/agentbus.db" */
+  path?: string;
+  /**
+   * SQLite `synchronous` level. `normal` (WAL): a commit survives a process crash; a power
+   * loss may lose the last commits but never corrupts. `full`: a commit also survives a
+   * power loss, at the cost of an fsync per group commit.
+   * @default "normal"
+   */
+  synchronous?: SqliteSynchronous;
+  /** @default the system clock */
+  clock?: Clock;
+  /** How long a write waits for another process's write lock. @default 5000 */
+  busyTimeoutMs?: number;
+  /** Run WAL checkpoints on a background thread. @default true */
+  backgroundCheckpoints?: boolean;
+  /** Notice commits of other processes (file-system notification). @default true */
+  watch?: boolean;
+}
+
+/** The default database file of the embedded shape. */
+export const DEFAULT_DB_PATH = '.agentbus/agentbus.db';
+
+const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
+const SYNCHRONOUS = new Set<SqliteSynchronous>(['off', 'normal', 'full', 'extra']);
+
+/** Bytes appended between two background checkpoints. */
+const CHECKPOINT_EVERY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Opens (and creates or migrates) the SQLite store.
+ *
+ * @throws AgentbusError `OPTIONS_INVALID` for a bad option, `BACKEND_UNAVAILABLE` when the
+ * file cannot be opened, `STORE_CORRUPT` when it is not an agentbus database.
+ * @example
+ * const store = await openSqliteStore({ path: 'events.db', synchronous: 'full' })
+ */
+export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise<SqliteEventStore> {
+  const synchronous = options.synchronous ?? 'normal';
+  if (!SYNCHRONOUS.has(synchronous)) {
+    throw new AgentbusError('OPTIONS_INVALID', `synchronous: must be one of off, normal, full, extra (got ${String(synchronous)})`, {
+      field: 'synchronous',
+      reason: 'must be one of off, normal, full, extra',
+    });
+  }
+  const path = options.path ?? DEFAULT_DB_PATH;
+  const memory = path === ':memory:';
+  let db: Database.Database;
+  try {
+    if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
+    db = new Database(path);
+  } catch (error) {
+    throw new AgentbusError('BACKEND_UNAVAILABLE', `cannot open ${path}: ${(error as Error).message}`, { path }, { cause: error });
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    db.pragma('page_size = 8192');
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+    db.pragma('cache_size = -32000');
+    db.pragma('temp_store = MEMORY');
+    const background = !memory && (options.backgroundCheckpoints ?? true);
+    if (background) db.pragma('wal_autocheckpoint = 0');
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    migrate(db, clock.now());
+    return new SqliteEventStore(db, memory ? undefined : resolve(path), clock, background, options.watch ?? true);
+  } catch (error) {
+    db.close();
+    if (error instanceof AgentbusError) throw error;
+    const code = (error as { code?: string }).code ?? '';
+    throw new AgentbusError(
+      code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' ? 'STORE_CORRUPT' : 'BACKEND_UNAVAILABLE',
+      `cannot use ${path} as an agentbus database: ${(error as Error).message}`,
+      { path },
+      { cause: error },
+    );
+  }
+}
+
+/** The SQLite implementation of {@link EventStore}. Create it with {@link openSqliteStore}. */
+export class SqliteEventStore implements EventStore {
+  readonly state: SqliteStateArea;
+  readonly deliveries: SqliteDeliveryState;
+  readonly changes = { onAppend: (listener: ChangeListener) => this.#onAppend(listener) };
+
+  readonly #db: Database.Database;
+  readonly #log: EventLog;
+  readonly #committer: GroupCommitter;
+  readonly #clock: Clock;
+  readonly #listeners = new Set<ChangeListener>();
+  readonly #checkpointer: Checkpointer | undefined;
+  readonly #path: string | undefined;
+  readonly #watch: boolean;
+  #stopWatching: (() => void) | undefined;
+  #bytesSinceCheckpoint = 0;
+  #wakePending = false;
+  #closed = false;
+
+  /** @internal use {@link openSqliteStore} */
+  constructor(db: Database.Database, path: string | undefined, clock: Clock, background: boolean, watch: boolean) {
+    this.#db = db;
+    this.#path = path;
+    this.#clock = clock;
+    this.#watch = watch && path !== undefined;
+    this.#log = new EventLog(db);
+    this.#committer = new GroupCommitter(db, () => this.#afterFlush());
+    const now = () => clock.now();
+    this.state = new SqliteStateArea(db, (job) => this.#committer.enqueue(job).then(unwrap), now);
+    this.deliveries = new SqliteDeliveryState(db, this.#log, this.#committer, now, () => {
+      this.#wakePending = true;
+    });
+    this.#checkpointer = background && path ? new Checkpointer(path) : undefined;
+  }
+
+  /** The database file, or undefined for `:memory:`. */
+  get path(): string | undefined {
+    return this.#path;
+  }
+
+  append(items: readonly AppendItem[]): Promise<AppendedEvent[]> {
+    if (this.#closed) return Promise.reject(closedError());
+    if (items.length === 0) return Promise.resolve([]);
+    return this.#committer.enqueue(() => this.#appendNow(items));
+  }
+
+  read(query: HistoryQuery = {}): AsyncIterable<StoredEvent> {
+    return this.#log.read(query);
+  }
+
+  async get(id: string): Promise<StoredEvent | undefined> {
+    return this.#log.get(id);
+  }
+
+  async head(): Promise<number> {
+    return this.#log.head();
+  }
+
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(closedError());
+    const direct = <R>(job: () => R | Error): Promise<Exclude<R, Error>> => {
+      const result = job();
+      return result instanceof Error ? Promise.reject(result) : Promise.resolve(result as Exclude<R, Error>);
+    };
+    const tx: StoreTransaction = {
+      append: (items) => direct(() => this.#appendNow(items)),
+      state: new SqliteStateArea(this.#db, direct, () => this.#clock.now()),
+    };
+    return this.#committer.exclusive(() => fn(tx)).finally(() => this.#afterFlush());
+  }
+
+  /** Runs `PRAGMA integrity_check`; returns "ok" or the problems found. */
+  integrityCheck(): string {
+    return (this.#db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check).join('\n');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#committer.drain();
+    this.#stopWatching?.();
+    await this.#checkpointer?.close();
+    this.#db.close();
+  }
+
+  #appendNow(items: readonly AppendItem[]): AppendedEvent[] {
+    for (const item of items) this.#bytesSinceCheckpoint += item.text.length;
+    this.#wakePending = true;
+    return this.#log.appendInTransaction(items, this.#clock.now());
+  }
+
+  #afterFlush(): void {
+    if (!this.#wakePending) return;
+    this.#wakePending = false;
+    if (this.#checkpointer && this.#bytesSinceCheckpoint >= CHECKPOINT_EVERY_BYTES) {
+      this.#bytesSinceCheckpoint = 0;
+      this.#checkpointer.request();
+    }
+    if (this.#listeners.size === 0) return;
+    const head = this.#log.head();
+    for (const listener of this.#listeners) listener(head);
+  }
+
+  #onAppend(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    if (this.#watch && !this.#stopWatching && this.#path) {
+      this.#stopWatching = watchCommits(this.#db, this.#path, () => {
+        if (this.#closed) return;
+        const head = this.#log.head();
+        for (const l of this.#listeners) l(head);
+      });
+    }
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) {
+        this.#stopWatching?.();
+        this.#stopWatching = undefined;
+      }
+    };
+  }
+}
+
+function closedError(): AgentbusError {
+  return new AgentbusError('CLOSED', 'the store is closed');
+}
+
+function unwrap<T>(value: T): Exclude<T, Error> {
+  if (value instanceof Error) throw value;
+  return value as Exclude<T, Error>;
+}

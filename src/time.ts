@@ -1,0 +1,36 @@
+/**
+ * Time as agentbus's pure layers see it: an injected clock, never `Date.now()`.
+ */
+
+/** A source of the current time in milliseconds since the epoch. Inject a fake one in tests. */
+export interface Clock {
+  now(): number;
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration: a number of milliseconds, or a string like `"250ms"`, `"1s"`, `"30s"`,
+ * `"5m"`, `"2h"`, `"1d"`, `"1.5s"`, `"1h30m"`. Returns milliseconds, or an error message.
+ */
+export function parseDuration(value: unknown): number | { error: string } {
+  if (typeof value === 'number') {
+    return Number.isFinite(value) && value >= 0 ? value : { error: 'must be a non-negative number of milliseconds' };
+  }
+  if (typeof value !== 'string' || value.trim() === '') {
+    return { error: 'must be a duration like "1s", "30s", "2h" or a number of milliseconds' };
+  }
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
+  let total = 0;
+  let index = 0;
+  while (index < text.length) {
+    part.lastIndex = index;
+    const match = part.exec(text);
+    if (!match) return { error: `"${value}" is not a duration like "1s", "30s", "2h" (units: ms, s, m, h, d)` };
+    total += Number(match[1]) * (UNIT_MS[match[2] as string] as number);
+    index = part.lastIndex;
+  }
+  return total;
+}

@@ -1,0 +1,215 @@
+/**
+ * The default transport: delivery straight from the EventStore's log, with consumer
+ * positions, leases and retries kept in the store's own tables. A handler's published
+ * events and its acknowledgement commit in one transaction (a built-in outbox).
+ */
+import { AgentbusError } from '../../errors.js';
+import { compileTopicPattern } from '../../routing/index.js';
+import type {
+  AppendItem,
+  AppendedEvent,
+  ClaimedDelivery,
+  EventStore,
+  FailureInfo,
+  LeaseRef,
+  SettleOutcome,
+} from '../../store/event-store.js';
+import { createOwnerId } from '../../store/owner.js';
+import type { ConsumerOptions, Delivery, Transport, TransportConsumer } from '../transport.js';
+
+/** Default lease of a delivery, like JetStream's ack_wait. */
+export const DEFAULT_LEASE_MS = 30_000;
+
+/**
+ * Creates the store-backed transport over `store`. The transport does not own the store:
+ * closing it leaves the store open.
+ */
+export function createStoreBackedTransport(store: EventStore): Transport {
+  const consumers = new Set<StoreBackedConsumer>();
+  return {
+    publish: (items) => store.append(items),
+    async consumer(options) {
+      const consumer = new StoreBackedConsumer(store, options);
+      await consumer.open();
+      consumers.add(consumer);
+      consumer.onClose(() => consumers.delete(consumer));
+      return consumer;
+    },
+    async close() {
+      await Promise.all([...consumers].map((c) => c.close()));
+    },
+  };
+}
+
+class StoreBackedDelivery implements Delivery {
+  readonly event;
+  readonly attempt;
+  readonly firstFailedAt;
+  readonly lease: LeaseRef;
+  #settled = false;
+
+  constructor(
+    private readonly consumer: StoreBackedConsumer,
+    claimed: ClaimedDelivery,
+  ) {
+    this.event = claimed.event;
+    this.attempt = claimed.attempt;
+    this.firstFailedAt = claimed.firstFailedAt;
+    this.lease = claimed.lease;
+  }
+
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  ack(effects?: { publish?: readonly AppendItem[] }): Promise<AppendedEvent[]> {
+    return this.#settle({ kind: 'ack' }, effects?.publish);
+  }
+
+  async nak(delayMs: number, error: FailureInfo): Promise<void> {
+    await this.#settle({ kind: 'retry', delayMs, error });
+  }
+
+  term(error: FailureInfo, effects?: { publish?: readonly AppendItem[] }): Promise<AppendedEvent[]> {
+    return this.#settle({ kind: 'dead', error }, effects?.publish);
+  }
+
+  markReleased(): void {
+    this.#settled = true;
+  }
+
+  async #settle(outcome: SettleOutcome, publish?: readonly AppendItem[]): Promise<AppendedEvent[]> {
+    if (this.#settled) {
+      throw new AgentbusError('LEASE_LOST', `delivery of position ${this.event.seq} was already settled`, {
+        seq: this.event.seq,
+      });
+    }
+    this.#settled = true;
+    const result = await this.consumer.settle(this, outcome, publish);
+    if (result instanceof Error) throw result;
+    return result;
+  }
+}
+
+class StoreBackedConsumer implements TransportConsumer {
+  readonly name: string;
+  readonly #owner = createOwnerId();
+  readonly #matchTopic: (topic: string) => boolean;
+  readonly #leaseMs: number;
+  #stopListening: (() => void) | undefined;
+  #dirty = true;
+  #wake: (() => void) | undefined;
+  #closed = false;
+  #closeListeners: Array<() => void> = [];
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly options: ConsumerOptions,
+  ) {
+    this.name = options.name;
+    this.#matchTopic = compileTopicPattern(options.topic);
+    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  async open(): Promise<void> {
+    // Listen before the first claim, so nothing appended in between is missed.
+    this.#stopListening = this.store.changes.onAppend(() => this.#poke());
+    await this.store.deliveries.ensureConsumer({
+      name: this.options.name,
+      topic: this.options.topic,
+      filter: this.options.filter,
+      start: this.options.start ?? 'latest',
+    });
+  }
+
+  onClose(listener: () => void): void {
+    this.#closeListeners.push(listener);
+  }
+
+  async fetch(max: number, options: { signal?: AbortSignal } = {}): Promise<Delivery[]> {
+    const { signal } = options;
+    while (!this.#closed && !signal?.aborted) {
+      this.#dirty = false;
+      const result = await this.store.deliveries.claim({
+        consumer: this.name,
+        owner: this.#owner,
+        max: Math.max(1, Math.trunc(max)),
+        leaseMs: this.#leaseMs,
+        matchTopic: this.#matchTopic,
+        ...(this.options.matchEvent ? { matchEvent: this.options.matchEvent } : {}),
+      });
+      if (result.deliveries.length > 0) return result.deliveries.map((d) => new StoreBackedDelivery(this, d));
+      if (result.more || this.#dirty) continue;
+      await this.#sleep(result.nextWakeAt, signal);
+    }
+    return [];
+  }
+
+  async working(deliveries: readonly Delivery[]): Promise<void> {
+    const leases = new Map<string, LeaseRef>();
+    for (const d of deliveries) {
+      if (!(d instanceof StoreBackedDelivery) || d.settled) continue;
+      leases.set(`${d.lease.kind}:${d.lease.key}`, d.lease);
+    }
+    if (leases.size === 0) return;
+    await this.store.deliveries.extend(this.name, this.#owner, [...leases.values()], this.#leaseMs);
+  }
+
+  async release(deliveries: readonly Delivery[]): Promise<void> {
+    const leases = [];
+    for (const d of deliveries) {
+      if (!(d instanceof StoreBackedDelivery) || d.settled) continue;
+      d.markReleased();
+      leases.push({ lease: d.lease, seq: d.event.seq });
+    }
+    await this.store.deliveries.release(this.name, this.#owner, leases);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopListening?.();
+    this.#wake?.();
+    for (const listener of this.#closeListeners) listener();
+  }
+
+  async settle(
+    delivery: StoreBackedDelivery,
+    outcome: SettleOutcome,
+    publish?: readonly AppendItem[],
+  ): Promise<AppendedEvent[] | Error> {
+    const [result] = await this.store.deliveries.settle([
+      {
+        consumer: this.name,
+        seq: delivery.event.seq,
+        attempt: delivery.attempt,
+        lease: delivery.lease,
+        outcome,
+        ...(publish ? { publish } : {}),
+      },
+    ]);
+    return result as AppendedEvent[] | Error;
+  }
+
+  #poke(): void {
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  /** Waits for an append, a deadline (retry due, lease lapse), close or abort. Not a poll. */
+  #sleep(until: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.#wake = undefined;
+        resolve();
+      };
+      if (signal?.aborted || this.#closed) return resolve();
+      this.#wake = done;
+      signal?.addEventListener('abort', done, { once: true });
+      if (until !== undefined) timer = setTimeout(done, Math.max(1, until - Date.now() + 1));
+    });
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The Transport contract: delivery to durable consumers, in JetStream's vocabulary
+ * (fetch, ack, nak with delay, term, working). Every implementation must pass
+ * `test/conformance/transport.contract.ts` against its real engine.
+ */
+import type { AppendItem, AppendedEvent, FailureInfo, StartPosition, StoredEvent } from '../store/event-store.js';
+
+/** One delivery of one event to one consumer-group member. */
+export interface Delivery {
+  readonly event: StoredEvent;
+  /** 1 for the first delivery, 2 for the first redelivery, ... */
+  readonly attempt: number;
+  /** When the event first failed for this consumer (ms), for redeliveries. */
+  readonly firstFailedAt?: number;
+  /**
+   * Settles the delivery as done. Events in `publish` are appended atomically with the
+   * acknowledgement where the transport can (the store-backed one does).
+   * @throws AgentbusError `LEASE_LOST` when the lease moved on; nothing is then written.
+   */
+  ack(effects?: { publish?: readonly AppendItem[] }): Promise<AppendedEvent[]>;
+  /** Asks for redelivery after `delayMs`, recording why. @throws `LEASE_LOST` */
+  nak(delayMs: number, error: FailureInfo): Promise<void>;
+  /** Gives up on the event: it becomes a dead letter. @throws `LEASE_LOST` */
+  term(error: FailureInfo, effects?: { publish?: readonly AppendItem[] }): Promise<AppendedEvent[]>;
+}
+
+/** Selection and lease settings of a durable consumer. */
+export interface ConsumerOptions {
+  /** Durable name; members using the same name share (split) its events. */
+  readonly name: string;
+  /** Topic pattern with NATS wildcards. */
+  readonly topic: string;
+  /** Content filter (EventBridge-style pattern), already validated. */
+  readonly filter?: unknown;
+  /** Matcher compiled from `filter`. */
+  readonly matchEvent?: (event: StoredEvent) => boolean;
+  /** Used only when the consumer is new. @default "latest" */
+  readonly start?: StartPosition;
+  /** How long a delivery stays with this member without `working()`. @default 30000 */
+  readonly leaseMs?: number;
+}
+
+/** A member of a consumer group. */
+export interface TransportConsumer {
+  readonly name: string;
+  /**
+   * Resolves with 1..max deliveries as soon as any are available (new events, due retries,
+   * lapsed leases of other members); with [] when `signal` aborts.
+   */
+  fetch(max: number, options?: { signal?: AbortSignal }): Promise<Delivery[]>;
+  /** Extends the leases of these deliveries (long work in progress). */
+  working(deliveries: readonly Delivery[]): Promise<void>;
+  /** Returns deliveries whose handling never started, without counting an attempt. */
+  release(deliveries: readonly Delivery[]): Promise<void>;
+  /** Stops fetching. Unsettled deliveries stay leased until released or lapsed. */
+  close(): Promise<void>;
+}
+
+/** Delivery to durable consumers; publishing into the log it delivers from. */
+export interface Transport {
+  /** Appends events, idempotent by id; resolves once they are durable. */
+  publish(items: readonly AppendItem[]): Promise<AppendedEvent[]>;
+  /** Joins (creating if needed) the consumer group `options.name`. */
+  consumer(options: ConsumerOptions): Promise<TransportConsumer>;
+  close(): Promise<void>;
+}
