@@ -13,7 +13,9 @@ import {
   EVENT_FIELDS,
   type EnvelopeLimits,
   type EnvelopeWithText,
+  type NormalisedEnvelope,
   normaliseEnvelope,
+  withText,
 } from './validate.js';
 
 /** What {@link createEnvelope} needs besides the input. */
@@ -46,7 +48,8 @@ export function createEnvelope<P extends JsonValue = JsonValue>(
   input: PublishInput<P>,
   options: CreateEnvelopeOptions,
 ): Envelope<P> {
-  return createEnvelopeWithText(input, options).envelope;
+  // The payload was validated as P's JSON; the envelope carries it unchanged.
+  return build(input, options).envelope as Envelope<P>;
 }
 
 /**
@@ -58,6 +61,10 @@ export function createEnvelopeWithText<P extends JsonValue = JsonValue>(
   input: PublishInput<P>,
   options: CreateEnvelopeOptions,
 ): EnvelopeWithText<P> {
+  return withText(build(input, options)) as EnvelopeWithText<P>;
+}
+
+function build(input: PublishInput, options: CreateEnvelopeOptions): NormalisedEnvelope {
   if (typeof input !== 'object' || input === null) {
     throw invalidField('ENVELOPE_INVALID', 'input', 'publish input must be an object');
   }
@@ -77,9 +84,7 @@ export function createEnvelopeWithText<P extends JsonValue = JsonValue>(
   if (input.extensions !== undefined && input.extensions !== null) addExtensions(event, input.extensions);
   const routing = { topic: input.topic, partition_key: input.partitionKey, priority: input.priority };
   const payload = input.payload === undefined ? {} : input.payload;
-  const result = normaliseEnvelope(event, payload, routing, options.limits, options.defaultSource ?? DEFAULT_SOURCE);
-  // The payload was validated as P's JSON; the envelope carries it unchanged.
-  return result as EnvelopeWithText<P>;
+  return normaliseEnvelope(event, payload, routing, options.limits, options.defaultSource ?? DEFAULT_SOURCE);
 }
 
 function addExtensions(event: Record<string, unknown>, extensions: unknown): void {

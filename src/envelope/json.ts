@@ -49,7 +49,9 @@ export function assertJsonValue(value: unknown, root: string, maxDepth: number, 
       }
     } else {
       const record = container as Record<string, unknown>;
-      for (const key of Object.keys(record)) {
+      // for-in is about twice as fast as Object.keys here; plain objects (checked on entry)
+      // have no inherited enumerable keys unless Object.prototype itself was polluted.
+      for (const key in record) {
         const item = record[key];
         bytes += key.length + 4;
         if (typeof item === 'object' && item !== null) {

@@ -99,11 +99,17 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-[
  * const envelope = parseEnvelope(JSON.parse(body))
  */
 export function parseEnvelope(input: unknown, limits?: EnvelopeLimits): Envelope {
-  return parseEnvelopeWithText(input, limits).envelope;
+  const record = checkTopLevel(input);
+  return normaliseEnvelope(record.event, record.payload, record.routing, limits, DEFAULT_SOURCE).envelope;
 }
 
 /** Like {@link parseEnvelope}, and also returns the normalised envelope's JSON text. */
 export function parseEnvelopeWithText(input: unknown, limits?: EnvelopeLimits): EnvelopeWithText {
+  const record = checkTopLevel(input);
+  return withText(normaliseEnvelope(record.event, record.payload, record.routing, limits, DEFAULT_SOURCE));
+}
+
+function checkTopLevel(input: unknown): Record<string, unknown> {
   const record = asRecord(input, 'envelope');
   for (const key of Object.keys(record)) {
     if (key !== 'event' && key !== 'payload' && key !== 'routing') {
@@ -115,12 +121,29 @@ export function parseEnvelopeWithText(input: unknown, limits?: EnvelopeLimits): 
     }
   }
   if (record.payload === undefined) throw missing('payload');
-  return normaliseEnvelope(record.event, record.payload, record.routing, limits, DEFAULT_SOURCE);
+  return record;
+}
+
+/** An envelope validated by {@link normaliseEnvelope} and its payload's JSON text. @internal */
+export interface NormalisedEnvelope {
+  readonly envelope: Envelope;
+  readonly payloadText: string;
 }
 
 /**
- * Validates the three blocks and builds the normalised envelope and its text.
- * Shared by {@link parseEnvelope} and `createEnvelope`; `defaultSource` fills a missing source.
+ * Joins the payload text measured during validation with the (small) event and routing
+ * blocks: the same text as `serializeEnvelope`, without serializing the payload again.
+ * @internal
+ */
+export function withText({ envelope, payloadText }: NormalisedEnvelope): EnvelopeWithText {
+  const text = `{"event":${JSON.stringify(envelope.event)},"payload":${payloadText},"routing":${JSON.stringify(envelope.routing)}}`;
+  return { envelope, text };
+}
+
+/**
+ * Validates the three blocks and builds the normalised envelope; keeps the payload's text.
+ * Shared by {@link parseEnvelope}, `createEnvelope` and `fromCloudEvent`; `defaultSource`
+ * fills a missing source.
  * @internal
  */
 export function normaliseEnvelope(
@@ -129,7 +152,7 @@ export function normaliseEnvelope(
   rawRouting: unknown,
   limits: EnvelopeLimits | undefined,
   defaultSource: string,
-): EnvelopeWithText {
+): NormalisedEnvelope {
   const resolved = resolveLimits(limits);
   const extensions = { bytes: 0 };
   const event = normaliseEvent(asRecord(rawEvent, 'event'), defaultSource, resolved, extensions);
@@ -144,9 +167,7 @@ export function normaliseEnvelope(
       limit: max,
     });
   }
-  const envelope: Envelope = { event, payload: payload as JsonValue, routing };
-  const text = `{"event":${JSON.stringify(event)},"payload":${payloadText},"routing":${JSON.stringify(routing)}}`;
-  return { envelope, text };
+  return { envelope: { event, payload: payload as JsonValue, routing }, payloadText };
 }
 
 function normaliseEvent(

@@ -95,12 +95,15 @@ export function compileLeaves(leaves: readonly unknown[], path: string): FieldTe
   let matchesAbsent = false;
   leaves.forEach((leaf, i) => {
     const at = `${path}[${i}]`;
-    if (isScalar(leaf)) exact.add(leaf);
-    else if (isPlainObject(leaf)) {
-      if (Object.keys(leaf).length === 1 && leaf.exists === false) matchesAbsent = true;
-      else tests.push(compileOperator(leaf, at));
-    } else
+    if (isScalar(leaf)) {
+      exact.add(leaf);
+    } else if (!isPlainObject(leaf)) {
       throw syntaxError(at, `expected a string, number, boolean, null or operator object, got ${describeType(leaf)}`);
+    } else if (Object.keys(leaf).length === 1 && leaf.exists === false) {
+      matchesAbsent = true;
+    } else {
+      tests.push(compileOperator(leaf, at));
+    }
   });
   if (exact.size > 0) tests.unshift((v) => exact.has(v));
   const test = anyOf(tests);

@@ -157,7 +157,7 @@ function prepare(db: Database.Database) {
     ),
     deadLetters: q(
       `SELECT d.*, e.stored_at, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq
-       WHERE (?1 IS NULL OR d.consumer = ?1) AND (?2 IS NULL OR d.status = ?2) ORDER BY d.id`,
+       WHERE (@consumer IS NULL OR d.consumer = @consumer) AND (@status IS NULL OR d.status = @status) ORDER BY d.id`,
     ),
   };
 }
@@ -273,7 +273,7 @@ export class SqliteDeliveryState implements DeliveryState {
   }
 
   async listDeadLetters(filter: { consumer?: string; status?: DeadLetter['status'] } = {}): Promise<DeadLetter[]> {
-    const rows = this.#s.deadLetters.all(filter.consumer ?? null, filter.status ?? null) as Array<
+    const rows = this.#s.deadLetters.all({ consumer: filter.consumer ?? null, status: filter.status ?? null }) as Array<
       EventRow & {
         id: number;
         consumer: string;

@@ -1,0 +1,2 @@
+export { createStoreBackedTransport, DEFAULT_LEASE_MS } from './store-backed/store-backed-transport.js';
+export type { ConsumerOptions, Delivery, Transport, TransportConsumer } from './transport.js';

@@ -1,0 +1,383 @@
+/**
+ * The EventStore contract. Every implementation runs it against its real engine:
+ *   describeEventStoreContract('sqlite', () => openStoreForTest())
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isAgentbusError } from '../../src/errors.js';
+import type { ClaimRequest, EventStore, StoredEvent } from '../../src/store/index.js';
+import { type ContractOptions, collect, item, items, skipped, sleep } from './fixtures.js';
+
+/** Opens a fresh, empty store; `dispose` closes it and removes what it created. */
+export type StoreFactory = () => Promise<{ store: EventStore; dispose: () => Promise<void> }>;
+
+const everything = (consumer: string, owner: string, max = 100, leaseMs = 30_000): ClaimRequest => ({
+  consumer,
+  owner,
+  max,
+  leaseMs,
+  matchTopic: () => true,
+});
+
+export function describeEventStoreContract(name: string, factory: StoreFactory, options?: ContractOptions): void {
+  describe(`EventStore contract: ${name}`, () => {
+    let store: EventStore;
+    let dispose: () => Promise<void>;
+    beforeEach(async () => {
+      ({ store, dispose } = await factory());
+    });
+    afterEach(async () => {
+      await dispose();
+    });
+    const test = (title: string, fn: () => Promise<void>) => (skipped(options, title) ? it.skip : it)(title, fn);
+
+    describe('append', () => {
+      test('assigns strictly increasing positions and returns the stored envelope', async () => {
+        const input = items(3);
+        const stored = await store.append(input);
+        expect(stored.map((s) => s.seq)).toEqual([1, 2, 3]);
+        expect(stored.map((s) => s.envelope)).toEqual(input.map((i) => i.envelope));
+        expect(stored.every((s) => !s.duplicate)).toBe(true);
+        expect(await store.head()).toBe(3);
+      });
+
+      test('is idempotent by id: the same id again returns the first copy and stores nothing', async () => {
+        const first = item({ id: 'evt-same', payload: { copy: 1 } });
+        const second = item({ id: 'evt-same', payload: { copy: 2 } });
+        const [a] = await store.append([first]);
+        const [b] = await store.append([second]);
+        expect(b?.duplicate).toBe(true);
+        expect(b?.seq).toBe(a?.seq);
+        expect(b?.envelope.payload).toEqual({ copy: 1 });
+        expect(await store.head()).toBe(1);
+      });
+
+      test('treats a repeated id inside one batch as a duplicate of the first', async () => {
+        const stored = await store.append([item({ id: 'evt-x', payload: 1 }), item({ id: 'evt-x', payload: 2 })]);
+        expect(stored.map((s) => s.duplicate)).toEqual([false, true]);
+        expect(stored[1]?.envelope.payload).toBe(1);
+      });
+
+      test('appends issued in the same tick all commit, in call order', async () => {
+        const batch = items(200);
+        const results = await Promise.all(batch.map((i) => store.append([i])));
+        expect(results.map((r) => r[0]?.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      });
+
+      test('records a storage time that never decreases along positions', async () => {
+        await store.append(items(5));
+        await sleep(5);
+        await store.append(items(5));
+        const all = await collect(store.read());
+        for (let i = 1; i < all.length; i++) {
+          expect((all[i] as StoredEvent).storedAt).toBeGreaterThanOrEqual((all[i - 1] as StoredEvent).storedAt);
+        }
+      });
+    });
+
+    describe('history', () => {
+      beforeEach(async () => {
+        await store.append([
+          item({ id: 'e1', topic: 'project.tasks', type: 'TaskStartedEvent', correlationId: 'c1', timestamp: '2025-11-29T10:00:00Z' }),
+          item({ id: 'e2', topic: 'project.tasks', type: 'TaskCompletedEvent', correlationId: 'c1', causationId: 'e1', timestamp: '2025-11-29T10:05:00Z' }),
+          item({ id: 'e3', topic: 'project.reviews', type: 'ReviewRequestedEvent', correlationId: 'c2', timestamp: '2025-11-29T10:10:00Z' }),
+          item({ id: 'e4', topic: 'project.reviews.security', type: 'ReviewRequestedEvent', correlationId: 'c1', causationId: 'e2', timestamp: '2025-11-29T10:15:00Z' }),
+          item({ id: 'e5', topic: 'other.alerts', type: 'AgentHealthEvent', correlationId: 'c3', timestamp: '2025-11-29T10:20:00Z' }),
+        ]);
+      });
+      const ids = async (query: Parameters<EventStore['read']>[0]) =>
+        (await collect(store.read(query))).map((e) => e.envelope.event.id);
+
+      test('reads everything in position order', async () => {
+        expect(await ids({})).toEqual(['e1', 'e2', 'e3', 'e4', 'e5']);
+      });
+      test('reads a position range, inclusive', async () => {
+        expect(await ids({ fromSeq: 2, toSeq: 4 })).toEqual(['e2', 'e3', 'e4']);
+      });
+      test('reads by literal topic and by * and > patterns', async () => {
+        expect(await ids({ topic: 'project.tasks' })).toEqual(['e1', 'e2']);
+        expect(await ids({ topic: 'project.*' })).toEqual(['e1', 'e2', 'e3']);
+        expect(await ids({ topic: 'project.>' })).toEqual(['e1', 'e2', 'e3', 'e4']);
+        expect(await ids({ topic: '*.alerts' })).toEqual(['e5']);
+      });
+      test('reads by type, correlation id and causation id', async () => {
+        expect(await ids({ type: 'ReviewRequestedEvent' })).toEqual(['e3', 'e4']);
+        expect(await ids({ correlationId: 'c1' })).toEqual(['e1', 'e2', 'e4']);
+        expect(await ids({ causationId: 'e2' })).toEqual(['e4']);
+      });
+      test('reads a time range by event time, since inclusive and until exclusive', async () => {
+        const since = Date.parse('2025-11-29T10:05:00Z');
+        const until = Date.parse('2025-11-29T10:15:00Z');
+        expect(await ids({ since, until })).toEqual(['e2', 'e3']);
+      });
+      test('combines filters, limits and reads backward', async () => {
+        expect(await ids({ correlationId: 'c1', topic: 'project.>', limit: 2 })).toEqual(['e1', 'e2']);
+        expect(await ids({ direction: 'backward', limit: 2 })).toEqual(['e5', 'e4']);
+      });
+      test('gets one event by id, undefined for an unknown id', async () => {
+        expect((await store.get('e3'))?.envelope.routing.topic).toBe('project.reviews');
+        expect(await store.get('nope')).toBeUndefined();
+      });
+    });
+
+    test('streams a long history page by page without loading it all', async () => {
+      for (let i = 0; i < 5; i++) await store.append(items(500, { correlationId: 'long' }));
+      let count = 0;
+      let last = 0;
+      for await (const event of store.read({ correlationId: 'long' })) {
+        expect(event.seq).toBeGreaterThan(last);
+        last = event.seq;
+        count++;
+      }
+      expect(count).toBe(2500);
+    });
+
+    describe('state area', () => {
+      test('creates, compares and sets, and refuses a stale version without writing', async () => {
+        expect(await store.state.put('saga', 's1', { step: 1 }, 'absent')).toBe(1);
+        expect(await store.state.put('saga', 's1', { step: 2 }, 1)).toBe(2);
+        const stale = await store.state.put('saga', 's1', { step: 99 }, 1).catch((e: unknown) => e);
+        expect(isAgentbusError(stale, 'CONCURRENCY_CONFLICT')).toBe(true);
+        const absent = await store.state.put('saga', 's1', { step: 99 }, 'absent').catch((e: unknown) => e);
+        expect(isAgentbusError(absent, 'CONCURRENCY_CONFLICT')).toBe(true);
+        expect(await store.state.get('saga', 's1')).toMatchObject({ value: { step: 2 }, version: 2 });
+      });
+
+      test('deletes with a version check and lists a namespace by prefix in key order', async () => {
+        await store.state.put('agg', 'b', 2);
+        await store.state.put('agg', 'a', 1);
+        await store.state.put('agg', 'c-1', 3);
+        await store.state.put('other', 'a', 0);
+        expect((await collect(store.state.list('agg'))).map((r) => r.key)).toEqual(['a', 'b', 'c-1']);
+        expect((await collect(store.state.list('agg', { prefix: 'c' }))).map((r) => r.value)).toEqual([3]);
+        const refused = await store.state.delete('agg', 'a', 7).catch((e: unknown) => e);
+        expect(isAgentbusError(refused, 'CONCURRENCY_CONFLICT')).toBe(true);
+        expect(await store.state.delete('agg', 'a', 1)).toBe(true);
+        expect(await store.state.get('agg', 'a')).toBeUndefined();
+      });
+
+      test('a refused compare-and-set does not fail other writes of the same tick', async () => {
+        await store.state.put('ns', 'k', 1);
+        const [bad, good, appended] = await Promise.allSettled([
+          store.state.put('ns', 'k', 2, 5),
+          store.state.put('ns', 'other', 1),
+          store.append([item()]),
+        ]);
+        expect(bad.status).toBe('rejected');
+        expect(good.status).toBe('fulfilled');
+        expect(appended.status).toBe('fulfilled');
+      });
+    });
+
+    describe('transaction', () => {
+      test('commits appends and state writes together', async () => {
+        await store.transaction(async (tx) => {
+          await tx.append([item({ id: 't1' })]);
+          await tx.state.put('ns', 'k', 'v');
+        });
+        expect(await store.get('t1')).toBeDefined();
+        expect((await store.state.get('ns', 'k'))?.value).toBe('v');
+      });
+
+      test('rolls back everything when the function throws', async () => {
+        const error = await store
+          .transaction(async (tx) => {
+            await tx.append([item({ id: 't2' })]);
+            await tx.state.put('ns', 'k2', 'v');
+            throw new Error('boom');
+          })
+          .catch((e: unknown) => e);
+        expect((error as Error).message).toBe('boom');
+        expect(await store.get('t2')).toBeUndefined();
+        expect(await store.state.get('ns', 'k2')).toBeUndefined();
+      });
+
+      test('appends issued while a transaction runs wait for it and then commit', async () => {
+        let release: () => void = () => {};
+        const gate = new Promise<void>((r) => {
+          release = r;
+        });
+        const tx = store.transaction(async (t) => {
+          await t.append([item({ id: 'inside' })]);
+          await gate;
+        });
+        const outside = store.append([item({ id: 'outside' })]);
+        await sleep(20);
+        release();
+        await tx;
+        const [stored] = await outside;
+        expect(stored?.seq).toBe(2);
+      });
+    });
+
+    describe('delivery state', () => {
+      test('a new consumer starts at the position its start option names', async () => {
+        await store.append(items(3));
+        expect((await store.deliveries.ensureConsumer({ name: 'e', topic: '>', start: 'earliest' })).nextSeq).toBe(1);
+        expect((await store.deliveries.ensureConsumer({ name: 'l', topic: '>', start: 'latest' })).nextSeq).toBe(4);
+        expect((await store.deliveries.ensureConsumer({ name: 's', topic: '>', start: { seq: 2 } })).nextSeq).toBe(2);
+        // An existing consumer keeps its position whatever start says.
+        expect((await store.deliveries.ensureConsumer({ name: 'l', topic: '>', start: 'earliest' })).nextSeq).toBe(4);
+      });
+
+      test('claims matching events after the position and acks move the floor', async () => {
+        await store.append([...items(2, { topic: 'a.x' }), ...items(2, { topic: 'b.x' }), ...items(2, { topic: 'a.y' })]);
+        await store.deliveries.ensureConsumer({ name: 'c', topic: 'a.*', start: 'earliest' });
+        const claim = await store.deliveries.claim({ ...everything('c', 'm1'), matchTopic: (t) => t.startsWith('a.') });
+        expect(claim.deliveries.map((d) => d.event.seq)).toEqual([1, 2, 5, 6]);
+        expect(claim.deliveries.every((d) => d.attempt === 1)).toBe(true);
+        const results = await store.deliveries.settle(
+          claim.deliveries.map((d) => ({ consumer: 'c', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'ack' } })),
+        );
+        expect(results.every((r) => Array.isArray(r))).toBe(true);
+        const info = await store.deliveries.getConsumer('c');
+        expect(info).toMatchObject({ ackFloor: 6, nextSeq: 7, inFlight: 0 });
+        expect((await store.deliveries.claim(everything('c', 'm1'))).deliveries).toEqual([]);
+      });
+
+      test('gives each event to one member of the group while its lease holds', async () => {
+        await store.append(items(10));
+        await store.deliveries.ensureConsumer({ name: 'g', topic: '>', start: 'earliest' });
+        const a = await store.deliveries.claim(everything('g', 'member-a', 4));
+        const b = await store.deliveries.claim(everything('g', 'member-b', 100));
+        const seqA = a.deliveries.map((d) => d.event.seq);
+        const seqB = b.deliveries.map((d) => d.event.seq);
+        expect(seqA).toHaveLength(4);
+        expect([...seqA, ...seqB].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        expect((await store.deliveries.getConsumer('g'))?.inFlight).toBe(10);
+      });
+
+      test('schedules a retry, does not hand it out early, and redelivers it with the next attempt number', async () => {
+        await store.append(items(1));
+        await store.deliveries.ensureConsumer({ name: 'r', topic: '>', start: 'earliest' });
+        const [d] = (await store.deliveries.claim(everything('r', 'm'))).deliveries;
+        if (!d) throw new Error('no delivery');
+        const error = { reason: 'temporary_failure', message: 'try later' };
+        await store.deliveries.settle([{ consumer: 'r', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'retry', delayMs: 150, error } }]);
+        const early = await store.deliveries.claim(everything('r', 'm'));
+        expect(early.deliveries).toEqual([]);
+        expect(early.nextWakeAt).toBeGreaterThan(Date.now());
+        expect((await store.deliveries.getConsumer('r'))?.scheduled).toBe(1);
+        await sleep(200);
+        const [again] = (await store.deliveries.claim(everything('r', 'm'))).deliveries;
+        expect(again?.event.seq).toBe(d.event.seq);
+        expect(again?.attempt).toBe(2);
+        expect((await store.deliveries.getConsumer('r'))?.redelivered).toBe(1);
+      });
+
+      test('a dead delivery becomes a dead letter with its failure and is not redelivered', async () => {
+        await store.append(items(1));
+        await store.deliveries.ensureConsumer({ name: 'd', topic: '>', start: 'earliest' });
+        const [d] = (await store.deliveries.claim(everything('d', 'm'))).deliveries;
+        if (!d) throw new Error('no delivery');
+        await store.deliveries.settle([
+          { consumer: 'd', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'dead', error: { reason: 'invalid_payload', message: 'bad', stack: 'Error: bad\n  at x' } } },
+        ]);
+        const [dead] = await store.deliveries.listDeadLetters({ consumer: 'd' });
+        expect(dead).toMatchObject({ consumer: 'd', reason: 'invalid_payload', error: 'bad', retries: 0, status: 'open' });
+        expect(dead?.event.envelope.event.id).toBe(d.event.envelope.event.id);
+        expect((await store.deliveries.claim(everything('d', 'm'))).deliveries).toEqual([]);
+        expect(await store.deliveries.getConsumer('d')).toMatchObject({ deadLettered: 1, ackFloor: 1 });
+      });
+
+      test('takes over a lapsed lease and refuses the old holder\'s settlement', async () => {
+        await store.append(items(2));
+        await store.deliveries.ensureConsumer({ name: 't', topic: '>', start: 'earliest' });
+        const old = (await store.deliveries.claim(everything('t', 'slow-member', 100, 50))).deliveries;
+        await sleep(80);
+        const taken = (await store.deliveries.claim(everything('t', 'other-member'))).deliveries;
+        expect(taken.map((d) => [d.event.seq, d.attempt])).toEqual([
+          [1, 2],
+          [2, 2],
+        ]);
+        const first = old[0];
+        if (!first) throw new Error('no delivery');
+        const [refused] = await store.deliveries.settle([
+          { consumer: 't', seq: first.event.seq, attempt: 1, lease: first.lease, outcome: { kind: 'ack' }, publish: [item({ id: 'must-not-exist' })] },
+        ]);
+        expect(isAgentbusError(refused, 'LEASE_LOST')).toBe(true);
+        expect(await store.get('must-not-exist')).toBeUndefined();
+        const accepted = await store.deliveries.settle(
+          taken.map((d) => ({ consumer: 't', seq: d.event.seq, attempt: d.attempt, lease: d.lease, outcome: { kind: 'ack' as const } })),
+        );
+        expect(accepted.every((r) => Array.isArray(r))).toBe(true);
+        expect(await store.deliveries.getConsumer('t')).toMatchObject({ ackFloor: 2, inFlight: 0 });
+      });
+
+      test('extending a lease keeps other members away', async () => {
+        await store.append(items(1));
+        await store.deliveries.ensureConsumer({ name: 'x', topic: '>', start: 'earliest' });
+        const [d] = (await store.deliveries.claim(everything('x', 'worker', 100, 60))).deliveries;
+        if (!d) throw new Error('no delivery');
+        for (let i = 0; i < 3; i++) {
+          await sleep(30);
+          await store.deliveries.extend('x', 'worker', [d.lease], 60);
+        }
+        expect((await store.deliveries.claim(everything('x', 'thief'))).deliveries).toEqual([]);
+      });
+
+      test('released deliveries go to another member without counting an attempt', async () => {
+        await store.append(items(3));
+        await store.deliveries.ensureConsumer({ name: 'rel', topic: '>', start: 'earliest' });
+        const claimed = (await store.deliveries.claim(everything('rel', 'leaving'))).deliveries;
+        await store.deliveries.release('rel', 'leaving', claimed.map((d) => ({ lease: d.lease, seq: d.event.seq })));
+        const next = (await store.deliveries.claim(everything('rel', 'staying'))).deliveries;
+        expect(next.map((d) => [d.event.seq, d.attempt])).toEqual([
+          [1, 1],
+          [2, 1],
+          [3, 1],
+        ]);
+        expect((await store.deliveries.getConsumer('rel'))?.redelivered).toBe(0);
+      });
+
+      test('settling with publish appends the events atomically with the ack', async () => {
+        await store.append(items(1));
+        await store.deliveries.ensureConsumer({ name: 'o', topic: '>', start: 'earliest' });
+        const [d] = (await store.deliveries.claim(everything('o', 'm'))).deliveries;
+        if (!d) throw new Error('no delivery');
+        const [result] = await store.deliveries.settle([
+          { consumer: 'o', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'ack' }, publish: [item({ id: 'caused' })] },
+        ]);
+        expect(Array.isArray(result) && result[0]?.envelope.event.id).toBe('caused');
+        expect(await store.get('caused')).toBeDefined();
+      });
+
+      test('a paused consumer gets nothing and resumes at its position; reset moves it', async () => {
+        await store.append(items(3));
+        await store.deliveries.ensureConsumer({ name: 'p', topic: '>', start: 'earliest' });
+        await store.deliveries.setPaused('p', true);
+        expect((await store.deliveries.claim(everything('p', 'm'))).deliveries).toEqual([]);
+        expect((await store.deliveries.getConsumer('p'))?.paused).toBe(true);
+        await store.deliveries.setPaused('p', false);
+        expect((await store.deliveries.claim(everything('p', 'm', 1))).deliveries.map((d) => d.event.seq)).toEqual([1]);
+        const reset = await store.deliveries.resetConsumer('p', 'latest');
+        expect(reset).toMatchObject({ nextSeq: 4, inFlight: 0, ackFloor: 3 });
+        const again = await store.deliveries.resetConsumer('p', { seq: 2 });
+        expect(again.nextSeq).toBe(2);
+        expect((await store.deliveries.claim(everything('p', 'm'))).deliveries.map((d) => d.event.seq)).toEqual([2, 3]);
+      });
+
+      test('an unknown consumer is NOT_FOUND', async () => {
+        const error = await store.deliveries.claim(everything('missing', 'm')).catch((e: unknown) => e);
+        expect(isAgentbusError(error, 'NOT_FOUND')).toBe(true);
+        expect(isAgentbusError(await store.deliveries.setPaused('missing', true).catch((e: unknown) => e), 'NOT_FOUND')).toBe(true);
+      });
+
+      test('skips and counts expired events', async () => {
+        await store.append([item({ id: 'old', expiresAt: '2000-01-01T00:00:00Z' }), item({ id: 'fresh' })]);
+        await store.deliveries.ensureConsumer({ name: 'exp', topic: '>', start: 'earliest' });
+        const claim = await store.deliveries.claim(everything('exp', 'm'));
+        expect(claim.deliveries.map((d) => d.event.envelope.event.id)).toEqual(['fresh']);
+        expect((await store.deliveries.getConsumer('exp'))?.expired).toBe(1);
+      });
+
+      test('wakes change listeners after an append commits', async () => {
+        const heads: number[] = [];
+        const stop = store.changes.onAppend((head) => heads.push(head));
+        await store.append(items(2));
+        await sleep(20);
+        stop();
+        expect(heads.at(-1)).toBe(2);
+      });
+    });
+  });
+}
