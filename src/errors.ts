@@ -46,12 +46,7 @@ export class AgentbusError extends Error {
   readonly code: AgentbusErrorCode;
   readonly details: AgentbusErrorDetails;
 
-  constructor(
-    code: AgentbusErrorCode,
-    message: string,
-    details: AgentbusErrorDetails = {},
-    options?: { cause?: unknown },
-  ) {
+  constructor(code: AgentbusErrorCode, message: string, details: AgentbusErrorDetails = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.details = details;

@@ -28,7 +28,9 @@ export function createManualClock(start = Date.UTC(2025, 10, 29, 14, 30)): Manua
 }
 
 /** A bus on a fresh database in a temporary folder, removed by `dispose()`. */
-export async function createTestBus(options: Omit<BusOptions, 'path'> = {}): Promise<Bus & { dispose(): Promise<void>; dbPath: string }> {
+export async function createTestBus(
+  options: Omit<BusOptions, 'path'> = {},
+): Promise<Bus & { dispose(): Promise<void>; dbPath: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-test-'));
   const dbPath = join(dir, 'agentbus.db');
   const bus = await createBus({ ...options, path: dbPath });

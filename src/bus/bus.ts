@@ -13,7 +13,13 @@ import type { Clock } from '../time.js';
 import { createStoreBackedTransport } from '../transport/store-backed/store-backed-transport.js';
 import type { Transport } from '../transport/transport.js';
 import { Dispatcher } from './dispatcher.js';
-import { type StartInput, type SubscribeOptions, parseStart, resolveSubscribeOptions, validateSubscriptionName } from './options.js';
+import {
+  type StartInput,
+  type SubscribeOptions,
+  parseStart,
+  resolveSubscribeOptions,
+  validateSubscriptionName,
+} from './options.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicyInput, parseRetryPolicy } from './retry-policy.js';
 import type { BusStatus, StatusListener } from './status.js';
 

@@ -97,7 +97,8 @@ export function parseStart(value: unknown, field = 'start'): StartPosition {
   if (typeof value === 'object' && value !== null) {
     const v = value as { seq?: unknown; time?: unknown };
     if (typeof v.seq === 'number' && Number.isInteger(v.seq) && v.seq >= 1) return { seq: v.seq };
-    if (v.time !== undefined) return parseStart(v.time instanceof Date ? v.time : typeof v.time === 'number' ? new Date(v.time) : v.time, field);
+    if (v.time !== undefined)
+      return parseStart(v.time instanceof Date ? v.time : typeof v.time === 'number' ? new Date(v.time) : v.time, field);
   }
   throw invalidField('OPTIONS_INVALID', field, 'must be earliest, latest, a position (1, 2, ...) or an RFC 3339 time');
 }

@@ -260,6 +260,13 @@ describe('parseEnvelope: routing fields', () => {
   });
 });
 
+/** `[1, <hole>, 3]`. */
+function holey(): unknown[] {
+  const items: unknown[] = [1];
+  items[2] = 3;
+  return items;
+}
+
 describe('parseEnvelope: payload', () => {
   class Point {
     x = 1;
@@ -267,7 +274,7 @@ describe('parseEnvelope: payload', () => {
   it.each<[string, unknown, string, RegExp]>([
     ['undefined in an object', { a: { b: undefined } }, 'payload.a.b', /undefined is not JSON/],
     ['undefined in an array', { items: [1, undefined] }, 'payload.items[1]', /undefined is not JSON/],
-    ['an array hole', { items: [1, , 3] }, 'payload.items[1]', /undefined/],
+    ['an array hole', { items: holey() }, 'payload.items[1]', /undefined/],
     ['a function', { f: () => 1 }, 'payload.f', /function/],
     ['NaN', { n: Number.NaN }, 'payload.n', /finite/],
     ['Infinity', [Number.POSITIVE_INFINITY], 'payload[0]', /finite/],

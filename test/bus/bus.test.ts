@@ -39,7 +39,7 @@ function collector(n: number) {
 }
 
 describe('publish', () => {
-  it('returns the stored envelope in the seed\'s format with defaults filled', async () => {
+  it("returns the stored envelope in the seed's format with defaults filled", async () => {
     const b = await bus();
     const e = await b.publish({ topic: 'project.tasks', type: 'TaskCompletedEvent', payload: { task_id: 'T1' } });
     expect(Object.keys(e)).toEqual(['event', 'payload', 'routing']);
@@ -109,7 +109,12 @@ describe('subscribe', () => {
         await ctx.publish('UIImplementationStarted', { endpoints: (e.payload as { endpoints: number }).endpoints });
       },
     });
-    await b.subscribe({ name: 'watcher', topic: 'project.tasks', filter: 'type=UIImplementationStarted', handler: downstream.handler });
+    await b.subscribe({
+      name: 'watcher',
+      topic: 'project.tasks',
+      filter: 'type=UIImplementationStarted',
+      handler: downstream.handler,
+    });
     await b.publish({ topic: 'project.tasks', type: 'Unrelated' });
     const root = await b.publish({
       topic: 'project.tasks',
@@ -301,8 +306,8 @@ describe('subscribe', () => {
       await a.publishBatch(Array.from({ length: 10 }, (_, n) => ({ topic: 'jobs', type: 'Job', payload: { n: i * 10 + n } })));
     }
     await within(all, 10_000, 'all 200 handled');
-    const counts = [...seen.values()].reduce<Record<string, number>>((acc, who) => ({ ...acc, [who]: (acc[who] ?? 0) + 1 }), {});
-    expect(counts.a).toBeGreaterThan(0);
-    expect(counts.b).toBeGreaterThan(0);
+    const handledBy = [...seen.values()];
+    expect(handledBy.filter((who) => who === 'a').length).toBeGreaterThan(0);
+    expect(handledBy.filter((who) => who === 'b').length).toBeGreaterThan(0);
   });
 });

@@ -77,11 +77,43 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
     describe('history', () => {
       beforeEach(async () => {
         await store.append([
-          item({ id: 'e1', topic: 'project.tasks', type: 'TaskStartedEvent', correlationId: 'c1', timestamp: '2025-11-29T10:00:00Z' }),
-          item({ id: 'e2', topic: 'project.tasks', type: 'TaskCompletedEvent', correlationId: 'c1', causationId: 'e1', timestamp: '2025-11-29T10:05:00Z' }),
-          item({ id: 'e3', topic: 'project.reviews', type: 'ReviewRequestedEvent', correlationId: 'c2', timestamp: '2025-11-29T10:10:00Z' }),
-          item({ id: 'e4', topic: 'project.reviews.security', type: 'ReviewRequestedEvent', correlationId: 'c1', causationId: 'e2', timestamp: '2025-11-29T10:15:00Z' }),
-          item({ id: 'e5', topic: 'other.alerts', type: 'AgentHealthEvent', correlationId: 'c3', timestamp: '2025-11-29T10:20:00Z' }),
+          item({
+            id: 'e1',
+            topic: 'project.tasks',
+            type: 'TaskStartedEvent',
+            correlationId: 'c1',
+            timestamp: '2025-11-29T10:00:00Z',
+          }),
+          item({
+            id: 'e2',
+            topic: 'project.tasks',
+            type: 'TaskCompletedEvent',
+            correlationId: 'c1',
+            causationId: 'e1',
+            timestamp: '2025-11-29T10:05:00Z',
+          }),
+          item({
+            id: 'e3',
+            topic: 'project.reviews',
+            type: 'ReviewRequestedEvent',
+            correlationId: 'c2',
+            timestamp: '2025-11-29T10:10:00Z',
+          }),
+          item({
+            id: 'e4',
+            topic: 'project.reviews.security',
+            type: 'ReviewRequestedEvent',
+            correlationId: 'c1',
+            causationId: 'e2',
+            timestamp: '2025-11-29T10:15:00Z',
+          }),
+          item({
+            id: 'e5',
+            topic: 'other.alerts',
+            type: 'AgentHealthEvent',
+            correlationId: 'c3',
+            timestamp: '2025-11-29T10:20:00Z',
+          }),
         ]);
       });
       const ids = async (query: Parameters<EventStore['read']>[0]) =>
@@ -226,7 +258,13 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         expect(claim.deliveries.map((d) => d.event.seq)).toEqual([1, 2, 5, 6]);
         expect(claim.deliveries.every((d) => d.attempt === 1)).toBe(true);
         const results = await store.deliveries.settle(
-          claim.deliveries.map((d) => ({ consumer: 'c', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'ack' } })),
+          claim.deliveries.map((d) => ({
+            consumer: 'c',
+            seq: d.event.seq,
+            attempt: 1,
+            lease: d.lease,
+            outcome: { kind: 'ack' },
+          })),
         );
         expect(results.every((r) => Array.isArray(r))).toBe(true);
         const info = await store.deliveries.getConsumer('c');
@@ -252,7 +290,9 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         const [d] = (await store.deliveries.claim(everything('r', 'm'))).deliveries;
         if (!d) throw new Error('no delivery');
         const error = { reason: 'temporary_failure', message: 'try later' };
-        await store.deliveries.settle([{ consumer: 'r', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'retry', delayMs: 150, error } }]);
+        await store.deliveries.settle([
+          { consumer: 'r', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'retry', delayMs: 150, error } },
+        ]);
         const early = await store.deliveries.claim(everything('r', 'm'));
         expect(early.deliveries).toEqual([]);
         expect(early.nextWakeAt).toBeGreaterThan(Date.now());
@@ -270,7 +310,13 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         const [d] = (await store.deliveries.claim(everything('d', 'm'))).deliveries;
         if (!d) throw new Error('no delivery');
         await store.deliveries.settle([
-          { consumer: 'd', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'dead', error: { reason: 'invalid_payload', message: 'bad', stack: 'Error: bad\n  at x' } } },
+          {
+            consumer: 'd',
+            seq: d.event.seq,
+            attempt: 1,
+            lease: d.lease,
+            outcome: { kind: 'dead', error: { reason: 'invalid_payload', message: 'bad', stack: 'Error: bad\n  at x' } },
+          },
         ]);
         const [dead] = await store.deliveries.listDeadLetters({ consumer: 'd' });
         expect(dead).toMatchObject({ consumer: 'd', reason: 'invalid_payload', error: 'bad', retries: 0, status: 'open' });
@@ -279,7 +325,7 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         expect(await store.deliveries.getConsumer('d')).toMatchObject({ deadLettered: 1, ackFloor: 1 });
       });
 
-      test('takes over a lapsed lease and refuses the old holder\'s settlement', async () => {
+      test("takes over a lapsed lease and refuses the old holder's settlement", async () => {
         await store.append(items(2));
         await store.deliveries.ensureConsumer({ name: 't', topic: '>', start: 'earliest' });
         const old = (await store.deliveries.claim(everything('t', 'slow-member', 100, 50))).deliveries;
@@ -292,12 +338,25 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         const first = old[0];
         if (!first) throw new Error('no delivery');
         const [refused] = await store.deliveries.settle([
-          { consumer: 't', seq: first.event.seq, attempt: 1, lease: first.lease, outcome: { kind: 'ack' }, publish: [item({ id: 'must-not-exist' })] },
+          {
+            consumer: 't',
+            seq: first.event.seq,
+            attempt: 1,
+            lease: first.lease,
+            outcome: { kind: 'ack' },
+            publish: [item({ id: 'must-not-exist' })],
+          },
         ]);
         expect(isAgentbusError(refused, 'LEASE_LOST')).toBe(true);
         expect(await store.get('must-not-exist')).toBeUndefined();
         const accepted = await store.deliveries.settle(
-          taken.map((d) => ({ consumer: 't', seq: d.event.seq, attempt: d.attempt, lease: d.lease, outcome: { kind: 'ack' as const } })),
+          taken.map((d) => ({
+            consumer: 't',
+            seq: d.event.seq,
+            attempt: d.attempt,
+            lease: d.lease,
+            outcome: { kind: 'ack' as const },
+          })),
         );
         expect(accepted.every((r) => Array.isArray(r))).toBe(true);
         expect(await store.deliveries.getConsumer('t')).toMatchObject({ ackFloor: 2, inFlight: 0 });
@@ -319,7 +378,11 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         await store.append(items(3));
         await store.deliveries.ensureConsumer({ name: 'rel', topic: '>', start: 'earliest' });
         const claimed = (await store.deliveries.claim(everything('rel', 'leaving'))).deliveries;
-        await store.deliveries.release('rel', 'leaving', claimed.map((d) => ({ lease: d.lease, seq: d.event.seq })));
+        await store.deliveries.release(
+          'rel',
+          'leaving',
+          claimed.map((d) => ({ lease: d.lease, seq: d.event.seq })),
+        );
         const next = (await store.deliveries.claim(everything('rel', 'staying'))).deliveries;
         expect(next.map((d) => [d.event.seq, d.attempt])).toEqual([
           [1, 1],
@@ -335,7 +398,14 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         const [d] = (await store.deliveries.claim(everything('o', 'm'))).deliveries;
         if (!d) throw new Error('no delivery');
         const [result] = await store.deliveries.settle([
-          { consumer: 'o', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'ack' }, publish: [item({ id: 'caused' })] },
+          {
+            consumer: 'o',
+            seq: d.event.seq,
+            attempt: 1,
+            lease: d.lease,
+            outcome: { kind: 'ack' },
+            publish: [item({ id: 'caused' })],
+          },
         ]);
         expect(Array.isArray(result) && result[0]?.envelope.event.id).toBe('caused');
         expect(await store.get('caused')).toBeDefined();
@@ -359,7 +429,9 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
       test('an unknown consumer is NOT_FOUND', async () => {
         const error = await store.deliveries.claim(everything('missing', 'm')).catch((e: unknown) => e);
         expect(isAgentbusError(error, 'NOT_FOUND')).toBe(true);
-        expect(isAgentbusError(await store.deliveries.setPaused('missing', true).catch((e: unknown) => e), 'NOT_FOUND')).toBe(true);
+        expect(isAgentbusError(await store.deliveries.setPaused('missing', true).catch((e: unknown) => e), 'NOT_FOUND')).toBe(
+          true,
+        );
       });
 
       test('skips and counts expired events', async () => {

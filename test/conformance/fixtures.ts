@@ -11,10 +11,11 @@ const newId = createIdGenerator({ clock });
 
 /** An item ready for `EventStore.append`. */
 export function item(input: Partial<PublishInput> & { payload?: JsonValue } = {}): AppendItem {
-  return createEnvelopeWithText(
-    { topic: 'project.tasks', type: 'TaskCompletedEvent', payload: {}, ...input } as PublishInput,
-    { clock, newId, defaultSource: '/conformance' },
-  );
+  return createEnvelopeWithText({ topic: 'project.tasks', type: 'TaskCompletedEvent', payload: {}, ...input } as PublishInput, {
+    clock,
+    newId,
+    defaultSource: '/conformance',
+  });
 }
 
 /** `n` items on `topic`, numbered in their payload. */

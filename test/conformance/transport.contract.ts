@@ -164,7 +164,7 @@ export function describeTransportContract(name: string, factory: TransportFactor
       expect(again.map((d) => d.attempt)).toEqual([1, 1]);
     });
 
-    test('ack with publish appends the handler\'s events', async () => {
+    test("ack with publish appends the handler's events", async () => {
       await transport.publish([item({ id: 'cause' })]);
       const c = await consumer({ name: 'outbox' });
       const [d] = await fetch(c);

@@ -112,18 +112,14 @@ function prepare(db: Database.Database) {
       'UPDATE consumer_windows SET lease_until = ? WHERE consumer = ? AND first_seq = ? AND token = ? AND owner = ?',
     ),
     retry: q('SELECT * FROM consumer_retries WHERE consumer = ? AND seq = ?'),
-    retryOwners: q(
-      'SELECT DISTINCT owner FROM consumer_retries WHERE consumer = ? AND owner IS NOT NULL AND owner != ?',
-    ),
+    retryOwners: q('SELECT DISTINCT owner FROM consumer_retries WHERE consumer = ? AND owner IS NOT NULL AND owner != ?'),
     freeRetriesOf: q('UPDATE consumer_retries SET owner = NULL, lease_until = NULL WHERE consumer = ? AND owner = ?'),
     dueRetries: q(
       `SELECT * FROM consumer_retries WHERE consumer = ? AND due_at <= ? AND (owner IS NULL OR lease_until <= ?)
        ORDER BY due_at, seq LIMIT ?`,
     ),
     nextDue: q('SELECT min(due_at) FROM consumer_retries WHERE consumer = ? AND owner IS NULL AND due_at > ?').pluck(),
-    nextLapse: q(
-      'SELECT min(lease_until) FROM consumer_retries WHERE consumer = ? AND owner IS NOT NULL AND owner != ?',
-    ).pluck(),
+    nextLapse: q('SELECT min(lease_until) FROM consumer_retries WHERE consumer = ? AND owner IS NOT NULL AND owner != ?').pluck(),
     leaseRetry: q(
       'UPDATE consumer_retries SET owner = ?, lease_until = ?, token = ?, attempt = attempt + 1 WHERE consumer = ? AND seq = ?',
     ),
@@ -138,9 +134,7 @@ function prepare(db: Database.Database) {
     returnRetry: q(
       'UPDATE consumer_retries SET owner = NULL, lease_until = NULL, attempt = attempt - 1, due_at = ? WHERE consumer = ? AND seq = ? AND token = ?',
     ),
-    extendRetry: q(
-      'UPDATE consumer_retries SET lease_until = ? WHERE consumer = ? AND seq = ? AND token = ? AND owner = ?',
-    ),
+    extendRetry: q('UPDATE consumer_retries SET lease_until = ? WHERE consumer = ? AND seq = ? AND token = ? AND owner = ?'),
     deleteRetry: q('DELETE FROM consumer_retries WHERE consumer = ? AND seq = ?'),
     deleteRetries: q('DELETE FROM consumer_retries WHERE consumer = ?'),
     retryStats: q(
@@ -166,7 +160,7 @@ export class SqliteDeliveryState implements DeliveryState {
   readonly #s: ReturnType<typeof prepare>;
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly log: EventLog,
     private readonly committer: GroupCommitter,
     private readonly now: () => number,
@@ -491,7 +485,17 @@ export class SqliteDeliveryState implements DeliveryState {
     } else if (outcome.kind === 'retry') {
       this.wake();
       const { reason, message, stack } = outcome.error;
-      this.#s.insertRetry.run(consumer, seq, settlement.attempt, now + Math.max(0, outcome.delayMs), reason, message, stack ?? null, now, now);
+      this.#s.insertRetry.run(
+        consumer,
+        seq,
+        settlement.attempt,
+        now + Math.max(0, outcome.delayMs),
+        reason,
+        message,
+        stack ?? null,
+        now,
+        now,
+      );
     } else {
       const { reason, message, stack } = outcome.error;
       if (retry) this.#s.deleteRetry.run(consumer, seq);

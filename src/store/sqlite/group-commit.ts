@@ -98,7 +98,10 @@ export class GroupCommitter {
     if (this.#held) return;
     const jobs = this.#queue;
     this.#queue = [];
-    if (jobs.length === 0) return this.#wakeIdle();
+    if (jobs.length === 0) {
+      this.#wakeIdle();
+      return;
+    }
     const before: Array<() => void> = [];
     const after: Array<() => void> = [];
     const ctx: FlushContext = {

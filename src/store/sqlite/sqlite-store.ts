@@ -61,10 +61,14 @@ const CHECKPOINT_EVERY_BYTES = 8 * 1024 * 1024;
 export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise<SqliteEventStore> {
   const synchronous = options.synchronous ?? 'normal';
   if (!SYNCHRONOUS.has(synchronous)) {
-    throw new AgentbusError('OPTIONS_INVALID', `synchronous: must be one of off, normal, full, extra (got ${String(synchronous)})`, {
-      field: 'synchronous',
-      reason: 'must be one of off, normal, full, extra',
-    });
+    throw new AgentbusError(
+      'OPTIONS_INVALID',
+      `synchronous: must be one of off, normal, full, extra (got ${String(synchronous)})`,
+      {
+        field: 'synchronous',
+        reason: 'must be one of off, normal, full, extra',
+      },
+    );
   }
   const path = options.path ?? DEFAULT_DB_PATH;
   const memory = path === ':memory:';
@@ -73,7 +77,12 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
     if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
     db = new Database(path);
   } catch (error) {
-    throw new AgentbusError('BACKEND_UNAVAILABLE', `cannot open ${path}: ${(error as Error).message}`, { path }, { cause: error });
+    throw new AgentbusError(
+      'BACKEND_UNAVAILABLE',
+      `cannot open ${path}: ${(error as Error).message}`,
+      { path },
+      { cause: error },
+    );
   }
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);

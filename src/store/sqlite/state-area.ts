@@ -53,11 +53,11 @@ export class SqliteStateArea implements StateArea {
   ) {
     this.#get = db.prepare('SELECT * FROM state WHERE namespace = ? AND key = ?');
     this.#insert = db.prepare('INSERT INTO state (namespace, key, value, version, updated_at) VALUES (?, ?, ?, 1, ?)');
-    this.#update = db.prepare('UPDATE state SET value = ?, version = version + 1, updated_at = ? WHERE namespace = ? AND key = ?');
-    this.#delete = db.prepare('DELETE FROM state WHERE namespace = ? AND key = ?');
-    this.#list = db.prepare(
-      'SELECT * FROM state WHERE namespace = ? AND key >= ? AND key > ? ORDER BY key LIMIT 200',
+    this.#update = db.prepare(
+      'UPDATE state SET value = ?, version = version + 1, updated_at = ? WHERE namespace = ? AND key = ?',
     );
+    this.#delete = db.prepare('DELETE FROM state WHERE namespace = ? AND key = ?');
+    this.#list = db.prepare('SELECT * FROM state WHERE namespace = ? AND key >= ? AND key > ? ORDER BY key LIMIT 200');
   }
 
   async get<T>(namespace: string, key: string): Promise<StateRecord<T> | undefined> {

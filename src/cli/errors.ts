@@ -1,0 +1,56 @@
+/**
+ * How the CLI fails: one line on stderr, `agentbus: <message>`, and an exit code that tells
+ * bad input (2) from everything else (1). Stack traces only with `AGENTBUS_DEBUG=1`.
+ */
+import { CommanderError } from 'commander';
+import { type AgentbusErrorCode, isAgentbusError } from '../errors.js';
+
+/** Exit code of a failure that is not the user's input: I/O, not found, a closed bus. */
+export const EXIT_FAILURE = 1;
+/** Exit code of refused input: a bad flag, envelope, topic, filter or option. */
+export const EXIT_USAGE = 2;
+
+const BAD_INPUT: ReadonlySet<AgentbusErrorCode> = new Set<AgentbusErrorCode>([
+  'ENVELOPE_INVALID',
+  'TOPIC_INVALID',
+  'FILTER_SYNTAX',
+  'OPTIONS_INVALID',
+]);
+
+/** Commander's "user asked for help or the version": these end with exit code 0. */
+const COMMANDER_SUCCESS = new Set(['commander.helpDisplayed', 'commander.version', 'commander.help']);
+
+/** The exit code for `error`. */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof CommanderError) return COMMANDER_SUCCESS.has(error.code) ? 0 : EXIT_USAGE;
+  if (isAgentbusError(error)) return BAD_INPUT.has(error.code) ? EXIT_USAGE : EXIT_FAILURE;
+  return EXIT_FAILURE;
+}
+
+/** Collapses a message to one line: the CLI's errors are always a single line. */
+export function oneLine(message: string): string {
+  return message.replace(/\s*\r?\n\s*/g, ' ').trim();
+}
+
+/** Commander's own error text (`error: unknown option '--x'`) as the CLI's one line. */
+export function formatCommanderError(text: string): string {
+  return `agentbus: ${oneLine(text.replace(/^error:\s*/, ''))}\n`;
+}
+
+/** True when stack traces were asked for. */
+function debugging(): boolean {
+  return process.env.AGENTBUS_DEBUG === '1';
+}
+
+/**
+ * Prints `error` as the CLI's one line (commander already printed its own) and returns the
+ * exit code.
+ */
+export function reportError(error: unknown): number {
+  const code = exitCodeOf(error);
+  if (error instanceof CommanderError) return code;
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`agentbus: ${oneLine(message)}\n`);
+  if (debugging() && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  return code;
+}

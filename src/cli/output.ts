@@ -1,0 +1,62 @@
+/**
+ * Writing results: JSON on stdout, notes on stderr, and the time formats of the tables.
+ */
+import type { StoredEvent } from '../store/event-store.js';
+
+/** Writes one line on stdout. */
+export function writeLine(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/** Writes a note for the person at the terminal on stderr (never part of the output). */
+export function note(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+/** Prints a value as JSON: indented for people, or compact on one line with `--json`. */
+export function printJson(value: unknown, compact: boolean): void {
+  writeLine(compact ? JSON.stringify(value) : JSON.stringify(value, null, 2));
+}
+
+/** A stored event as the CLI prints it in JSON: `{ seq, stored_at, envelope }`, snake_case like the wire. */
+export interface StoredEventJson {
+  readonly seq: number;
+  /** RFC 3339 UTC time the store committed the event. */
+  readonly stored_at: string;
+  readonly envelope: StoredEvent['envelope'];
+}
+
+/** Maps a stored event to its JSON form. */
+export function storedEventJson(event: StoredEvent): StoredEventJson {
+  return { seq: event.seq, stored_at: new Date(event.storedAt).toISOString(), envelope: event.envelope };
+}
+
+/** `YYYY-MM-DD`, `HH:MM:SS` and `.mmm` of an instant, in UTC. */
+function utcParts(ms: number): { day: string; clock: string; millis: string } {
+  const iso = new Date(ms).toISOString();
+  return { day: iso.slice(0, 10), clock: iso.slice(11, 19), millis: iso.slice(19, 23) };
+}
+
+/**
+ * Formats a column of times (UTC): `HH:MM:SS` when they all fall on the same day, else
+ * `YYYY-MM-DD HH:MM:SS`. Unparseable times are shown as given.
+ */
+export function formatTimeColumn(times: readonly string[]): string[] {
+  const parts = times.map((t) => {
+    const ms = Date.parse(t);
+    return Number.isNaN(ms) ? undefined : utcParts(ms);
+  });
+  const days = new Set(parts.map((p) => p?.day));
+  return parts.map((p, i) => {
+    if (!p) return times[i] as string;
+    return days.size === 1 ? p.clock : `${p.day} ${p.clock}`;
+  });
+}
+
+/** `HH:MM:SS.mmm` (UTC), for timelines that run in milliseconds. */
+export function formatClockMillis(time: string): string {
+  const ms = Date.parse(time);
+  if (Number.isNaN(ms)) return time;
+  const p = utcParts(ms);
+  return `${p.clock}${p.millis}`;
+}

@@ -1,0 +1,50 @@
+/**
+ * Parsers for flag values. Each throws commander's `InvalidArgumentError`, so a refused
+ * value is reported as a usage error naming the flag (exit code 2).
+ */
+import { InvalidArgumentError } from 'commander';
+import { parseTimestamp } from '../envelope/index.js';
+import type { JsonValue } from '../envelope/index.js';
+import { parseDuration } from '../time.js';
+
+/** A whole number of at least 1 (`--limit`, `--from-seq`). */
+export function parsePositiveInt(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('must be a whole number of at least 1');
+  }
+  return Number(value);
+}
+
+/** A JSON value (`--data`); the error carries JSON.parse's reason. */
+export function parseJsonValue(value: string): JsonValue {
+  try {
+    return JSON.parse(value) as JsonValue;
+  } catch (error) {
+    throw new InvalidArgumentError(`not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Milliseconds of a relative duration with a unit (`90s`, `30m`, `1h`, `2d`, `1h30m`), or
+ * undefined when `value` is not one. A bare number is not a duration here: it would be
+ * ambiguous next to positions.
+ */
+export function relativeDuration(value: string): number | undefined {
+  if (!/[a-z]$/.test(value)) return undefined;
+  const ms = parseDuration(value);
+  return typeof ms === 'number' ? ms : undefined;
+}
+
+/**
+ * An instant (`--since`, `--until`): an RFC 3339 time, or a duration meaning "that long
+ * ago" (`1h`, `30m`). Returns milliseconds since the epoch.
+ */
+export function parseWhen(value: string, now: number = Date.now()): number {
+  const ago = relativeDuration(value);
+  if (ago !== undefined) return now - ago;
+  const time = parseTimestamp(value);
+  if (time === undefined) {
+    throw new InvalidArgumentError('must be an RFC 3339 time (2025-11-29T14:30:00Z) or a duration ago (30m, 1h, 2d)');
+  }
+  return time;
+}
