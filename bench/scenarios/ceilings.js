@@ -91,6 +91,6 @@ function rawInsert(synchronous) {
 
 export const cases = [
   { name: 'emitter', group: 'throughput', label: 'EventEmitter (in-memory ceiling)', run: emitter },
-  { name: 'sqlite-raw', group: 'throughput', label: 'raw inserts, NORMAL (storage ceiling)', ceiling: 'normal', run: rawInsert('NORMAL') },
-  { name: 'sqlite-raw-full', group: 'throughput', label: 'raw inserts, FULL (storage ceiling)', ceiling: 'full', run: rawInsert('FULL') },
+  { name: 'sqlite-raw', group: 'throughput', label: 'raw inserts, NORMAL (storage ceiling)', provides: 'normal', ceiling: 'normal', run: rawInsert('NORMAL') },
+  { name: 'sqlite-raw-full', group: 'throughput', label: 'raw inserts, FULL (storage ceiling)', provides: 'full', ceiling: 'full', run: rawInsert('FULL') },
 ];

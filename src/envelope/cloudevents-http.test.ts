@@ -87,14 +87,22 @@ describe('percentEncode', () => {
 
 describe('fromBinaryHttp', () => {
   it('reads headers in any case and single-element arrays', () => {
-    const headers = { 'CE-ID': ['evt-1'], 'Ce-Specversion': '1.0', 'ce-source': '/tester', 'ce-type': 'T', 'ce-time': '2025-11-29T14:30:00Z', 'ce-topic': 't', 'Content-Type': 'application/json; charset=utf-8' };
+    const headers = {
+      'CE-ID': ['evt-1'],
+      'Ce-Specversion': '1.0',
+      'ce-source': '/tester',
+      'ce-type': 'T',
+      'ce-time': '2025-11-29T14:30:00Z',
+      'ce-topic': 't',
+      'Content-Type': 'application/json; charset=utf-8',
+    };
     expect(fromBinaryHttp(headers, '[1]').event.id).toBe('evt-1');
   });
 
   it('ignores headers that are not CloudEvents attributes', () => {
-    expect(fromBinaryHttp({ ...BINARY_HEADERS, authorization: 'Bearer x', 'x-request-id': '1' }, '{}').event).not.toHaveProperty(
-      'authorization',
-    );
+    expect(
+      fromBinaryHttp({ ...BINARY_HEADERS, authorization: 'Bearer x', 'x-request-id': '1' }, '{}').event,
+    ).not.toHaveProperty('authorization');
   });
 
   it('gives an empty body the payload {}', () => {
@@ -114,7 +122,9 @@ describe('fromBinaryHttp', () => {
     [`body.a${'[0]'.repeat(63)}`, {}, `{"a":${'['.repeat(64)}${']'.repeat(64)}}`],
   ])('refuses naming %s', (field, patch, body) => {
     // Payload paths become body paths; attribute paths become header names.
-    const headers = Object.fromEntries(Object.entries({ ...BINARY_HEADERS, ...patch }).filter(([, v]) => v !== undefined));
+    const headers = Object.fromEntries(
+      Object.entries({ ...BINARY_HEADERS, ...patch }).filter(([, v]) => v !== undefined),
+    );
     expect(fieldOf(() => fromBinaryHttp(headers, body))).toBe(field);
   });
 
@@ -170,7 +180,13 @@ describe('CloudEvents SDK HTTP binding as a second opinion', () => {
   });
 
   it('we read the SDK structured-mode output', () => {
-    const sdkEvent = new CloudEvent({ id: 'evt-sdk-2', source: '/sdk', type: 'GetUserQuery', topic: 'users', data: [1] });
+    const sdkEvent = new CloudEvent({
+      id: 'evt-sdk-2',
+      source: '/sdk',
+      type: 'GetUserQuery',
+      topic: 'users',
+      data: [1],
+    });
     const message = HTTP.structured(sdkEvent);
     const [ours] = fromHttp(message.headers, String(message.body));
     expect(ours?.event.kind).toBe('query');
@@ -179,7 +195,12 @@ describe('CloudEvents SDK HTTP binding as a second opinion', () => {
   });
 
   it('the SDK reads our binary-mode output', () => {
-    const original = envelope({ causationId: 'evt-0', partitionKey: 'k1', payload: { a: [1, { b: null }] }, extensions: { tenant: 'acme' } });
+    const original = envelope({
+      causationId: 'evt-0',
+      partitionKey: 'k1',
+      payload: { a: [1, { b: null }] },
+      extensions: { tenant: 'acme' },
+    });
     const theirs = HTTP.toEvent(toBinaryHttp(original));
     if (Array.isArray(theirs)) throw new Error('expected one event');
     const event = theirs as CloudEvent<unknown>;

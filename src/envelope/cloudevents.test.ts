@@ -86,7 +86,10 @@ describe('toCloudEvent', () => {
 
   it('maps string extensions with CloudEvents names directly and packs the others', () => {
     const ce = toCloudEvent(
-      envelope({ extensions: { tenant: 'acme', subject: 'T1', retry_count: 3, flags: ['a'], topic2: '' } }, { region: 'eu' }),
+      envelope(
+        { extensions: { tenant: 'acme', subject: 'T1', retry_count: 3, flags: ['a'], topic2: '' } },
+        { region: 'eu' },
+      ),
     );
     expect(ce.tenant).toBe('acme');
     expect(ce.subject).toBe('T1');
@@ -110,7 +113,10 @@ describe('fromCloudEvent', () => {
       FULL,
       envelope(),
       envelope({ schema: 'TaskCompleted/v2', payload: null }),
-      envelope({ extensions: { tenant: 'acme', subject: 'T1', n: 1, nested: { a: [true] }, time: 'x' } }, { region: 'eu' }),
+      envelope(
+        { extensions: { tenant: 'acme', subject: 'T1', n: 1, nested: { a: [true] }, time: 'x' } },
+        { region: 'eu' },
+      ),
     ];
     for (const original of cases) {
       expect(fromCloudEvent(JSON.parse(JSON.stringify(toCloudEvent(original))))).toEqual(original);
@@ -118,7 +124,13 @@ describe('fromCloudEvent', () => {
   });
 
   it('reads a foreign CloudEvent with defaults and keeps its extensions in event', () => {
-    const envelope = fromCloudEvent({ ...FOREIGN, subject: '123', comexampleextension1: 'value', count: 5, data: { pr: 1 } });
+    const envelope = fromCloudEvent({
+      ...FOREIGN,
+      subject: '123',
+      comexampleextension1: 'value',
+      count: 5,
+      data: { pr: 1 },
+    });
     expect(envelope).toEqual({
       event: {
         id: 'A234-1234-1234',
@@ -143,7 +155,11 @@ describe('fromCloudEvent', () => {
   });
 
   it('accepts JSON media types with parameters or a +json suffix', () => {
-    for (const datacontenttype of ['application/json; charset=utf-8', 'application/vnd.acme+json', 'APPLICATION/JSON']) {
+    for (const datacontenttype of [
+      'application/json; charset=utf-8',
+      'application/vnd.acme+json',
+      'APPLICATION/JSON',
+    ]) {
       expect(fromCloudEvent({ ...FOREIGN, datacontenttype, data: [1] }).payload).toEqual([1]);
     }
   });
@@ -188,7 +204,8 @@ describe('fromCloudEvent', () => {
     ['data.list[1]', { data: { list: [1, Number.NaN] } }],
   ])('refuses naming the attribute %s', (field, patch) => {
     const input = patch.payload === 'not an object' ? 'not an object' : { ...FOREIGN, ...patch };
-    const cleaned = typeof input === 'string' ? input : Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+    const cleaned =
+      typeof input === 'string' ? input : Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
     expect(fieldOf(() => fromCloudEvent(cleaned))).toBe(field);
   });
 
@@ -225,7 +242,17 @@ describe('CloudEvents SDK as a second opinion', () => {
     expect(theirs.dataschema).toBe(ours.dataschema);
     expect(new Date(String(theirs.time)).toISOString()).toBe(new Date(String(ours.time)).toISOString());
     expect(theirs.data).toEqual(ours.data);
-    for (const name of ['correlationid', 'causationid', 'topic', 'partitionkey', 'priority', 'kind', 'eventversion', 'traceparent', 'expiresat']) {
+    for (const name of [
+      'correlationid',
+      'causationid',
+      'topic',
+      'partitionkey',
+      'priority',
+      'kind',
+      'eventversion',
+      'traceparent',
+      'expiresat',
+    ]) {
       expect(theirs[name]).toBe(ours[name]);
     }
   });

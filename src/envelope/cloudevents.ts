@@ -6,7 +6,8 @@
  * | event.id, type, source, timestamp | id, type, source, time |
  * | payload | data (datacontenttype "application/json") |
  * | event.schema | dataschema when an absolute URI, else extension `schema` |
- * | event.correlation_id, causation_id, kind, version | correlationid, causationid (omitted when null), kind, eventversion |
+ * | event.correlation_id, causation_id | correlationid, causationid (omitted when null) |
+ * | event.kind, version | kind, eventversion |
  * | event.traceparent, expires_at | traceparent, expiresat |
  * | routing.topic, partition_key, priority | topic, partitionkey, priority |
  * | event.subject (extension, string) | subject |
@@ -189,7 +190,8 @@ export function fromCloudEvent(input: unknown, options: FromCloudEventOptions = 
     const value = ce[key];
     const target = TO_ENVELOPE[key];
     if (target !== undefined) {
-      if (target !== '') setOwn(target.startsWith('routing.') ? routing : event, target.slice(target.indexOf('.') + 1), value);
+      if (target !== '')
+        setOwn(target.startsWith('routing.') ? routing : event, target.slice(target.indexOf('.') + 1), value);
     } else if (key === 'dataschema' || key === 'schema') {
       if (event.schema !== undefined) throw bad(key, 'dataschema and schema must not both be given');
       schemaAttribute = key;

@@ -102,8 +102,12 @@ describe('createEnvelope', () => {
   it('names wire paths in its errors', () => {
     expect(fieldOf(() => createEnvelope({ topic: 'a.*', type: 'T' }, options))).toBe('routing.topic');
     expect(fieldOf(() => createEnvelope({ topic: 'a', type: '' }, options))).toBe('event.type');
-    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', partitionKey: '' }, options))).toBe('routing.partition_key');
-    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', expiresAt: 'soon' }, options))).toBe('event.expires_at');
+    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', partitionKey: '' }, options))).toBe(
+      'routing.partition_key',
+    );
+    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', expiresAt: 'soon' }, options))).toBe(
+      'event.expires_at',
+    );
     const payload = { list: [{ when: new Date() }] } as unknown as PublishInput['payload'];
     expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', payload }, options))).toBe('payload.list[0].when');
   });
@@ -124,21 +128,30 @@ describe('createEnvelope', () => {
   });
 
   it('applies custom limits', () => {
-    const run = () => createEnvelope({ topic: 'a', type: 'T', payload: 'x'.repeat(20) }, { ...options, limits: { maxPayloadBytes: 10 } });
+    const run = () =>
+      createEnvelope(
+        { topic: 'a', type: 'T', payload: 'x'.repeat(20) },
+        { ...options, limits: { maxPayloadBytes: 10 } },
+      );
     expect(fieldOf(run)).toBe('payload');
   });
 
   it('refuses a clock that returns no time with OPTIONS_INVALID', () => {
-    expect(() => createEnvelope({ topic: 'a', type: 'T', id: 'e' }, { clock: { now: () => Number.NaN }, newId })).toThrow(
-      expect.objectContaining({ code: 'OPTIONS_INVALID' }),
-    );
+    expect(() =>
+      createEnvelope({ topic: 'a', type: 'T', id: 'e' }, { clock: { now: () => Number.NaN }, newId }),
+    ).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 });
 
 describe('createEnvelopeWithText', () => {
   it('returns exactly the text serializeEnvelope writes', () => {
     const { envelope, text } = createEnvelopeWithText(
-      { topic: 'project.tasks', type: 'TaskCompletedEvent', payload: { a: [1, 'é', null], b: { c: true } }, extensions: { x: 1 } },
+      {
+        topic: 'project.tasks',
+        type: 'TaskCompletedEvent',
+        payload: { a: [1, 'é', null], b: { c: true } },
+        extensions: { x: 1 },
+      },
       options,
     );
     expect(text).toBe(serializeEnvelope(envelope));

@@ -59,7 +59,14 @@ const publishInput: fc.Arbitrary<PublishInput> = fc.record(
 
 /** Publish input plus routing extensions, which only wire input can carry. */
 const wireEnvelope = fc
-  .tuple(publishInput, fc.dictionary(name.filter((n) => !['topic', 'partition_key', 'priority'].includes(n)), json(2), { maxKeys: 3 }))
+  .tuple(
+    publishInput,
+    fc.dictionary(
+      name.filter((n) => !['topic', 'partition_key', 'priority'].includes(n)),
+      json(2),
+      { maxKeys: 3 },
+    ),
+  )
   .map(([input, routingExtensions]) => {
     const { envelope } = createEnvelopeWithText(input, { clock, newId });
     return parseEnvelope({ ...envelope, routing: { ...envelope.routing, ...routingExtensions } });
@@ -103,7 +110,11 @@ describe('round trips (property)', () => {
   it('any JSON payload within limits is accepted unchanged', () => {
     fc.assert(
       fc.property(json(20), (payload) => {
-        const input = { event: { id: 'e', type: 'T', timestamp: '2025-11-29T14:30:00Z' }, payload, routing: { topic: 't' } };
+        const input = {
+          event: { id: 'e', type: 'T', timestamp: '2025-11-29T14:30:00Z' },
+          payload,
+          routing: { topic: 't' },
+        };
         expect(parseEnvelope(input).payload).toBe(payload);
       }),
     );
@@ -139,11 +150,15 @@ describe('refusals (property)', () => {
 
   it('generated ids sort in time order', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 253402300799999 }), fc.integer({ min: 0, max: 253402300799999 }), (a, b) => {
-        fc.pre(a !== b);
-        const at = (ms: number) => createIdGenerator({ clock: { now: () => ms } })();
-        expect(at(a) < at(b)).toBe(a < b);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 253402300799999 }),
+        fc.integer({ min: 0, max: 253402300799999 }),
+        (a, b) => {
+          fc.pre(a !== b);
+          const at = (ms: number) => createIdGenerator({ clock: { now: () => ms } })();
+          expect(at(a) < at(b)).toBe(a < b);
+        },
+      ),
     );
   });
 });

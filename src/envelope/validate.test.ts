@@ -99,7 +99,12 @@ describe('parseEnvelope: defaults', () => {
         routing: { priority: null, partition_key: null },
       }),
     );
-    expect(envelope.event).toMatchObject({ source: '/agentbus', version: '1.0', correlation_id: 'evt-1', kind: 'event' });
+    expect(envelope.event).toMatchObject({
+      source: '/agentbus',
+      version: '1.0',
+      correlation_id: 'evt-1',
+      kind: 'event',
+    });
     expect(envelope.event).not.toHaveProperty('schema');
     expect(envelope.routing).toEqual({ topic: 'project.tasks', priority: 'normal' });
   });
@@ -134,7 +139,10 @@ describe('parseEnvelope: extension fields', () => {
   });
 
   it('refuses an extension named __proto__ instead of losing it', () => {
-    const input = JSON.parse('{"event":{"id":"e","type":"T","timestamp":"2025-11-29T14:30:00Z","__proto__":{"x":1}},"payload":{},"routing":{"topic":"t"}}');
+    const input = JSON.parse(
+      '{"event":{"id":"e","type":"T","timestamp":"2025-11-29T14:30:00Z","__proto__":{"x":1}},' +
+        '"payload":{},"routing":{"topic":"t"}}',
+    );
     refusal(() => parseEnvelope(input), 'event.__proto__');
   });
 
@@ -143,7 +151,10 @@ describe('parseEnvelope: extension fields', () => {
   });
 
   it('refuses extension values that are not JSON, naming the nested path', () => {
-    refusal(() => parseEnvelope(envelopeWith({ event: { custom: { list: [1, Number.NaN] } } })), 'event.custom.list[1]');
+    refusal(
+      () => parseEnvelope(envelopeWith({ event: { custom: { list: [1, Number.NaN] } } })),
+      'event.custom.list[1]',
+    );
   });
 
   it('refuses extension fields over maxExtensionBytes', () => {
@@ -216,7 +227,9 @@ describe('parseEnvelope: event fields', () => {
   });
 
   it('accepts a causation id that is not an event id of ours', () => {
-    expect(parseEnvelope(envelopeWith({ event: { causation_id: 'ext/system#42' } })).event.causation_id).toBe('ext/system#42');
+    expect(parseEnvelope(envelopeWith({ event: { causation_id: 'ext/system#42' } })).event.causation_id).toBe(
+      'ext/system#42',
+    );
   });
 
   it('accepts future traceparent versions with extra fields', () => {
@@ -256,7 +269,10 @@ describe('parseEnvelope: routing fields', () => {
 
   it('refuses a partition key that is not a string or too long', () => {
     refusal(() => parseEnvelope(envelopeWith({ routing: { partition_key: 7 } })), 'routing.partition_key');
-    refusal(() => parseEnvelope(envelopeWith({ routing: { partition_key: 'k'.repeat(256) } })), 'routing.partition_key');
+    refusal(
+      () => parseEnvelope(envelopeWith({ routing: { partition_key: 'k'.repeat(256) } })),
+      'routing.partition_key',
+    );
   });
 });
 
@@ -302,7 +318,10 @@ describe('parseEnvelope: payload', () => {
 
   it('accepts a shared (non-circular) sub-object', () => {
     const shared = { x: 1 };
-    expect(parseEnvelope(envelopeWith({ payload: { a: shared, b: shared } })).payload).toEqual({ a: { x: 1 }, b: { x: 1 } });
+    expect(parseEnvelope(envelopeWith({ payload: { a: shared, b: shared } })).payload).toEqual({
+      a: { x: 1 },
+      b: { x: 1 },
+    });
   });
 
   it('accepts nesting 64 deep and refuses 65', () => {
@@ -312,9 +331,9 @@ describe('parseEnvelope: payload', () => {
   });
 
   it('refuses a payload nested 200000 deep without overflowing the stack', () => {
-    expect(refusal(() => parseEnvelope(envelopeWith({ payload: nested(200_000) })), `payload${'[0]'.repeat(64)}`)).toMatch(
-      /deeper/,
-    );
+    expect(
+      refusal(() => parseEnvelope(envelopeWith({ payload: nested(200_000) })), `payload${'[0]'.repeat(64)}`),
+    ).toMatch(/deeper/);
   });
 
   it('honours a custom maxDepth', () => {
@@ -349,7 +368,10 @@ describe('parseEnvelope: payload', () => {
 
   it('refuses limits that are not positive integers with OPTIONS_INVALID', () => {
     expect(() => parseEnvelope(MINIMAL, { maxPayloadBytes: 0 })).toThrow(
-      expect.objectContaining({ code: 'OPTIONS_INVALID', details: expect.objectContaining({ field: 'limits.maxPayloadBytes' }) }),
+      expect.objectContaining({
+        code: 'OPTIONS_INVALID',
+        details: expect.objectContaining({ field: 'limits.maxPayloadBytes' }),
+      }),
     );
   });
 });

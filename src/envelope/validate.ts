@@ -136,8 +136,9 @@ export interface NormalisedEnvelope {
  * @internal
  */
 export function withText({ envelope, payloadText }: NormalisedEnvelope): EnvelopeWithText {
-  const text = `{"event":${JSON.stringify(envelope.event)},"payload":${payloadText},"routing":${JSON.stringify(envelope.routing)}}`;
-  return { envelope, text };
+  const event = JSON.stringify(envelope.event);
+  const routing = JSON.stringify(envelope.routing);
+  return { envelope, text: `{"event":${event},"payload":${payloadText},"routing":${routing}}` };
 }
 
 /**
@@ -243,8 +244,7 @@ function copyExtensions(
     if (!EXTENSION_NAME.test(key)) {
       throw bad(path, 'extension names are a letter followed by up to 63 of A-Z a-z 0-9 _ -');
     }
-    const budget = limits.maxExtensionBytes - extensions.bytes;
-    assertJsonValue(value, path, limits.maxDepth, budget);
+    assertJsonValue(value, path, limits.maxDepth, limits.maxExtensionBytes);
     extensions.bytes += key.length + utf8ByteLength(JSON.stringify(value));
     if (extensions.bytes > limits.maxExtensionBytes) {
       throw bad(path, `extension fields total more than ${limits.maxExtensionBytes} bytes`);

@@ -1,0 +1,115 @@
+/** Aggregates repeated runs (medians) and prints / writes the results. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { median } from './stats.js';
+
+const NOTE_KEYS = ['publishSeconds', 'stalls', 'maxGap', 'slowEvents', 'timerLateness'];
+
+/**
+ * `runs` is [{ case, repetition, result }]. Returns one row per case: medians over its runs,
+ * and, for stored cases, throughput as % of the storage ceiling of the same repetition.
+ */
+export function aggregate(cases, runs) {
+  const ceilingRate = (kind, repetition) => {
+    const raw = runs.find((r) => r.case.provides === kind && r.repetition === repetition);
+    return raw ? raw.result.events / raw.result.seconds : undefined;
+  };
+  return cases
+    .map((c) => {
+      const mine = runs.filter((r) => r.case === c);
+      if (mine.length === 0) return undefined;
+      const pick = (key) => median(mine.map((r) => r.result[key]));
+      const rates = mine.map((r) => r.result.events / r.result.seconds);
+      const percents = c.ceiling
+        ? mine.map((r) => {
+            const ceiling = ceilingRate(c.ceiling, r.repetition);
+            return ceiling ? (100 * r.result.events) / r.result.seconds / ceiling : undefined;
+          })
+        : [];
+      const row = {
+        name: c.name,
+        label: c.label,
+        runs: mine.length,
+        events: pick('events'),
+        seconds: pick('seconds'),
+        eventsPerSec: median(rates),
+        p50: pick('p50'),
+        p99: pick('p99'),
+        max: pick('max'),
+        percentOfCeiling: median(percents),
+        perRun: mine.map((r) => r.result),
+      };
+      for (const key of NOTE_KEYS) {
+        const value = pick(key);
+        if (value !== undefined) row[key] = value;
+      }
+      return row;
+    })
+    .filter(Boolean);
+}
+
+const fmt = (value, digits = 2) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
+const int = (value) => (value === undefined ? '-' : Math.round(value).toLocaleString('en-US'));
+
+function notes(row) {
+  const out = [];
+  if (row.publishSeconds !== undefined) out.push(`publish phase ${fmt(row.publishSeconds)} s`);
+  if (row.stalls !== undefined) out.push(`stalls>10ms ${row.stalls}, max gap ${fmt(row.maxGap)} ms, late timer ${fmt(row.timerLateness)} ms`);
+  if (row.runs > 1) out.push(`median of ${row.runs}`);
+  return out.join('; ');
+}
+
+const HEADER = ['scenario', 'events', 'seconds', 'events/s', 'p50 ms', 'p99 ms', 'max ms', '% of ceiling', 'notes'];
+
+function cells(row) {
+  return [
+    row.name,
+    int(row.events),
+    fmt(row.seconds, 3),
+    int(row.eventsPerSec),
+    fmt(row.p50, 3),
+    fmt(row.p99, 3),
+    fmt(row.max, 3),
+    row.percentOfCeiling === undefined ? '-' : `${fmt(row.percentOfCeiling, 1)}%`,
+    notes(row),
+  ];
+}
+
+/** A fixed-width table for the terminal. */
+export function textTable(rows) {
+  const table = [HEADER, ...rows.map(cells)];
+  const widths = HEADER.map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => (i === 0 || i === r.length - 1 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  return [line(table[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(line)].join('\n');
+}
+
+function markdown(rows, machine, options) {
+  const lines = [
+    '# agentbus benchmark',
+    '',
+    `Run: \`node bench/run.js${options.argv.length ? ` ${options.argv.join(' ')}` : ''}\` — ${machine.date}`,
+    '',
+    `| ${HEADER.join(' | ')} |`,
+    `| ${HEADER.map((_, i) => (i === 0 || i === HEADER.length - 1 ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((row) => `| ${cells(row).join(' | ')} |`),
+    '',
+    'Scenarios:',
+    '',
+    ...rows.map((row) => `- \`${row.name}\`: ${row.label}`),
+    '',
+    '% of ceiling: events/s over the raw better-sqlite3 insert rate (same schema, same pragmas,',
+    'same synchronous level) measured in the same repetition. Latency: publish call to handler',
+    'start. Each case runs in its own process and temp dir.',
+    '',
+    '## Machine',
+    '',
+    ...Object.entries(machine).map(([key, value]) => `- ${key}: ${value}`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export function writeResults(dir, rows, machine, options) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL('latest.md', dir), markdown(rows, machine, options));
+  writeFileSync(new URL('latest.json', dir), `${JSON.stringify({ machine, options, rows }, null, 2)}\n`);
+}

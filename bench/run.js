@@ -1,0 +1,87 @@
+/**
+ * agentbus benchmark: `npm run bench` (builds first) or `node bench/run.js [options]`.
+ *
+ *   --quick        10x fewer events (10,000; paced: 1 s)
+ *   --only A,B     only these cases or groups (throughput, paced; emitter, sqlite-raw, bus-batch, ...)
+ *   --repeat N     run every case N times (interleaved) and report medians
+ *   --cpu-prof DIR write a V8 CPU profile of every case into DIR (node --cpu-prof)
+ *
+ * Every case runs in a child process of its own, with a fresh temp dir, so one case's heap
+ * and JIT state do not colour the next. Prints a table; writes bench/results/latest.{md,json}.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { machineInfo } from './lib/env.js';
+import { aggregate, textTable, writeResults } from './lib/report.js';
+import { cases as ceilings } from './scenarios/ceilings.js';
+import { cases as throughput } from './scenarios/embedded-throughput.js';
+import { cases as paced } from './scenarios/paced-latency.js';
+
+const CASES = [...ceilings, ...throughput, ...paced];
+const FULL_EVENTS = 100_000;
+
+const argv = process.argv.slice(2);
+const { values } = parseArgs({
+  args: argv,
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
+    'cpu-prof': { type: 'string' },
+    child: { type: 'string' },
+  },
+});
+const events = values.quick ? FULL_EVENTS / 10 : FULL_EVENTS;
+
+if (values.child) {
+  const c = CASES.find((x) => x.name === values.child);
+  const result = await c.run({ events, quick: values.quick });
+  process.send(result, () => process.exit(0));
+} else {
+  await main();
+}
+
+function select() {
+  if (!values.only) return CASES;
+  const wanted = values.only.split(',').map((s) => s.trim());
+  const unknown = wanted.filter((w) => !CASES.some((c) => c.name === w || c.group === w));
+  if (unknown.length > 0) {
+    const names = [...new Set(CASES.flatMap((c) => [c.group, c.name]))].join(', ');
+    throw new Error(`--only: unknown ${unknown.join(', ')} (one of ${names})`);
+  }
+  return CASES.filter((c) => wanted.includes(c.name) || wanted.includes(c.group));
+}
+
+function runChild(c) {
+  const execArgv = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], `--cpu-prof-name=${c.name}-${Date.now()}.cpuprofile`] : [];
+  const args = ['--child', c.name, ...(values.quick ? ['--quick'] : [])];
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result;
+    child.on('message', (message) => {
+      result = message;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`${c.name}: child exited with ${code}`))));
+  });
+}
+
+async function main() {
+  const selected = select();
+  const repeat = Math.max(1, Number.parseInt(values.repeat, 10) || 1);
+  const runs = [];
+  for (let repetition = 1; repetition <= repeat; repetition++) {
+    for (const c of selected) {
+      const result = await runChild(c);
+      runs.push({ case: c, repetition, result });
+      const rate = Math.round(result.events / result.seconds).toLocaleString('en-US');
+      process.stderr.write(`[${repetition}/${repeat}] ${c.name}: ${rate} events/s, p99 ${result.p99?.toFixed(3) ?? '-'} ms\n`);
+    }
+  }
+  const rows = aggregate(selected, runs);
+  const machine = machineInfo();
+  console.log(`\nagentbus bench — node ${machine.node}, ${machine.cpu} x${machine.cores}, better-sqlite3 ${machine.betterSqlite3}, SQLite ${machine.sqlite}\n`);
+  console.log(textTable(rows));
+  writeResults(new URL('./results/', import.meta.url), rows, machine, { argv, events, repeat });
+}
