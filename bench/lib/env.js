@@ -38,3 +38,16 @@ export function machineInfo() {
 /** Lets pending I/O and timers run. */
 export const tick = () => new Promise((resolve) => setImmediate(resolve));
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Closes a bus while a timer keeps the event loop alive: the store's checkpoint worker is
+ * unref'd, so awaiting its exit alone would let the process end mid-close (exit code 13).
+ */
+export async function closeBus(bus) {
+  const keepAlive = setInterval(() => {}, 60_000);
+  try {
+    await bus.close();
+  } finally {
+    clearInterval(keepAlive);
+  }
+}

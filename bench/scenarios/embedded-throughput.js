@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createBus } from '../../dist/index.js';
-import { tick, withTempDir } from '../lib/env.js';
+import { closeBus, tick, withTempDir } from '../lib/env.js';
 import { Recorder, TOPIC, makeInput } from '../lib/events.js';
 import { latencySummary } from '../lib/stats.js';
 
@@ -58,7 +58,7 @@ function busCase(publish, synchronous) {
           ...latencySummary(recorder.latencies()),
         };
       } finally {
-        await bus.close();
+        await closeBus(bus);
       }
     });
 }

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createBus } from '../../dist/index.js';
-import { withTempDir } from '../lib/env.js';
+import { closeBus, withTempDir } from '../lib/env.js';
 import { Recorder, TOPIC, makeInput } from '../lib/events.js';
 import { latencySummary, stalls } from '../lib/stats.js';
 
@@ -70,7 +70,7 @@ function pacedCase(synchronous) {
           timerLateness: lateness,
         };
       } finally {
-        await bus.close();
+        await closeBus(bus);
       }
     });
 }

@@ -44,7 +44,12 @@ export async function followEvents(bus: Bus, options: FollowOptions): Promise<vo
     if (head >= next) poke();
   });
   const fallback = setInterval(() => {
-    bus.store.head().then((head) => head >= next && poke(), () => {});
+    bus.store.head().then(
+      (head) => {
+        if (head >= next) poke();
+      },
+      () => {},
+    );
   }, FALLBACK_CHECK_MS);
   const onAbort = () => wake?.();
   signal.addEventListener('abort', onAbort);
@@ -59,10 +64,16 @@ export async function followEvents(bus: Bus, options: FollowOptions): Promise<vo
         continue;
       }
       dirty = false;
-      for await (const event of bus.events({ fromSeq: next, ...(options.topic ? { topic: options.topic } : {}) })) {
-        if (signal.aborted) break;
-        next = event.seq + 1;
-        if (!options.match || options.match(event)) await options.onEvent(event);
+      // Every position up to the head is committed, so reading up to it and moving past it
+      // skips the events of other topics for good.
+      const head = await bus.store.head();
+      if (head >= next) {
+        const topic = options.topic ? { topic: options.topic } : {};
+        for await (const event of bus.events({ fromSeq: next, toSeq: head, ...topic })) {
+          if (signal.aborted) break;
+          if (!options.match || options.match(event)) await options.onEvent(event);
+        }
+        next = head + 1;
       }
       if (!ready) {
         ready = true;
