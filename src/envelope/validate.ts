@@ -24,7 +24,8 @@
  *
  * Pure.
  */
-import { invalidField } from '../errors.js';
+import { AgentbusError, invalidField } from '../errors.js';
+import { validateTopic } from '../routing/topic.js';
 import {
   EVENT_KINDS,
   type Envelope,
@@ -86,7 +87,6 @@ const ROUTING_FIELDS: ReadonlySet<string> = new Set(['topic', 'partition_key', '
 
 const TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
 const SOURCE = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]{1,255}$/;
-const TOPIC = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 const EXTENSION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-[!-~]*)?$/;
 
@@ -253,19 +253,18 @@ function copyExtensions(
   }
 }
 
-// TODO(lead): use routing/topic.ts validateTopic
+/** Topic rules live in routing; an envelope reports a bad topic as `ENVELOPE_INVALID`. */
 function checkTopic(value: unknown): string {
   const topic = required(value, 'routing.topic');
-  if (typeof topic !== 'string') throw bad('routing.topic', 'must be a string');
-  if (topic.length === 0) throw bad('routing.topic', 'must not be empty');
-  if (topic.length > 255) throw bad('routing.topic', 'longer than 255 characters');
-  if (topic.includes('*') || topic.includes('>')) {
+  if (typeof topic === 'string' && (topic.includes('*') || topic.includes('>'))) {
     throw bad('routing.topic', 'wildcards (* and >) are for subscriptions, not for publishing');
   }
-  if (!TOPIC.test(topic)) {
-    throw bad('routing.topic', 'must be dot-separated tokens of A-Z a-z 0-9 _ - with no empty token');
+  try {
+    return validateTopic(topic, 'routing.topic');
+  } catch (error) {
+    if (!(error instanceof AgentbusError)) throw error;
+    throw invalidField('ENVELOPE_INVALID', 'routing.topic', String(error.details.reason), error.details);
   }
-  return topic;
 }
 
 function checkTimestamp(value: unknown, path: string): string {
