@@ -10,7 +10,7 @@ import { parseDuration } from '../time.js';
 /** A whole number of at least 1 (`--limit`, `--from-seq`). */
 export function parsePositiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
-    throw new InvalidArgumentError('must be a whole number of at least 1');
+    throw new InvalidArgumentError('Must be a whole number of at least 1.');
   }
   return Number(value);
 }
@@ -20,7 +20,7 @@ export function parseJsonValue(value: string): JsonValue {
   try {
     return JSON.parse(value) as JsonValue;
   } catch (error) {
-    throw new InvalidArgumentError(`not valid JSON: ${(error as Error).message}`);
+    throw new InvalidArgumentError(`Not valid JSON: ${(error as Error).message}`);
   }
 }
 
@@ -44,7 +44,7 @@ export function parseWhen(value: string, now: number = Date.now()): number {
   if (ago !== undefined) return now - ago;
   const time = parseTimestamp(value);
   if (time === undefined) {
-    throw new InvalidArgumentError('must be an RFC 3339 time (2025-11-29T14:30:00Z) or a duration ago (30m, 1h, 2d)');
+    throw new InvalidArgumentError('Must be an RFC 3339 time (2025-11-29T14:30:00Z) or a duration ago (30m, 1h, 2d).');
   }
   return time;
 }

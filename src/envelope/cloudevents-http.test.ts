@@ -1,14 +1,7 @@
 import { CloudEvent, HTTP } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import { isAgentbusError } from '../errors.js';
-import {
-  fromBinaryHttp,
-  fromHttp,
-  percentEncode,
-  toBatchHttp,
-  toBinaryHttp,
-  toStructuredHttp,
-} from './cloudevents-http.js';
+import { fromBinaryHttp, fromHttp, percentEncode, toBatchHttp, toBinaryHttp, toStructuredHttp } from './cloudevents-http.js';
 import { createEnvelope } from './create.js';
 import type { Envelope, PublishInput } from './envelope.js';
 import { createIdGenerator } from './ids.js';
@@ -100,9 +93,9 @@ describe('fromBinaryHttp', () => {
   });
 
   it('ignores headers that are not CloudEvents attributes', () => {
-    expect(
-      fromBinaryHttp({ ...BINARY_HEADERS, authorization: 'Bearer x', 'x-request-id': '1' }, '{}').event,
-    ).not.toHaveProperty('authorization');
+    expect(fromBinaryHttp({ ...BINARY_HEADERS, authorization: 'Bearer x', 'x-request-id': '1' }, '{}').event).not.toHaveProperty(
+      'authorization',
+    );
   });
 
   it('gives an empty body the payload {}', () => {
@@ -122,9 +115,7 @@ describe('fromBinaryHttp', () => {
     [`body.a${'[0]'.repeat(63)}`, {}, `{"a":${'['.repeat(64)}${']'.repeat(64)}}`],
   ])('refuses naming %s', (field, patch, body) => {
     // Payload paths become body paths; attribute paths become header names.
-    const headers = Object.fromEntries(
-      Object.entries({ ...BINARY_HEADERS, ...patch }).filter(([, v]) => v !== undefined),
-    );
+    const headers = Object.fromEntries(Object.entries({ ...BINARY_HEADERS, ...patch }).filter(([, v]) => v !== undefined));
     expect(fieldOf(() => fromBinaryHttp(headers, body))).toBe(field);
   });
 

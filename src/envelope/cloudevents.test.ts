@@ -86,10 +86,7 @@ describe('toCloudEvent', () => {
 
   it('maps string extensions with CloudEvents names directly and packs the others', () => {
     const ce = toCloudEvent(
-      envelope(
-        { extensions: { tenant: 'acme', subject: 'T1', retry_count: 3, flags: ['a'], topic2: '' } },
-        { region: 'eu' },
-      ),
+      envelope({ extensions: { tenant: 'acme', subject: 'T1', retry_count: 3, flags: ['a'], topic2: '' } }, { region: 'eu' }),
     );
     expect(ce.tenant).toBe('acme');
     expect(ce.subject).toBe('T1');
@@ -113,10 +110,7 @@ describe('fromCloudEvent', () => {
       FULL,
       envelope(),
       envelope({ schema: 'TaskCompleted/v2', payload: null }),
-      envelope(
-        { extensions: { tenant: 'acme', subject: 'T1', n: 1, nested: { a: [true] }, time: 'x' } },
-        { region: 'eu' },
-      ),
+      envelope({ extensions: { tenant: 'acme', subject: 'T1', n: 1, nested: { a: [true] }, time: 'x' } }, { region: 'eu' }),
     ];
     for (const original of cases) {
       expect(fromCloudEvent(JSON.parse(JSON.stringify(toCloudEvent(original))))).toEqual(original);
@@ -155,11 +149,7 @@ describe('fromCloudEvent', () => {
   });
 
   it('accepts JSON media types with parameters or a +json suffix', () => {
-    for (const datacontenttype of [
-      'application/json; charset=utf-8',
-      'application/vnd.acme+json',
-      'APPLICATION/JSON',
-    ]) {
+    for (const datacontenttype of ['application/json; charset=utf-8', 'application/vnd.acme+json', 'APPLICATION/JSON']) {
       expect(fromCloudEvent({ ...FOREIGN, datacontenttype, data: [1] }).payload).toEqual([1]);
     }
   });

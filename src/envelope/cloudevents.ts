@@ -190,8 +190,7 @@ export function fromCloudEvent(input: unknown, options: FromCloudEventOptions = 
     const value = ce[key];
     const target = TO_ENVELOPE[key];
     if (target !== undefined) {
-      if (target !== '')
-        setOwn(target.startsWith('routing.') ? routing : event, target.slice(target.indexOf('.') + 1), value);
+      if (target !== '') setOwn(target.startsWith('routing.') ? routing : event, target.slice(target.indexOf('.') + 1), value);
     } else if (key === 'dataschema' || key === 'schema') {
       if (event.schema !== undefined) throw bad(key, 'dataschema and schema must not both be given');
       schemaAttribute = key;
@@ -272,12 +271,7 @@ const TO_ENVELOPE: Readonly<Record<string, string>> = Object.assign(Object.creat
   priority: 'routing.priority',
 });
 
-function unpack(
-  value: unknown,
-  event: Record<string, unknown>,
-  routing: Record<string, unknown>,
-  packedKeys: Set<string>,
-): void {
+function unpack(value: unknown, event: Record<string, unknown>, routing: Record<string, unknown>, packedKeys: Set<string>): void {
   if (value === undefined || value === null) return;
   let parsed: unknown;
   try {

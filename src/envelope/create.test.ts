@@ -94,20 +94,14 @@ describe('createEnvelope', () => {
   });
 
   it('uses the given default source', () => {
-    expect(createEnvelope({ topic: 't', type: 'T' }, { ...options, defaultSource: '/frontend' }).event.source).toBe(
-      '/frontend',
-    );
+    expect(createEnvelope({ topic: 't', type: 'T' }, { ...options, defaultSource: '/frontend' }).event.source).toBe('/frontend');
   });
 
   it('names wire paths in its errors', () => {
     expect(fieldOf(() => createEnvelope({ topic: 'a.*', type: 'T' }, options))).toBe('routing.topic');
     expect(fieldOf(() => createEnvelope({ topic: 'a', type: '' }, options))).toBe('event.type');
-    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', partitionKey: '' }, options))).toBe(
-      'routing.partition_key',
-    );
-    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', expiresAt: 'soon' }, options))).toBe(
-      'event.expires_at',
-    );
+    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', partitionKey: '' }, options))).toBe('routing.partition_key');
+    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', expiresAt: 'soon' }, options))).toBe('event.expires_at');
     const payload = { list: [{ when: new Date() }] } as unknown as PublishInput['payload'];
     expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T', payload }, options))).toBe('payload.list[0].when');
   });
@@ -129,17 +123,14 @@ describe('createEnvelope', () => {
 
   it('applies custom limits', () => {
     const run = () =>
-      createEnvelope(
-        { topic: 'a', type: 'T', payload: 'x'.repeat(20) },
-        { ...options, limits: { maxPayloadBytes: 10 } },
-      );
+      createEnvelope({ topic: 'a', type: 'T', payload: 'x'.repeat(20) }, { ...options, limits: { maxPayloadBytes: 10 } });
     expect(fieldOf(run)).toBe('payload');
   });
 
   it('refuses a clock that returns no time with OPTIONS_INVALID', () => {
-    expect(() =>
-      createEnvelope({ topic: 'a', type: 'T', id: 'e' }, { clock: { now: () => Number.NaN }, newId }),
-    ).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+    expect(() => createEnvelope({ topic: 'a', type: 'T', id: 'e' }, { clock: { now: () => Number.NaN }, newId })).toThrow(
+      expect.objectContaining({ code: 'OPTIONS_INVALID' }),
+    );
   });
 });
 

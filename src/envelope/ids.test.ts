@@ -90,9 +90,7 @@ describe('formatIdTimestamp', () => {
   });
 
   it('refuses times outside years 0000-9999 with OPTIONS_INVALID', () => {
-    expect(() => formatIdTimestamp(Date.UTC(10_000, 0, 1))).toThrow(
-      expect.objectContaining({ code: 'OPTIONS_INVALID' }),
-    );
+    expect(() => formatIdTimestamp(Date.UTC(10_000, 0, 1))).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
     expect(() => formatIdTimestamp(Number.NaN)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 });

@@ -150,15 +150,11 @@ describe('refusals (property)', () => {
 
   it('generated ids sort in time order', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 253402300799999 }),
-        fc.integer({ min: 0, max: 253402300799999 }),
-        (a, b) => {
-          fc.pre(a !== b);
-          const at = (ms: number) => createIdGenerator({ clock: { now: () => ms } })();
-          expect(at(a) < at(b)).toBe(a < b);
-        },
-      ),
+      fc.property(fc.integer({ min: 0, max: 253402300799999 }), fc.integer({ min: 0, max: 253402300799999 }), (a, b) => {
+        fc.pre(a !== b);
+        const at = (ms: number) => createIdGenerator({ clock: { now: () => ms } })();
+        expect(at(a) < at(b)).toBe(a < b);
+      }),
     );
   });
 });

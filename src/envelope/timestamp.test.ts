@@ -53,8 +53,6 @@ describe('formatTimestamp', () => {
   });
 
   it('refuses a time that is not a number with OPTIONS_INVALID', () => {
-    expect(() => formatTimestamp(Number.POSITIVE_INFINITY)).toThrow(
-      expect.objectContaining({ code: 'OPTIONS_INVALID' }),
-    );
+    expect(() => formatTimestamp(Number.POSITIVE_INFINITY)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 });

@@ -35,8 +35,7 @@ type Patch = { event?: Record<string, unknown>; payload?: unknown; routing?: Rec
 
 /** MINIMAL with fields of event/routing replaced (undefined deletes) and payload replaced. */
 function envelopeWith(patch: Patch): Record<string, unknown> {
-  const strip = (o: Record<string, unknown>) =>
-    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const strip = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   return {
     event: strip({ ...MINIMAL.event, ...patch.event }),
     payload: 'payload' in patch ? patch.payload : MINIMAL.payload,
@@ -151,10 +150,7 @@ describe('parseEnvelope: extension fields', () => {
   });
 
   it('refuses extension values that are not JSON, naming the nested path', () => {
-    refusal(
-      () => parseEnvelope(envelopeWith({ event: { custom: { list: [1, Number.NaN] } } })),
-      'event.custom.list[1]',
-    );
+    refusal(() => parseEnvelope(envelopeWith({ event: { custom: { list: [1, Number.NaN] } } })), 'event.custom.list[1]');
   });
 
   it('refuses extension fields over maxExtensionBytes', () => {
@@ -227,9 +223,7 @@ describe('parseEnvelope: event fields', () => {
   });
 
   it('accepts a causation id that is not an event id of ours', () => {
-    expect(parseEnvelope(envelopeWith({ event: { causation_id: 'ext/system#42' } })).event.causation_id).toBe(
-      'ext/system#42',
-    );
+    expect(parseEnvelope(envelopeWith({ event: { causation_id: 'ext/system#42' } })).event.causation_id).toBe('ext/system#42');
   });
 
   it('accepts future traceparent versions with extra fields', () => {
@@ -269,10 +263,7 @@ describe('parseEnvelope: routing fields', () => {
 
   it('refuses a partition key that is not a string or too long', () => {
     refusal(() => parseEnvelope(envelopeWith({ routing: { partition_key: 7 } })), 'routing.partition_key');
-    refusal(
-      () => parseEnvelope(envelopeWith({ routing: { partition_key: 'k'.repeat(256) } })),
-      'routing.partition_key',
-    );
+    refusal(() => parseEnvelope(envelopeWith({ routing: { partition_key: 'k'.repeat(256) } })), 'routing.partition_key');
   });
 });
 
@@ -331,9 +322,9 @@ describe('parseEnvelope: payload', () => {
   });
 
   it('refuses a payload nested 200000 deep without overflowing the stack', () => {
-    expect(
-      refusal(() => parseEnvelope(envelopeWith({ payload: nested(200_000) })), `payload${'[0]'.repeat(64)}`),
-    ).toMatch(/deeper/);
+    expect(refusal(() => parseEnvelope(envelopeWith({ payload: nested(200_000) })), `payload${'[0]'.repeat(64)}`)).toMatch(
+      /deeper/,
+    );
   });
 
   it('honours a custom maxDepth', () => {

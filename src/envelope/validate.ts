@@ -192,9 +192,7 @@ function normaliseEvent(
   const version = absent(e.version) ? DEFAULT_VERSION : checkText(e.version, 'event.version', 64);
   const correlationId = absent(e.correlation_id) ? id : checkText(e.correlation_id, 'event.correlation_id', 255);
   const causationId =
-    e.causation_id === undefined || e.causation_id === null
-      ? null
-      : checkText(e.causation_id, 'event.causation_id', 255);
+    e.causation_id === undefined || e.causation_id === null ? null : checkText(e.causation_id, 'event.causation_id', 255);
   const kind = absent(e.kind) ? inferKind(type) : checkKind(e.kind);
   const event: EventHeader = {
     id,
@@ -213,11 +211,7 @@ function normaliseEvent(
   return event;
 }
 
-function normaliseRouting(
-  r: Record<string, unknown>,
-  limits: Required<EnvelopeLimits>,
-  extensions: { bytes: number },
-): Routing {
+function normaliseRouting(r: Record<string, unknown>, limits: Required<EnvelopeLimits>, extensions: { bytes: number }): Routing {
   const topic = checkTopic(r.topic);
   const priority = absent(r.priority) ? 'normal' : checkPriority(r.priority);
   const routing: Routing = absent(r.partition_key)
@@ -289,11 +283,7 @@ function checkPriority(value: unknown): Priority {
 function checkTraceparent(value: unknown): string {
   const m = typeof value === 'string' && value.length <= 512 ? TRACEPARENT.exec(value) : null;
   const valid =
-    m !== null &&
-    m[1] !== 'ff' &&
-    !(m[1] === '00' && m[5] !== undefined) &&
-    !/^0+$/.test(m[2] ?? '') &&
-    !/^0+$/.test(m[3] ?? '');
+    m !== null && m[1] !== 'ff' && !(m[1] === '00' && m[5] !== undefined) && !/^0+$/.test(m[2] ?? '') && !/^0+$/.test(m[3] ?? '');
   if (!valid) throw bad('event.traceparent', 'must be W3C trace context, e.g. 00-<32 hex>-<16 hex>-01');
   return value as string;
 }

@@ -175,8 +175,7 @@ function compileOperator(filter: Record<string, unknown>, path: string): ValueTe
       return () => true;
     case 'cidr': {
       const inBlock = compileCidr(stringArg(arg, at));
-      if (inBlock === undefined)
-        throw syntaxError(at, 'must be an IPv4 or IPv6 address with an optional /prefix-length');
+      if (inBlock === undefined) throw syntaxError(at, 'must be an IPv4 or IPv6 address with an optional /prefix-length');
       return (v) => typeof v === 'string' && inBlock(v);
     }
     default:
@@ -223,10 +222,7 @@ function compileAnythingBut(arg: unknown, path: string): ValueTest {
   const [name] = keys;
   const allowed = ['prefix', 'suffix', 'equals-ignore-case', 'wildcard'];
   if (name === undefined || keys.length !== 1 || !allowed.includes(name)) {
-    throw syntaxError(
-      path,
-      `takes exactly one of ${allowed.join(', ')}, got ${keys.map((k) => `'${k}'`).join(', ') || 'none'}`,
-    );
+    throw syntaxError(path, `takes exactly one of ${allowed.join(', ')}, got ${keys.map((k) => `'${k}'`).join(', ') || 'none'}`);
   }
   const at = `${path}.${name}`;
   const raw = arg[name];

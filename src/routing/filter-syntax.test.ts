@@ -187,13 +187,15 @@ interface ClauseCase {
 const word = fc.stringMatching(/^[a-z][a-z0-9_-]{0,6}$/);
 const clauseCase: fc.Arbitrary<ClauseCase> = fc.oneof(
   word.map((w) => ({ text: (n: string) => `${n}=${w}`, good: w, bad: `${w}x` })),
-  fc.integer({ min: -1000, max: 1000 }).chain((k) =>
-    fc.constantFrom(k, String(k)).map((good) => ({ text: (n: string) => `${n}=${k}`, good, bad: k + 1 })),
-  ),
+  fc
+    .integer({ min: -1000, max: 1000 })
+    .chain((k) => fc.constantFrom(k, String(k)).map((good) => ({ text: (n: string) => `${n}=${k}`, good, bad: k + 1 }))),
   word.map((w) => ({ text: (n: string) => `${n}!=${w}`, good: `${w}x`, bad: w })),
-  fc.uniqueArray(word, { minLength: 1, maxLength: 4 }).chain((ws) =>
-    fc.constantFrom(...ws).map((good) => ({ text: (n: string) => `${n} in (${ws.join(', ')})`, good, bad: `${ws.join('')}x` })),
-  ),
+  fc
+    .uniqueArray(word, { minLength: 1, maxLength: 4 })
+    .chain((ws) =>
+      fc.constantFrom(...ws).map((good) => ({ text: (n: string) => `${n} in (${ws.join(', ')})`, good, bad: `${ws.join('')}x` })),
+    ),
   fc.uniqueArray(word, { minLength: 1, maxLength: 4 }).map((ws) => ({
     text: (n: string) => `${n} not in (${ws.join(',')})`,
     good: `${ws.join('')}x`,
@@ -221,7 +223,8 @@ function setPath(root: Record<string, unknown>, path: readonly string[], value: 
       return;
     }
     const child = node[segment];
-    const next: Record<string, unknown> = typeof child === 'object' && child !== null && !Array.isArray(child) ? { ...child } : {};
+    const next: Record<string, unknown> =
+      typeof child === 'object' && child !== null && !Array.isArray(child) ? { ...child } : {};
     node[segment] = next;
     node = next;
   });
@@ -229,7 +232,17 @@ function setPath(root: Record<string, unknown>, path: readonly string[], value: 
 
 describe('filter properties', () => {
   const names = fc.uniqueArray(
-    fc.constantFrom('severity', 'target', 'payload.result.endpoints', 'result.schemas', 'meta', 'event.schema', 'routing.lane', 'status', 'source_ref'),
+    fc.constantFrom(
+      'severity',
+      'target',
+      'payload.result.endpoints',
+      'result.schemas',
+      'meta',
+      'event.schema',
+      'routing.lane',
+      'status',
+      'source_ref',
+    ),
     { minLength: 1, maxLength: 5 },
   );
   const conjunction = names.chain((ns) =>
@@ -258,10 +271,44 @@ describe('filter properties', () => {
 
   it('never throws anything but FILTER_SYNTAX, and what parses compiles', () => {
     const piece = fc.constantFrom(
-      'a', 'b.c', 'type', '=', '!=', '>', '>=', '<', '~', '!~', ' ', '  ', '(', ')', ',', '"', '\\', '*', '**',
-      'in', 'not', 'and', 'OR', 'exists', 'prefix', 'suffix', '1', '-2.5e3', 'true', 'null', '.', 'é', '\t',
+      'a',
+      'b.c',
+      'type',
+      '=',
+      '!=',
+      '>',
+      '>=',
+      '<',
+      '~',
+      '!~',
+      ' ',
+      '  ',
+      '(',
+      ')',
+      ',',
+      '"',
+      '\\',
+      '*',
+      '**',
+      'in',
+      'not',
+      'and',
+      'OR',
+      'exists',
+      'prefix',
+      'suffix',
+      '1',
+      '-2.5e3',
+      'true',
+      'null',
+      '.',
+      'é',
+      '\t',
     );
-    const text = fc.oneof(fc.string(), fc.array(piece, { maxLength: 12 }).map((ps) => ps.join('')));
+    const text = fc.oneof(
+      fc.string(),
+      fc.array(piece, { maxLength: 12 }).map((ps) => ps.join('')),
+    );
     fc.assert(
       fc.property(text, (expr) => {
         let pattern: EventPattern;

@@ -321,8 +321,7 @@ function place(layer: Clause[], clause: Clause): boolean {
     if (other === undefined || !overlaps(other.path, clause.path)) continue;
     const a = other.bound;
     const b = clause.bound;
-    if (a === undefined || b === undefined || a.side === b.side || other.path.length !== clause.path.length)
-      return false;
+    if (a === undefined || b === undefined || a.side === b.side || other.path.length !== clause.path.length) return false;
     const [lower, upper] = a.side === 'lower' ? [a, b] : [b, a];
     layer[i] = { path: clause.path, leaves: [{ numeric: [lower.op, lower.value, upper.op, upper.value] }] };
     return true;

@@ -35,11 +35,16 @@ type Case = readonly [name: string, pattern: EventPattern, event: unknown, expec
 /** Cases from the EventBridge content-filtering docs and the Event Ruler README. */
 const CASES: readonly Case[] = [
   // exact values, AND across fields, OR within an array
-  ['exact values across fields', {
-    'detail-type': ['EC2 Instance State-change Notification'],
-    resources: ['arn:aws:ec2:us-east-1:123456789012:instance/i-000000aaaaaa00000'],
-    detail: { state: ['initializing', 'running'] },
-  }, EC2, true],
+  [
+    'exact values across fields',
+    {
+      'detail-type': ['EC2 Instance State-change Notification'],
+      resources: ['arn:aws:ec2:us-east-1:123456789012:instance/i-000000aaaaaa00000'],
+      detail: { state: ['initializing', 'running'] },
+    },
+    EC2,
+    true,
+  ],
   ['one field of several does not match', { source: ['aws.ec2'], detail: { state: ['stopped'] } }, EC2, false],
   ['exact match is case-sensitive', { source: ['AWS.EC2'] }, EC2, false],
   ['a field missing from the event', { detail: { missing: ['x'] } }, EC2, false],
@@ -57,8 +62,18 @@ const CASES: readonly Case[] = [
   // prefix / suffix / equals-ignore-case
   ['prefix', { time: [{ prefix: '2017-10-02' }] }, EC2, true],
   ['prefix, other date', { time: [{ prefix: '2017-10-03' }] }, EC2, false],
-  ['prefix ignoring case', { detail: { service: [{ prefix: { 'equals-ignore-case': 'EventB' } }] } }, { detail: { service: 'eventbridge' } }, true],
-  ['prefix ignoring case, other prefix', { service: [{ prefix: { 'equals-ignore-case': 'EventB' } }] }, { service: 'lambda' }, false],
+  [
+    'prefix ignoring case',
+    { detail: { service: [{ prefix: { 'equals-ignore-case': 'EventB' } }] } },
+    { detail: { service: 'eventbridge' } },
+    true,
+  ],
+  [
+    'prefix ignoring case, other prefix',
+    { service: [{ prefix: { 'equals-ignore-case': 'EventB' } }] },
+    { service: 'lambda' },
+    false,
+  ],
   ['prefix only on strings', { n: [{ prefix: '1' }] }, { n: 12 }, false],
   ['suffix', { FileName: [{ suffix: '.png' }] }, { FileName: 'image.png' }, true],
   ['suffix, other extension', { FileName: [{ suffix: '.png' }] }, { FileName: 'image.jpg' }, false],
@@ -69,7 +84,12 @@ const CASES: readonly Case[] = [
   ['wildcard', { source: [{ wildcard: 'Simple*Service' }] }, { source: 'SimpleQueueService' }, true],
   ['wildcard, star matches nothing', { source: [{ wildcard: 'Simple*Service' }] }, { source: 'SimpleService' }, true],
   ['wildcard, no match', { source: [{ wildcard: 'Simple*Service' }] }, { source: 'SimpleQueue' }, false],
-  ['wildcard with several stars', { EventBusArn: [{ wildcard: 'arn:aws:events:us-east-1:*:event-bus/*' }] }, { EventBusArn: 'arn:aws:events:us-east-1:123456789012:event-bus/default' }, true],
+  [
+    'wildcard with several stars',
+    { EventBusArn: [{ wildcard: 'arn:aws:events:us-east-1:*:event-bus/*' }] },
+    { EventBusArn: 'arn:aws:events:us-east-1:123456789012:event-bus/default' },
+    true,
+  ],
   ['wildcard, escaped star is literal', { k: [{ wildcard: 'a\\*b' }] }, { k: 'a*b' }, true],
   ['wildcard, escaped star is not a wildcard', { k: [{ wildcard: 'a\\*b' }] }, { k: 'axb' }, false],
   ['wildcard, escaped backslash', { k: [{ wildcard: 'a\\\\*' }] }, { k: 'a\\bc' }, true],
@@ -85,18 +105,40 @@ const CASES: readonly Case[] = [
   ['anything-but prefix, value has it', { detail: { state: [{ 'anything-but': { prefix: 'run' } }] } }, EC2, false],
   ['anything-but suffix', { FileName: [{ 'anything-but': { suffix: '.png' } }] }, { FileName: 'a.jpg' }, true],
   ['anything-but suffix, value has it', { FileName: [{ 'anything-but': { suffix: '.png' } }] }, { FileName: 'a.png' }, false],
-  ['anything-but ignoring case', { state: [{ 'anything-but': { 'equals-ignore-case': 'initializing' } }] }, { state: 'INITIALIZING' }, false],
-  ['anything-but ignoring case, other value', { state: [{ 'anything-but': { 'equals-ignore-case': ['initializing', 'stopped'] } }] }, { state: 'Running' }, true],
+  [
+    'anything-but ignoring case',
+    { state: [{ 'anything-but': { 'equals-ignore-case': 'initializing' } }] },
+    { state: 'INITIALIZING' },
+    false,
+  ],
+  [
+    'anything-but ignoring case, other value',
+    { state: [{ 'anything-but': { 'equals-ignore-case': ['initializing', 'stopped'] } }] },
+    { state: 'Running' },
+    true,
+  ],
   ['anything-but wildcard', { FilePath: [{ 'anything-but': { wildcard: '*/lib/*' } }] }, { FilePath: '/usr/lib/x.so' }, false],
-  ['anything-but wildcard, other path', { FilePath: [{ 'anything-but': { wildcard: '*/lib/*' } }] }, { FilePath: '/usr/bin/x' }, true],
+  [
+    'anything-but wildcard, other path',
+    { FilePath: [{ 'anything-but': { wildcard: '*/lib/*' } }] },
+    { FilePath: '/usr/bin/x' },
+    true,
+  ],
   ['anything-but on an array: any other element', { tags: [{ 'anything-but': 'a' }] }, { tags: ['a', 'b'] }, true],
   ['anything-but on an array: only excluded elements', { tags: [{ 'anything-but': 'a' }] }, { tags: ['a', 'a'] }, false],
   // numeric
-  ['numeric range and equality', { detail: {
-    'c-count': [{ numeric: ['>', 0, '<=', 5] }],
-    'd-count': [{ numeric: ['<', 10] }],
-    'x-limit': [{ numeric: ['=', 3.018e2] }],
-  } }, EC2, true],
+  [
+    'numeric range and equality',
+    {
+      detail: {
+        'c-count': [{ numeric: ['>', 0, '<=', 5] }],
+        'd-count': [{ numeric: ['<', 10] }],
+        'x-limit': [{ numeric: ['=', 3.018e2] }],
+      },
+    },
+    EC2,
+    true,
+  ],
   ['numeric, outside the range', { detail: { 'c-count': [{ numeric: ['>', 5] }] } }, EC2, false],
   ['numeric, inclusive bound', { detail: { 'c-count': [{ numeric: ['>=', 5] }] } }, EC2, true],
   ['numeric, upper bound first', { detail: { 'c-count': [{ numeric: ['<', 6, '>', 4] }] } }, EC2, true],
@@ -114,45 +156,90 @@ const CASES: readonly Case[] = [
   ['exists true, absent', { detail: { missing: [{ exists: true }] } }, EC2, false],
   ['exists false, absent', { detail: { missing: [{ exists: false }] } }, EC2, true],
   ['exists false, present', { detail: { 'c-count': [{ exists: false }] } }, EC2, false],
-  ['exists false, intermediate node', { detail: { 'c-count': [{ exists: false }] } }, { detail: { 'c-count': { c1: 100 } } }, true],
-  ['exists true, intermediate node', { detail: { 'c-count': [{ exists: true }] } }, { detail: { 'c-count': { c1: 100 } } }, false],
+  [
+    'exists false, intermediate node',
+    { detail: { 'c-count': [{ exists: false }] } },
+    { detail: { 'c-count': { c1: 100 } } },
+    true,
+  ],
+  [
+    'exists true, intermediate node',
+    { detail: { 'c-count': [{ exists: true }] } },
+    { detail: { 'c-count': { c1: 100 } } },
+    false,
+  ],
   ['exists false, absent parent', { detail: { 'c-count': [{ exists: false }] } }, {}, true],
   ['exists true, null is a value', { v: [{ exists: true }] }, { v: null }, true],
   ['exists false, empty array', { v: [{ exists: false }] }, { v: [] }, true],
   ['exists false or a value', { v: [{ exists: false }, 'x'] }, { v: 'x' }, true],
   // complex example
-  ['complex example', {
-    time: [{ prefix: '2017-10-02' }],
-    detail: {
-      state: [{ 'anything-but': 'initializing' }],
-      'c-count': [{ numeric: ['>', 0, '<=', 5] }],
-      'd-count': [{ numeric: ['<', 10] }],
-      'x-limit': [{ 'anything-but': [100, 200, 300] }],
-      'source-ip': [{ cidr: '10.0.0.0/8' }],
+  [
+    'complex example',
+    {
+      time: [{ prefix: '2017-10-02' }],
+      detail: {
+        state: [{ 'anything-but': 'initializing' }],
+        'c-count': [{ numeric: ['>', 0, '<=', 5] }],
+        'd-count': [{ numeric: ['<', 10] }],
+        'x-limit': [{ 'anything-but': [100, 200, 300] }],
+        'source-ip': [{ cidr: '10.0.0.0/8' }],
+      },
     },
-  }, EC2, true],
+    EC2,
+    true,
+  ],
   // $or
-  ['$or, second alternative', { source: ['aws.cloudwatch'], $or: [
-    { metricName: ['CPUUtilization', 'ReadLatency'] },
-    { namespace: ['AWS/EC2', 'AWS/ES'] },
-  ] }, { source: 'aws.cloudwatch', namespace: 'AWS/EC2' }, true],
-  ['$or, no alternative', { source: ['aws.cloudwatch'], $or: [
-    { metricName: ['CPUUtilization'] },
-    { namespace: ['AWS/EC2'] },
-  ] }, { source: 'aws.cloudwatch', namespace: 'AWS/S3' }, false],
-  ['$or, nested and parallel', {
-    $or: [{ metricName: ['CPUUtilization'] }, { namespace: ['AWS/EC2'] }],
-    detail: { $or: [{ source: ['aws.cloudwatch'] }, { 'detail-type': ['CloudWatch Alarm State Change'] }] },
-  }, { metricName: 'CPUUtilization', detail: { 'detail-type': 'CloudWatch Alarm State Change' } }, true],
-  ['$or with an AND inside', { source: ['aws.cloudwatch'], $or: [
-    { metricName: ['x'] },
-    { metricType: ['MetricType'], namespace: ['AWS/EC2'], $or: [{ metricId: [1234] }, { spaceId: [1000] }] },
-  ] }, { source: 'aws.cloudwatch', metricType: 'MetricType', namespace: 'AWS/EC2', spaceId: 1000 }, true],
+  [
+    '$or, second alternative',
+    {
+      source: ['aws.cloudwatch'],
+      $or: [{ metricName: ['CPUUtilization', 'ReadLatency'] }, { namespace: ['AWS/EC2', 'AWS/ES'] }],
+    },
+    { source: 'aws.cloudwatch', namespace: 'AWS/EC2' },
+    true,
+  ],
+  [
+    '$or, no alternative',
+    { source: ['aws.cloudwatch'], $or: [{ metricName: ['CPUUtilization'] }, { namespace: ['AWS/EC2'] }] },
+    { source: 'aws.cloudwatch', namespace: 'AWS/S3' },
+    false,
+  ],
+  [
+    '$or, nested and parallel',
+    {
+      $or: [{ metricName: ['CPUUtilization'] }, { namespace: ['AWS/EC2'] }],
+      detail: { $or: [{ source: ['aws.cloudwatch'] }, { 'detail-type': ['CloudWatch Alarm State Change'] }] },
+    },
+    { metricName: 'CPUUtilization', detail: { 'detail-type': 'CloudWatch Alarm State Change' } },
+    true,
+  ],
+  [
+    '$or with an AND inside',
+    {
+      source: ['aws.cloudwatch'],
+      $or: [
+        { metricName: ['x'] },
+        { metricType: ['MetricType'], namespace: ['AWS/EC2'], $or: [{ metricId: [1234] }, { spaceId: [1000] }] },
+      ],
+    },
+    { source: 'aws.cloudwatch', metricType: 'MetricType', namespace: 'AWS/EC2', spaceId: 1000 },
+    true,
+  ],
   // arrays of objects
   ['array of objects', { employees: { firstName: ['Anna'] } }, EMPLOYEES, true],
-  ['array consistency: fields from different elements', { employees: { firstName: ['Anna'], lastName: ['Jones'] } }, EMPLOYEES, false],
+  [
+    'array consistency: fields from different elements',
+    { employees: { firstName: ['Anna'], lastName: ['Jones'] } },
+    EMPLOYEES,
+    false,
+  ],
   ['array consistency: fields from one element', { employees: { firstName: ['Anna'], lastName: ['Smith'] } }, EMPLOYEES, true],
-  ['multi-level arrays', { employees: { firstName: ['Peter'] } }, { employees: [[{ firstName: 'John' }], [{ firstName: 'Peter' }]] }, true],
+  [
+    'multi-level arrays',
+    { employees: { firstName: ['Peter'] } },
+    { employees: [[{ firstName: 'John' }], [{ firstName: 'Peter' }]] },
+    true,
+  ],
   ['nested pattern vs a scalar', { detail: { state: ['running'] } }, { detail: 'running' }, false],
   ['field names are own properties only', { constructor: [{ exists: true }] }, {}, false],
 ];
@@ -200,7 +287,12 @@ const INVALID: readonly [description: string, pattern: unknown, field: string, r
   ['a non-boolean exists', { n: [{ exists: 'yes' }] }, 'filter.n[0].exists', /true or false/],
   ['an invalid cidr', { ip: [{ cidr: '10.0.0.0/33' }] }, 'filter.ip[0].cidr', /IPv4 or IPv6/],
   ['an empty anything-but list', { s: [{ 'anything-but': [] }] }, 'filter.s[0].anything-but', /empty array/],
-  ['anything-but numeric', { s: [{ 'anything-but': { numeric: ['>', 1] } }] }, 'filter.s[0].anything-but', /takes exactly one of/],
+  [
+    'anything-but numeric',
+    { s: [{ 'anything-but': { numeric: ['>', 1] } }] },
+    'filter.s[0].anything-but',
+    /takes exactly one of/,
+  ],
   ['prefix with a number', { s: [{ prefix: 1 }] }, 'filter.s[0].prefix', /string or \{"equals-ignore-case"/],
   ['an empty $or', { $or: [] }, 'filter.$or', /non-empty array/],
   ['a $or of non-objects', { $or: [['a']] }, 'filter.$or[0]', /pattern object/],

@@ -1,13 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isAgentbusError } from '../errors.js';
-import {
-  compileTopicPattern,
-  isLiteralPattern,
-  isValidTopicPattern,
-  matchTopic,
-  validateTopicPattern,
-} from './index.js';
+import { compileTopicPattern, isLiteralPattern, isValidTopicPattern, matchTopic, validateTopicPattern } from './index.js';
 
 /** NATS subject matching, written the obvious way, token arrays and recursion. */
 function reference(pattern: readonly string[], topic: readonly string[]): boolean {

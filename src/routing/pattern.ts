@@ -83,7 +83,6 @@ export function isLiteralPattern(pattern: string): boolean {
   return isValidTopic(pattern);
 }
 
-
 /**
  * Compiles a pattern once into a matcher. A literal pattern compares strings; `prefix.>`
  * is a `startsWith`; anything else walks the topic once against precompiled tokens, with

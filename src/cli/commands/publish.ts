@@ -69,7 +69,8 @@ async function publishAction(stdinArg: string | undefined, flags: PublishFlags, 
   } else {
     const input = inputFromFlags(flags);
     // Validate before opening the database: refused input never even creates the file.
-    createEnvelope(input, { clock: { now: () => Date.now() }, newId: createIdGenerator() });
+    const clock = { now: () => Date.now() };
+    createEnvelope(input, { clock, newId: createIdGenerator({ clock }) });
     publish = (bus) => bus.publish(input);
   }
   const stored = await withBus(db, publish);

@@ -22,7 +22,7 @@ function parseFrom(value: string): From {
   try {
     return parsePositiveInt(value);
   } catch {
-    throw new InvalidArgumentError('must be earliest, latest or a position (1, 2, ...)');
+    throw new InvalidArgumentError('Must be earliest, latest or a position (1, 2, ...).');
   }
 }
 

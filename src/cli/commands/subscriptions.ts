@@ -1,0 +1,149 @@
+/**
+ * `agentbus subscriptions`: list durable subscriptions, pause, resume, reset, delete.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import type { StartInput, SubscriptionAdmin } from '../../bus/index.js';
+import { parseTimestamp } from '../../envelope/index.js';
+import { AgentbusError } from '../../errors.js';
+import type { ConsumerInfo } from '../../store/event-store.js';
+import { globalOptions, withBus } from '../context.js';
+import { note, printJson, writeLine } from '../output.js';
+import { relativeDuration } from '../parse.js';
+import { formatTable } from '../table.js';
+
+/** A subscription as the CLI prints it in JSON, snake_case like the wire. */
+export interface SubscriptionJson {
+  readonly name: string;
+  readonly topic: string;
+  readonly filter: unknown;
+  readonly ack_floor: number;
+  readonly next_seq: number;
+  /** Events after the acknowledged position (`head - ack_floor`); filtered-out ones count too. */
+  readonly pending: number;
+  readonly in_flight: number;
+  readonly scheduled: number;
+  readonly redelivered: number;
+  readonly dead_lettered: number;
+  readonly expired: number;
+  readonly paused: boolean;
+  readonly created_at: string;
+}
+
+function subscriptionJson(info: ConsumerInfo, head: number): SubscriptionJson {
+  return {
+    name: info.name,
+    topic: info.topic,
+    filter: info.filter ?? null,
+    ack_floor: info.ackFloor,
+    next_seq: info.nextSeq,
+    pending: Math.max(0, head - info.ackFloor),
+    in_flight: info.inFlight,
+    scheduled: info.scheduled,
+    redelivered: info.redelivered,
+    dead_lettered: info.deadLettered,
+    expired: info.expired,
+    paused: info.paused,
+    created_at: new Date(info.createdAt).toISOString(),
+  };
+}
+
+const HEADERS = ['Subscription', 'Topic', 'Position', 'Pending', 'In Flight', 'Scheduled', 'Redelivered', 'Dead-lettered', 'Paused'];
+
+/** The subscriptions table; Pending is approximate (`head - position`, filtered-out events included). */
+export function formatSubscriptionsTable(infos: readonly ConsumerInfo[], head: number): string {
+  const rows = infos.map((info) => {
+    const s = subscriptionJson(info, head);
+    return [s.name, s.topic, s.ack_floor, s.pending, s.in_flight, s.scheduled, s.redelivered, s.dead_lettered, s.paused ? 'yes' : 'no'].map(String);
+  });
+  return formatTable(HEADERS, rows);
+}
+
+/** `--to`: earliest, latest, a position, an RFC 3339 time or a duration ago (`1h`). */
+function parseTo(value: string): StartInput {
+  if (value === 'earliest' || value === 'latest') return value;
+  if (/^\d+$/.test(value) && Number(value) >= 1) return Number(value);
+  const ago = relativeDuration(value);
+  if (ago !== undefined) return new Date(Date.now() - ago);
+  if (parseTimestamp(value) !== undefined) return { time: value };
+  throw new InvalidArgumentError('Must be earliest, latest, a position (1, 2, ...), an RFC 3339 time or a duration ago (30m, 1h).');
+}
+
+async function listAction(_flags: object, command: Command): Promise<void> {
+  const { db, json } = globalOptions(command);
+  const { infos, head } = await withBus(db, async (bus) => ({ infos: await bus.subscriptions.list(), head: await bus.store.head() }), {
+    mustExist: true,
+  });
+  if (json) return printJson(infos.map((info) => subscriptionJson(info, head)), true);
+  if (infos.length === 0) return note('no subscriptions');
+  writeLine(formatSubscriptionsTable(infos, head));
+}
+
+/** Runs `change` on subscription `name` and prints its state afterwards, with `message`. */
+async function change(
+  command: Command,
+  name: string,
+  run: (admin: SubscriptionAdmin) => Promise<unknown>,
+  message: (info: ConsumerInfo) => string,
+): Promise<void> {
+  const { db, json } = globalOptions(command);
+  const result = await withBus(
+    db,
+    async (bus) => {
+      await run(bus.subscriptions);
+      return { info: await bus.subscriptions.get(name), head: await bus.store.head() };
+    },
+    { mustExist: true },
+  );
+  if (!result.info) throw notFound(name);
+  if (json) printJson(subscriptionJson(result.info, result.head), true);
+  else writeLine(message(result.info));
+}
+
+function notFound(name: string): AgentbusError {
+  return new AgentbusError('NOT_FOUND', `subscription ${name} does not exist`, { subscription: name });
+}
+
+/** Adds `subscriptions` (alias `subs`) and its commands to `program`. */
+export function registerSubscriptions(program: Command): void {
+  const subs = program
+    .command('subscriptions')
+    .alias('subs')
+    .description('Durable subscriptions: list, pause, resume, reset, delete. With --json, subscriptions print as JSON objects.');
+  subs
+    .command('list')
+    .description('Table: Subscription | Topic | Position (acknowledged up to) | Pending (head - position, approximate) | In Flight | Scheduled | Redelivered | Dead-lettered | Paused')
+    .action(listAction);
+  subs
+    .command('pause')
+    .description('Pause a subscription: it keeps its position and gets nothing until resumed')
+    .argument('<name>', 'subscription name, e.g. /python-pro')
+    .action((name: string, _flags: object, command: Command) =>
+      change(command, name, (admin) => admin.pause(name), (info) => `paused ${name} at position ${info.ackFloor}`),
+    );
+  subs
+    .command('resume')
+    .description('Resume a paused subscription: it catches up from its position')
+    .argument('<name>', 'subscription name')
+    .action((name: string, _flags: object, command: Command) =>
+      change(command, name, (admin) => admin.resume(name), (info) => `resumed ${name} at position ${info.ackFloor}`),
+    );
+  subs
+    .command('reset')
+    .description('Move a subscription: in-flight and scheduled deliveries are dropped')
+    .argument('<name>', 'subscription name')
+    .requiredOption('--to <where>', 'earliest, latest, a position, an RFC 3339 time, or a duration ago (1h)', parseTo)
+    .action((name: string, flags: { to: StartInput }, command: Command) =>
+      change(command, name, (admin) => admin.reset(name, flags.to), (info) => `reset ${name}: next position ${info.nextSeq}`),
+    );
+  subs
+    .command('delete')
+    .description('Delete a subscription and its delivery state (its events stay in the log)')
+    .argument('<name>', 'subscription name')
+    .action(async (name: string, _flags: object, command: Command) => {
+      const { db, json } = globalOptions(command);
+      const deleted = await withBus(db, (bus) => bus.subscriptions.delete(name), { mustExist: true });
+      if (!deleted) throw notFound(name);
+      if (json) printJson({ deleted: name }, true);
+      else writeLine(`deleted ${name}`);
+    });
+}

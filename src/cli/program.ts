@@ -1,0 +1,58 @@
+/**
+ * The `agentbus` command line: global options, the commands, and how it fails.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { DEFAULT_DB_PATH } from '../store/sqlite/index.js';
+import { registerDemo } from './commands/demo.js';
+import { registerEvents } from './commands/events.js';
+import { registerPublish } from './commands/publish.js';
+import { registerSubscriptions } from './commands/subscriptions.js';
+import { registerTail } from './commands/tail.js';
+import { formatCommanderError, reportError } from './errors.js';
+
+/** The package version, read from package.json next to `dist/` and `src/`. */
+function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+    const { version } = JSON.parse(text) as { version?: unknown };
+    return typeof version === 'string' ? version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * Builds the program. Settings made here (exit override, error output) are inherited by
+ * every command added afterwards.
+ */
+export function createProgram(): Command {
+  const program = new Command('agentbus')
+    .description('Event-driven coordination runtime for multi-agent systems')
+    .version(packageVersion())
+    .addOption(new Option('--db <path>', 'SQLite database file').env('AGENTBUS_DB').default(DEFAULT_DB_PATH))
+    .option('--json', 'machine-readable JSON output')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(formatCommanderError(text)) })
+    .configureHelp({ showGlobalOptions: true });
+  registerPublish(program);
+  registerEvents(program);
+  registerTail(program);
+  registerSubscriptions(program);
+  registerDemo(program);
+  return program;
+}
+
+/**
+ * Runs the CLI on `argv` (as `process.argv`) and resolves with the exit code: 0, 1 for a
+ * failure, 2 for refused input. Errors are printed as one line on stderr.
+ * @example process.exitCode = await runCli(process.argv)
+ */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync([...argv]);
+    return 0;
+  } catch (error) {
+    return reportError(error);
+  }
+}
