@@ -12,6 +12,7 @@ import { type SqliteStoreOptions, openSqliteStore } from '../store/sqlite/index.
 import type { Clock } from '../time.js';
 import { createStoreBackedTransport } from '../transport/store-backed/store-backed-transport.js';
 import type { Transport } from '../transport/transport.js';
+import { type DeadLetterAdmin, createDeadLetterAdmin } from './dead-letters.js';
 import { Dispatcher } from './dispatcher.js';
 import {
   type StartInput,
@@ -95,6 +96,8 @@ export class Bus {
   readonly store: EventStore;
   readonly transport: Transport;
   readonly subscriptions: SubscriptionAdmin;
+  /** The dead-letter queue: list, group, show, replay (fix and replay), archive, purge. */
+  readonly deadLetters: DeadLetterAdmin;
 
   readonly #clock: Clock;
   readonly #source: string;
@@ -126,6 +129,7 @@ export class Bus {
     this.#owns = { store: parts.ownsStore, transport: parts.ownsTransport };
     this.#newId = createIdGenerator({ clock: parts.clock });
     const deliveries = this.store.deliveries;
+    this.deadLetters = createDeadLetterAdmin(deliveries, (input) => this.#create(input));
     this.subscriptions = {
       list: () => deliveries.listConsumers(),
       get: (name) => deliveries.getConsumer(validateSubscriptionName(name)),

@@ -5,6 +5,7 @@
  * work is in progress, and drains on close.
  */
 import type { Envelope } from '../envelope/envelope.js';
+import { RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
 import { AgentbusError } from '../errors.js';
 import type { AppendItem, FailureInfo } from '../store/event-store.js';
 import type { Delivery, TransportConsumer } from '../transport/transport.js';
@@ -192,10 +193,38 @@ export class Dispatcher {
         willRetry: decision.kind === 'retry',
       });
       if (decision.kind === 'retry') await delivery.nak(decision.delayMs, info);
-      else await delivery.term(info);
+      else await delivery.term(info, { publish: this.#errorNotice(delivery, info) });
     } catch (error) {
       this.#o.status({ type: 'settle_failed', subscription: this.#o.name, seq: delivery.event.seq, error: asError(error) });
     }
+  }
+
+  /**
+   * The `ErrorOccurredEvent` announcing a dead letter, committed with it. None for a dead
+   * `ErrorOccurredEvent`, so a failing error handler cannot feed itself.
+   */
+  #errorNotice(delivery: Delivery, info: FailureInfo): AppendItem[] {
+    const { event, routing } = delivery.event.envelope;
+    if (event.type === SYSTEM_EVENTS.ErrorOccurred) return [];
+    return [
+      this.#o.createEnvelope({
+        topic: SYSTEM_TOPICS.errors,
+        type: SYSTEM_EVENTS.ErrorOccurred,
+        source: RUNTIME_SOURCE,
+        correlationId: event.correlation_id,
+        causationId: event.id,
+        payload: {
+          subscription: this.#o.name,
+          event_id: event.id,
+          event_type: event.type,
+          topic: routing.topic,
+          reason: info.reason,
+          error: info.message,
+          attempts: delivery.attempt,
+          dead_lettered: true,
+        },
+      }),
+    ];
   }
 
   #renewLeases(): void {

@@ -1,5 +1,7 @@
 export { Bus, createBus } from './bus.js';
 export type { BusOptions, Subscription, SubscriptionAdmin } from './bus.js';
+export { fingerprint } from './dead-letters.js';
+export type { DeadLetterAdmin, DeadLetterGroup, ReplayOptions, ReplaySelection } from './dead-letters.js';
 export type { Handler } from './dispatcher.js';
 export type { ContextPublishOptions, HandlerContext } from './handler-context.js';
 export { parseStart, validateSubscriptionName } from './options.js';

@@ -29,10 +29,14 @@ export function globalOptions(command: Command): GlobalOptions {
  */
 export async function withBus<T>(db: string, fn: (bus: Bus) => Promise<T>, options: { mustExist?: boolean } = {}): Promise<T> {
   if (options.mustExist && db !== ':memory:' && !existsSync(db)) {
-    throw new AgentbusError('NOT_FOUND', `--db: no agentbus database at ${db} (publish an event first, or pass --db / AGENTBUS_DB)`, {
-      field: '--db',
-      path: db,
-    });
+    throw new AgentbusError(
+      'NOT_FOUND',
+      `--db: no agentbus database at ${db} (publish an event first, or pass --db / AGENTBUS_DB)`,
+      {
+        field: '--db',
+        path: db,
+      },
+    );
   }
   const bus = await createBus({ path: db });
   try {

@@ -103,7 +103,10 @@ async function startAgents(bus: Bus): Promise<Subscription[]> {
  * arrives.
  * @throws Error when a handler fails or the chain does not complete within 10 s.
  */
-export async function runChain(bus: Bus, onEvent: (event: StoredEvent, causeType: string | undefined) => void): Promise<StoredEvent[]> {
+export async function runChain(
+  bus: Bus,
+  onEvent: (event: StoredEvent, causeType: string | undefined) => void,
+): Promise<StoredEvent[]> {
   const subscriptions = await startAgents(bus);
   const done = new AbortController();
   let failure: string | undefined;

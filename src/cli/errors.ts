@@ -18,11 +18,15 @@ const BAD_INPUT: ReadonlySet<AgentbusErrorCode> = new Set<AgentbusErrorCode>([
 ]);
 
 /** Commander's "user asked for help or the version": these end with exit code 0. */
-const COMMANDER_SUCCESS = new Set(['commander.helpDisplayed', 'commander.version', 'commander.help']);
+const COMMANDER_SUCCESS = new Set(['commander.helpDisplayed', 'commander.version']);
 
 /** The exit code for `error`. */
 export function exitCodeOf(error: unknown): number {
-  if (error instanceof CommanderError) return COMMANDER_SUCCESS.has(error.code) ? 0 : EXIT_USAGE;
+  if (error instanceof CommanderError) {
+    // `commander.help` with a non-zero code: help shown because no command was given.
+    if (COMMANDER_SUCCESS.has(error.code) || (error.code === 'commander.help' && error.exitCode === 0)) return 0;
+    return EXIT_USAGE;
+  }
   if (isAgentbusError(error)) return BAD_INPUT.has(error.code) ? EXIT_USAGE : EXIT_FAILURE;
   return EXIT_FAILURE;
 }

@@ -20,7 +20,8 @@ export async function readJsonFromStdin(): Promise<unknown> {
     chunks.push(buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw invalidField('ENVELOPE_INVALID', 'stdin', 'empty; expected an envelope (the JSON of {event, payload, routing})');
+  if (text.trim() === '')
+    throw invalidField('ENVELOPE_INVALID', 'stdin', 'empty; expected an envelope (the JSON of {event, payload, routing})');
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {

@@ -82,7 +82,12 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): NormalisedE
     schema: input.schema,
   };
   if (input.extensions !== undefined && input.extensions !== null) addExtensions(event, input.extensions);
-  const routing = { topic: input.topic, partition_key: input.partitionKey, priority: input.priority };
+  const routing = {
+    topic: input.topic,
+    partition_key: input.partitionKey,
+    priority: input.priority,
+    deliver_to: input.deliverTo,
+  };
   const payload = input.payload === undefined ? {} : input.payload;
   return normaliseEnvelope(event, payload, routing, options.limits, options.defaultSource ?? DEFAULT_SOURCE);
 }

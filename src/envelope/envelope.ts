@@ -53,6 +53,11 @@ export interface Routing {
   partition_key?: string;
   /** @default "normal" */
   priority: Priority;
+  /**
+   * Addresses the event to one subscription: only the subscription of this name receives it,
+   * whatever its topic pattern and filter. Used by "fix and replay" and by routes to an agent.
+   */
+  deliver_to?: string;
   [extension: string]: JsonValue | undefined;
 }
 
@@ -72,6 +77,8 @@ export interface PublishInput<P extends JsonValue = JsonValue> {
   partitionKey?: string;
   /** @default "normal" */
   priority?: Priority;
+  /** Deliver only to the subscription of this name. */
+  deliverTo?: string;
   /** @default the new event's own id */
   correlationId?: string;
   /** @default null */

@@ -25,6 +25,7 @@ export { createEnvelope, createEnvelopeWithText } from './create.js';
 export { EVENT_KINDS, PRIORITIES } from './envelope.js';
 export { createIdGenerator, formatIdTimestamp, isEventId, isGeneratedEventId } from './ids.js';
 export { utf8ByteLength } from './json.js';
+export { DOMAIN_EVENTS, INTEGRATION_EVENTS, RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from './taxonomy.js';
 export { inferKind } from './kind.js';
 export { envelopeByteLength, serializeEnvelope } from './serialize.js';
 export { formatTimestamp, isTimestamp, parseTimestamp } from './timestamp.js';

@@ -83,7 +83,8 @@ export const EVENT_FIELDS: ReadonlySet<string> = new Set([
   'expires_at',
   'schema',
 ]);
-const ROUTING_FIELDS: ReadonlySet<string> = new Set(['topic', 'partition_key', 'priority']);
+const ROUTING_FIELDS: ReadonlySet<string> = new Set(['topic', 'partition_key', 'priority', 'deliver_to']);
+const SUBSCRIPTION_NAME = /^[A-Za-z0-9_.:/-]{1,200}$/;
 
 const TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
 const SOURCE = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]{1,255}$/;
@@ -217,6 +218,12 @@ function normaliseRouting(r: Record<string, unknown>, limits: Required<EnvelopeL
   const routing: Routing = absent(r.partition_key)
     ? { topic, priority }
     : { topic, partition_key: checkText(r.partition_key, 'routing.partition_key', 255), priority };
+  if (!absent(r.deliver_to)) {
+    if (typeof r.deliver_to !== 'string' || !SUBSCRIPTION_NAME.test(r.deliver_to)) {
+      throw bad('routing.deliver_to', 'must be a subscription name: 1 to 200 characters of letters, digits, _ . : / -');
+    }
+    routing.deliver_to = r.deliver_to;
+  }
   copyExtensions(r, routing, ROUTING_FIELDS, 'routing', limits, extensions);
   return routing;
 }

@@ -203,6 +203,17 @@ export interface DeadLetter {
   readonly lastFailedAt: number;
   readonly status: 'open' | 'replayed' | 'archived';
   readonly note?: string;
+  /** For a "fix and replay": the id of the corrected copy that was published. */
+  readonly replayedAs?: string;
+}
+
+/** Which dead letters an operation concerns. */
+export interface DeadLetterFilter {
+  readonly consumer?: string;
+  readonly status?: DeadLetter['status'];
+  /** Only ids above this one (paging). */
+  readonly afterId?: number;
+  readonly limit?: number;
 }
 
 /**
@@ -235,7 +246,19 @@ export interface DeliveryState {
   resetConsumer(name: string, start: StartPosition): Promise<ConsumerInfo>;
   /** Pauses or resumes a consumer; a paused consumer keeps its position and gets nothing. */
   setPaused(name: string, paused: boolean): Promise<void>;
-  listDeadLetters(filter?: { consumer?: string; status?: DeadLetter['status'] }): Promise<DeadLetter[]>;
+  listDeadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
+  getDeadLetter(id: number): Promise<DeadLetter | undefined>;
+  /**
+   * Moves an open dead letter to `replayed`, atomically with its redelivery to its
+   * subscription: the same event again (attempts counted afresh) or, with `replacement`, a
+   * corrected copy addressed to that subscription (`routing.deliver_to`).
+   * @throws `NOT_FOUND` for an unknown id or subscription, `CONCURRENCY_CONFLICT` when it is not open.
+   */
+  replayDeadLetter(id: number, replacement?: AppendItem): Promise<DeadLetter>;
+  /** Moves a dead letter to `archived` with a note. @throws `NOT_FOUND` */
+  archiveDeadLetter(id: number, note: string): Promise<DeadLetter>;
+  /** Deletes dead letters (by default all replayed and archived ones); returns how many. */
+  purgeDeadLetters(filter?: { consumer?: string; status?: DeadLetter['status'] | 'all' }): Promise<number>;
 }
 
 /** A subscription to "something new was written". Cross-process where the engine allows. */

@@ -8,6 +8,7 @@ export type {
   ConsumerInfo,
   ConsumerSpec,
   DeadLetter,
+  DeadLetterFilter,
   DeliveryState,
   EventStore,
   ExpectedVersion,

@@ -18,7 +18,12 @@ import { formatTable } from '../table.js';
  * (UTC) since the demo runs in milliseconds.
  */
 export function formatCorrelationTable(correlationId: string, events: readonly StoredEvent[]): string {
-  const rows = events.map(({ envelope: { event } }) => [formatClockMillis(event.timestamp), event.type, event.source, event.correlation_id]);
+  const rows = events.map(({ envelope: { event } }) => [
+    formatClockMillis(event.timestamp),
+    event.type,
+    event.source,
+    event.correlation_id,
+  ]);
   return [
     '## Event Correlation',
     '',
@@ -62,6 +67,7 @@ async function demoAction(flags: { keep?: boolean }, command: Command): Promise<
 export function registerDemo(program: Command): void {
   program
     .command('demo')
+    .summary("run the seed's example and a three-agent chain on a temporary database")
     .description(
       "Run a demo on a fresh temporary database (ignores --db): publish the seed's example envelope, then a chain " +
         'FeatureStarted → UserStoryApproved → APIDesign* → Implementation* across three agents, and print its correlation table. ' +

@@ -89,6 +89,7 @@ async function eventsAction(flags: EventsFlags, command: Command): Promise<void>
 export function registerEvents(program: Command): void {
   program
     .command('events')
+    .summary('show history as a seed-style table (or JSON)')
     .description(
       'Show history as a table: | Seq | Time | Topic | Event | Agent | Correlation ID | (Agent is event.source; ' +
         'Time is UTC, HH:MM:SS when all rows share a day). Oldest first from --from-seq, or newest first with --reverse. ' +

@@ -38,8 +38,10 @@ const EVENT_FLAGS: ReadonlyArray<[keyof PublishFlags, string]> = [
 
 /** Builds the publish input from flags. @throws AgentbusError `OPTIONS_INVALID` when topic or type is missing. */
 function inputFromFlags(flags: PublishFlags): PublishInput {
-  if (flags.topic === undefined) throw invalidField('OPTIONS_INVALID', '--topic', 'required with --type (or pipe a whole envelope on stdin)');
-  if (flags.type === undefined) throw invalidField('OPTIONS_INVALID', '--type', 'required with --topic (or pipe a whole envelope on stdin)');
+  if (flags.topic === undefined)
+    throw invalidField('OPTIONS_INVALID', '--topic', 'required with --type (or pipe a whole envelope on stdin)');
+  if (flags.type === undefined)
+    throw invalidField('OPTIONS_INVALID', '--type', 'required with --topic (or pipe a whole envelope on stdin)');
   return {
     topic: flags.topic,
     type: flags.type,
@@ -56,7 +58,7 @@ function inputFromFlags(flags: PublishFlags): PublishInput {
 async function publishAction(stdinArg: string | undefined, flags: PublishFlags, command: Command): Promise<void> {
   const { db, json } = globalOptions(command);
   if (stdinArg !== undefined && stdinArg !== '-') {
-    throw invalidField('OPTIONS_INVALID', 'publish', `unexpected argument "${stdinArg}"; use - to read an envelope from stdin`);
+    throw invalidField('OPTIONS_INVALID', `argument "${stdinArg}"`, 'only - (read the envelope from stdin) is accepted');
   }
   const hasFlags = flags.topic !== undefined || flags.type !== undefined;
   const fromStdin = stdinArg === '-' || (!hasFlags && !process.stdin.isTTY);
@@ -81,11 +83,12 @@ async function publishAction(stdinArg: string | undefined, flags: PublishFlags, 
 export function registerPublish(program: Command): void {
   program
     .command('publish')
+    .summary('publish one event from flags, or a whole envelope from stdin')
     .description(
       'Publish one event from flags, or a whole envelope (the JSON of {event, payload, routing}) from stdin. ' +
         'Prints the stored envelope as JSON (compact with --json). Publishing an id again returns the first copy.',
     )
-    .argument('[stdin]', "'-' to read the envelope from stdin (the default when stdin is piped and no --topic/--type is given)")
+    .argument('[-]', "'-' to read the envelope from stdin (the default when stdin is piped and no --topic/--type is given)")
     .option('--topic <topic>', 'topic, e.g. project.tasks')
     .option('--type <type>', 'event type, e.g. TaskCompletedEvent')
     .option('--data <json>', 'payload as JSON', parseJsonValue)

@@ -47,13 +47,33 @@ function subscriptionJson(info: ConsumerInfo, head: number): SubscriptionJson {
   };
 }
 
-const HEADERS = ['Subscription', 'Topic', 'Position', 'Pending', 'In Flight', 'Scheduled', 'Redelivered', 'Dead-lettered', 'Paused'];
+const HEADERS = [
+  'Subscription',
+  'Topic',
+  'Position',
+  'Pending',
+  'In Flight',
+  'Scheduled',
+  'Redelivered',
+  'Dead-lettered',
+  'Paused',
+];
 
 /** The subscriptions table; Pending is approximate (`head - position`, filtered-out events included). */
 export function formatSubscriptionsTable(infos: readonly ConsumerInfo[], head: number): string {
   const rows = infos.map((info) => {
     const s = subscriptionJson(info, head);
-    return [s.name, s.topic, s.ack_floor, s.pending, s.in_flight, s.scheduled, s.redelivered, s.dead_lettered, s.paused ? 'yes' : 'no'].map(String);
+    return [
+      s.name,
+      s.topic,
+      s.ack_floor,
+      s.pending,
+      s.in_flight,
+      s.scheduled,
+      s.redelivered,
+      s.dead_lettered,
+      s.paused ? 'yes' : 'no',
+    ].map(String);
   });
   return formatTable(HEADERS, rows);
 }
@@ -65,15 +85,25 @@ function parseTo(value: string): StartInput {
   const ago = relativeDuration(value);
   if (ago !== undefined) return new Date(Date.now() - ago);
   if (parseTimestamp(value) !== undefined) return { time: value };
-  throw new InvalidArgumentError('Must be earliest, latest, a position (1, 2, ...), an RFC 3339 time or a duration ago (30m, 1h).');
+  throw new InvalidArgumentError(
+    'Must be earliest, latest, a position (1, 2, ...), an RFC 3339 time or a duration ago (30m, 1h).',
+  );
 }
 
 async function listAction(_flags: object, command: Command): Promise<void> {
   const { db, json } = globalOptions(command);
-  const { infos, head } = await withBus(db, async (bus) => ({ infos: await bus.subscriptions.list(), head: await bus.store.head() }), {
-    mustExist: true,
-  });
-  if (json) return printJson(infos.map((info) => subscriptionJson(info, head)), true);
+  const { infos, head } = await withBus(
+    db,
+    async (bus) => ({ infos: await bus.subscriptions.list(), head: await bus.store.head() }),
+    {
+      mustExist: true,
+    },
+  );
+  if (json)
+    return printJson(
+      infos.map((info) => subscriptionJson(info, head)),
+      true,
+    );
   if (infos.length === 0) return note('no subscriptions');
   writeLine(formatSubscriptionsTable(infos, head));
 }
@@ -108,24 +138,37 @@ export function registerSubscriptions(program: Command): void {
   const subs = program
     .command('subscriptions')
     .alias('subs')
+    .summary('list, pause, resume, reset or delete durable subscriptions')
     .description('Durable subscriptions: list, pause, resume, reset, delete. With --json, subscriptions print as JSON objects.');
   subs
     .command('list')
-    .description('Table: Subscription | Topic | Position (acknowledged up to) | Pending (head - position, approximate) | In Flight | Scheduled | Redelivered | Dead-lettered | Paused')
+    .description(
+      'Table: Subscription | Topic | Position (acknowledged up to) | Pending (head - position, approximate) | In Flight | Scheduled | Redelivered | Dead-lettered | Paused',
+    )
     .action(listAction);
   subs
     .command('pause')
     .description('Pause a subscription: it keeps its position and gets nothing until resumed')
     .argument('<name>', 'subscription name, e.g. /python-pro')
     .action((name: string, _flags: object, command: Command) =>
-      change(command, name, (admin) => admin.pause(name), (info) => `paused ${name} at position ${info.ackFloor}`),
+      change(
+        command,
+        name,
+        (admin) => admin.pause(name),
+        (info) => `paused ${name} at position ${info.ackFloor}`,
+      ),
     );
   subs
     .command('resume')
     .description('Resume a paused subscription: it catches up from its position')
     .argument('<name>', 'subscription name')
     .action((name: string, _flags: object, command: Command) =>
-      change(command, name, (admin) => admin.resume(name), (info) => `resumed ${name} at position ${info.ackFloor}`),
+      change(
+        command,
+        name,
+        (admin) => admin.resume(name),
+        (info) => `resumed ${name} at position ${info.ackFloor}`,
+      ),
     );
   subs
     .command('reset')
@@ -133,7 +176,12 @@ export function registerSubscriptions(program: Command): void {
     .argument('<name>', 'subscription name')
     .requiredOption('--to <where>', 'earliest, latest, a position, an RFC 3339 time, or a duration ago (1h)', parseTo)
     .action((name: string, flags: { to: StartInput }, command: Command) =>
-      change(command, name, (admin) => admin.reset(name, flags.to), (info) => `reset ${name}: next position ${info.nextSeq}`),
+      change(
+        command,
+        name,
+        (admin) => admin.reset(name, flags.to),
+        (info) => `reset ${name}: next position ${info.nextSeq}`,
+      ),
     );
   subs
     .command('delete')

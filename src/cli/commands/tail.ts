@@ -49,7 +49,8 @@ async function tailAction(pattern: string, flags: TailFlags, command: Command): 
         ...(matcher ? { match: (event: StoredEvent) => matcher(event.envelope) } : {}),
         signal: stop.signal,
         onEvent: (event) => writeLine(json ? JSON.stringify(storedEventJson(event)) : formatTailLine(event)),
-        onReady: () => note(`tailing ${topic}${flags.filter ? ` where ${flags.filter}` : ''}: waiting for events (Ctrl-C to stop)`),
+        onReady: () =>
+          note(`tailing ${topic}${flags.filter ? ` where ${flags.filter}` : ''}: waiting for events (Ctrl-C to stop)`),
       });
     });
   } finally {
@@ -62,6 +63,7 @@ async function tailAction(pattern: string, flags: TailFlags, command: Command): 
 export function registerTail(program: Command): void {
   program
     .command('tail')
+    .summary('follow events live, read-only (no subscription)')
     .description(
       'Follow events live without creating a subscription (read-only). One line per event: ' +
         'seq  time  topic  type  source  correlation_id; with --json one {seq, stored_at, envelope} per line. ' +

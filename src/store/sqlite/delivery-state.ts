@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import { AgentbusError } from '../../errors.js';
 import type {
+  AppendItem,
   AppendedEvent,
   ClaimRequest,
   ClaimResult,
@@ -13,6 +14,7 @@ import type {
   ConsumerInfo,
   ConsumerSpec,
   DeadLetter,
+  DeadLetterFilter,
   DeliveryState,
   LeaseRef,
   Settlement,
@@ -143,7 +145,7 @@ function prepare(db: Database.Database) {
               min(seq) AS min_seq
        FROM consumer_retries WHERE consumer = ?`,
     ),
-    scan: q('SELECT seq, stored_at, topic, expires_at, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?'),
+    scan: q('SELECT seq, stored_at, topic, expires_at, target, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?'),
     eventAt: q('SELECT seq, stored_at, body FROM events WHERE seq = ?'),
     insertDead: q(
       `INSERT INTO dead_letters (consumer, seq, reason, error, stack, retries, first_failed_at, last_failed_at)
@@ -151,7 +153,16 @@ function prepare(db: Database.Database) {
     ),
     deadLetters: q(
       `SELECT d.*, e.stored_at, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq
-       WHERE (@consumer IS NULL OR d.consumer = @consumer) AND (@status IS NULL OR d.status = @status) ORDER BY d.id`,
+       WHERE (@consumer IS NULL OR d.consumer = @consumer) AND (@status IS NULL OR d.status = @status) AND d.id > @after
+       ORDER BY d.id LIMIT @limit`,
+    ),
+    deadLetter: q('SELECT d.*, e.stored_at, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq WHERE d.id = ?'),
+    resolveDead: q(
+      'UPDATE dead_letters SET status = ?, note = coalesce(?, note), replayed_as = coalesce(?, replayed_as) WHERE id = ?',
+    ),
+    purgeDead: q(
+      `DELETE FROM dead_letters WHERE (@consumer IS NULL OR consumer = @consumer)
+       AND (@status = 'all' OR status = @status OR (@status IS NULL AND status != 'open'))`,
     ),
   };
 }
@@ -266,34 +277,53 @@ export class SqliteDeliveryState implements DeliveryState {
     });
   }
 
-  async listDeadLetters(filter: { consumer?: string; status?: DeadLetter['status'] } = {}): Promise<DeadLetter[]> {
-    const rows = this.#s.deadLetters.all({ consumer: filter.consumer ?? null, status: filter.status ?? null }) as Array<
-      EventRow & {
-        id: number;
-        consumer: string;
-        reason: string;
-        error: string;
-        stack: string | null;
-        retries: number;
-        first_failed_at: number;
-        last_failed_at: number;
-        status: DeadLetter['status'];
-        note: string | null;
-      }
-    >;
-    return rows.map((row) => ({
-      id: row.id,
-      consumer: row.consumer,
-      event: toStoredEvent(row),
-      reason: row.reason,
-      error: row.error,
-      ...(row.stack ? { stack: row.stack } : {}),
-      retries: row.retries,
-      firstFailedAt: row.first_failed_at,
-      lastFailedAt: row.last_failed_at,
-      status: row.status,
-      ...(row.note ? { note: row.note } : {}),
-    }));
+  async listDeadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    const rows = this.#s.deadLetters.all({
+      consumer: filter.consumer ?? null,
+      status: filter.status ?? null,
+      after: filter.afterId ?? 0,
+      limit: filter.limit ?? -1,
+    }) as DeadLetterRow[];
+    return rows.map(toDeadLetter);
+  }
+
+  async getDeadLetter(id: number): Promise<DeadLetter | undefined> {
+    const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
+    return row ? toDeadLetter(row) : undefined;
+  }
+
+  replayDeadLetter(id: number, replacement?: AppendItem): Promise<DeadLetter> {
+    return this.committer
+      .enqueue(() => {
+        const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
+        if (!row) return deadLetterNotFound(id);
+        if (row.status !== 'open') return notOpen(row);
+        if (!this.#s.consumer.get(row.consumer)) return notFound(row.consumer);
+        const now = this.now();
+        if (replacement) {
+          this.log.appendInTransaction([replacement], now);
+        } else {
+          this.#s.insertRetry.run(row.consumer, row.seq, 0, now, null, null, null, null, null);
+        }
+        this.#s.resolveDead.run('replayed', null, replacement?.envelope.event.id ?? null, id);
+        this.wake();
+        return undefined;
+      })
+      .then(unwrap)
+      .then(async () => (await this.getDeadLetter(id)) as DeadLetter);
+  }
+
+  archiveDeadLetter(id: number, note: string): Promise<DeadLetter> {
+    return this.committer
+      .enqueue(() => (this.#s.resolveDead.run('archived', note, null, id).changes === 1 ? undefined : deadLetterNotFound(id)))
+      .then(unwrap)
+      .then(async () => (await this.getDeadLetter(id)) as DeadLetter);
+  }
+
+  purgeDeadLetters(filter: { consumer?: string; status?: DeadLetter['status'] | 'all' } = {}): Promise<number> {
+    return this.committer.enqueue(
+      () => this.#s.purgeDead.run({ consumer: filter.consumer ?? null, status: filter.status ?? null }).changes,
+    );
   }
 
   #startSeq(start: StartPosition): number {
@@ -403,17 +433,20 @@ export class SqliteDeliveryState implements DeliveryState {
     let expired = 0;
     let reachedHead = false;
     scan: while (scanned < SCAN_LIMIT) {
-      const rows = this.#s.scan.all(next, chunk) as Array<EventRow & { topic: string; expires_at: number | null }>;
+      const rows = this.#s.scan.all(next, chunk) as Array<
+        EventRow & { topic: string; expires_at: number | null; target: string | null }
+      >;
       for (const row of rows) {
         next = row.seq + 1;
         scanned++;
-        if (!request.matchTopic(row.topic)) continue;
+        // An addressed event goes to its subscription only, whatever its selection.
+        if (row.target !== null ? row.target !== consumer.name : !request.matchTopic(row.topic)) continue;
         if (row.expires_at !== null && row.expires_at <= now) {
           expired++;
           continue;
         }
         const event = toStoredEvent(row);
-        if (request.matchEvent && !request.matchEvent(event)) continue;
+        if (row.target === null && request.matchEvent && !request.matchEvent(event)) continue;
         matched.push(event);
         if (matched.length === wanted) break scan;
       }
@@ -515,6 +548,48 @@ export class SqliteDeliveryState implements DeliveryState {
     this.wake();
     return this.log.appendInTransaction(settlement.publish, now);
   }
+}
+
+interface DeadLetterRow extends EventRow {
+  id: number;
+  consumer: string;
+  reason: string;
+  error: string;
+  stack: string | null;
+  retries: number;
+  first_failed_at: number;
+  last_failed_at: number;
+  status: DeadLetter['status'];
+  note: string | null;
+  replayed_as: string | null;
+}
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  return {
+    id: row.id,
+    consumer: row.consumer,
+    event: toStoredEvent(row),
+    reason: row.reason,
+    error: row.error,
+    ...(row.stack ? { stack: row.stack } : {}),
+    retries: row.retries,
+    firstFailedAt: row.first_failed_at,
+    lastFailedAt: row.last_failed_at,
+    status: row.status,
+    ...(row.note ? { note: row.note } : {}),
+    ...(row.replayed_as ? { replayedAs: row.replayed_as } : {}),
+  };
+}
+
+function deadLetterNotFound(id: number): AgentbusError {
+  return new AgentbusError('NOT_FOUND', `dead letter ${id} does not exist`, { id });
+}
+
+function notOpen(row: DeadLetterRow): AgentbusError {
+  return new AgentbusError('CONCURRENCY_CONFLICT', `dead letter ${row.id} is ${row.status}, not open`, {
+    id: row.id,
+    status: row.status,
+  });
 }
 
 function isExpired(event: StoredEvent, now: number): boolean {

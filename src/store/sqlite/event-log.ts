@@ -39,8 +39,8 @@ export class EventLog {
 
   constructor(private readonly db: Database.Database) {
     this.#insert = db.prepare(
-      `INSERT INTO events (id, topic, type, correlation_id, causation_id, partition_key, priority, ts, expires_at, stored_at, body)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO events (id, topic, type, correlation_id, causation_id, partition_key, priority, ts, expires_at, stored_at, target, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
     this.#byId = db.prepare('SELECT seq, stored_at, body FROM events WHERE id = ?');
     this.#head = db.prepare('SELECT seq FROM events ORDER BY seq DESC LIMIT 1').pluck();
@@ -70,6 +70,7 @@ export class EventLog {
         Date.parse(event.timestamp),
         timeOf(event.expires_at),
         storedAt,
+        routing.deliver_to ?? null,
         text,
       );
       if (info.changes === 1) {

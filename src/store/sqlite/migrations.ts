@@ -103,6 +103,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX dead_letters_by_consumer ON dead_letters (consumer, status);
     `,
   },
+  {
+    version: 2,
+    name: 'events addressed to one subscription',
+    sql: `
+      ALTER TABLE events ADD COLUMN target TEXT;
+      ALTER TABLE dead_letters ADD COLUMN replayed_as TEXT;
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions applied. */
