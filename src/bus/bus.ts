@@ -9,11 +9,12 @@ import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText } fro
 import { AgentbusError, invalidField } from '../errors.js';
 import type { ConsumerInfo, EventStore, HistoryQuery, StoredEvent } from '../store/event-store.js';
 import { type SqliteStoreOptions, openSqliteStore } from '../store/sqlite/index.js';
-import type { Clock } from '../time.js';
+import { type Clock, parseDuration } from '../time.js';
 import { createStoreBackedTransport } from '../transport/store-backed/store-backed-transport.js';
 import type { Transport } from '../transport/transport.js';
 import { type DeadLetterAdmin, createDeadLetterAdmin } from './dead-letters.js';
 import { Dispatcher } from './dispatcher.js';
+import { Backpressure, DEFAULT_BLOCK_TIMEOUT_MS } from './backpressure.js';
 import {
   type StartInput,
   type SubscribeOptions,
@@ -40,6 +41,8 @@ export interface BusOptions {
   limits?: EnvelopeLimits;
   /** Bus-wide default retry policy, the seed's JSON. @default the seed's policy */
   retry?: RetryPolicyInput;
+  /** How long a publish blocked by a subscription's `maxLag` waits before failing with `BACKPRESSURE`. @default "30s" */
+  blockTimeout?: string | number;
   /** @default the system clock */
   clock?: Clock;
 }
@@ -83,12 +86,14 @@ export async function createBus(options: BusOptions = {}): Promise<Bus> {
   const source = options.source ?? '/agentbus';
   if (typeof source !== 'string' || source === '') throw invalidField('OPTIONS_INVALID', 'source', 'must be a non-empty string');
   const retry = parseRetryPolicy(options.retry, DEFAULT_RETRY_POLICY, 'retry');
+  const blockTimeout = parseDuration(options.blockTimeout ?? DEFAULT_BLOCK_TIMEOUT_MS);
+  if (typeof blockTimeout !== 'number') throw invalidField('OPTIONS_INVALID', 'blockTimeout', blockTimeout.error);
   const ownsStore = options.store === undefined;
   const store =
     options.store ?? (await openSqliteStore({ ...options.sqlite, ...(options.path ? { path: options.path } : {}), clock }));
   const ownsTransport = options.transport === undefined;
   const transport = options.transport ?? createStoreBackedTransport(store);
-  return new Bus({ store, transport, clock, source, retry, limits: options.limits, ownsStore, ownsTransport });
+  return new Bus({ store, transport, clock, source, retry, limits: options.limits, ownsStore, ownsTransport, blockTimeout });
 }
 
 /** Publish, subscribe, history. Create it with {@link createBus}. */
@@ -107,6 +112,7 @@ export class Bus {
   readonly #owns: { store: boolean; transport: boolean };
   readonly #dispatchers = new Set<Dispatcher>();
   readonly #status = new Set<StatusListener>();
+  readonly #backpressure: Backpressure;
   #closed = false;
 
   /** @internal use {@link createBus} */
@@ -119,6 +125,7 @@ export class Bus {
     limits: EnvelopeLimits | undefined;
     ownsStore: boolean;
     ownsTransport: boolean;
+    blockTimeout: number;
   }) {
     this.store = parts.store;
     this.transport = parts.transport;
@@ -128,6 +135,7 @@ export class Bus {
     this.#limits = parts.limits;
     this.#owns = { store: parts.ownsStore, transport: parts.ownsTransport };
     this.#newId = createIdGenerator({ clock: parts.clock });
+    this.#backpressure = new Backpressure(parts.store, parts.blockTimeout);
     const deliveries = this.store.deliveries;
     this.deadLetters = createDeadLetterAdmin(deliveries, (input) => this.#create(input));
     this.subscriptions = {
@@ -185,6 +193,7 @@ export class Bus {
       ...(o.matchEvent ? { matchEvent: o.matchEvent } : {}),
       start: o.start,
       leaseMs: o.leaseMs,
+      ...(o.maxLag !== undefined ? { maxLag: o.maxLag, onFull: o.onFull } : {}),
     });
     const dispatcher = new Dispatcher(consumer, {
       name: o.name,
@@ -248,6 +257,7 @@ export class Bus {
 
   async #append(items: EnvelopeWithText[]): Promise<Envelope[]> {
     this.#assertOpen();
+    await this.#backpressure.admit(items.map((i) => i.envelope));
     const stored = await this.transport.publish(items);
     return stored.map((s) => s.envelope);
   }

@@ -36,6 +36,10 @@ export interface SubscribeOptions {
   ackWait?: string | number;
   /** `source` of the events the handler publishes. @default the name when it starts with "/", else the bus's source */
   source?: string;
+  /** Most events published for this subscription and not yet handled before publishers feel backpressure. */
+  maxLag?: number;
+  /** At `maxLag`, publishers wait (`block`, up to the bus's block timeout) or fail at once (`reject`). @default "block" */
+  onFull?: 'block' | 'reject';
 }
 
 /** Subscribe options after validation. */
@@ -52,6 +56,8 @@ export interface ResolvedSubscribeOptions {
   readonly timeoutMs: number | undefined;
   readonly leaseMs: number;
   readonly source: string;
+  readonly maxLag: number | undefined;
+  readonly onFull: 'block' | 'reject';
 }
 
 const NAME = /^[A-Za-z0-9_.:/-]{1,200}$/;
@@ -126,6 +132,10 @@ export function resolveSubscribeOptions(
   const window = positiveInt(options.window, 'window', Math.max(256, 2 * concurrency), 100_000);
   if (window < concurrency) throw invalidField('OPTIONS_INVALID', 'window', `must be at least concurrency (${concurrency})`);
   const source = options.source ?? (name.startsWith('/') ? name : defaults.source);
+  const maxLag = options.maxLag === undefined ? undefined : positiveInt(options.maxLag, 'maxLag', 1, Number.MAX_SAFE_INTEGER);
+  if (options.onFull !== undefined && options.onFull !== 'block' && options.onFull !== 'reject') {
+    throw invalidField('OPTIONS_INVALID', 'onFull', 'must be block or reject');
+  }
   if (typeof source !== 'string' || source === '') throw invalidField('OPTIONS_INVALID', 'source', 'must be a non-empty string');
   return {
     name,
@@ -140,5 +150,7 @@ export function resolveSubscribeOptions(
     timeoutMs: duration(options.timeout, 'timeout'),
     leaseMs: duration(options.ackWait, 'ackWait') ?? 30_000,
     source,
+    maxLag,
+    onFull: options.onFull ?? 'block',
   };
 }

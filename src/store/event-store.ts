@@ -95,6 +95,21 @@ export interface ConsumerSpec {
   readonly filter?: unknown;
   /** Only used when the consumer does not exist yet. @default "latest" */
   readonly start?: StartPosition;
+  /** Most events pending for this consumer before publishers feel backpressure. */
+  readonly maxLag?: number;
+  /** What publishers do at `maxLag`: wait, or fail with `BACKPRESSURE`. @default "block" */
+  readonly onFull?: 'block' | 'reject';
+}
+
+/** A consumer's lag limit and its exact count, as publishers check it. */
+export interface LagLimit {
+  readonly subscription: string;
+  readonly maxLag: number;
+  readonly onFull: 'block' | 'reject';
+  /** Events published for it and not yet settled. */
+  readonly pending: number;
+  /** Whether an envelope will be delivered to it. */
+  readonly matches: (envelope: Envelope) => boolean;
 }
 
 /** A consumer's durable position and counters. */
@@ -115,6 +130,8 @@ export interface ConsumerInfo {
   readonly expired: number;
   readonly paused: boolean;
   readonly createdAt: number;
+  /** Set for consumers with a lag limit, with their exact pending count. */
+  readonly lag?: { readonly maxLag: number; readonly onFull: 'block' | 'reject'; readonly pending: number };
 }
 
 /**
@@ -246,6 +263,8 @@ export interface DeliveryState {
   resetConsumer(name: string, start: StartPosition): Promise<ConsumerInfo>;
   /** Pauses or resumes a consumer; a paused consumer keeps its position and gets nothing. */
   setPaused(name: string, paused: boolean): Promise<void>;
+  /** Consumers with a lag limit and their pending counts. */
+  lagLimits(): Promise<LagLimit[]>;
   listDeadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
   getDeadLetter(id: number): Promise<DeadLetter | undefined>;
   /**

@@ -14,6 +14,7 @@ export type {
   ExpectedVersion,
   FailureInfo,
   HistoryQuery,
+  LagLimit,
   LeaseRef,
   SettleOutcome,
   Settlement,

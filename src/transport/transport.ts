@@ -38,6 +38,10 @@ export interface ConsumerOptions {
   readonly start?: StartPosition;
   /** How long a delivery stays with this member without `working()`. @default 30000 */
   readonly leaseMs?: number;
+  /** Lag limit publishers check before appending (see `Bus` backpressure). */
+  readonly maxLag?: number;
+  /** @default "block" */
+  readonly onFull?: 'block' | 'reject';
 }
 
 /** A member of a consumer group. */

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../src/store/sqlite/group-commit.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { AgentbusError } from '../../src/errors.js';
 import { items } from '../conformance/fixtures.js';
 
@@ -56,7 +57,7 @@ describe('SQLite store', () => {
     const mode = db.pragma('journal_mode', { simple: true });
     db.close();
     rmSync(dir, { recursive: true, force: true });
-    expect(rows).toEqual([{ version: 1 }]);
+    expect(rows).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
     expect(mode).toBe('wal');
   });
 

@@ -4,6 +4,7 @@
  * letters). The happy path writes one row per window, never one per delivery.
  */
 import type Database from 'better-sqlite3';
+import type { Envelope } from '../../envelope/envelope.js';
 import { AgentbusError } from '../../errors.js';
 import type {
   AppendItem,
@@ -16,6 +17,7 @@ import type {
   DeadLetter,
   DeadLetterFilter,
   DeliveryState,
+  LagLimit,
   LeaseRef,
   Settlement,
   StartPosition,
@@ -23,6 +25,7 @@ import type {
 } from '../event-store.js';
 import { isOwnerGone, newLeaseToken } from '../owner.js';
 import type { EventLog, EventRow } from './event-log.js';
+import { LagAccounting } from './lag-accounting.js';
 import { toStoredEvent } from './event-log.js';
 import type { FlushContext, GroupCommitter } from './group-commit.js';
 
@@ -39,6 +42,9 @@ interface ConsumerRow {
   dead_lettered: number;
   expired: number;
   created_at: number;
+  max_lag: number | null;
+  on_full: 'block' | 'reject' | null;
+  pending: number;
 }
 
 interface WindowRow {
@@ -91,9 +97,13 @@ function prepare(db: Database.Database) {
     consumer: q('SELECT * FROM consumers WHERE name = ?'),
     consumers: q('SELECT * FROM consumers ORDER BY name'),
     insertConsumer: q(
-      'INSERT INTO consumers (name, topic, filter, next_seq, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+      'INSERT INTO consumers (name, topic, filter, next_seq, created_at, max_lag, on_full) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
     ),
-    updateSelection: q('UPDATE consumers SET topic = ?, filter = ? WHERE name = ?'),
+    updateSelection: q('UPDATE consumers SET topic = ?, filter = ?, max_lag = ?, on_full = ? WHERE name = ?'),
+    setPending: q('UPDATE consumers SET pending = ? WHERE name = ?'),
+    windowPendingTotal: q('SELECT pending FROM consumer_windows WHERE consumer = ?').pluck(),
+    retryCount: q('SELECT count(*) FROM consumer_retries WHERE consumer = ?').pluck(),
+    scanFrom: q('SELECT seq, body, target FROM events WHERE seq >= ? AND seq > ? ORDER BY seq LIMIT 1000'),
     advance: q('UPDATE consumers SET next_seq = ?, expired = expired + ? WHERE name = ?'),
     countExpired: q('UPDATE consumers SET expired = expired + ? WHERE name = ?'),
     countRedelivered: q('UPDATE consumers SET redelivered = redelivered + ? WHERE name = ?'),
@@ -173,6 +183,7 @@ export class SqliteDeliveryState implements DeliveryState {
   constructor(
     db: Database.Database,
     private readonly log: EventLog,
+    private readonly lag: LagAccounting,
     private readonly committer: GroupCommitter,
     private readonly now: () => number,
     /** Asks the store to wake consumers after this flush commits (new work may be due). */
@@ -183,16 +194,23 @@ export class SqliteDeliveryState implements DeliveryState {
 
   async ensureConsumer(spec: ConsumerSpec): Promise<ConsumerInfo> {
     const filter = spec.filter === undefined || spec.filter === null ? null : JSON.stringify(spec.filter);
+    const maxLag = spec.maxLag ?? null;
+    const onFull = maxLag === null ? null : (spec.onFull ?? 'block');
     await this.committer.enqueue(() => {
       const existing = this.#s.consumer.get(spec.name) as ConsumerRow | undefined;
       if (existing) {
-        if (existing.topic !== spec.topic || existing.filter !== filter) {
-          this.#s.updateSelection.run(spec.topic, filter, spec.name);
-        }
-        return;
+        const changed =
+          existing.topic !== spec.topic ||
+          existing.filter !== filter ||
+          existing.max_lag !== maxLag ||
+          existing.on_full !== onFull;
+        if (!changed) return;
+        this.#s.updateSelection.run(spec.topic, filter, maxLag, onFull, spec.name);
+      } else {
+        const next = this.#startSeq(spec.start ?? 'latest');
+        this.#s.insertConsumer.run(spec.name, spec.topic, filter, next, this.now(), maxLag, onFull);
       }
-      const next = this.#startSeq(spec.start ?? 'latest');
-      this.#s.insertConsumer.run(spec.name, spec.topic, filter, next, this.now());
+      if (maxLag !== null || existing?.max_lag !== null) this.#recount(spec.name);
     });
     return (await this.getConsumer(spec.name)) as ConsumerInfo;
   }
@@ -210,6 +228,7 @@ export class SqliteDeliveryState implements DeliveryState {
     return this.committer.enqueue(() => {
       this.#s.deleteWindows.run(name);
       this.#s.deleteRetries.run(name);
+      this.lag.definitionsChanged();
       return this.#s.deleteConsumer.run(name).changes === 1;
     });
   }
@@ -221,6 +240,7 @@ export class SqliteDeliveryState implements DeliveryState {
         this.#s.deleteWindows.run(name);
         this.#s.deleteRetries.run(name);
         this.#s.setNext.run(this.#startSeq(start), name);
+        this.#recount(name);
         this.wake();
         return undefined;
       })
@@ -239,7 +259,7 @@ export class SqliteDeliveryState implements DeliveryState {
   }
 
   claim(request: ClaimRequest): Promise<ClaimResult> {
-    return this.committer.enqueue(() => this.#claimNow(request)).then(unwrap);
+    return this.committer.enqueue((ctx) => this.#claimNow(request, ctx)).then(unwrap);
   }
 
   settle(settlements: readonly Settlement[]): Promise<Array<AppendedEvent[] | Error>> {
@@ -287,6 +307,10 @@ export class SqliteDeliveryState implements DeliveryState {
     return rows.map(toDeadLetter);
   }
 
+  async lagLimits(): Promise<LagLimit[]> {
+    return this.lag.limits();
+  }
+
   async getDeadLetter(id: number): Promise<DeadLetter | undefined> {
     const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
     return row ? toDeadLetter(row) : undefined;
@@ -294,16 +318,17 @@ export class SqliteDeliveryState implements DeliveryState {
 
   replayDeadLetter(id: number, replacement?: AppendItem): Promise<DeadLetter> {
     return this.committer
-      .enqueue(() => {
+      .enqueue((ctx) => {
         const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
         if (!row) return deadLetterNotFound(id);
         if (row.status !== 'open') return notOpen(row);
         if (!this.#s.consumer.get(row.consumer)) return notFound(row.consumer);
         const now = this.now();
         if (replacement) {
-          this.log.appendInTransaction([replacement], now);
+          this.log.appendInTransaction([replacement], now, ctx);
         } else {
           this.#s.insertRetry.run(row.consumer, row.seq, 0, now, null, null, null, null, null);
+          this.lag.returned(row.consumer, ctx);
         }
         this.#s.resolveDead.run('replayed', null, replacement?.envelope.event.id ?? null, id);
         this.wake();
@@ -324,6 +349,31 @@ export class SqliteDeliveryState implements DeliveryState {
     return this.committer.enqueue(
       () => this.#s.purgeDead.run({ consumer: filter.consumer ?? null, status: filter.status ?? null }).changes,
     );
+  }
+
+  /**
+   * Recomputes a limited consumer's pending count from its state (after it is created,
+   * redefined or reset): open windows, retries, and matching events not yet claimed.
+   */
+  #recount(name: string): void {
+    this.lag.definitionsChanged();
+    const row = this.#s.consumer.get(name) as ConsumerRow | undefined;
+    if (!row || row.max_lag === null) return;
+    let pending = this.#s.retryCount.get(name) as number;
+    for (const text of this.#s.windowPendingTotal.all(name) as string[]) pending += (JSON.parse(text) as number[]).length;
+    const matches = LagAccounting.matcher(row.topic, row.filter);
+    let after = 0;
+    for (;;) {
+      const rows = this.#s.scanFrom.all(row.next_seq, after) as Array<{ seq: number; body: string; target: string | null }>;
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const envelope = JSON.parse(r.body) as Envelope;
+        if (r.target !== null ? r.target === name : matches(envelope)) pending++;
+      }
+      if (rows.length < 1000) break;
+      after = (rows[rows.length - 1] as { seq: number }).seq;
+    }
+    this.#s.setPending.run(pending, name);
   }
 
   #startSeq(start: StartPosition): number {
@@ -360,10 +410,11 @@ export class SqliteDeliveryState implements DeliveryState {
       expired: row.expired,
       paused: row.paused === 1,
       createdAt: row.created_at,
+      ...(row.max_lag !== null ? { lag: { maxLag: row.max_lag, onFull: row.on_full ?? 'block', pending: row.pending } } : {}),
     };
   }
 
-  #claimNow(request: ClaimRequest): ClaimResult | AgentbusError {
+  #claimNow(request: ClaimRequest, ctx: FlushContext): ClaimResult | AgentbusError {
     const now = this.now();
     const { consumer: name, owner } = request;
     const consumer = this.#s.consumer.get(name) as ConsumerRow | undefined;
@@ -388,6 +439,7 @@ export class SqliteDeliveryState implements DeliveryState {
       const event = row ? toStoredEvent(row) : undefined;
       if (!event || isExpired(event, now)) {
         this.#s.deleteRetry.run(name, retry.seq);
+        this.lag.settled(name, 1, ctx);
         if (event) this.#s.countExpired.run(1, name);
         continue;
       }
@@ -408,7 +460,7 @@ export class SqliteDeliveryState implements DeliveryState {
     if (nextDue !== null) nextWakeAt = Math.min(nextWakeAt, nextDue);
     if (nextLapse !== null) nextWakeAt = Math.min(nextWakeAt, nextLapse);
 
-    const more = this.#claimNew(request, consumer, deliveries, now, leaseUntil);
+    const more = this.#claimNew(request, consumer, deliveries, now, leaseUntil, ctx);
     return {
       deliveries,
       more,
@@ -423,6 +475,7 @@ export class SqliteDeliveryState implements DeliveryState {
     deliveries: ClaimedDelivery[],
     now: number,
     leaseUntil: number,
+    ctx: FlushContext,
   ): boolean {
     const wanted = request.max - deliveries.length;
     if (wanted <= 0) return true;
@@ -441,12 +494,12 @@ export class SqliteDeliveryState implements DeliveryState {
         scanned++;
         // An addressed event goes to its subscription only, whatever its selection.
         if (row.target !== null ? row.target !== consumer.name : !request.matchTopic(row.topic)) continue;
+        const event = toStoredEvent(row);
+        if (row.target === null && request.matchEvent && !request.matchEvent(event)) continue;
         if (row.expires_at !== null && row.expires_at <= now) {
           expired++;
           continue;
         }
-        const event = toStoredEvent(row);
-        if (row.target === null && request.matchEvent && !request.matchEvent(event)) continue;
         matched.push(event);
         if (matched.length === wanted) break scan;
       }
@@ -464,6 +517,7 @@ export class SqliteDeliveryState implements DeliveryState {
       for (const event of matched) deliveries.push({ event, attempt: 1, lease, leaseUntil });
     }
     this.#s.advance.run(next, expired, consumer.name);
+    this.lag.settled(consumer.name, expired, ctx);
     return !reachedHead;
   }
 
@@ -513,6 +567,8 @@ export class SqliteDeliveryState implements DeliveryState {
       retry = this.#s.retry.get(consumer, seq) as RetryRow | undefined;
       if (!retry || retry.token !== lease.token || retry.owner === null) return leaseLost(consumer, seq);
     }
+    // Publishers blocked on this subscription's lag limit re-check after the commit.
+    if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, ctx)) this.wake();
     if (outcome.kind === 'ack') {
       if (retry) this.#s.deleteRetry.run(consumer, seq);
     } else if (outcome.kind === 'retry') {
@@ -546,7 +602,7 @@ export class SqliteDeliveryState implements DeliveryState {
     }
     if (!settlement.publish || settlement.publish.length === 0) return [];
     this.wake();
-    return this.log.appendInTransaction(settlement.publish, now);
+    return this.log.appendInTransaction(settlement.publish, now, ctx);
   }
 }
 

@@ -7,6 +7,8 @@ import type Database from 'better-sqlite3';
 import type { Envelope, Priority } from '../../envelope/envelope.js';
 import { compileTopicPattern, isLiteralPattern } from '../../routing/index.js';
 import type { AppendItem, AppendedEvent, HistoryQuery, StoredEvent } from '../event-store.js';
+import type { FlushContext } from './group-commit.js';
+import type { LagAccounting } from './lag-accounting.js';
 
 const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
 const PAGE_SIZE = 500;
@@ -37,7 +39,10 @@ export class EventLog {
   readonly #cache = new Map<string, Database.Statement>();
   #lastStoredAtSeen = 0;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly lag: LagAccounting,
+  ) {
     this.#insert = db.prepare(
       `INSERT INTO events (id, topic, type, correlation_id, causation_id, partition_key, priority, ts, expires_at, stored_at, target, body)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -51,7 +56,7 @@ export class EventLog {
    * Inserts inside the caller's transaction. `stored_at` never decreases along `seq`, even
    * when several processes write or the wall clock steps back.
    */
-  appendInTransaction(items: readonly AppendItem[], now: number): AppendedEvent[] {
+  appendInTransaction(items: readonly AppendItem[], now: number, ctx?: FlushContext): AppendedEvent[] {
     if (items.length === 0) return [];
     const last = (this.#lastStoredAt.get() as number | undefined) ?? 0;
     const storedAt = Math.max(now, last, this.#lastStoredAtSeen);
@@ -80,6 +85,10 @@ export class EventLog {
         out.push({ ...first, duplicate: true });
       }
     }
+    this.lag.appended(
+      out.filter((e) => !e.duplicate).map((e) => e.envelope),
+      ctx,
+    );
     return out;
   }
 

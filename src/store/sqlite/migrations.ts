@@ -111,6 +111,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE dead_letters ADD COLUMN replayed_as TEXT;
     `,
   },
+  {
+    version: 3,
+    name: 'lag limits',
+    sql: `
+      ALTER TABLE consumers ADD COLUMN max_lag INTEGER;
+      ALTER TABLE consumers ADD COLUMN on_full TEXT;
+      ALTER TABLE consumers ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions applied. */

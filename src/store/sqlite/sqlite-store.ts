@@ -13,7 +13,8 @@ import { type ChangeListener, watchCommits } from './change-feed.js';
 import { Checkpointer } from './checkpointer.js';
 import { SqliteDeliveryState } from './delivery-state.js';
 import { EventLog } from './event-log.js';
-import { GroupCommitter } from './group-commit.js';
+import { type FlushContext, GroupCommitter } from './group-commit.js';
+import { LagAccounting } from './lag-accounting.js';
 import { migrate } from './migrations.js';
 import { SqliteStateArea } from './state-area.js';
 
@@ -134,11 +135,12 @@ export class SqliteEventStore implements EventStore {
     this.#path = path;
     this.#clock = clock;
     this.#watch = watch && path !== undefined;
-    this.#log = new EventLog(db);
+    const lag = new LagAccounting(db);
+    this.#log = new EventLog(db, lag);
     this.#committer = new GroupCommitter(db, () => this.#afterFlush());
     const now = () => clock.now();
     this.state = new SqliteStateArea(db, (job) => this.#committer.enqueue(job).then(unwrap), now);
-    this.deliveries = new SqliteDeliveryState(db, this.#log, this.#committer, now, () => {
+    this.deliveries = new SqliteDeliveryState(db, this.#log, lag, this.#committer, now, () => {
       this.#wakePending = true;
     });
     this.#checkpointer = background && path ? new Checkpointer(path) : undefined;
@@ -152,7 +154,7 @@ export class SqliteEventStore implements EventStore {
   append(items: readonly AppendItem[]): Promise<AppendedEvent[]> {
     if (this.#closed) return Promise.reject(closedError());
     if (items.length === 0) return Promise.resolve([]);
-    return this.#committer.enqueue(() => this.#appendNow(items));
+    return this.#committer.enqueue((ctx) => this.#appendNow(items, ctx));
   }
 
   read(query: HistoryQuery = {}): AsyncIterable<StoredEvent> {
@@ -194,10 +196,10 @@ export class SqliteEventStore implements EventStore {
     this.#db.close();
   }
 
-  #appendNow(items: readonly AppendItem[]): AppendedEvent[] {
+  #appendNow(items: readonly AppendItem[], ctx?: FlushContext): AppendedEvent[] {
     for (const item of items) this.#bytesSinceCheckpoint += item.text.length;
     this.#wakePending = true;
-    return this.#log.appendInTransaction(items, this.#clock.now());
+    return this.#log.appendInTransaction(items, this.#clock.now(), ctx);
   }
 
   #afterFlush(): void {

@@ -119,6 +119,7 @@ class StoreBackedConsumer implements TransportConsumer {
       topic: this.options.topic,
       filter: this.options.filter,
       start: this.options.start ?? 'latest',
+      ...(this.options.maxLag !== undefined ? { maxLag: this.options.maxLag, onFull: this.options.onFull ?? 'block' } : {}),
     });
   }
 

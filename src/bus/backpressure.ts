@@ -1,0 +1,107 @@
+/**
+ * Publisher-side backpressure: before events are appended, each subscription with a
+ * `max_lag` that would receive them is checked. `reject` fails the publish with
+ * `BackpressureError`; `block` waits until the subscription catches up, or fails with
+ * `BACKPRESSURE` after the block timeout. Nothing is written when a publish is refused.
+ */
+import type { Envelope } from '../envelope/envelope.js';
+import { BackpressureError } from '../errors.js';
+import type { EventStore, LagLimit } from '../store/event-store.js';
+
+/** Default longest wait of a blocked publisher. */
+export const DEFAULT_BLOCK_TIMEOUT_MS = 30_000;
+
+export class Backpressure {
+  /** Limits read once per tick and shared by every publish of that tick. */
+  #tick: Promise<Map<string, LagLimit & { reserved: number }>> | undefined;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly blockTimeoutMs: number,
+  ) {}
+
+  /** Resolves when `envelopes` may be appended; throws `BackpressureError` otherwise. */
+  async admit(envelopes: readonly Envelope[]): Promise<void> {
+    const deadline = Date.now() + this.blockTimeoutMs;
+    for (;;) {
+      const limits = await this.#limits();
+      if (limits.size === 0) return;
+      const over = this.#firstOver(limits, envelopes);
+      if (!over) {
+        for (const [limit, n] of this.#counts(limits, envelopes)) limit.reserved += n;
+        return;
+      }
+      const { limit, n } = over;
+      const lag = limit.pending + limit.reserved;
+      const details = { subscription: limit.subscription, lag, limit: limit.maxLag, publishing: n };
+      if (n > limit.maxLag) {
+        throw new BackpressureError(
+          `subscription ${limit.subscription}: a publish of ${n} events can never fit its max_lag of ${limit.maxLag}`,
+          details,
+        );
+      }
+      if (limit.onFull === 'reject') {
+        throw new BackpressureError(
+          `subscription ${limit.subscription} is ${lag} events behind (max_lag ${limit.maxLag}); publish refused`,
+          details,
+        );
+      }
+      if (!(await this.#waitForProgress(deadline))) {
+        throw new BackpressureError(
+          `subscription ${limit.subscription} stayed ${lag} events behind (max_lag ${limit.maxLag}) for ${this.blockTimeoutMs} ms; publish refused`,
+          { ...details, waitedMs: this.blockTimeoutMs },
+        );
+      }
+    }
+  }
+
+  #limits(): Promise<Map<string, LagLimit & { reserved: number }>> {
+    if (!this.#tick) {
+      this.#tick = this.store.deliveries
+        .lagLimits()
+        .then((limits) => new Map(limits.map((l) => [l.subscription, { ...l, reserved: 0 }])));
+      setImmediate(() => {
+        this.#tick = undefined;
+      });
+    }
+    return this.#tick;
+  }
+
+  #counts(limits: Map<string, LagLimit & { reserved: number }>, envelopes: readonly Envelope[]) {
+    const counts = new Map<LagLimit & { reserved: number }, number>();
+    for (const envelope of envelopes) {
+      const target = envelope.routing.deliver_to;
+      for (const limit of limits.values()) {
+        if (target !== undefined ? target === limit.subscription : limit.matches(envelope)) {
+          counts.set(limit, (counts.get(limit) ?? 0) + 1);
+        }
+      }
+    }
+    return counts;
+  }
+
+  #firstOver(limits: Map<string, LagLimit & { reserved: number }>, envelopes: readonly Envelope[]) {
+    for (const [limit, n] of this.#counts(limits, envelopes)) {
+      if (limit.pending + limit.reserved + n > limit.maxLag) return { limit, n };
+    }
+    return undefined;
+  }
+
+  /** Waits for a settlement (or any commit) to be noticed; false at the deadline. */
+  #waitForProgress(deadline: number): Promise<boolean> {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const stop = this.store.changes.onAppend(() => finish(true));
+      const timer = setTimeout(() => finish(false), remaining);
+      function finish(progressed: boolean) {
+        clearTimeout(timer);
+        stop();
+        resolve(progressed);
+      }
+    }).then((progressed) => {
+      this.#tick = undefined;
+      return progressed as boolean;
+    });
+  }
+}
