@@ -52,8 +52,8 @@ export class Dispatcher {
 
   start(): void {
     this.#loop = this.#fetchLoop();
+    // Deliberately not unref'd: a running subscription keeps its process alive.
     this.#renewal = setInterval(() => this.#renewLeases(), Math.max(50, Math.floor(this.#o.leaseMs / 3)));
-    this.#renewal.unref();
   }
 
   /** Deliveries running or waiting in this process. */

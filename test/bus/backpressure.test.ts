@@ -54,6 +54,8 @@ describe('backpressure', () => {
   });
 
   it('block: a publish waits until the subscription catches up, then succeeds', async () => {
+    await bus.dispose();
+    bus = await createTestBus({ blockTimeout: '20s' });
     const handled: number[] = [];
     const open = gate();
     await bus.subscribe({

@@ -1,6 +1,9 @@
 /**
- * Noticing commits of other processes without polling: the file system tells us when the
- * WAL file changes, and `PRAGMA data_version` tells whether another connection committed.
+ * Noticing commits of other processes: the file system tells us when the WAL file changes,
+ * and `PRAGMA data_version` tells whether another connection committed. A slow check of
+ * `data_version` backs the notification up (lost notifications, inotify limits, file systems
+ * without notification); with notification off or failing it is the only signal and runs
+ * more often. It is one cheap read per interval for the whole store, never a write.
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -9,16 +12,27 @@ import type Database from 'better-sqlite3';
 /** Called with the log's head after events were appended. */
 export type ChangeListener = (head: number) => void;
 
+/** Safety check interval while file-system notification works. */
+export const SAFETY_CHECK_MS = 5_000;
+/** Check interval when there is no file-system notification. */
+export const FALLBACK_CHECK_MS = 500;
+
 /**
  * Calls `onChange` (at most once per tick) after another connection commits to the
  * database at `path`. Returns a function that stops watching.
  */
-export function watchCommits(db: Database.Database, path: string, onChange: () => void): () => void {
+export function watchCommits(
+  db: Database.Database,
+  path: string,
+  onChange: () => void,
+  options: { notify: boolean } = { notify: true },
+): () => void {
   const wal = `${basename(path)}-wal`;
   const dataVersion = db.prepare('PRAGMA data_version').pluck();
   let seen = dataVersion.get() as number;
   let queued = false;
   let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
   const check = () => {
     queued = false;
     if (!db.open) return;
@@ -27,16 +41,30 @@ export function watchCommits(db: Database.Database, path: string, onChange: () =
     seen = version;
     onChange();
   };
-  try {
-    watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
-      if (file !== null && file !== wal) return;
-      if (queued) return;
-      queued = true;
-      setImmediate(check);
-    });
-    watcher.on('error', () => watcher?.close());
-  } catch {
-    // No file-system notification here: other processes' events arrive on the next claim.
+  const schedule = (ms: number) => {
+    if (timer) clearInterval(timer);
+    timer = setInterval(check, ms);
+    timer.unref();
+  };
+  if (options.notify) {
+    try {
+      watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
+        if ((file !== null && file !== wal) || queued) return;
+        queued = true;
+        setImmediate(check);
+      });
+      watcher.on('error', () => {
+        watcher?.close();
+        watcher = undefined;
+        schedule(FALLBACK_CHECK_MS);
+      });
+    } catch {
+      watcher = undefined;
+    }
   }
-  return () => watcher?.close();
+  schedule(watcher ? SAFETY_CHECK_MS : FALLBACK_CHECK_MS);
+  return () => {
+    watcher?.close();
+    if (timer) clearInterval(timer);
+  };
 }

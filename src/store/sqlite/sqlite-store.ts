@@ -38,7 +38,10 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Run WAL checkpoints on a background thread. @default true */
   backgroundCheckpoints?: boolean;
-  /** Notice commits of other processes (file-system notification). @default true */
+  /**
+   * Notice other processes' commits through file-system notification. Off, or where the
+   * file system gives none, a cheap check every 500 ms takes its place. @default true
+   */
   watch?: boolean;
 }
 
@@ -134,7 +137,7 @@ export class SqliteEventStore implements EventStore {
     this.#db = db;
     this.#path = path;
     this.#clock = clock;
-    this.#watch = watch && path !== undefined;
+    this.#watch = watch;
     const lag = new LagAccounting(db);
     this.#log = new EventLog(db, lag);
     this.#committer = new GroupCommitter(db, () => this.#afterFlush());
@@ -216,12 +219,13 @@ export class SqliteEventStore implements EventStore {
 
   #onAppend(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
-    if (this.#watch && !this.#stopWatching && this.#path) {
-      this.#stopWatching = watchCommits(this.#db, this.#path, () => {
+    if (!this.#stopWatching && this.#path) {
+      const notifyOthers = () => {
         if (this.#closed) return;
         const head = this.#log.head();
         for (const l of this.#listeners) l(head);
-      });
+      };
+      this.#stopWatching = watchCommits(this.#db, this.#path, notifyOthers, { notify: this.#watch });
     }
     return () => {
       this.#listeners.delete(listener);
