@@ -194,6 +194,7 @@ export class Bus {
       start: o.start,
       leaseMs: o.leaseMs,
       ...(o.maxLag !== undefined ? { maxLag: o.maxLag, onFull: o.onFull } : {}),
+      ordered: o.ordered,
     });
     const dispatcher = new Dispatcher(consumer, {
       name: o.name,
@@ -207,6 +208,7 @@ export class Bus {
       createEnvelope: (input) => this.#create(input),
       status: (status) => this.#emit(status),
       random: Math.random,
+      ordered: o.ordered,
     });
     this.#dispatchers.add(dispatcher);
     dispatcher.start();

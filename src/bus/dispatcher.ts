@@ -10,7 +10,8 @@ import { AgentbusError } from '../errors.js';
 import type { AppendItem, FailureInfo } from '../store/event-store.js';
 import type { Delivery, TransportConsumer } from '../transport/transport.js';
 import { type EnvelopeFactory, type HandlerContext, createHandlerContext } from './handler-context.js';
-import { type RetryPolicy, classifyError, decideRetry } from './retry-policy.js';
+import { type Queued, ReadyQueue } from './ready-queue.js';
+import { type RetryDecision, type RetryPolicy, classifyError, decideRetry } from './retry-policy.js';
 import type { BusStatus } from './status.js';
 
 /** A subscription's handler. Its return value is ignored; throwing means failure. */
@@ -31,13 +32,29 @@ export interface DispatcherOptions {
   readonly createEnvelope: EnvelopeFactory;
   readonly status: (status: BusStatus) => void;
   readonly random: () => number;
+  /** Per-partition-key order through retries. */
+  readonly ordered: boolean;
+}
+
+/** A fetched delivery as the ready queue sees it. */
+interface Entry extends Queued {
+  readonly delivery: Delivery;
+}
+
+const RANK = { high: 0, normal: 1, low: 2 } as const;
+
+function entry(delivery: Delivery): Entry {
+  const { routing } = delivery.event.envelope;
+  return { delivery, seq: delivery.event.seq, key: routing.partition_key, rank: RANK[routing.priority] ?? 1 };
 }
 
 export class Dispatcher {
   readonly #consumer: TransportConsumer;
   readonly #o: DispatcherOptions;
-  readonly #buffer: Delivery[] = [];
+  readonly #ready: ReadyQueue<Entry>;
   readonly #running = new Set<Delivery>();
+  /** Counts fetches started, so a held key is released only by news newer than its retry. */
+  #fetches = 0;
   readonly #settling = new Set<Promise<unknown>>();
   readonly #stop = new AbortController();
   #loop: Promise<void> = Promise.resolve();
@@ -48,6 +65,7 @@ export class Dispatcher {
   constructor(consumer: TransportConsumer, options: DispatcherOptions) {
     this.#consumer = consumer;
     this.#o = options;
+    this.#ready = new ReadyQueue<Entry>(options.ordered);
   }
 
   start(): void {
@@ -58,7 +76,7 @@ export class Dispatcher {
 
   /** Deliveries running or waiting in this process. */
   get held(): number {
-    return this.#buffer.length + this.#running.size;
+    return this.#ready.size + this.#running.size;
   }
 
   /** Resolves when nothing is running, waiting or being settled (for tests and drains). */
@@ -73,8 +91,8 @@ export class Dispatcher {
     this.#stop.abort();
     this.#room?.();
     await this.#loop;
-    const unstarted = this.#buffer.splice(0);
-    if (unstarted.length > 0) await this.#consumer.release(unstarted).catch(() => {});
+    const unstarted = this.#ready.drain().map((e) => e.delivery);
+    await this.#consumer.release(unstarted).catch(() => {});
     while (this.#running.size > 0 || this.#settling.size > 0) {
       await new Promise<void>((resolve) => this.#idle.push(resolve));
     }
@@ -95,9 +113,11 @@ export class Dispatcher {
         continue;
       }
       try {
+        const generation = ++this.#fetches;
         const batch = await this.#consumer.fetch(room, { signal });
         failures = 0;
-        this.#buffer.push(...batch);
+        if (this.#o.ordered) this.#ready.setHeld(this.#consumer.heldKeys, generation);
+        this.#ready.push(batch.map(entry));
         this.#pump();
       } catch (error) {
         // The backend is unavailable: say so, back off, try again. Nothing is lost: the log is durable.
@@ -109,14 +129,16 @@ export class Dispatcher {
   }
 
   #pump(): void {
-    while (this.#running.size < this.#o.concurrency && this.#buffer.length > 0) {
-      const delivery = this.#buffer.shift() as Delivery;
-      this.#running.add(delivery);
-      void this.#handle(delivery);
+    while (this.#running.size < this.#o.concurrency) {
+      const next = this.#ready.take();
+      if (!next) return;
+      this.#running.add(next.delivery);
+      void this.#handle(next);
     }
   }
 
-  async #handle(delivery: Delivery): Promise<void> {
+  async #handle(item: Entry): Promise<void> {
+    const { delivery } = item;
     const { envelope, seq } = delivery.event;
     const abort = new AbortController();
     const context = createHandlerContext({
@@ -160,7 +182,10 @@ export class Dispatcher {
       context.seal();
     }
     this.#running.delete(delivery);
-    const settling = this.#settle(delivery, failed, failure, context.staged);
+    // Decide now, before anything else of this key may start.
+    const outcome = failed ? this.#decide(delivery, failure) : undefined;
+    this.#ready.finished(item, outcome?.decision.kind === 'retry' ? 'retry' : 'done');
+    const settling = this.#settle(item, outcome, context.staged);
     this.#settling.add(settling);
     void settling.finally(() => {
       this.#settling.delete(settling);
@@ -170,30 +195,41 @@ export class Dispatcher {
     this.#room?.();
   }
 
-  async #settle(delivery: Delivery, failed: boolean, failure: unknown, publish: readonly AppendItem[]): Promise<void> {
+  #decide(delivery: Delivery, failure: unknown): { decision: RetryDecision; info: FailureInfo } {
+    const classified = classifyError(failure);
+    const info: FailureInfo = {
+      reason: classified.reason,
+      message: classified.message,
+      ...(classified.stack ? { stack: classified.stack } : {}),
+    };
+    const decision = decideRetry(this.#o.retry, delivery.attempt, classified, this.#o.random());
+    this.#o.status({
+      type: 'handler_failed',
+      subscription: this.#o.name,
+      seq: delivery.event.seq,
+      attempt: delivery.attempt,
+      reason: classified.reason,
+      message: classified.message,
+      willRetry: decision.kind === 'retry',
+    });
+    return { decision, info };
+  }
+
+  async #settle(
+    item: Entry,
+    outcome: { decision: RetryDecision; info: FailureInfo } | undefined,
+    publish: readonly AppendItem[],
+  ): Promise<void> {
+    const { delivery } = item;
     try {
-      if (!failed) {
+      if (!outcome) {
         await delivery.ack({ publish });
-        return;
+      } else if (outcome.decision.kind === 'retry') {
+        await delivery.nak(outcome.decision.delayMs, outcome.info);
+        this.#ready.retryCommitted(item, this.#fetches);
+      } else {
+        await delivery.term(outcome.info, { publish: this.#errorNotice(delivery, outcome.info) });
       }
-      const classified = classifyError(failure);
-      const info: FailureInfo = {
-        reason: classified.reason,
-        message: classified.message,
-        ...(classified.stack ? { stack: classified.stack } : {}),
-      };
-      const decision = decideRetry(this.#o.retry, delivery.attempt, classified, this.#o.random());
-      this.#o.status({
-        type: 'handler_failed',
-        subscription: this.#o.name,
-        seq: delivery.event.seq,
-        attempt: delivery.attempt,
-        reason: classified.reason,
-        message: classified.message,
-        willRetry: decision.kind === 'retry',
-      });
-      if (decision.kind === 'retry') await delivery.nak(decision.delayMs, info);
-      else await delivery.term(info, { publish: this.#errorNotice(delivery, info) });
     } catch (error) {
       this.#o.status({ type: 'settle_failed', subscription: this.#o.name, seq: delivery.event.seq, error: asError(error) });
     }
@@ -229,7 +265,7 @@ export class Dispatcher {
 
   #renewLeases(): void {
     if (this.held === 0) return;
-    this.#consumer.working([...this.#running, ...this.#buffer]).catch((error) => {
+    this.#consumer.working([...this.#running, ...this.#ready.items().map((e) => e.delivery)]).catch((error) => {
       this.#o.status({ type: 'lease_renewal_failed', subscription: this.#o.name, error: asError(error) });
     });
   }

@@ -40,6 +40,12 @@ export interface SubscribeOptions {
   maxLag?: number;
   /** At `maxLag`, publishers wait (`block`, up to the bus's block timeout) or fail at once (`reject`). @default "block" */
   onFull?: 'block' | 'reject';
+  /**
+   * FIFO per `partition_key`, through retries: a failing event holds back only its own key.
+   * One member of the group is active at a time; different keys run in parallel up to
+   * `concurrency`. @default false
+   */
+  ordered?: boolean;
 }
 
 /** Subscribe options after validation. */
@@ -58,6 +64,7 @@ export interface ResolvedSubscribeOptions {
   readonly source: string;
   readonly maxLag: number | undefined;
   readonly onFull: 'block' | 'reject';
+  readonly ordered: boolean;
 }
 
 const NAME = /^[A-Za-z0-9_.:/-]{1,200}$/;
@@ -109,6 +116,12 @@ export function parseStart(value: unknown, field = 'start'): StartPosition {
   throw invalidField('OPTIONS_INVALID', field, 'must be earliest, latest, a position (1, 2, ...) or an RFC 3339 time');
 }
 
+function booleanOption(value: unknown, field: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw invalidField('OPTIONS_INVALID', field, 'must be true or false');
+  return value;
+}
+
 /** Validates `bus.subscribe` options. @throws AgentbusError naming the field. */
 export function resolveSubscribeOptions(
   options: SubscribeOptions,
@@ -152,5 +165,6 @@ export function resolveSubscribeOptions(
     source,
     maxLag,
     onFull: options.onFull ?? 'block',
+    ordered: booleanOption(options.ordered, 'ordered'),
   };
 }

@@ -99,6 +99,11 @@ export interface ConsumerSpec {
   readonly maxLag?: number;
   /** What publishers do at `maxLag`: wait, or fail with `BACKPRESSURE`. @default "block" */
   readonly onFull?: 'block' | 'reject';
+  /**
+   * Per-partition-key order: one member of the group is active at a time (the others take
+   * over when its lease lapses), and claims report keys held back by scheduled retries.
+   */
+  readonly ordered?: boolean;
 }
 
 /** A consumer's lag limit and its exact count, as publishers check it. */
@@ -130,6 +135,9 @@ export interface ConsumerInfo {
   readonly expired: number;
   readonly paused: boolean;
   readonly createdAt: number;
+  readonly ordered: boolean;
+  /** Ordered consumers: the member currently active. */
+  readonly activeMember?: string;
   /** Set for consumers with a lag limit, with their exact pending count. */
   readonly lag?: { readonly maxLag: number; readonly onFull: 'block' | 'reject'; readonly pending: number };
 }
@@ -178,6 +186,11 @@ export interface ClaimResult {
   readonly nextWakeAt?: number;
   /** True when the claim stopped before reaching the head of the log: ask again at once. */
   readonly more: boolean;
+  /**
+   * Ordered consumers only: partition keys with a scheduled retry not handed out yet, each
+   * with the position of its earliest such event. Later events of these keys must wait.
+   */
+  readonly heldKeys?: ReadonlyMap<string, number>;
 }
 
 /** How a delivery ends (or is postponed). */
@@ -256,7 +269,8 @@ export interface DeliveryState {
   extend(consumer: string, owner: string, leases: readonly LeaseRef[], leaseMs: number): Promise<number>;
   /**
    * Gives back leases of deliveries whose handler never started, for delivery to another
-   * member at once without counting an attempt (clean shutdown of a prefetching member).
+   * member at once without counting an attempt, and steps down as an ordered consumer's
+   * active member (clean shutdown of a prefetching member).
    */
   release(consumer: string, owner: string, leases: readonly { lease: LeaseRef; seq: number }[]): Promise<void>;
   /** Moves a consumer's position: every event before `nextSeq` counts as settled. */

@@ -42,6 +42,8 @@ export interface ConsumerOptions {
   readonly maxLag?: number;
   /** @default "block" */
   readonly onFull?: 'block' | 'reject';
+  /** Per-partition-key order: one active member at a time. @default false */
+  readonly ordered?: boolean;
 }
 
 /** A member of a consumer group. */
@@ -56,6 +58,11 @@ export interface TransportConsumer {
   working(deliveries: readonly Delivery[]): Promise<void>;
   /** Returns deliveries whose handling never started, without counting an attempt. */
   release(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Ordered consumers: partition keys held back by a scheduled retry (with the earliest such
+   * position), as of the last fetch. Later events of these keys must wait for it.
+   */
+  readonly heldKeys: ReadonlyMap<string, number>;
   /** Stops fetching. Unsettled deliveries stay leased until released or lapsed. */
   close(): Promise<void>;
 }

@@ -45,6 +45,9 @@ interface ConsumerRow {
   max_lag: number | null;
   on_full: 'block' | 'reject' | null;
   pending: number;
+  ordered: number;
+  active_owner: string | null;
+  active_until: number | null;
 }
 
 interface WindowRow {
@@ -97,9 +100,16 @@ function prepare(db: Database.Database) {
     consumer: q('SELECT * FROM consumers WHERE name = ?'),
     consumers: q('SELECT * FROM consumers ORDER BY name'),
     insertConsumer: q(
-      'INSERT INTO consumers (name, topic, filter, next_seq, created_at, max_lag, on_full) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+      'INSERT INTO consumers (name, topic, filter, next_seq, created_at, max_lag, on_full, ordered) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
     ),
-    updateSelection: q('UPDATE consumers SET topic = ?, filter = ?, max_lag = ?, on_full = ? WHERE name = ?'),
+    updateSelection: q('UPDATE consumers SET topic = ?, filter = ?, max_lag = ?, on_full = ?, ordered = ? WHERE name = ?'),
+    activate: q('UPDATE consumers SET active_owner = ?, active_until = ? WHERE name = ?'),
+    extendActive: q('UPDATE consumers SET active_until = ? WHERE name = ? AND active_owner = ?'),
+    releaseActive: q('UPDATE consumers SET active_owner = NULL, active_until = NULL WHERE name = ? AND active_owner = ?'),
+    heldKeys: q(
+      `SELECT e.partition_key AS key, min(r.seq) AS seq FROM consumer_retries r JOIN events e ON e.seq = r.seq
+       WHERE r.consumer = ? AND r.owner IS NULL AND e.partition_key IS NOT NULL GROUP BY e.partition_key`,
+    ),
     setPending: q('UPDATE consumers SET pending = ? WHERE name = ?'),
     windowPendingTotal: q('SELECT pending FROM consumer_windows WHERE consumer = ?').pluck(),
     retryCount: q('SELECT count(*) FROM consumer_retries WHERE consumer = ?').pluck(),
@@ -127,8 +137,9 @@ function prepare(db: Database.Database) {
     retryOwners: q('SELECT DISTINCT owner FROM consumer_retries WHERE consumer = ? AND owner IS NOT NULL AND owner != ?'),
     freeRetriesOf: q('UPDATE consumer_retries SET owner = NULL, lease_until = NULL WHERE consumer = ? AND owner = ?'),
     dueRetries: q(
-      `SELECT * FROM consumer_retries WHERE consumer = ? AND due_at <= ? AND (owner IS NULL OR lease_until <= ?)
-       ORDER BY due_at, seq LIMIT ?`,
+      `SELECT r.* FROM consumer_retries r JOIN events e ON e.seq = r.seq
+       WHERE r.consumer = ? AND r.due_at <= ? AND (r.owner IS NULL OR r.lease_until <= ?)
+       ORDER BY e.priority, r.due_at, r.seq LIMIT ?`,
     ),
     nextDue: q('SELECT min(due_at) FROM consumer_retries WHERE consumer = ? AND owner IS NULL AND due_at > ?').pluck(),
     nextLapse: q('SELECT min(lease_until) FROM consumer_retries WHERE consumer = ? AND owner IS NOT NULL AND owner != ?').pluck(),
@@ -196,6 +207,7 @@ export class SqliteDeliveryState implements DeliveryState {
     const filter = spec.filter === undefined || spec.filter === null ? null : JSON.stringify(spec.filter);
     const maxLag = spec.maxLag ?? null;
     const onFull = maxLag === null ? null : (spec.onFull ?? 'block');
+    const ordered = spec.ordered ? 1 : 0;
     await this.committer.enqueue(() => {
       const existing = this.#s.consumer.get(spec.name) as ConsumerRow | undefined;
       if (existing) {
@@ -203,14 +215,16 @@ export class SqliteDeliveryState implements DeliveryState {
           existing.topic !== spec.topic ||
           existing.filter !== filter ||
           existing.max_lag !== maxLag ||
-          existing.on_full !== onFull;
+          existing.on_full !== onFull ||
+          existing.ordered !== ordered;
         if (!changed) return;
-        this.#s.updateSelection.run(spec.topic, filter, maxLag, onFull, spec.name);
+        this.#s.updateSelection.run(spec.topic, filter, maxLag, onFull, ordered, spec.name);
       } else {
         const next = this.#startSeq(spec.start ?? 'latest');
-        this.#s.insertConsumer.run(spec.name, spec.topic, filter, next, this.now(), maxLag, onFull);
+        this.#s.insertConsumer.run(spec.name, spec.topic, filter, next, this.now(), maxLag, onFull, ordered);
       }
-      if (maxLag !== null || existing?.max_lag !== null) this.#recount(spec.name);
+      // Counts are kept only for limited consumers; a limit added, changed or removed recounts.
+      if (maxLag !== null || (existing !== undefined && existing.max_lag !== null)) this.#recount(spec.name);
     });
     return (await this.getConsumer(spec.name)) as ConsumerInfo;
   }
@@ -269,6 +283,7 @@ export class SqliteDeliveryState implements DeliveryState {
   extend(consumer: string, owner: string, leases: readonly LeaseRef[], leaseMs: number): Promise<number> {
     return this.committer.enqueue(() => {
       const until = this.now() + leaseMs;
+      this.#s.extendActive.run(until, consumer, owner);
       for (const lease of leases) {
         const statement = lease.kind === 'window' ? this.#s.extendWindow : this.#s.extendRetry;
         statement?.run(until, consumer, lease.key, lease.token, owner);
@@ -278,10 +293,10 @@ export class SqliteDeliveryState implements DeliveryState {
   }
 
   release(consumer: string, owner: string, leases: readonly { lease: LeaseRef; seq: number }[]): Promise<void> {
-    if (leases.length === 0) return Promise.resolve();
     return this.committer.enqueue((ctx) => {
       const now = this.now();
       this.wake();
+      this.#s.releaseActive.run(consumer, owner);
       for (const { lease, seq } of leases) {
         if (lease.kind === 'retry') {
           this.#s.returnRetry.run(now, consumer, seq, lease.token);
@@ -410,6 +425,10 @@ export class SqliteDeliveryState implements DeliveryState {
       expired: row.expired,
       paused: row.paused === 1,
       createdAt: row.created_at,
+      ordered: row.ordered === 1,
+      ...(row.ordered === 1 && row.active_owner !== null && (row.active_until ?? 0) > now
+        ? { activeMember: row.active_owner }
+        : {}),
       ...(row.max_lag !== null ? { lag: { maxLag: row.max_lag, onFull: row.on_full ?? 'block', pending: row.pending } } : {}),
     };
   }
@@ -421,6 +440,15 @@ export class SqliteDeliveryState implements DeliveryState {
     if (!consumer) return notFound(name);
     if (consumer.paused) return { deliveries: [], more: false };
     let nextWakeAt = Number.POSITIVE_INFINITY;
+    if (consumer.ordered) {
+      // One active member keeps the order: others stand by until its lease lapses or it dies.
+      const active = consumer.active_owner;
+      const lapsed = consumer.active_until === null || consumer.active_until <= now;
+      if (active !== null && active !== owner && !lapsed && !isOwnerGone(active)) {
+        return { deliveries: [], more: false, nextWakeAt: consumer.active_until as number };
+      }
+      this.#s.activate.run(owner, now + request.leaseMs, name);
+    }
 
     // Windows of members whose lease lapsed or whose process is gone become retries.
     for (const window of this.#s.windowsOfOthers.all(name, owner) as WindowRow[]) {
@@ -461,10 +489,14 @@ export class SqliteDeliveryState implements DeliveryState {
     if (nextLapse !== null) nextWakeAt = Math.min(nextWakeAt, nextLapse);
 
     const more = this.#claimNew(request, consumer, deliveries, now, leaseUntil, ctx);
+    const heldKeys = consumer.ordered
+      ? new Map((this.#s.heldKeys.all(name) as Array<{ key: string; seq: number }>).map((r) => [r.key, r.seq]))
+      : undefined;
     return {
       deliveries,
       more,
       ...(Number.isFinite(nextWakeAt) ? { nextWakeAt } : {}),
+      ...(heldKeys ? { heldKeys } : {}),
     };
   }
 

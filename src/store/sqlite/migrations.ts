@@ -121,6 +121,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    name: 'ordered consumers have one active member',
+    sql: `
+      ALTER TABLE consumers ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE consumers ADD COLUMN active_owner TEXT;
+      ALTER TABLE consumers ADD COLUMN active_until INTEGER;
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions applied. */

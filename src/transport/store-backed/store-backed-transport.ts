@@ -101,6 +101,7 @@ class StoreBackedConsumer implements TransportConsumer {
   #wake: (() => void) | undefined;
   #closed = false;
   #closeListeners: Array<() => void> = [];
+  #heldKeys: ReadonlyMap<string, number> = new Map();
 
   constructor(
     private readonly store: EventStore,
@@ -120,6 +121,7 @@ class StoreBackedConsumer implements TransportConsumer {
       filter: this.options.filter,
       start: this.options.start ?? 'latest',
       ...(this.options.maxLag !== undefined ? { maxLag: this.options.maxLag, onFull: this.options.onFull ?? 'block' } : {}),
+      ...(this.options.ordered ? { ordered: true } : {}),
     });
   }
 
@@ -139,11 +141,16 @@ class StoreBackedConsumer implements TransportConsumer {
         matchTopic: this.#matchTopic,
         ...(this.options.matchEvent ? { matchEvent: this.options.matchEvent } : {}),
       });
+      if (result.heldKeys) this.#heldKeys = result.heldKeys;
       if (result.deliveries.length > 0) return result.deliveries.map((d) => new StoreBackedDelivery(this, d));
       if (result.more || this.#dirty) continue;
       await this.#sleep(result.nextWakeAt, signal);
     }
     return [];
+  }
+
+  get heldKeys(): ReadonlyMap<string, number> {
+    return this.#heldKeys;
   }
 
   async working(deliveries: readonly Delivery[]): Promise<void> {
