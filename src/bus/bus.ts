@@ -171,11 +171,30 @@ export class Bus {
     return this.#append(items);
   }
 
-  /** Publishes a whole wire envelope (the seed's JSON), e.g. read from stdin or HTTP. */
+  /**
+   * Publishes a whole wire envelope (the seed's JSON), e.g. read from stdin or HTTP. An
+   * `event.id` or `event.timestamp` it lacks is generated; everything given is kept.
+   */
   async publishEnvelope(wire: unknown): Promise<Envelope> {
     this.#assertOpen();
-    const [stored] = await this.#append([parseEnvelopeWithText(wire, this.#limits)]);
+    const [stored] = await this.#append([parseEnvelopeWithText(this.#withDefaults(wire), this.#limits)]);
     return stored as Envelope;
+  }
+
+  #withDefaults(wire: unknown): unknown {
+    if (typeof wire !== 'object' || wire === null || Array.isArray(wire)) return wire;
+    const event = (wire as { event?: unknown }).event;
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) return wire;
+    const header = event as Record<string, unknown>;
+    if (header.id !== undefined && header.timestamp !== undefined) return wire;
+    return {
+      ...wire,
+      event: {
+        ...header,
+        id: header.id ?? this.#newId(),
+        timestamp: header.timestamp ?? new Date(this.#clock.now()).toISOString(),
+      },
+    };
   }
 
   /**

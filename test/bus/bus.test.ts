@@ -311,3 +311,21 @@ describe('subscribe', () => {
     expect(handledBy.filter((who) => who === 'b').length).toBeGreaterThan(0);
   });
 });
+
+describe('publishEnvelope', () => {
+  it('keeps what a wire envelope gives and generates a missing id and timestamp', async () => {
+    const b = await bus();
+    const stored = await b.publishEnvelope({
+      event: { type: 'TaskCompletedEvent', source: '/backend-architect', correlation_id: 'project-xyz-123' },
+      payload: { task_id: 'T1' },
+      routing: { topic: 'project.tasks' },
+    });
+    expect(stored.event.id).toMatch(/^evt-/);
+    expect(Number.isNaN(Date.parse(stored.event.timestamp))).toBe(false);
+    expect(stored.event).toMatchObject({ source: '/backend-architect', correlation_id: 'project-xyz-123' });
+    const error = await b
+      .publishEnvelope({ event: { type: 'X' }, payload: {}, routing: { topic: 'a..b' } })
+      .catch((e: unknown) => e);
+    expect(isAgentbusError(error, 'ENVELOPE_INVALID')).toBe(true);
+  });
+});

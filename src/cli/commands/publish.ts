@@ -3,7 +3,7 @@
  */
 import { type Command, Option } from 'commander';
 import type { Bus } from '../../bus/index.js';
-import { createEnvelope, createIdGenerator } from '../../envelope/index.js';
+import { createEnvelope, createIdGenerator, parseEnvelope } from '../../envelope/index.js';
 import type { Envelope, JsonValue, Priority, PublishInput } from '../../envelope/index.js';
 import { invalidField } from '../../errors.js';
 import { globalOptions, withBus } from '../context.js';
@@ -60,13 +60,13 @@ async function publishAction(stdinArg: string | undefined, flags: PublishFlags, 
   if (stdinArg !== undefined && stdinArg !== '-') {
     throw invalidField('OPTIONS_INVALID', `argument "${stdinArg}"`, 'only - (read the envelope from stdin) is accepted');
   }
-  const hasFlags = flags.topic !== undefined || flags.type !== undefined;
-  const fromStdin = stdinArg === '-' || (!hasFlags && !process.stdin.isTTY);
+  const firstFlag = EVENT_FLAGS.find(([key]) => flags[key] !== undefined);
+  const fromStdin = stdinArg === '-' || (firstFlag === undefined && !process.stdin.isTTY);
   let publish: (bus: Bus) => Promise<Envelope>;
   if (fromStdin) {
-    const given = EVENT_FLAGS.find(([key]) => flags[key] !== undefined);
-    if (given) throw invalidField('OPTIONS_INVALID', given[1], 'cannot be combined with an envelope on stdin');
+    if (firstFlag) throw invalidField('OPTIONS_INVALID', firstFlag[1], 'cannot be combined with an envelope on stdin');
     const wire = await readJsonFromStdin();
+    parseEnvelope(wire); // refused before the database is opened, like flags below
     publish = (bus) => bus.publishEnvelope(wire);
   } else {
     const input = inputFromFlags(flags);
@@ -88,7 +88,7 @@ export function registerPublish(program: Command): void {
       'Publish one event from flags, or a whole envelope (the JSON of {event, payload, routing}) from stdin. ' +
         'Prints the stored envelope as JSON (compact with --json). Publishing an id again returns the first copy.',
     )
-    .argument('[-]', "'-' to read the envelope from stdin (the default when stdin is piped and no --topic/--type is given)")
+    .argument('[-]', "'-' to read the envelope from stdin (the default when stdin is piped and no event flag is given)")
     .option('--topic <topic>', 'topic, e.g. project.tasks')
     .option('--type <type>', 'event type, e.g. TaskCompletedEvent')
     .option('--data <json>', 'payload as JSON', parseJsonValue)
