@@ -7,7 +7,6 @@ import { GroupCommitter } from '../../src/store/sqlite/group-commit.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { AgentbusError } from '../../src/errors.js';
-import { items } from '../conformance/fixtures.js';
 
 describe('SQLite store', () => {
   it('commits every job issued in the same tick in one transaction, and a later tick in another', async () => {
