@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_DB_PATH } from '../store/sqlite/index.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDlq } from './commands/dlq.js';
 import { registerEvents } from './commands/events.js';
 import { registerPublish } from './commands/publish.js';
 import { registerSubscriptions } from './commands/subscriptions.js';
@@ -39,6 +40,7 @@ export function createProgram(): Command {
   registerEvents(program);
   registerTail(program);
   registerSubscriptions(program);
+  registerDlq(program);
   registerDemo(program);
   return program;
 }

@@ -1,0 +1,249 @@
+/**
+ * `agentbus dlq`: the dead-letter queue, worked the seed's way: investigate (list, group,
+ * show), fix and replay, archive with a note, purge.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { DeadLetterGroup } from '../../bus/index.js';
+import type { JsonValue } from '../../envelope/index.js';
+import { AgentbusError, invalidField } from '../../errors.js';
+import type { DeadLetter } from '../../store/event-store.js';
+import { globalOptions, withBus } from '../context.js';
+import { note, printJson, writeLine } from '../output.js';
+import { parseJsonValue, parsePositiveInt } from '../parse.js';
+import { formatTable } from '../table.js';
+
+const STATUSES = ['open', 'replayed', 'archived'] as const;
+
+/** A dead letter as the CLI prints it in JSON, snake_case like the wire. */
+function deadLetterJson(d: DeadLetter) {
+  return {
+    id: d.id,
+    subscription: d.consumer,
+    event_id: d.event.envelope.event.id,
+    type: d.event.envelope.event.type,
+    reason: d.reason,
+    error: d.error,
+    retries: d.retries,
+    first_failed_at: new Date(d.firstFailedAt).toISOString(),
+    last_failed_at: new Date(d.lastFailedAt).toISOString(),
+    status: d.status,
+    ...(d.note ? { note: d.note } : {}),
+    ...(d.replayedAs ? { replayed_as: d.replayedAs } : {}),
+  };
+}
+
+/** The seed's "Action" column: what to do next with a dead letter. */
+export function suggestedAction(d: Pick<DeadLetter, 'status' | 'reason'>): string {
+  if (d.status === 'replayed') return 'Replayed';
+  if (d.status === 'archived') return 'Archived';
+  if (d.reason === 'invalid_payload') return 'Fix and replay';
+  if (d.reason === 'timeout' || d.reason === 'temporary_failure' || d.reason === 'lease_expired') return 'Retry later';
+  return 'Investigate';
+}
+
+function shorten(text: string, max = 60): string {
+  const line = text.split('\n')[0] ?? '';
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/** The seed's DLQ table, with the dead letter's number (for replay) and subscription. */
+export function formatDeadLetterTable(letters: readonly DeadLetter[]): string {
+  return formatTable(
+    ['#', 'Event ID', 'Type', 'Subscription', 'Failure Reason', 'Retries', 'Action'],
+    letters.map((d) => [
+      String(d.id),
+      d.event.envelope.event.id,
+      d.event.envelope.event.type,
+      d.consumer,
+      shorten(`${d.reason}: ${d.error}`),
+      String(d.retries),
+      suggestedAction(d),
+    ]),
+  );
+}
+
+function formatGroups(groups: readonly DeadLetterGroup[]): string {
+  return formatTable(
+    ['Fingerprint', 'Subscription', 'Failure Reason', 'Count', 'Last Failure', 'Dead Letters'],
+    groups.map((g) => [
+      g.fingerprint,
+      g.subscription,
+      shorten(`${g.reason}: ${g.message}`, 50),
+      String(g.count),
+      new Date(g.lastFailedAt).toISOString().replace('T', ' ').slice(0, 19),
+      g.ids.length > 6 ? `${g.ids.slice(0, 6).join(',')},…` : g.ids.join(','),
+    ]),
+  );
+}
+
+function parseId(value: string): number {
+  return parsePositiveInt(value);
+}
+
+function parseStatus(value: string): (typeof STATUSES)[number] | 'all' {
+  if (value === 'all' || (STATUSES as readonly string[]).includes(value)) return value as (typeof STATUSES)[number] | 'all';
+  throw new InvalidArgumentError('Must be open, replayed, archived or all.');
+}
+
+/** Adds `dlq` and its commands to `program`. */
+export function registerDlq(program: Command): void {
+  const dlq = program
+    .command('dlq')
+    .summary('dead-letter queue: list, show, replay, archive, purge')
+    .description('The dead-letter queue: deliveries that failed after their last retry or with a non-retryable error.');
+
+  dlq
+    .command('list')
+    .description('Table: # | Event ID | Type | Subscription | Failure Reason | Retries | Action')
+    .option('--subscription <name>', 'only this subscription')
+    .addOption(new Option('--status <status>', 'open, replayed, archived or all').default('open').argParser(parseStatus))
+    .option('--group', 'group open dead letters by error fingerprint')
+    .option('--limit <n>', 'at most this many', parsePositiveInt)
+    .action(async (flags: { subscription?: string; status: string; group?: boolean; limit?: number }, command: Command) => {
+      const { db, json } = globalOptions(command);
+      if (flags.group) {
+        const groups = await withBus(
+          db,
+          (bus) => bus.deadLetters.groups(flags.subscription ? { subscription: flags.subscription } : {}),
+          { mustExist: true },
+        );
+        if (json) return printJson(groups, true);
+        if (groups.length === 0) return note('no open dead letters');
+        return writeLine(formatGroups(groups));
+      }
+      const letters = await withBus(
+        db,
+        (bus) =>
+          bus.deadLetters.list({
+            ...(flags.subscription ? { subscription: flags.subscription } : {}),
+            ...(flags.status !== 'all' ? { status: flags.status as DeadLetter['status'] } : {}),
+            ...(flags.limit ? { limit: flags.limit } : {}),
+          }),
+        { mustExist: true },
+      );
+      if (json) return printJson(letters.map(deadLetterJson), true);
+      if (letters.length === 0) return note(flags.status === 'open' ? 'no open dead letters' : 'no dead letters');
+      writeLine(formatDeadLetterTable(letters));
+    });
+
+  dlq
+    .command('show')
+    .description('Everything about one dead letter: failure, error stack, and the event')
+    .argument('<id>', 'dead-letter number (the # column of dlq list)', parseId)
+    .action(async (id: number, _flags: object, command: Command) => {
+      const { db, json } = globalOptions(command);
+      const letter = await withBus(db, (bus) => bus.deadLetters.get(id), { mustExist: true });
+      if (!letter) throw notFound(id);
+      if (json)
+        return printJson({ ...deadLetterJson(letter), stack: letter.stack ?? null, envelope: letter.event.envelope }, true);
+      const j = deadLetterJson(letter);
+      const lines = [
+        `## Dead letter ${letter.id}`,
+        '',
+        `Subscription:   ${j.subscription}`,
+        `Event:          ${j.event_id} (${j.type})`,
+        `Status:         ${j.status}${letter.note ? ` — ${letter.note}` : ''}${letter.replayedAs ? ` as ${letter.replayedAs}` : ''}`,
+        `Failure reason: ${j.reason}`,
+        `Retries:        ${j.retries}`,
+        `First failure:  ${j.first_failed_at}`,
+        `Last failure:   ${j.last_failed_at}`,
+        `Action:         ${suggestedAction(letter)}`,
+        '',
+        'Error:',
+        `  ${letter.error}`,
+        ...(letter.stack ? ['', 'Stack:', ...letter.stack.split('\n').map((l) => `  ${l}`)] : []),
+        '',
+        'Event:',
+        JSON.stringify(letter.event.envelope, null, 2),
+      ];
+      writeLine(lines.join('\n'));
+    });
+
+  dlq
+    .command('replay')
+    .description(
+      'Redeliver dead letters to their subscription only. With --payload, publish a corrected copy (caused by the dead event) instead: "fix and replay". Resumable: run it again after a crash.',
+    )
+    .argument('[ids...]', 'dead-letter numbers')
+    .option('--all', 'every open dead letter (of --subscription)')
+    .option('--subscription <name>', 'with --all: only this subscription')
+    .option('--payload <json>', 'corrected payload for the replayed copy', parseJsonValue)
+    .action(async (ids: string[], flags: { all?: boolean; subscription?: string; payload?: JsonValue }, command: Command) => {
+      const { db, json } = globalOptions(command);
+      if (ids.length > 0 && flags.all)
+        throw invalidField('OPTIONS_INVALID', 'ids', 'give dead-letter numbers or --all, not both');
+      if (ids.length === 0 && !flags.all) throw invalidField('OPTIONS_INVALID', 'ids', 'give dead-letter numbers, or --all');
+      const selection = flags.all
+        ? { all: true as const, ...(flags.subscription ? { subscription: flags.subscription } : {}) }
+        : ids.map((id) => {
+            if (!/^\d+$/.test(id) || Number(id) < 1)
+              throw invalidField('OPTIONS_INVALID', 'ids', `${id} is not a dead-letter number`);
+            return Number(id);
+          });
+      const bulk = flags.all || ids.length > 1;
+      const replayed = await withBus(
+        db,
+        (bus) =>
+          bus.deadLetters.replay(selection, {
+            ...(flags.payload !== undefined ? { payload: flags.payload } : {}),
+            ...(bulk && !json ? { onProgress: (done, total) => progress(done, total) } : {}),
+          }),
+        { mustExist: true },
+      );
+      if (bulk && !json) process.stderr.write('\n');
+      if (json) return printJson(replayed.map(deadLetterJson), true);
+      if (replayed.length === 0) return note('nothing to replay: no open dead letters matched');
+      writeLine(
+        replayed
+          .map(
+            (d) =>
+              `replayed ${d.id} (${d.event.envelope.event.type}) to ${d.consumer}${d.replayedAs ? ` as ${d.replayedAs}` : ''}`,
+          )
+          .join('\n'),
+      );
+    });
+
+  dlq
+    .command('archive')
+    .description('Archive a dead letter that will not be replayed, with a note saying why')
+    .argument('<id>', 'dead-letter number', parseId)
+    .requiredOption('--note <text>', 'why it is archived')
+    .action(async (id: number, flags: { note: string }, command: Command) => {
+      const { db, json } = globalOptions(command);
+      const letter = await withBus(db, (bus) => bus.deadLetters.archive(id, flags.note), { mustExist: true });
+      if (json) return printJson(deadLetterJson(letter), true);
+      writeLine(`archived ${letter.id}: ${flags.note}`);
+    });
+
+  dlq
+    .command('purge')
+    .description('Delete resolved (replayed and archived) dead letters, or those of --status')
+    .option('--subscription <name>', 'only this subscription')
+    .addOption(
+      new Option('--status <status>', 'open, replayed, archived or all (default: replayed and archived)').argParser(parseStatus),
+    )
+    .action(async (flags: { subscription?: string; status?: DeadLetter['status'] | 'all' }, command: Command) => {
+      const { db, json } = globalOptions(command);
+      const count = await withBus(
+        db,
+        (bus) =>
+          bus.deadLetters.purge({
+            ...(flags.subscription ? { subscription: flags.subscription } : {}),
+            ...(flags.status ? { status: flags.status } : {}),
+          }),
+        { mustExist: true },
+      );
+      if (json) return printJson({ purged: count }, true);
+      writeLine(`purged ${count} dead letter${count === 1 ? '' : 's'}`);
+    });
+}
+
+function progress(done: number, total: number): void {
+  const width = 20;
+  const filled = Math.round((done / Math.max(1, total)) * width);
+  process.stderr.write(`\rreplaying ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${done}/${total}`);
+}
+
+function notFound(id: number): AgentbusError {
+  return new AgentbusError('NOT_FOUND', `dead letter ${id} does not exist`, { id });
+}

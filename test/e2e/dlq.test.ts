@@ -1,0 +1,134 @@
+/**
+ * `agentbus dlq`: investigating and resolving dead letters from the shell.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { NonRetryableError, createBus } from '../../src/index.js';
+import { freshDb, removeFreshDbs, runCli, tableRows } from './run-cli.js';
+
+afterAll(removeFreshDbs);
+
+/** A database where `/deployer` dead-lettered three DeployCommands (two of one cause). */
+async function dbWithDeadLetters(): Promise<string> {
+  const db = freshDb();
+  const bus = await createBus({ path: db, retry: { max_retries: 0 } });
+  const sub = await bus.subscribe({
+    name: '/deployer',
+    topic: 'deploy.>',
+    start: 'earliest',
+    handler: (e) => {
+      const { version } = e.payload as { version: number };
+      if (version < 3) throw new NonRetryableError(`manifest v${version} is invalid`);
+      throw new Error('registry unavailable');
+    },
+  });
+  await bus.publishBatch(
+    [1, 2, 3].map((version) => ({
+      topic: 'deploy.prod',
+      type: 'DeployCommand',
+      payload: { version },
+      id: `evt-deploy-${version}`,
+    })),
+  );
+  for (let i = 0; i < 200 && (await bus.deadLetters.list()).length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  await sub.close();
+  await bus.close();
+  return db;
+}
+
+async function deadLetters(db: string) {
+  const bus = await createBus({ path: db });
+  try {
+    return await bus.deadLetters.list({ status: undefined });
+  } finally {
+    await bus.close();
+  }
+}
+
+describe('agentbus dlq', () => {
+  it("list prints the seed's table with an action per failure", async () => {
+    const db = await dbWithDeadLetters();
+    const result = await runCli(['dlq', 'list', '--db', db]);
+    expect(result.code).toBe(0);
+    expect(result.stdout.split('\n')[0]).toMatch(
+      /\| # +\| Event ID +\| Type +\| Subscription +\| Failure Reason +\| Retries \| Action +\|/,
+    );
+    const rows = tableRows(result.stdout);
+    expect(rows.map((r) => [r[1], r[2], r[5], r[6]])).toEqual([
+      ['evt-deploy-1', 'DeployCommand', '0', 'Fix and replay'],
+      ['evt-deploy-2', 'DeployCommand', '0', 'Fix and replay'],
+      ['evt-deploy-3', 'DeployCommand', '0', 'Retry later'],
+    ]);
+  });
+
+  it('list --group groups by error fingerprint', async () => {
+    const db = await dbWithDeadLetters();
+    const result = await runCli(['dlq', 'list', '--group', '--db', db]);
+    const rows = tableRows(result.stdout);
+    expect(rows.map((r) => [r[1], r[3]])).toEqual([
+      ['/deployer', '2'],
+      ['/deployer', '1'],
+    ]);
+  });
+
+  it('show prints the failure, the stack and the event', async () => {
+    const db = await dbWithDeadLetters();
+    const result = await runCli(['dlq', 'show', '1', '--db', db]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('manifest v1 is invalid');
+    expect(result.stdout).toContain('NonRetryableError');
+    expect(result.stdout).toContain('"id": "evt-deploy-1"');
+  });
+
+  it('replay --payload publishes a corrected copy and marks the dead letter replayed', async () => {
+    const db = await dbWithDeadLetters();
+    const result = await runCli(['dlq', 'replay', '1', '--payload', '{"version":5}', '--db', db]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/replayed 1 \(DeployCommand\) to \/deployer as evt-/);
+    const events = await runCli(['events', '--type', 'DeployCommand', '--json', '--db', db]);
+    const copies = (
+      JSON.parse(events.stdout) as Array<{
+        envelope: { event: { causation_id: string }; payload: unknown; routing: { deliver_to?: string } };
+      }>
+    ).filter((e) => e.envelope.event.causation_id === 'evt-deploy-1');
+    expect(copies).toHaveLength(1);
+    expect(copies[0]?.envelope.payload).toEqual({ version: 5 });
+    expect(copies[0]?.envelope.routing.deliver_to).toBe('/deployer');
+    expect((await deadLetters(db)).find((d) => d.id === 1)?.status).toBe('replayed');
+  });
+
+  it('replay --all shows progress and a second run replays nothing more', async () => {
+    const db = await dbWithDeadLetters();
+    const first = await runCli(['dlq', 'replay', '--all', '--db', db]);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toContain('3/3');
+    expect(first.stdout.trim().split('\n')).toHaveLength(3);
+    const second = await runCli(['dlq', 'replay', '--all', '--db', db]);
+    expect(second.stderr).toContain('nothing to replay');
+  });
+
+  it('archive needs a note; purge deletes resolved dead letters', async () => {
+    const db = await dbWithDeadLetters();
+    const noNote = await runCli(['dlq', 'archive', '2', '--db', db]);
+    expect(noNote.code).toBe(2);
+    expect(noNote.stderr).toMatch(/note/);
+    const archived = await runCli(['dlq', 'archive', '2', '--note', 'v2 manifests are retired', '--db', db]);
+    expect(archived.stdout).toContain('archived 2: v2 manifests are retired');
+    const purged = await runCli(['dlq', 'purge', '--db', db]);
+    expect(purged.stdout).toContain('purged 1 dead letter');
+    expect((await deadLetters(db)).map((d) => d.id)).toEqual([1, 3]);
+  });
+
+  it('refuses bad input with one line and exit 2, and an unknown id with exit 1', async () => {
+    const db = await dbWithDeadLetters();
+    const badPayload = await runCli(['dlq', 'replay', '1', '--payload', '{oops', '--db', db]);
+    expect(badPayload.code).toBe(2);
+    expect(badPayload.stderr.trim().split('\n')).toHaveLength(1);
+    expect(badPayload.stderr).toMatch(/--payload/);
+    const both = await runCli(['dlq', 'replay', '1', '--all', '--db', db]);
+    expect(both.code).toBe(2);
+    const unknown = await runCli(['dlq', 'show', '99', '--db', db]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('dead letter 99 does not exist');
+    expect((await deadLetters(db)).every((d) => d.status === 'open')).toBe(true);
+  });
+});
