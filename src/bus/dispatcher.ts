@@ -202,7 +202,8 @@ export class Dispatcher {
       message: classified.message,
       ...(classified.stack ? { stack: classified.stack } : {}),
     };
-    const decision = decideRetry(this.#o.retry, delivery.attempt, classified, this.#o.random());
+    // The budget counts handler failures, not deliveries: a crash elsewhere costs no retry.
+    const decision = decideRetry(this.#o.retry, delivery.failures + 1, classified, this.#o.random());
     this.#o.status({
       type: 'handler_failed',
       subscription: this.#o.name,

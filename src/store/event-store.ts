@@ -159,6 +159,11 @@ export interface ClaimedDelivery {
   readonly event: StoredEvent;
   /** 1 for the first delivery, 2 for the first redelivery, ... */
   readonly attempt: number;
+  /**
+   * Handler failures so far (retries spend this budget). Redeliveries after a lapsed lease
+   * (a crashed or stalled member) do not count.
+   */
+  readonly failures: number;
   readonly lease: LeaseRef;
   /** When this lease lapses unless extended (ms). */
   readonly leaseUntil: number;

@@ -10,6 +10,8 @@ export interface Delivery {
   readonly event: StoredEvent;
   /** 1 for the first delivery, 2 for the first redelivery, ... */
   readonly attempt: number;
+  /** Handler failures so far; a redelivery after a lapsed lease does not count one. */
+  readonly failures: number;
   /** When the event first failed for this consumer (ms), for redeliveries. */
   readonly firstFailedAt?: number;
   /**

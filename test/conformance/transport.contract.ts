@@ -134,6 +134,21 @@ export function describeTransportContract(name: string, factory: TransportFactor
       expect(await store.get('stale-effect')).toBeUndefined();
     });
 
+    test('counts handler failures apart from deliveries: a lapsed lease costs no failure, a nak one', async () => {
+      await transport.publish([item({ id: 'budget' })]);
+      const a = await consumer({ name: 'budget', leaseMs: 80 });
+      const [first] = await fetch(a);
+      expect(first?.failures).toBe(0);
+      await sleep(120);
+      const b = await consumer({ name: 'budget' });
+      const [again] = await fetch(b);
+      expect([again?.attempt, again?.failures]).toEqual([2, 0]);
+      await again?.nak(0, failure);
+      const [third] = await fetch(b);
+      expect([third?.attempt, third?.failures]).toEqual([3, 1]);
+      await third?.ack();
+    });
+
     test('working() extends the lease so no other member gets the delivery', async () => {
       await transport.publish([item({ id: 'long' })]);
       const a = await consumer({ name: 'work', leaseMs: 100 });

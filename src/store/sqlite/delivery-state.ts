@@ -73,6 +73,7 @@ interface RetryRow {
   stack: string | null;
   first_failed_at: number | null;
   last_failed_at: number | null;
+  failures: number;
 }
 
 /** A window loaded once per flush and written back before commit. */
@@ -147,9 +148,10 @@ function prepare(db: Database.Database) {
       'UPDATE consumer_retries SET owner = ?, lease_until = ?, token = ?, attempt = attempt + 1 WHERE consumer = ? AND seq = ?',
     ),
     insertRetry: q(
-      `INSERT INTO consumer_retries (consumer, seq, attempt, due_at, owner, lease_until, token, reason, error, stack, first_failed_at, last_failed_at)
-       VALUES (?, ?, ?, ?, NULL, NULL, 0, ?, ?, ?, ?, ?)
+      `INSERT INTO consumer_retries (consumer, seq, attempt, due_at, owner, lease_until, token, reason, error, stack, first_failed_at, last_failed_at, failures)
+       VALUES (?, ?, ?, ?, NULL, NULL, 0, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (consumer, seq) DO UPDATE SET attempt = excluded.attempt, due_at = excluded.due_at, owner = NULL,
+         failures = excluded.failures,
          lease_until = NULL, reason = excluded.reason, error = excluded.error, stack = excluded.stack,
          first_failed_at = coalesce(consumer_retries.first_failed_at, excluded.first_failed_at),
          last_failed_at = excluded.last_failed_at`,
@@ -307,7 +309,7 @@ export class SqliteDeliveryState implements DeliveryState {
           continue;
         }
         // Never started: returned without counting an attempt.
-        this.#s.insertRetry.run(consumer, seq, 0, now, null, null, null, null, null);
+        this.#s.insertRetry.run(consumer, seq, 0, now, null, null, null, null, null, 0);
       }
     });
   }
@@ -342,7 +344,7 @@ export class SqliteDeliveryState implements DeliveryState {
         if (replacement) {
           this.log.appendInTransaction([replacement], now, ctx);
         } else {
-          this.#s.insertRetry.run(row.consumer, row.seq, 0, now, null, null, null, null, null);
+          this.#s.insertRetry.run(row.consumer, row.seq, 0, now, null, null, null, null, null, 0);
           this.lag.returned(row.consumer, ctx);
         }
         this.#s.resolveDead.run('replayed', null, replacement?.envelope.event.id ?? null, id);
@@ -477,6 +479,7 @@ export class SqliteDeliveryState implements DeliveryState {
       deliveries.push({
         event,
         attempt: retry.attempt + 1,
+        failures: retry.failures,
         lease: { kind: 'retry', key: retry.seq, token },
         leaseUntil,
         ...(retry.first_failed_at !== null ? { firstFailedAt: retry.first_failed_at } : {}),
@@ -546,7 +549,7 @@ export class SqliteDeliveryState implements DeliveryState {
       const pending = JSON.stringify(matched.map((e) => e.seq));
       this.#s.insertWindow.run(consumer.name, consumer.next_seq, next - 1, pending, request.owner, leaseUntil, token);
       const lease: LeaseRef = { kind: 'window', key: consumer.next_seq, token };
-      for (const event of matched) deliveries.push({ event, attempt: 1, lease, leaseUntil });
+      for (const event of matched) deliveries.push({ event, attempt: 1, failures: 0, lease, leaseUntil });
     }
     this.#s.advance.run(next, expired, consumer.name);
     this.lag.settled(consumer.name, expired, ctx);
@@ -565,6 +568,8 @@ export class SqliteDeliveryState implements DeliveryState {
         null,
         now,
         now,
+        // A lapsed lease is not a handler failure: the retry budget stays untouched.
+        0,
       );
     }
     this.#s.deleteWindow.run(window.consumer, window.first_seq);
@@ -616,6 +621,7 @@ export class SqliteDeliveryState implements DeliveryState {
         stack ?? null,
         now,
         now,
+        (retry?.failures ?? 0) + 1,
       );
     } else {
       const { reason, message, stack } = outcome.error;
@@ -626,7 +632,7 @@ export class SqliteDeliveryState implements DeliveryState {
         reason,
         message,
         stack ?? null,
-        settlement.attempt - 1,
+        retry?.failures ?? 0,
         retry?.first_failed_at ?? now,
         now,
       );

@@ -130,6 +130,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE consumers ADD COLUMN active_until INTEGER;
     `,
   },
+  {
+    version: 5,
+    name: 'handler failures counted apart from deliveries',
+    sql: `
+      ALTER TABLE consumer_retries ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions applied. */

@@ -3,7 +3,7 @@
  * transaction (group commit); WAL checkpoints run on a background thread, off the commit
  * path; other processes' commits are noticed through the file system, not by polling.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { AgentbusError } from '../../errors.js';
@@ -51,8 +51,13 @@ export const DEFAULT_DB_PATH = '.agentbus/agentbus.db';
 const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
 const SYNCHRONOUS = new Set<SqliteSynchronous>(['off', 'normal', 'full', 'extra']);
 
-/** Bytes appended between two background checkpoints. */
-const CHECKPOINT_EVERY_BYTES = 8 * 1024 * 1024;
+/** WAL size at which a background checkpoint is requested. */
+const CHECKPOINT_AT_WAL_BYTES = 16 * 1024 * 1024;
+/** The WAL file's size is looked at every this many flushes (or sooner after large appends). */
+const WAL_CHECK_EVERY_FLUSHES = 64;
+const WAL_CHECK_EVERY_BYTES = 4 * 1024 * 1024;
+/** After a checkpoint, a WAL file larger than this is truncated back to it. */
+const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 /**
  * Opens (and creates or migrates) the SQLite store.
@@ -97,6 +102,7 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
     db.pragma('temp_store = MEMORY');
     const background = !memory && (options.backgroundCheckpoints ?? true);
     if (background) db.pragma('wal_autocheckpoint = 0');
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     const clock = options.clock ?? SYSTEM_CLOCK;
     migrate(db, clock.now());
     return new SqliteEventStore(db, memory ? undefined : resolve(path), clock, background, options.watch ?? true);
@@ -128,7 +134,8 @@ export class SqliteEventStore implements EventStore {
   readonly #path: string | undefined;
   readonly #watch: boolean;
   #stopWatching: (() => void) | undefined;
-  #bytesSinceCheckpoint = 0;
+  #bytesSinceWalCheck = 0;
+  #flushesSinceWalCheck = 0;
   #wakePending = false;
   #closed = false;
 
@@ -200,21 +207,36 @@ export class SqliteEventStore implements EventStore {
   }
 
   #appendNow(items: readonly AppendItem[], ctx?: FlushContext): AppendedEvent[] {
-    for (const item of items) this.#bytesSinceCheckpoint += item.text.length;
+    for (const item of items) this.#bytesSinceWalCheck += item.text.length;
     this.#wakePending = true;
     return this.#log.appendInTransaction(items, this.#clock.now(), ctx);
   }
 
   #afterFlush(): void {
+    this.#maybeCheckpoint();
     if (!this.#wakePending) return;
     this.#wakePending = false;
-    if (this.#checkpointer && this.#bytesSinceCheckpoint >= CHECKPOINT_EVERY_BYTES) {
-      this.#bytesSinceCheckpoint = 0;
-      this.#checkpointer.request();
-    }
     if (this.#listeners.size === 0) return;
     const head = this.#log.head();
     for (const listener of this.#listeners) listener(head);
+  }
+
+  /**
+   * Every write grows the WAL (appends, claims, acknowledgements), so the decision rests on
+   * the WAL file's real size, looked at every few dozen flushes: one stat, off the commit.
+   */
+  #maybeCheckpoint(): void {
+    if (!this.#checkpointer || !this.#path) return;
+    if (++this.#flushesSinceWalCheck < WAL_CHECK_EVERY_FLUSHES && this.#bytesSinceWalCheck < WAL_CHECK_EVERY_BYTES) return;
+    this.#flushesSinceWalCheck = 0;
+    this.#bytesSinceWalCheck = 0;
+    let size = 0;
+    try {
+      size = statSync(`${this.#path}-wal`).size;
+    } catch {
+      return;
+    }
+    if (size >= CHECKPOINT_AT_WAL_BYTES) this.#checkpointer.request();
   }
 
   #onAppend(listener: ChangeListener): () => void {

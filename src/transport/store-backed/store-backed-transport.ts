@@ -44,6 +44,7 @@ export function createStoreBackedTransport(store: EventStore): Transport {
 class StoreBackedDelivery implements Delivery {
   readonly event;
   readonly attempt;
+  readonly failures;
   readonly firstFailedAt;
   readonly lease: LeaseRef;
   #settled = false;
@@ -54,6 +55,7 @@ class StoreBackedDelivery implements Delivery {
   ) {
     this.event = claimed.event;
     this.attempt = claimed.attempt;
+    this.failures = claimed.failures;
     this.firstFailedAt = claimed.firstFailedAt;
     this.lease = claimed.lease;
   }
