@@ -132,9 +132,30 @@ export class Dispatcher {
     while (this.#running.size < this.#o.concurrency) {
       const next = this.#ready.take();
       if (!next) return;
+      if (this.#stale(next)) continue;
       this.#running.add(next.delivery);
       void this.#handle(next);
     }
+  }
+
+  /**
+   * A delivery whose lease was taken over, or lapsed while it waited (this process stalled),
+   * is not started: another member has it, or it is given back to be fetched afresh.
+   */
+  #stale(item: Entry): boolean {
+    const { delivery } = item;
+    if (!delivery.leaseLost && delivery.leaseUntil > Date.now()) return false;
+    this.#ready.finished(item, 'done');
+    this.#o.status({ type: 'lease_lost', subscription: this.#o.name, seq: delivery.event.seq });
+    if (!delivery.leaseLost) {
+      const giving = this.#consumer.release([delivery]).catch(() => {});
+      this.#settling.add(giving);
+      void giving.finally(() => {
+        this.#settling.delete(giving);
+        this.#notifyIdle();
+      });
+    }
+    return true;
   }
 
   async #handle(item: Entry): Promise<void> {

@@ -17,7 +17,9 @@ export type BusStatus =
     }
   | { readonly type: 'settle_failed'; readonly subscription: string; readonly seq: number; readonly error: Error }
   | { readonly type: 'fetch_failed'; readonly subscription: string; readonly error: Error }
-  | { readonly type: 'lease_renewal_failed'; readonly subscription: string; readonly error: Error };
+  | { readonly type: 'lease_renewal_failed'; readonly subscription: string; readonly error: Error }
+  /** A fetched delivery was not started: its lease was taken over or lapsed while it waited. */
+  | { readonly type: 'lease_lost'; readonly subscription: string; readonly seq: number };
 
 /** Receives status events. */
 export type StatusListener = (status: BusStatus) => void;

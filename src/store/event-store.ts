@@ -270,14 +270,23 @@ export interface DeliveryState {
    * they publish, commit together.
    */
   settle(settlements: readonly Settlement[]): Promise<Array<AppendedEvent[] | Error>>;
-  /** Extends leases held by `owner`; returns the new lease end. */
-  extend(consumer: string, owner: string, leases: readonly LeaseRef[], leaseMs: number): Promise<number>;
+  /**
+   * Extends leases held by `owner`; returns the new lease end and the leases it no longer
+   * holds (taken over, or settled), whose deliveries must not be started.
+   */
+  extend(
+    consumer: string,
+    owner: string,
+    leases: readonly LeaseRef[],
+    leaseMs: number,
+  ): Promise<{ until: number; lost: LeaseRef[] }>;
   /**
    * Gives back leases of deliveries whose handler never started, for delivery to another
-   * member at once without counting an attempt, and steps down as an ordered consumer's
-   * active member (clean shutdown of a prefetching member).
+   * member at once without counting an attempt (clean shutdown of a prefetching member).
    */
   release(consumer: string, owner: string, leases: readonly { lease: LeaseRef; seq: number }[]): Promise<void>;
+  /** A member leaves: it steps down as an ordered consumer's active member. */
+  leave(consumer: string, owner: string): Promise<void>;
   /** Moves a consumer's position: every event before `nextSeq` counts as settled. */
   resetConsumer(name: string, start: StartPosition): Promise<ConsumerInfo>;
   /** Pauses or resumes a consumer; a paused consumer keeps its position and gets nothing. */

@@ -12,6 +12,10 @@ export interface Delivery {
   readonly attempt: number;
   /** Handler failures so far; a redelivery after a lapsed lease does not count one. */
   readonly failures: number;
+  /** When the lease lapses unless extended (ms); `working()` moves it. */
+  readonly leaseUntil: number;
+  /** True once `working()` learnt that another member took the lease over. */
+  readonly leaseLost: boolean;
   /** When the event first failed for this consumer (ms), for redeliveries. */
   readonly firstFailedAt?: number;
   /**

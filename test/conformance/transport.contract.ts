@@ -168,6 +168,19 @@ export function describeTransportContract(name: string, factory: TransportFactor
       await d.ack();
     });
 
+    test('working() reports a lease another member took over', async () => {
+      await transport.publish([item({ id: 'taken' })]);
+      const a = await consumer({ name: 'taken', leaseMs: 60 });
+      const [d] = await fetch(a);
+      if (!d) throw new Error('no delivery');
+      await sleep(100);
+      const b = await consumer({ name: 'taken' });
+      expect((await fetch(b)).map((x) => x.attempt)).toEqual([2]);
+      expect(d.leaseLost).toBe(false);
+      await a.working([d]);
+      expect(d.leaseLost).toBe(true);
+    });
+
     test('released deliveries go to another member without counting an attempt', async () => {
       await transport.publish(items(2));
       const a = await consumer({ name: 'release' });

@@ -282,15 +282,21 @@ export class SqliteDeliveryState implements DeliveryState {
     return this.committer.enqueue((ctx) => settlements.map((s) => this.#settleNow(s, ctx)));
   }
 
-  extend(consumer: string, owner: string, leases: readonly LeaseRef[], leaseMs: number): Promise<number> {
+  extend(
+    consumer: string,
+    owner: string,
+    leases: readonly LeaseRef[],
+    leaseMs: number,
+  ): Promise<{ until: number; lost: LeaseRef[] }> {
     return this.committer.enqueue(() => {
       const until = this.now() + leaseMs;
       this.#s.extendActive.run(until, consumer, owner);
+      const lost: LeaseRef[] = [];
       for (const lease of leases) {
         const statement = lease.kind === 'window' ? this.#s.extendWindow : this.#s.extendRetry;
-        statement?.run(until, consumer, lease.key, lease.token, owner);
+        if (statement.run(until, consumer, lease.key, lease.token, owner).changes !== 1) lost.push(lease);
       }
-      return until;
+      return { until, lost };
     });
   }
 
@@ -298,7 +304,6 @@ export class SqliteDeliveryState implements DeliveryState {
     return this.committer.enqueue((ctx) => {
       const now = this.now();
       this.wake();
-      this.#s.releaseActive.run(consumer, owner);
       for (const { lease, seq } of leases) {
         if (lease.kind === 'retry') {
           this.#s.returnRetry.run(now, consumer, seq, lease.token);
@@ -311,6 +316,12 @@ export class SqliteDeliveryState implements DeliveryState {
         // Never started: returned without counting an attempt.
         this.#s.insertRetry.run(consumer, seq, 0, now, null, null, null, null, null, 0);
       }
+    });
+  }
+
+  leave(consumer: string, owner: string): Promise<void> {
+    return this.committer.enqueue(() => {
+      if (this.#s.releaseActive.run(consumer, owner).changes === 1) this.wake();
     });
   }
 

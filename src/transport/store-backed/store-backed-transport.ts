@@ -17,6 +17,10 @@ import type {
 import { createOwnerId } from '../../store/owner.js';
 import type { ConsumerOptions, Delivery, Transport, TransportConsumer } from '../transport.js';
 
+function leaseKey(lease: LeaseRef): string {
+  return `${lease.kind}:${lease.key}:${lease.token}`;
+}
+
 /** Default lease of a delivery, like JetStream's ack_wait. */
 export const DEFAULT_LEASE_MS = 30_000;
 
@@ -47,6 +51,8 @@ class StoreBackedDelivery implements Delivery {
   readonly failures;
   readonly firstFailedAt;
   readonly lease: LeaseRef;
+  leaseUntil: number;
+  leaseLost = false;
   #settled = false;
 
   constructor(
@@ -58,6 +64,7 @@ class StoreBackedDelivery implements Delivery {
     this.failures = claimed.failures;
     this.firstFailedAt = claimed.firstFailedAt;
     this.lease = claimed.lease;
+    this.leaseUntil = claimed.leaseUntil;
   }
 
   get settled(): boolean {
@@ -157,12 +164,19 @@ class StoreBackedConsumer implements TransportConsumer {
 
   async working(deliveries: readonly Delivery[]): Promise<void> {
     const leases = new Map<string, LeaseRef>();
+    const held: StoreBackedDelivery[] = [];
     for (const d of deliveries) {
-      if (!(d instanceof StoreBackedDelivery) || d.settled) continue;
-      leases.set(`${d.lease.kind}:${d.lease.key}`, d.lease);
+      if (!(d instanceof StoreBackedDelivery) || d.settled || d.leaseLost) continue;
+      leases.set(leaseKey(d.lease), d.lease);
+      held.push(d);
     }
     if (leases.size === 0) return;
-    await this.store.deliveries.extend(this.name, this.#owner, [...leases.values()], this.#leaseMs);
+    const { until, lost } = await this.store.deliveries.extend(this.name, this.#owner, [...leases.values()], this.#leaseMs);
+    const gone = new Set(lost.map(leaseKey));
+    for (const d of held) {
+      if (gone.has(leaseKey(d.lease))) d.leaseLost = true;
+      else d.leaseUntil = until;
+    }
   }
 
   async release(deliveries: readonly Delivery[]): Promise<void> {
@@ -180,6 +194,7 @@ class StoreBackedConsumer implements TransportConsumer {
     this.#closed = true;
     this.#stopListening?.();
     this.#wake?.();
+    if (this.options.ordered) await this.store.deliveries.leave(this.name, this.#owner).catch(() => {});
     for (const listener of this.#closeListeners) listener();
   }
 
