@@ -17,15 +17,10 @@ describe('WAL of a consumer process', () => {
   afterEach(killAllChildren);
 
   it('is checkpointed into the database file while the consumer claims, settles and publishes', async () => {
-    // BUG (found by this suite): checkpoints are requested only after 8 MiB of event text
-    // went through store.append / tx.append (`#bytesSinceCheckpoint` in SqliteEventStore#appendNow,
-    // src/store/sqlite/sqlite-store.ts), and the connection runs with wal_autocheckpoint = 0.
-    // Claims, settlements and the events a handler publishes (appended by
-    // SqliteDeliveryState#settleNow through EventLog.appendInTransaction) never count, so a
-    // process that only consumes never checkpoints: its WAL grows without bound while other
-    // processes keep the file open. (Publishers are affected too, less: the WAL grows about
-    // 9x faster than the event text it counts, since each small group commit writes whole
-    // 8 KiB pages of the table and its five indexes.)
+    // Regression (found by this suite): checkpoints used to be requested only after 8 MiB of
+    // appended event text, so a process that only consumed (claims, settlements, a handler's
+    // publishes) never checkpointed and its WAL grew without bound. The store now decides on
+    // the WAL file's real size (SqliteEventStore#maybeCheckpoint).
     const { dir, cleanup } = tempDir('wal');
     const dbPath = join(dir, 'bus.db');
     const store = await openSqliteStore({ path: dbPath }); // another process keeps the file open
