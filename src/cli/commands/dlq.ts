@@ -238,10 +238,15 @@ export function registerDlq(program: Command): void {
     });
 }
 
+/** A progress bar on a terminal; on a pipe, a line at every tenth. */
 function progress(done: number, total: number): void {
   const width = 20;
   const filled = Math.round((done / Math.max(1, total)) * width);
-  process.stderr.write(`\rreplaying ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${done}/${total}`);
+  if (process.stderr.isTTY) {
+    process.stderr.write(`\rreplaying ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${done}/${total}`);
+  } else if (done === total || Math.floor((done * 10) / total) > Math.floor(((done - 1) * 10) / total)) {
+    process.stderr.write(`replaying ${done}/${total}\n`);
+  }
 }
 
 function notFound(id: number): AgentbusError {

@@ -38,6 +38,8 @@ export class Checkpointer {
     const worker = this.#worker;
     if (!worker) return;
     this.#worker = undefined;
+    // Hold the event loop open until the worker has closed its connection and exited.
+    worker.ref();
     await new Promise<void>((resolve) => {
       worker.once('exit', () => resolve());
       worker.postMessage('close');
