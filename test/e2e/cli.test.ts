@@ -351,3 +351,24 @@ describe('agentbus (program)', () => {
     expect(debug.stderr).toContain('    at ');
   });
 });
+
+describe('expired events', () => {
+  it('events marks an event whose expires_at has passed; subscriptions count it as expired, not delivered', async () => {
+    const db = freshDb();
+    const bus = await createBus({ path: db });
+    const seen: string[] = [];
+    const sub = await bus.subscribe({ name: 'watcher', topic: 'alerts', handler: (e) => void seen.push(e.event.type) });
+    await bus.publish({ topic: 'alerts', type: 'StaleAlert', expiresAt: '2001-01-01T00:00:00Z' });
+    await bus.publish({ topic: 'alerts', type: 'FreshAlert' });
+    for (let i = 0; i < 100 && seen.length < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    await sub.idle();
+    await sub.close();
+    await bus.close();
+    expect(seen).toEqual(['FreshAlert']);
+    const events = await runCli(['events', '--db', db]);
+    expect(events.stdout).toContain('StaleAlert (expired)');
+    expect(events.stdout).not.toContain('FreshAlert (expired)');
+    const subs = await runCli(['subscriptions', 'list', '--json', '--db', db]);
+    expect(JSON.parse(subs.stdout)[0]).toMatchObject({ name: 'watcher', expired: 1 });
+  });
+});

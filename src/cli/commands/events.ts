@@ -27,14 +27,17 @@ const DEFAULT_LIMIT = 50;
 /** The table's columns, after the seed's correlation table. */
 const HEADERS = ['Seq', 'Time', 'Topic', 'Event', 'Agent', 'Correlation ID'];
 
-/** The seed-style table of `events`: `| Seq | Time | Topic | Event | Agent | Correlation ID |`. */
-export function formatEventsTable(events: readonly StoredEvent[]): string {
+/**
+ * The seed-style table of `events`: `| Seq | Time | Topic | Event | Agent | Correlation ID |`.
+ * An event whose `expires_at` has passed (never delivered) is marked `(expired)`.
+ */
+export function formatEventsTable(events: readonly StoredEvent[], now: number = Date.now()): string {
   const times = formatTimeColumn(events.map((e) => e.envelope.event.timestamp));
   const rows = events.map(({ seq, envelope: { event, routing } }, i) => [
     String(seq),
     times[i] as string,
     routing.topic,
-    event.type,
+    event.expires_at !== undefined && Date.parse(event.expires_at) <= now ? `${event.type} (expired)` : event.type,
     event.source,
     event.correlation_id,
   ]);
