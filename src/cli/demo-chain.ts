@@ -5,28 +5,10 @@
 import type { Bus, Subscription } from '../bus/index.js';
 import type { JsonValue } from '../envelope/index.js';
 import type { StoredEvent } from '../store/event-store.js';
+import { SEED_EXAMPLE } from '../envelope/seed-example.js';
 import { followEvents } from './follow.js';
 
-/** The seed's "Standard Event Structure" example, exactly. */
-export const SEED_EXAMPLE = {
-  event: {
-    id: 'evt-20251129-143000-abc123',
-    type: 'TaskCompletedEvent',
-    source: '/backend-architect',
-    timestamp: '2025-11-29T14:30:00Z',
-    version: '1.0',
-    correlation_id: 'project-xyz-123',
-    causation_id: 'evt-previous-id',
-  },
-  payload: {
-    task_id: 'T1',
-    task_name: 'API Design',
-    status: 'completed',
-    result: { endpoints: 12, schemas: 5 },
-    metadata: { duration_minutes: 45, quality_score: 0.95 },
-  },
-  routing: { topic: 'project.tasks', partition_key: 'project-xyz', priority: 'normal' },
-} as const;
+export { SEED_EXAMPLE };
 
 /** The correlation id of the chain, as in the seed's correlation table. */
 export const CHAIN_CORRELATION_ID = 'project-xyz-feature-123';

@@ -27,6 +27,7 @@ export { createIdGenerator, formatIdTimestamp, isEventId, isGeneratedEventId } f
 export { utf8ByteLength } from './json.js';
 export { DOMAIN_EVENTS, INTEGRATION_EVENTS, RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from './taxonomy.js';
 export { inferKind } from './kind.js';
+export { SEED_EXAMPLE } from './seed-example.js';
 export { envelopeByteLength, serializeEnvelope } from './serialize.js';
 export { formatTimestamp, isTimestamp, parseTimestamp } from './timestamp.js';
 export {

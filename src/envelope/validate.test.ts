@@ -1,29 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { SEED_EXAMPLE } from './seed-example.js';
 import { isAgentbusError } from '../errors.js';
 import type { JsonValue } from './envelope.js';
 import { envelopeByteLength, serializeEnvelope } from './serialize.js';
 import { parseEnvelope, parseEnvelopeWithText } from './validate.js';
 
 /** The seed's "Event Message Format" example, verbatim. */
-const SEED_ENVELOPE = {
-  event: {
-    id: 'evt-20251129-143000-abc123',
-    type: 'TaskCompletedEvent',
-    source: '/backend-architect',
-    timestamp: '2025-11-29T14:30:00Z',
-    version: '1.0',
-    correlation_id: 'project-xyz-123',
-    causation_id: 'evt-previous-id',
-  },
-  payload: {
-    task_id: 'T1',
-    task_name: 'API Design',
-    status: 'completed',
-    result: { endpoints: 12, schemas: 5 },
-    metadata: { duration_minutes: 45, quality_score: 0.95 },
-  },
-  routing: { topic: 'project.tasks', partition_key: 'project-xyz', priority: 'normal' },
-};
+const SEED_ENVELOPE = SEED_EXAMPLE;
 
 const MINIMAL = {
   event: { id: 'evt-1', type: 'TaskStartedEvent', timestamp: '2025-11-29T14:30:00Z' },

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SEED_EXAMPLE } from '../../src/envelope/index.js';
 
 /** The built entry point; `npm test` builds before running the tests. */
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -113,25 +114,7 @@ export function removeFreshDbs(): void {
 }
 
 /** The seed's "Standard Event Structure" example envelope. */
-export const SEED_ENVELOPE = {
-  event: {
-    id: 'evt-20251129-143000-abc123',
-    type: 'TaskCompletedEvent',
-    source: '/backend-architect',
-    timestamp: '2025-11-29T14:30:00Z',
-    version: '1.0',
-    correlation_id: 'project-xyz-123',
-    causation_id: 'evt-previous-id',
-  },
-  payload: {
-    task_id: 'T1',
-    task_name: 'API Design',
-    status: 'completed',
-    result: { endpoints: 12, schemas: 5 },
-    metadata: { duration_minutes: 45, quality_score: 0.95 },
-  },
-  routing: { topic: 'project.tasks', partition_key: 'project-xyz', priority: 'normal' },
-};
+export const SEED_ENVELOPE = SEED_EXAMPLE;
 
 /** The data rows of a seed-style markdown table (header and separator dropped), as trimmed cells. */
 export function tableRows(text: string): string[][] {
