@@ -42,6 +42,7 @@ interface Entry extends Queued {
 }
 
 const RANK = { high: 0, normal: 1, low: 2 } as const;
+const NEVER_ABORTED = new AbortController().signal;
 
 function entry(delivery: Delivery): Entry {
   const { routing } = delivery.event.envelope;
@@ -161,13 +162,14 @@ export class Dispatcher {
   async #handle(item: Entry): Promise<void> {
     const { delivery } = item;
     const { envelope, seq } = delivery.event;
-    const abort = new AbortController();
+    // A signal of its own only when a timeout can abort it; otherwise one that never aborts.
+    const abort = this.#o.timeoutMs === undefined ? undefined : new AbortController();
     const context = createHandlerContext({
       envelope,
       subscription: this.#o.name,
       seq,
       attempt: delivery.attempt,
-      signal: abort.signal,
+      signal: abort?.signal ?? NEVER_ABORTED,
       source: this.#o.source,
       createEnvelope: this.#o.createEnvelope,
       working: () => this.#consumer.working([delivery]),
@@ -189,7 +191,7 @@ export class Dispatcher {
                 subscription: this.#o.name,
                 timeoutMs,
               });
-              abort.abort(error);
+              abort?.abort(error);
               reject(error);
             }, timeoutMs);
           }),

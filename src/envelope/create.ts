@@ -68,8 +68,9 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): NormalisedE
   if (typeof input !== 'object' || input === null) {
     throw invalidField('ENVELOPE_INVALID', 'input', 'publish input must be an object');
   }
+  const generatedId = input.id === undefined ? options.newId() : undefined;
   const event: Record<string, unknown> = {
-    id: input.id ?? options.newId(),
+    id: input.id ?? generatedId,
     type: input.type,
     source: input.source,
     timestamp: input.timestamp ?? formatTimestamp(options.clock.now()),
@@ -89,7 +90,7 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): NormalisedE
     deliver_to: input.deliverTo,
   };
   const payload = input.payload === undefined ? {} : input.payload;
-  return normaliseEnvelope(event, payload, routing, options.limits, options.defaultSource ?? DEFAULT_SOURCE);
+  return normaliseEnvelope(event, payload, routing, options.limits, options.defaultSource ?? DEFAULT_SOURCE, generatedId);
 }
 
 function addExtensions(event: Record<string, unknown>, extensions: unknown): void {

@@ -18,6 +18,16 @@ const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  * @example parseTimestamp('2025-11-29 14:30:00') // undefined (no "T", no zone)
  */
 export function parseTimestamp(text: string): number | undefined {
+  // Events published in the same millisecond carry the same text: remember the last answer.
+  if (text === lastParsed.text) return lastParsed.value;
+  const value = parseUncached(text);
+  lastParsed = { text, value };
+  return value;
+}
+
+let lastParsed: { text: string; value: number | undefined } = { text: '', value: undefined };
+
+function parseUncached(text: string): number | undefined {
   const m = RFC3339.exec(text);
   if (m === null) return undefined;
   const year = Number(m[1]);
@@ -58,8 +68,13 @@ export function formatTimestamp(epochMs: number): string {
   if (!Number.isFinite(epochMs) || Math.abs(epochMs) > 8.64e15) {
     throw invalidField('OPTIONS_INVALID', 'clock', `${epochMs} is not a time`);
   }
-  return new Date(epochMs).toISOString();
+  if (epochMs === lastFormatted.ms) return lastFormatted.text;
+  const text = new Date(epochMs).toISOString();
+  lastFormatted = { ms: epochMs, text };
+  return text;
 }
+
+let lastFormatted = { ms: Number.NaN, text: '' };
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) return 29;

@@ -154,10 +154,12 @@ export function normaliseEnvelope(
   rawRouting: unknown,
   limits: EnvelopeLimits | undefined,
   defaultSource: string,
+  /** An id the caller generated itself: it is known to be valid and is not checked again. */
+  generatedId?: string,
 ): NormalisedEnvelope {
   const resolved = resolveLimits(limits);
   const extensions = { bytes: 0 };
-  const event = normaliseEvent(asRecord(rawEvent, 'event'), defaultSource, resolved, extensions);
+  const event = normaliseEvent(asRecord(rawEvent, 'event'), defaultSource, resolved, extensions, generatedId);
   const routing = normaliseRouting(asRecord(rawRouting, 'routing'), resolved, extensions);
   assertJsonValue(payload, 'payload', resolved.maxDepth, resolved.maxPayloadBytes);
   const payloadText = JSON.stringify(payload);
@@ -177,9 +179,11 @@ function normaliseEvent(
   defaultSource: string,
   limits: Required<EnvelopeLimits>,
   extensions: { bytes: number },
+  generatedId: string | undefined,
 ): EventHeader {
-  const id = required(e.id, 'event.id');
-  if (!isEventId(id)) throw bad('event.id', 'must be 1-200 characters of A-Z a-z 0-9 . _ : -');
+  const rawId = required(e.id, 'event.id');
+  if (rawId !== generatedId && !isEventId(rawId)) throw bad('event.id', 'must be 1-200 characters of A-Z a-z 0-9 . _ : -');
+  const id = rawId as string;
   const type = required(e.type, 'event.type');
   if (type === '') throw bad('event.type', 'must not be empty');
   if (typeof type !== 'string' || !TYPE.test(type)) {

@@ -12,6 +12,7 @@ import type { LagAccounting } from './lag-accounting.js';
 
 const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
 const PAGE_SIZE = 500;
+const STORED_AT_CHECKED = 'log:stored-at-checked';
 
 /** A row as selected for reading. */
 export interface EventRow {
@@ -58,8 +59,12 @@ export class EventLog {
    */
   appendInTransaction(items: readonly AppendItem[], now: number, ctx?: FlushContext): AppendedEvent[] {
     if (items.length === 0) return [];
-    const last = (this.#lastStoredAt.get() as number | undefined) ?? 0;
-    const storedAt = Math.max(now, last, this.#lastStoredAtSeen);
+    // Another process may have written since this one last did: look once per flush.
+    if (!ctx?.scratch.has(STORED_AT_CHECKED)) {
+      ctx?.scratch.set(STORED_AT_CHECKED, true);
+      this.#lastStoredAtSeen = Math.max(this.#lastStoredAtSeen, (this.#lastStoredAt.get() as number | undefined) ?? 0);
+    }
+    const storedAt = Math.max(now, this.#lastStoredAtSeen);
     this.#lastStoredAtSeen = storedAt;
     const out: AppendedEvent[] = [];
     for (const { envelope, text } of items) {

@@ -26,6 +26,7 @@ interface LimitRow {
 }
 
 const DELTAS = 'lag:deltas';
+const CHECKED = 'lag:checked';
 
 export class LagAccounting {
   readonly #version: Database.Statement;
@@ -53,7 +54,7 @@ export class LagAccounting {
 
   /** Counts appended envelopes against the limited subscriptions that will receive them. */
   appended(envelopes: readonly Envelope[], ctx: FlushContext | undefined): void {
-    const consumers = this.#current();
+    const consumers = this.#current(ctx);
     if (consumers.length === 0) return;
     for (const envelope of envelopes) {
       const target = envelope.routing.deliver_to;
@@ -65,14 +66,14 @@ export class LagAccounting {
 
   /** Lowers a subscription's count by `n` settled deliveries; true when it is limited. */
   settled(consumer: string, n: number, ctx: FlushContext | undefined): boolean {
-    if (n === 0 || !this.#current().some((c) => c.name === consumer)) return false;
+    if (n === 0 || !this.#current(ctx).some((c) => c.name === consumer)) return false;
     this.#change(consumer, -n, ctx);
     return true;
   }
 
   /** Raises a subscription's count (a replayed dead letter). */
   returned(consumer: string, ctx: FlushContext | undefined): void {
-    if (this.#current().some((c) => c.name === consumer)) this.#change(consumer, 1, ctx);
+    if (this.#current(ctx).some((c) => c.name === consumer)) this.#change(consumer, 1, ctx);
   }
 
   /** The limited subscriptions with their current counts, for publishers to check. */
@@ -110,7 +111,10 @@ export class LagAccounting {
     deltas.set(name, (deltas.get(name) ?? 0) + delta);
   }
 
-  #current(): LimitedConsumer[] {
+  /** The limited consumers, reloaded when their definitions changed; checked once per flush. */
+  #current(ctx?: FlushContext): LimitedConsumer[] {
+    if (ctx?.scratch.has(CHECKED)) return this.#consumers;
+    ctx?.scratch.set(CHECKED, true);
     const version = (this.#version.get() as number | undefined) ?? 0;
     if (version === this.#seen) return this.#consumers;
     this.#seen = version;
