@@ -17,6 +17,8 @@ parentPort.on('message', (message) => {
 });
 `;
 
+const CLOSE_TIMEOUT_MS = 2_000;
+
 export class Checkpointer {
   #worker: Worker | undefined;
   #busy = false;
@@ -38,10 +40,15 @@ export class Checkpointer {
     const worker = this.#worker;
     if (!worker) return;
     this.#worker = undefined;
-    // Hold the event loop open until the worker has closed its connection and exited.
+    // Hold the event loop open until the worker has closed its connection and exited; a
+    // worker that does not exit in time is terminated (a checkpoint loses nothing if cut).
     worker.ref();
     await new Promise<void>((resolve) => {
-      worker.once('exit', () => resolve());
+      const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       worker.postMessage('close');
     });
   }
