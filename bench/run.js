@@ -2,14 +2,16 @@
  * agentbus benchmark: `npm run bench` (builds first) or `node bench/run.js [options]`.
  *
  *   --quick        10x fewer events (10,000; paced: 1 s)
- *   --only A,B     only these cases or groups (throughput, paced; emitter, sqlite-raw, bus-batch, ...)
+ *   --only A,B     only these cases or groups (throughput, latency; emitter, sqlite-raw, bus-batch, ...)
  *   --repeat N     run every case N times (interleaved) and report medians
  *   --cpu-prof DIR write a V8 CPU profile of every case into DIR (node --cpu-prof)
  *
  * Every case runs in a child process of its own, with a fresh temp dir, so one case's heap
- * and JIT state do not colour the next. Prints a table; writes bench/results/latest.{md,json}.
+ * and JIT state do not colour the next. Prints a table; writes bench/results/latest.{md,json}
+ * (partial.{md,json} for --quick or --only runs).
  */
 import { fork } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/env.js';
@@ -54,7 +56,9 @@ function select() {
 }
 
 function runChild(c) {
-  const execArgv = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], `--cpu-prof-name=${c.name}-${Date.now()}.cpuprofile`] : [];
+  const execArgv = values['cpu-prof']
+    ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], `--cpu-prof-name=${c.name}-${Date.now()}.cpuprofile`]
+    : [];
   const args = ['--child', c.name, ...(values.quick ? ['--quick'] : [])];
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -69,6 +73,7 @@ function runChild(c) {
 
 async function main() {
   const selected = select();
+  const machine = machineInfo();
   const repeat = Math.max(1, Number.parseInt(values.repeat, 10) || 1);
   const runs = [];
   for (let repetition = 1; repetition <= repeat; repetition++) {
@@ -80,8 +85,14 @@ async function main() {
     }
   }
   const rows = aggregate(selected, runs);
-  const machine = machineInfo();
-  console.log(`\nagentbus bench — node ${machine.node}, ${machine.cpu} x${machine.cores}, better-sqlite3 ${machine.betterSqlite3}, SQLite ${machine.sqlite}\n`);
+  machine.loadavgEnd = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  console.log(
+    `\nagentbus bench — node ${machine.node}, ${machine.cpu} x${machine.cores}, better-sqlite3 ${machine.betterSqlite3}, SQLite ${machine.sqlite}\n`,
+  );
   console.log(textTable(rows));
-  writeResults(new URL('./results/', import.meta.url), rows, machine, { argv, events, repeat });
+  // A partial run (--quick, --only) must not replace the reference results.
+  const name = values.quick || values.only ? 'partial' : 'latest';
+  writeResults(new URL('./results/', import.meta.url), name, rows, machine, { argv, events, repeat });
 }

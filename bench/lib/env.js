@@ -1,7 +1,8 @@
 /** Temp dirs, the built library, and a description of the machine. */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 export const require = createRequire(import.meta.url);
@@ -17,12 +18,24 @@ export async function withTempDir(fn) {
   }
 }
 
+/** The commit of the built library, with `+dirty` when src/ has uncommitted changes. */
+function revision() {
+  const cwd = new URL('../..', import.meta.url);
+  try {
+    const git = (...args) => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src') ? '+dirty' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function machineInfo() {
   const db = new Database(':memory:');
   const sqlite = db.prepare('select sqlite_version() as v').get().v;
   db.close();
   const list = cpus();
   return {
+    revision: revision(),
     node: process.version,
     cpu: list[0]?.model ?? 'unknown',
     cores: list.length,
@@ -31,23 +44,12 @@ export function machineInfo() {
     betterSqlite3: require('better-sqlite3/package.json').version,
     sqlite,
     tmpdir: tmpdir(),
+    loadavgStart: loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
     date: new Date().toISOString(),
   };
 }
 
 /** Lets pending I/O and timers run. */
 export const tick = () => new Promise((resolve) => setImmediate(resolve));
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Closes a bus while a timer keeps the event loop alive: the store's checkpoint worker is
- * unref'd, so awaiting its exit alone would let the process end mid-close (exit code 13).
- */
-export async function closeBus(bus) {
-  const keepAlive = setInterval(() => {}, 60_000);
-  try {
-    await bus.close();
-  } finally {
-    clearInterval(keepAlive);
-  }
-}

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { median } from './stats.js';
 
-const NOTE_KEYS = ['publishSeconds', 'stalls', 'maxGap', 'slowEvents', 'timerLateness'];
+const NOTE_KEYS = ['cpuPerEvent', 'publishSeconds', 'stalls', 'maxGap', 'slowEvents', 'timerLateness'];
 
 /**
  * `runs` is [{ case, repetition, result }]. Returns one row per case: medians over its runs,
@@ -53,12 +53,24 @@ const int = (value) => (value === undefined ? '-' : Math.round(value).toLocaleSt
 function notes(row) {
   const out = [];
   if (row.publishSeconds !== undefined) out.push(`publish phase ${fmt(row.publishSeconds)} s`);
-  if (row.stalls !== undefined) out.push(`stalls>10ms ${row.stalls}, max gap ${fmt(row.maxGap)} ms, late timer ${fmt(row.timerLateness)} ms`);
+  if (row.stalls !== undefined)
+    out.push(`stalls>10ms ${row.stalls}, max gap ${fmt(row.maxGap)} ms, late timer ${fmt(row.timerLateness)} ms`);
   if (row.runs > 1) out.push(`median of ${row.runs}`);
   return out.join('; ');
 }
 
-const HEADER = ['scenario', 'events', 'seconds', 'events/s', 'p50 ms', 'p99 ms', 'max ms', '% of ceiling', 'notes'];
+const HEADER = [
+  'scenario',
+  'events',
+  'seconds',
+  'events/s',
+  'p50 ms',
+  'p99 ms',
+  'max ms',
+  '% of ceiling',
+  'CPU µs/event',
+  'notes',
+];
 
 function cells(row) {
   return [
@@ -70,6 +82,7 @@ function cells(row) {
     fmt(row.p99, 3),
     fmt(row.max, 3),
     row.percentOfCeiling === undefined ? '-' : `${fmt(row.percentOfCeiling, 1)}%`,
+    fmt(row.cpuPerEvent, 1),
     notes(row),
   ];
 }
@@ -78,7 +91,8 @@ function cells(row) {
 export function textTable(rows) {
   const table = [HEADER, ...rows.map(cells)];
   const widths = HEADER.map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
-  const line = (r) => r.map((c, i) => (i === 0 || i === r.length - 1 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  const line = (r) =>
+    r.map((c, i) => (i === 0 || i === r.length - 1 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
   return [line(table[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(line)].join('\n');
 }
 
@@ -108,8 +122,8 @@ function markdown(rows, machine, options) {
   return lines.join('\n');
 }
 
-export function writeResults(dir, rows, machine, options) {
+export function writeResults(dir, name, rows, machine, options) {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(new URL('latest.md', dir), markdown(rows, machine, options));
-  writeFileSync(new URL('latest.json', dir), `${JSON.stringify({ machine, options, rows }, null, 2)}\n`);
+  writeFileSync(new URL(`${name}.md`, dir), markdown(rows, machine, options));
+  writeFileSync(new URL(`${name}.json`, dir), `${JSON.stringify({ machine, options, rows }, null, 2)}\n`);
 }

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { createEnvelope, createIdGenerator, serializeEnvelope } from '../../dist/index.js';
 import { MIGRATIONS } from '../../dist/store/sqlite/migrations.js';
 import { Database, withTempDir } from '../lib/env.js';
-import { Recorder, makeInput } from '../lib/events.js';
+import { Recorder, cpuPerEvent, makeInput } from '../lib/events.js';
 import { latencySummary } from '../lib/stats.js';
 
 const BATCH = 1000;
@@ -28,10 +28,11 @@ async function emitter({ events }) {
   const recorder = new Recorder(events);
   const bus = new EventEmitter();
   bus.on('event', recorder.handler);
+  const cpu = process.cpuUsage();
   const start = performance.now();
   for (let i = 0; i < events; i++) bus.emit('event', { payload: makeInput(i).payload });
   const seconds = (performance.now() - start) / 1000;
-  return { events, seconds, ...latencySummary(recorder.latencies()) };
+  return { events, seconds, cpuPerEvent: cpuPerEvent(cpu, events), ...latencySummary(recorder.latencies()) };
 }
 
 /** Rows exactly as the store writes them (same envelope text, same columns). */
@@ -79,18 +80,34 @@ function rawInsert(synchronous) {
       const insertBatch = db.transaction((from, to) => {
         for (let i = from; i < to; i++) insert.run(rows[i]);
       });
+      const cpu = process.cpuUsage();
       const start = performance.now();
       for (let from = 0; from < events; from += BATCH) insertBatch.immediate(from, Math.min(events, from + BATCH));
       const seconds = (performance.now() - start) / 1000;
+      const cpuUs = cpuPerEvent(cpu, events);
       const count = db.prepare('SELECT count(*) FROM events').pluck().get();
       db.close();
       if (count !== events) throw new Error(`sqlite-raw: stored ${count} rows, expected ${events}`);
-      return { events, seconds };
+      return { events, seconds, cpuPerEvent: cpuUs };
     });
 }
 
 export const cases = [
   { name: 'emitter', group: 'throughput', label: 'EventEmitter (in-memory ceiling)', run: emitter },
-  { name: 'sqlite-raw', group: 'throughput', label: 'raw inserts, NORMAL (storage ceiling)', provides: 'normal', ceiling: 'normal', run: rawInsert('NORMAL') },
-  { name: 'sqlite-raw-full', group: 'throughput', label: 'raw inserts, FULL (storage ceiling)', provides: 'full', ceiling: 'full', run: rawInsert('FULL') },
+  {
+    name: 'sqlite-raw',
+    group: 'throughput',
+    label: 'raw inserts, NORMAL (storage ceiling)',
+    provides: 'normal',
+    ceiling: 'normal',
+    run: rawInsert('NORMAL'),
+  },
+  {
+    name: 'sqlite-raw-full',
+    group: 'throughput',
+    label: 'raw inserts, FULL (storage ceiling)',
+    provides: 'full',
+    ceiling: 'full',
+    run: rawInsert('FULL'),
+  },
 ];

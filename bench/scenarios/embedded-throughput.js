@@ -11,8 +11,8 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createBus } from '../../dist/index.js';
-import { closeBus, tick, withTempDir } from '../lib/env.js';
-import { Recorder, TOPIC, makeInput } from '../lib/events.js';
+import { tick, withTempDir } from '../lib/env.js';
+import { Recorder, TOPIC, cpuPerEvent, makeInput } from '../lib/events.js';
 import { latencySummary } from '../lib/stats.js';
 
 const CHUNK = 1000;
@@ -41,6 +41,7 @@ function busCase(publish, synchronous) {
       try {
         const recorder = new Recorder(events);
         const subscription = await bus.subscribe({ name: 'bench', topic: TOPIC, start: 'latest', handler: recorder.handler });
+        const cpu = process.cpuUsage();
         const start = performance.now();
         await publish(bus, events);
         const published = performance.now();
@@ -55,17 +56,42 @@ function busCase(publish, synchronous) {
           events,
           seconds: (end - start) / 1000,
           publishSeconds: (published - start) / 1000,
+          cpuPerEvent: cpuPerEvent(cpu, events),
           ...latencySummary(recorder.latencies()),
         };
       } finally {
-        await closeBus(bus);
+        await bus.close();
       }
     });
 }
 
 export const cases = [
-  { name: 'bus-publish', group: 'throughput', label: 'agentbus publish each, NORMAL', ceiling: 'normal', run: busCase(publishEach, 'normal') },
-  { name: 'bus-batch', group: 'throughput', label: 'agentbus publishBatch 1000, NORMAL', ceiling: 'normal', run: busCase(publishBatches, 'normal') },
-  { name: 'bus-publish-full', group: 'throughput', label: 'agentbus publish each, FULL', ceiling: 'full', run: busCase(publishEach, 'full') },
-  { name: 'bus-batch-full', group: 'throughput', label: 'agentbus publishBatch 1000, FULL', ceiling: 'full', run: busCase(publishBatches, 'full') },
+  {
+    name: 'bus-publish',
+    group: 'throughput',
+    label: 'agentbus publish each, NORMAL',
+    ceiling: 'normal',
+    run: busCase(publishEach, 'normal'),
+  },
+  {
+    name: 'bus-batch',
+    group: 'throughput',
+    label: 'agentbus publishBatch 1000, NORMAL',
+    ceiling: 'normal',
+    run: busCase(publishBatches, 'normal'),
+  },
+  {
+    name: 'bus-publish-full',
+    group: 'throughput',
+    label: 'agentbus publish each, FULL',
+    ceiling: 'full',
+    run: busCase(publishEach, 'full'),
+  },
+  {
+    name: 'bus-batch-full',
+    group: 'throughput',
+    label: 'agentbus publishBatch 1000, FULL',
+    ceiling: 'full',
+    run: busCase(publishBatches, 'full'),
+  },
 ];

@@ -24,7 +24,11 @@ export class Checkpointer {
   #busy = false;
   #again = false;
 
-  constructor(private readonly path: string) {}
+  /** @param onDone runs on the main thread after each background checkpoint. */
+  constructor(
+    private readonly path: string,
+    private readonly onDone: () => void = () => {},
+  ) {}
 
   /** Asks for a PASSIVE checkpoint; coalesces requests while one runs. */
   request(): void {
@@ -60,6 +64,7 @@ export class Checkpointer {
     worker.unref();
     worker.on('message', () => {
       this.#busy = false;
+      this.onDone();
       if (this.#again) {
         this.#again = false;
         this.request();

@@ -153,7 +153,7 @@ export class SqliteEventStore implements EventStore {
     this.deliveries = new SqliteDeliveryState(db, this.#log, lag, this.#committer, now, () => {
       this.#wakePending = true;
     });
-    this.#checkpointer = background && path ? new Checkpointer(path) : undefined;
+    this.#checkpointer = background && path ? new Checkpointer(path, () => this.#finishCheckpoint()) : undefined;
   }
 
   /** The database file, or undefined for `:memory:`. */
@@ -237,6 +237,29 @@ export class SqliteEventStore implements EventStore {
       return;
     }
     if (size >= CHECKPOINT_AT_WAL_BYTES) this.#checkpointer.request();
+  }
+
+  /**
+   * Under steady writes the background checkpoint never reaches the end of the WAL (new
+   * commits keep arriving), so the WAL would never restart and grow without bound. After it,
+   * the writer's own connection copies the little that was appended meanwhile, between two
+   * flushes: that checkpoint completes, the next commit restarts the WAL, and
+   * `journal_size_limit` truncates it.
+   */
+  #finishCheckpoint(): void {
+    if (this.#closed || !this.#path || this.#db.inTransaction) return;
+    let size = 0;
+    try {
+      size = statSync(`${this.#path}-wal`).size;
+    } catch {
+      return;
+    }
+    if (size < CHECKPOINT_AT_WAL_BYTES) return;
+    try {
+      this.#db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // Busy (another process): the next round will try again.
+    }
   }
 
   #onAppend(listener: ChangeListener): () => void {
