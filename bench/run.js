@@ -2,7 +2,7 @@
  * agentbus benchmark: `npm run bench` (builds first) or `node bench/run.js [options]`.
  *
  *   --quick        10x fewer events (10,000; paced: 1 s)
- *   --only A,B     only these cases or groups (throughput, latency; emitter, sqlite-raw, bus-batch, ...)
+ *   --only A,B     only these cases or groups (throughput, latency, guarantees; emitter, sqlite-raw, poison, ...)
  *   --repeat N     run every case N times (interleaved) and report medians
  *   --cpu-prof DIR write a V8 CPU profile of every case into DIR (node --cpu-prof)
  *
@@ -17,10 +17,11 @@ import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/env.js';
 import { aggregate, textTable, writeResults } from './lib/report.js';
 import { cases as ceilings } from './scenarios/ceilings.js';
+import { cases as guarantees } from './scenarios/delivery-guarantees.js';
 import { cases as throughput } from './scenarios/embedded-throughput.js';
 import { cases as paced } from './scenarios/paced-latency.js';
 
-const CASES = [...ceilings, ...throughput, ...paced];
+const CASES = [...ceilings, ...throughput, ...paced, ...guarantees];
 const FULL_EVENTS = 100_000;
 
 const argv = process.argv.slice(2);
@@ -56,9 +57,13 @@ function select() {
 }
 
 function runChild(c) {
-  const execArgv = values['cpu-prof']
-    ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], `--cpu-prof-name=${c.name}-${Date.now()}.cpuprofile`]
-    : [];
+  // --expose-gc lets the memory scenario sample after a collection.
+  const execArgv = [
+    '--expose-gc',
+    ...(values['cpu-prof']
+      ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], `--cpu-prof-name=${c.name}-${Date.now()}.cpuprofile`]
+      : []),
+  ];
   const args = ['--child', c.name, ...(values.quick ? ['--quick'] : [])];
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(import.meta.url), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

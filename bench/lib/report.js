@@ -38,6 +38,9 @@ export function aggregate(cases, runs) {
         percentOfCeiling: median(percents),
         perRun: mine.map((r) => r.result),
       };
+      // A scenario may describe itself in words (the last run's, e.g. poison vs baseline).
+      const described = mine.at(-1)?.result.note;
+      if (typeof described === 'string') row.note = described;
       for (const key of NOTE_KEYS) {
         const value = pick(key);
         if (value !== undefined) row[key] = value;
@@ -52,6 +55,7 @@ const int = (value) => (value === undefined ? '-' : Math.round(value).toLocaleSt
 
 function notes(row) {
   const out = [];
+  if (row.note) out.push(row.note);
   if (row.publishSeconds !== undefined) out.push(`publish phase ${fmt(row.publishSeconds)} s`);
   if (row.stalls !== undefined)
     out.push(`stalls>10ms ${row.stalls}, max gap ${fmt(row.maxGap)} ms, late timer ${fmt(row.timerLateness)} ms`);

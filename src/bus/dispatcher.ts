@@ -105,8 +105,12 @@ export class Dispatcher {
     const signal = this.#stop.signal;
     let failures = 0;
     while (!signal.aborted) {
+      // Refill at half the window, so claims come in batches rather than one slot at a time.
       const room = this.#o.window - this.held;
-      if (room <= 0) {
+      const waitForRoom = room <= 0 || (this.held > 0 && room < Math.ceil(this.#o.window / 2));
+      // Everything held waits for a retry of its key (ordered): fetch that retry, nothing new.
+      const stuck = waitForRoom && this.#running.size === 0 && this.#ready.size > 0 && this.#settling.size === 0;
+      if (waitForRoom && !stuck) {
         await new Promise<void>((resolve) => {
           this.#room = resolve;
         });
@@ -115,7 +119,7 @@ export class Dispatcher {
       }
       try {
         const generation = ++this.#fetches;
-        const batch = await this.#consumer.fetch(room, { signal });
+        const batch = await this.#consumer.fetch(stuck ? 16 : room, { signal, ...(stuck ? { retriesOnly: true } : {}) });
         failures = 0;
         if (this.#o.ordered) this.#ready.setHeld(this.#consumer.heldKeys, generation);
         this.#ready.push(batch.map(entry));
@@ -213,6 +217,7 @@ export class Dispatcher {
     void settling.finally(() => {
       this.#settling.delete(settling);
       this.#notifyIdle();
+      this.#room?.();
     });
     this.#pump();
     this.#room?.();

@@ -182,6 +182,8 @@ export interface ClaimRequest {
   readonly matchTopic: (topic: string) => boolean;
   /** Content filter on the parsed event; absent means every event on a matching topic. */
   readonly matchEvent?: (event: StoredEvent) => boolean;
+  /** Only due retries, no new events (a member whose window is full of held-back keys). */
+  readonly retriesOnly?: boolean;
 }
 
 /** What a claim returned, and when it is worth asking again if nothing new is published. */

@@ -59,7 +59,7 @@ export interface TransportConsumer {
    * Resolves with 1..max deliveries as soon as any are available (new events, due retries,
    * lapsed leases of other members); with [] when `signal` aborts.
    */
-  fetch(max: number, options?: { signal?: AbortSignal }): Promise<Delivery[]>;
+  fetch(max: number, options?: { signal?: AbortSignal; retriesOnly?: boolean }): Promise<Delivery[]>;
   /** Extends the leases of these deliveries (long work in progress). */
   working(deliveries: readonly Delivery[]): Promise<void>;
   /** Returns deliveries whose handling never started, without counting an attempt. */

@@ -63,6 +63,26 @@ describe('ordered subscriptions', () => {
     expect(log.indexOf('B3#1')).toBeLessThan(log.indexOf('A1#2'));
   });
 
+  it('does not stall when held-back events of a failing key fill the whole window', async () => {
+    const b = await bus();
+    const log: string[] = [];
+    await b.subscribe({
+      name: 'full-window',
+      topic: 'orders',
+      ordered: true,
+      window: 4,
+      handler: (e, ctx) => {
+        log.push(`${tag(e)}#${ctx.attempt}`);
+        if (tag(e) === 'A1' && ctx.attempt === 1) throw new Error('try again');
+      },
+    });
+    await b.publishBatch(
+      Array.from({ length: 12 }, (_, i) => ({ topic: 'orders', type: 'O', partitionKey: 'A', payload: { n: i + 1 } })),
+    );
+    await until(() => log.length === 13, 'all handled');
+    expect(log).toEqual(['A1#1', 'A1#2', ...Array.from({ length: 11 }, (_, i) => `A${i + 2}#1`)]);
+  });
+
   it('a dead-lettered event releases its key', async () => {
     const b = await bus();
     const log: string[] = [];

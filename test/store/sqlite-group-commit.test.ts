@@ -13,12 +13,9 @@ describe('SQLite store', () => {
     const db = new Database(':memory:');
     db.exec('CREATE TABLE t (n INTEGER)');
     let transactions = 0;
-    const transaction = db.transaction.bind(db);
-    db.transaction = ((fn: () => unknown) => {
+    const committer = new GroupCommitter(db, () => {
       transactions++;
-      return transaction(fn);
-    }) as typeof db.transaction;
-    const committer = new GroupCommitter(db);
+    });
     const insert = db.prepare('INSERT INTO t VALUES (?)');
     await Promise.all(Array.from({ length: 500 }, (_, n) => committer.enqueue(() => insert.run(n))));
     expect(transactions).toBe(1);

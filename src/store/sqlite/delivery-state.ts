@@ -135,6 +135,7 @@ function prepare(db: Database.Database) {
       'UPDATE consumer_windows SET lease_until = ? WHERE consumer = ? AND first_seq = ? AND token = ? AND owner = ?',
     ),
     retry: q('SELECT * FROM consumer_retries WHERE consumer = ? AND seq = ?'),
+    anyRetry: q('SELECT 1 FROM consumer_retries WHERE consumer = ? LIMIT 1'),
     retryOwners: q('SELECT DISTINCT owner FROM consumer_retries WHERE consumer = ? AND owner IS NOT NULL AND owner != ?'),
     freeRetriesOf: q('UPDATE consumer_retries SET owner = NULL, lease_until = NULL WHERE consumer = ? AND owner = ?'),
     dueRetries: q(
@@ -468,14 +469,19 @@ export class SqliteDeliveryState implements DeliveryState {
       if (window.lease_until <= now || isOwnerGone(window.owner)) this.#returnWindow(window, now);
       else nextWakeAt = Math.min(nextWakeAt, window.lease_until);
     }
-    for (const { owner: other } of this.#s.retryOwners.all(name, owner) as Array<{ owner: string }>) {
-      if (isOwnerGone(other)) this.#s.freeRetriesOf.run(name, other);
+    // Most claims find no retries at all: one indexed probe skips the retry queries.
+    const hasRetries = this.#s.anyRetry.get(name) !== undefined;
+    if (hasRetries) {
+      for (const { owner: other } of this.#s.retryOwners.all(name, owner) as Array<{ owner: string }>) {
+        if (isOwnerGone(other)) this.#s.freeRetriesOf.run(name, other);
+      }
     }
 
     const deliveries: ClaimedDelivery[] = [];
     const leaseUntil = now + request.leaseMs;
     let redelivered = 0;
-    for (const retry of this.#s.dueRetries.all(name, now, now, request.max) as RetryRow[]) {
+    const due = hasRetries ? (this.#s.dueRetries.all(name, now, now, request.max) as RetryRow[]) : [];
+    for (const retry of due) {
       const row = this.#s.eventAt.get(retry.seq) as EventRow | undefined;
       const event = row ? toStoredEvent(row) : undefined;
       if (!event || isExpired(event, now)) {
@@ -497,14 +503,18 @@ export class SqliteDeliveryState implements DeliveryState {
       });
     }
     if (redelivered > 0) this.#s.countRedelivered.run(redelivered, name);
-    const nextDue = this.#s.nextDue.get(name, now) as number | null;
-    const nextLapse = this.#s.nextLapse.get(name, owner) as number | null;
-    if (nextDue !== null) nextWakeAt = Math.min(nextWakeAt, nextDue);
-    if (nextLapse !== null) nextWakeAt = Math.min(nextWakeAt, nextLapse);
+    if (hasRetries) {
+      const nextDue = this.#s.nextDue.get(name, now) as number | null;
+      const nextLapse = this.#s.nextLapse.get(name, owner) as number | null;
+      if (nextDue !== null) nextWakeAt = Math.min(nextWakeAt, nextDue);
+      if (nextLapse !== null) nextWakeAt = Math.min(nextWakeAt, nextLapse);
+    }
 
-    const more = this.#claimNew(request, consumer, deliveries, now, leaseUntil, ctx);
+    const more = request.retriesOnly ? false : this.#claimNew(request, consumer, deliveries, now, leaseUntil, ctx);
     const heldKeys = consumer.ordered
-      ? new Map((this.#s.heldKeys.all(name) as Array<{ key: string; seq: number }>).map((r) => [r.key, r.seq]))
+      ? hasRetries
+        ? new Map((this.#s.heldKeys.all(name) as Array<{ key: string; seq: number }>).map((r) => [r.key, r.seq]))
+        : new Map<string, number>()
       : undefined;
     return {
       deliveries,

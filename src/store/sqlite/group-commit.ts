@@ -30,11 +30,21 @@ export class GroupCommitter {
   #held = false;
   #idle: Array<() => void> = [];
 
+  /** One transaction function, created once: building it per flush costs more than it looks. */
+  readonly #transaction: Database.Transaction<
+    (jobs: Job[], ctx: FlushContext, results: unknown[], before: Array<() => void>) => void
+  >;
+
   /** @param onFlushed runs after every committed flush (and every exclusive transaction). */
   constructor(
     private readonly db: Database.Database,
     private readonly onFlushed: () => void = () => {},
-  ) {}
+  ) {
+    this.#transaction = db.transaction((jobs: Job[], ctx: FlushContext, results: unknown[], before: Array<() => void>) => {
+      for (let i = 0; i < jobs.length; i++) results[i] = (jobs[i] as Job).run(ctx);
+      for (const fn of before) fn();
+    });
+  }
 
   /** Queues `run` for the next flush; resolves with its result once committed. */
   enqueue<T>(run: (ctx: FlushContext) => T): Promise<T> {
@@ -111,12 +121,7 @@ export class GroupCommitter {
     };
     const results: unknown[] = new Array(jobs.length);
     try {
-      this.db
-        .transaction(() => {
-          for (let i = 0; i < jobs.length; i++) results[i] = (jobs[i] as Job).run(ctx);
-          for (const fn of before) fn();
-        })
-        .immediate();
+      this.#transaction.immediate(jobs, ctx, results, before);
     } catch (error) {
       for (const job of jobs) job.reject(error);
       this.#schedule();

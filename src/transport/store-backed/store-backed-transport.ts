@@ -138,8 +138,8 @@ class StoreBackedConsumer implements TransportConsumer {
     this.#closeListeners.push(listener);
   }
 
-  async fetch(max: number, options: { signal?: AbortSignal } = {}): Promise<Delivery[]> {
-    const { signal } = options;
+  async fetch(max: number, options: { signal?: AbortSignal; retriesOnly?: boolean } = {}): Promise<Delivery[]> {
+    const { signal, retriesOnly } = options;
     while (!this.#closed && !signal?.aborted) {
       this.#dirty = false;
       const result = await this.store.deliveries.claim({
@@ -149,6 +149,7 @@ class StoreBackedConsumer implements TransportConsumer {
         leaseMs: this.#leaseMs,
         matchTopic: this.#matchTopic,
         ...(this.options.matchEvent ? { matchEvent: this.options.matchEvent } : {}),
+        ...(retriesOnly ? { retriesOnly } : {}),
       });
       if (result.heldKeys) this.#heldKeys = result.heldKeys;
       if (result.deliveries.length > 0) return result.deliveries.map((d) => new StoreBackedDelivery(this, d));
