@@ -57,18 +57,27 @@ async function healthyRate(dir, name, events, poison) {
   }
 }
 
+/** Baseline and poisoned runs alternate (three pairs) so load changes hit both alike; medians compared. */
 async function poisonCase({ events }) {
   return withTempDir(async (dir) => {
     await healthyRate(dir, 'warm-up', Math.min(events, 10_000), true);
-    const baseline = await healthyRate(dir, 'baseline', events, false);
-    const poisoned = await healthyRate(dir, 'poisoned', events, true);
-    const drop = 100 * (1 - poisoned.rate / baseline.rate);
+    const baseline = [];
+    const poisoned = [];
+    for (let pair = 0; pair < 3; pair++) {
+      baseline.push(await healthyRate(dir, `baseline-${pair}`, events, false));
+      poisoned.push(await healthyRate(dir, `poisoned-${pair}`, events, true));
+    }
+    const medianRate = (runs) => runs.map((r) => r.rate).sort((a, b) => a - b)[1];
+    const base = medianRate(baseline);
+    const poison = medianRate(poisoned);
+    const drop = 100 * (1 - poison / base);
+    const middle = poisoned.find((r) => r.rate === poison);
     return {
-      events: poisoned.healthy,
-      seconds: poisoned.seconds,
-      baselineRate: baseline.rate,
+      events: middle.healthy,
+      seconds: middle.seconds,
+      baselineRate: base,
       dropPercent: drop,
-      note: `healthy events/s with 1% poison vs none: ${Math.round(poisoned.rate)} vs ${Math.round(baseline.rate)} (drop ${drop.toFixed(1)}%)`,
+      note: `healthy events/s with 1% poison vs none, median of 3 alternating pairs: ${Math.round(poison)} vs ${Math.round(base)} (drop ${drop.toFixed(1)}%)`,
     };
   });
 }
