@@ -19,9 +19,10 @@ import { aggregate, textTable, writeResults } from './lib/report.js';
 import { cases as ceilings } from './scenarios/ceilings.js';
 import { cases as guarantees } from './scenarios/delivery-guarantees.js';
 import { cases as throughput } from './scenarios/embedded-throughput.js';
+import { cases as history } from './scenarios/history-query.js';
 import { cases as paced } from './scenarios/paced-latency.js';
 
-const CASES = [...ceilings, ...throughput, ...paced, ...guarantees];
+const CASES = [...ceilings, ...throughput, ...paced, ...guarantees, ...history];
 const FULL_EVENTS = 100_000;
 
 const argv = process.argv.slice(2);
