@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Envelope } from '../../envelope/envelope.js';
-import { AgentbusError } from '../../errors.js';
+import type { AgentbusError } from '../../errors.js';
 import type {
   AppendItem,
   AppendedEvent,
@@ -27,54 +27,13 @@ import { isOwnerGone, newLeaseToken } from '../owner.js';
 import type { EventLog, EventRow } from './event-log.js';
 import { LagAccounting } from './lag-accounting.js';
 import { toStoredEvent } from './event-log.js';
+import { SqliteDeadLetters } from './dead-letters.js';
+import { leaseLost, notFound, unwrap } from './refusals.js';
+import { type ConsumerRow, type RetryRow, type Statements, type WindowRow, prepare } from './statements.js';
 import type { FlushContext, GroupCommitter } from './group-commit.js';
 
 /** How many log rows one claim reads at most before returning (with `more: true`). */
 const SCAN_LIMIT = 20_000;
-
-interface ConsumerRow {
-  name: string;
-  topic: string;
-  filter: string | null;
-  next_seq: number;
-  paused: number;
-  redelivered: number;
-  dead_lettered: number;
-  expired: number;
-  created_at: number;
-  max_lag: number | null;
-  on_full: 'block' | 'reject' | null;
-  pending: number;
-  ordered: number;
-  active_owner: string | null;
-  active_until: number | null;
-}
-
-interface WindowRow {
-  consumer: string;
-  first_seq: number;
-  last_seq: number;
-  pending: string;
-  owner: string;
-  lease_until: number;
-  token: number;
-}
-
-interface RetryRow {
-  consumer: string;
-  seq: number;
-  attempt: number;
-  due_at: number;
-  owner: string | null;
-  lease_until: number | null;
-  token: number;
-  reason: string | null;
-  error: string | null;
-  stack: string | null;
-  first_failed_at: number | null;
-  last_failed_at: number | null;
-  failures: number;
-}
 
 /** A window loaded once per flush and written back before commit. */
 interface CachedWindow {
@@ -82,117 +41,9 @@ interface CachedWindow {
   pending: Set<number>;
 }
 
-function leaseLost(consumer: string, seq: number): AgentbusError {
-  return new AgentbusError(
-    'LEASE_LOST',
-    `subscription ${consumer}: the lease on position ${seq} was taken over or settled; this settlement is refused`,
-    { consumer, seq },
-  );
-}
-
-function notFound(consumer: string): AgentbusError {
-  return new AgentbusError('NOT_FOUND', `subscription ${consumer} does not exist`, { consumer });
-}
-
-/** Every statement the delivery state runs, prepared once per connection. */
-function prepare(db: Database.Database) {
-  const q = (sql: string) => db.prepare(sql);
-  return {
-    consumer: q('SELECT * FROM consumers WHERE name = ?'),
-    consumers: q('SELECT * FROM consumers ORDER BY name'),
-    insertConsumer: q(
-      'INSERT INTO consumers (name, topic, filter, next_seq, created_at, max_lag, on_full, ordered) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
-    ),
-    updateSelection: q('UPDATE consumers SET topic = ?, filter = ?, max_lag = ?, on_full = ?, ordered = ? WHERE name = ?'),
-    activate: q('UPDATE consumers SET active_owner = ?, active_until = ? WHERE name = ?'),
-    extendActive: q('UPDATE consumers SET active_until = ? WHERE name = ? AND active_owner = ?'),
-    releaseActive: q('UPDATE consumers SET active_owner = NULL, active_until = NULL WHERE name = ? AND active_owner = ?'),
-    heldKeys: q(
-      `SELECT e.partition_key AS key, min(r.seq) AS seq FROM consumer_retries r JOIN events e ON e.seq = r.seq
-       WHERE r.consumer = ? AND r.owner IS NULL AND e.partition_key IS NOT NULL GROUP BY e.partition_key`,
-    ),
-    setPending: q('UPDATE consumers SET pending = ? WHERE name = ?'),
-    windowPendingTotal: q('SELECT pending FROM consumer_windows WHERE consumer = ?').pluck(),
-    retryCount: q('SELECT count(*) FROM consumer_retries WHERE consumer = ?').pluck(),
-    scanFrom: q('SELECT seq, body, target FROM events WHERE seq >= ? AND seq > ? ORDER BY seq LIMIT 1000'),
-    advance: q('UPDATE consumers SET next_seq = ?, expired = expired + ? WHERE name = ?'),
-    countExpired: q('UPDATE consumers SET expired = expired + ? WHERE name = ?'),
-    countRedelivered: q('UPDATE consumers SET redelivered = redelivered + ? WHERE name = ?'),
-    countDead: q('UPDATE consumers SET dead_lettered = dead_lettered + 1 WHERE name = ?'),
-    setPaused: q('UPDATE consumers SET paused = ? WHERE name = ?'),
-    setNext: q('UPDATE consumers SET next_seq = ? WHERE name = ?'),
-    deleteConsumer: q('DELETE FROM consumers WHERE name = ?'),
-    windows: q('SELECT * FROM consumer_windows WHERE consumer = ?'),
-    windowsOfOthers: q('SELECT * FROM consumer_windows WHERE consumer = ? AND owner != ?'),
-    window: q('SELECT * FROM consumer_windows WHERE consumer = ? AND first_seq = ?'),
-    insertWindow: q(
-      'INSERT INTO consumer_windows (consumer, first_seq, last_seq, pending, owner, lease_until, token) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    ),
-    updateWindow: q('UPDATE consumer_windows SET pending = ? WHERE consumer = ? AND first_seq = ?'),
-    deleteWindow: q('DELETE FROM consumer_windows WHERE consumer = ? AND first_seq = ?'),
-    deleteWindows: q('DELETE FROM consumer_windows WHERE consumer = ?'),
-    extendWindow: q(
-      'UPDATE consumer_windows SET lease_until = ? WHERE consumer = ? AND first_seq = ? AND token = ? AND owner = ?',
-    ),
-    retry: q('SELECT * FROM consumer_retries WHERE consumer = ? AND seq = ?'),
-    anyRetry: q('SELECT 1 FROM consumer_retries WHERE consumer = ? LIMIT 1'),
-    retryOwners: q('SELECT DISTINCT owner FROM consumer_retries WHERE consumer = ? AND owner IS NOT NULL AND owner != ?'),
-    freeRetriesOf: q('UPDATE consumer_retries SET owner = NULL, lease_until = NULL WHERE consumer = ? AND owner = ?'),
-    dueRetries: q(
-      `SELECT r.* FROM consumer_retries r JOIN events e ON e.seq = r.seq
-       WHERE r.consumer = ? AND r.due_at <= ? AND (r.owner IS NULL OR r.lease_until <= ?)
-       ORDER BY e.priority, r.due_at, r.seq LIMIT ?`,
-    ),
-    nextDue: q('SELECT min(due_at) FROM consumer_retries WHERE consumer = ? AND owner IS NULL AND due_at > ?').pluck(),
-    nextLapse: q('SELECT min(lease_until) FROM consumer_retries WHERE consumer = ? AND owner IS NOT NULL AND owner != ?').pluck(),
-    leaseRetry: q(
-      'UPDATE consumer_retries SET owner = ?, lease_until = ?, token = ?, attempt = attempt + 1 WHERE consumer = ? AND seq = ?',
-    ),
-    insertRetry: q(
-      `INSERT INTO consumer_retries (consumer, seq, attempt, due_at, owner, lease_until, token, reason, error, stack, first_failed_at, last_failed_at, failures)
-       VALUES (?, ?, ?, ?, NULL, NULL, 0, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (consumer, seq) DO UPDATE SET attempt = excluded.attempt, due_at = excluded.due_at, owner = NULL,
-         failures = excluded.failures,
-         lease_until = NULL, reason = excluded.reason, error = excluded.error, stack = excluded.stack,
-         first_failed_at = coalesce(consumer_retries.first_failed_at, excluded.first_failed_at),
-         last_failed_at = excluded.last_failed_at`,
-    ),
-    returnRetry: q(
-      'UPDATE consumer_retries SET owner = NULL, lease_until = NULL, attempt = attempt - 1, due_at = ? WHERE consumer = ? AND seq = ? AND token = ?',
-    ),
-    extendRetry: q('UPDATE consumer_retries SET lease_until = ? WHERE consumer = ? AND seq = ? AND token = ? AND owner = ?'),
-    deleteRetry: q('DELETE FROM consumer_retries WHERE consumer = ? AND seq = ?'),
-    deleteRetries: q('DELETE FROM consumer_retries WHERE consumer = ?'),
-    retryStats: q(
-      `SELECT count(*) FILTER (WHERE owner IS NOT NULL AND lease_until > ?) AS leased,
-              count(*) FILTER (WHERE owner IS NULL OR lease_until <= ?) AS waiting,
-              min(seq) AS min_seq
-       FROM consumer_retries WHERE consumer = ?`,
-    ),
-    scan: q('SELECT seq, stored_at, topic, expires_at, target, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?'),
-    eventAt: q('SELECT seq, stored_at, body FROM events WHERE seq = ?'),
-    insertDead: q(
-      `INSERT INTO dead_letters (consumer, seq, reason, error, stack, retries, first_failed_at, last_failed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    deadLetters: q(
-      `SELECT d.*, e.stored_at, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq
-       WHERE (@consumer IS NULL OR d.consumer = @consumer) AND (@status IS NULL OR d.status = @status) AND d.id > @after
-       ORDER BY d.id LIMIT @limit`,
-    ),
-    deadLetter: q('SELECT d.*, e.stored_at, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq WHERE d.id = ?'),
-    resolveDead: q(
-      'UPDATE dead_letters SET status = ?, note = coalesce(?, note), replayed_as = coalesce(?, replayed_as) WHERE id = ?',
-    ),
-    purgeDead: q(
-      `DELETE FROM dead_letters WHERE (@consumer IS NULL OR consumer = @consumer)
-       AND (@status = 'all' OR status = @status OR (@status IS NULL AND status != 'open'))`,
-    ),
-  };
-}
-
 export class SqliteDeliveryState implements DeliveryState {
-  readonly #s: ReturnType<typeof prepare>;
+  readonly #s: Statements;
+  readonly #dead: SqliteDeadLetters;
 
   constructor(
     db: Database.Database,
@@ -204,6 +55,7 @@ export class SqliteDeliveryState implements DeliveryState {
     private readonly wake: () => void,
   ) {
     this.#s = prepare(db);
+    this.#dead = new SqliteDeadLetters(this.#s, log, lag, committer, now, wake);
   }
 
   async ensureConsumer(spec: ConsumerSpec): Promise<ConsumerInfo> {
@@ -326,58 +178,28 @@ export class SqliteDeliveryState implements DeliveryState {
     });
   }
 
-  async listDeadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
-    const rows = this.#s.deadLetters.all({
-      consumer: filter.consumer ?? null,
-      status: filter.status ?? null,
-      after: filter.afterId ?? 0,
-      limit: filter.limit ?? -1,
-    }) as DeadLetterRow[];
-    return rows.map(toDeadLetter);
+  listDeadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
+    return this.#dead.list(filter);
+  }
+
+  getDeadLetter(id: number): Promise<DeadLetter | undefined> {
+    return this.#dead.get(id);
+  }
+
+  replayDeadLetter(id: number, replacement?: AppendItem): Promise<DeadLetter> {
+    return this.#dead.replay(id, replacement);
+  }
+
+  archiveDeadLetter(id: number, note: string): Promise<DeadLetter> {
+    return this.#dead.archive(id, note);
+  }
+
+  purgeDeadLetters(filter?: { consumer?: string; status?: DeadLetter['status'] | 'all' }): Promise<number> {
+    return this.#dead.purge(filter);
   }
 
   async lagLimits(): Promise<LagLimit[]> {
     return this.lag.limits();
-  }
-
-  async getDeadLetter(id: number): Promise<DeadLetter | undefined> {
-    const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
-    return row ? toDeadLetter(row) : undefined;
-  }
-
-  replayDeadLetter(id: number, replacement?: AppendItem): Promise<DeadLetter> {
-    return this.committer
-      .enqueue((ctx) => {
-        const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
-        if (!row) return deadLetterNotFound(id);
-        if (row.status !== 'open') return notOpen(row);
-        if (!this.#s.consumer.get(row.consumer)) return notFound(row.consumer);
-        const now = this.now();
-        if (replacement) {
-          this.log.appendInTransaction([replacement], now, ctx);
-        } else {
-          this.#s.insertRetry.run(row.consumer, row.seq, 0, now, null, null, null, null, null, 0);
-          this.lag.returned(row.consumer, ctx);
-        }
-        this.#s.resolveDead.run('replayed', null, replacement?.envelope.event.id ?? null, id);
-        this.wake();
-        return undefined;
-      })
-      .then(unwrap)
-      .then(async () => (await this.getDeadLetter(id)) as DeadLetter);
-  }
-
-  archiveDeadLetter(id: number, note: string): Promise<DeadLetter> {
-    return this.committer
-      .enqueue(() => (this.#s.resolveDead.run('archived', note, null, id).changes === 1 ? undefined : deadLetterNotFound(id)))
-      .then(unwrap)
-      .then(async () => (await this.getDeadLetter(id)) as DeadLetter);
-  }
-
-  purgeDeadLetters(filter: { consumer?: string; status?: DeadLetter['status'] | 'all' } = {}): Promise<number> {
-    return this.committer.enqueue(
-      () => this.#s.purgeDead.run({ consumer: filter.consumer ?? null, status: filter.status ?? null }).changes,
-    );
   }
 
   /**
@@ -665,54 +487,7 @@ export class SqliteDeliveryState implements DeliveryState {
   }
 }
 
-interface DeadLetterRow extends EventRow {
-  id: number;
-  consumer: string;
-  reason: string;
-  error: string;
-  stack: string | null;
-  retries: number;
-  first_failed_at: number;
-  last_failed_at: number;
-  status: DeadLetter['status'];
-  note: string | null;
-  replayed_as: string | null;
-}
-
-function toDeadLetter(row: DeadLetterRow): DeadLetter {
-  return {
-    id: row.id,
-    consumer: row.consumer,
-    event: toStoredEvent(row),
-    reason: row.reason,
-    error: row.error,
-    ...(row.stack ? { stack: row.stack } : {}),
-    retries: row.retries,
-    firstFailedAt: row.first_failed_at,
-    lastFailedAt: row.last_failed_at,
-    status: row.status,
-    ...(row.note ? { note: row.note } : {}),
-    ...(row.replayed_as ? { replayedAs: row.replayed_as } : {}),
-  };
-}
-
-function deadLetterNotFound(id: number): AgentbusError {
-  return new AgentbusError('NOT_FOUND', `dead letter ${id} does not exist`, { id });
-}
-
-function notOpen(row: DeadLetterRow): AgentbusError {
-  return new AgentbusError('CONCURRENCY_CONFLICT', `dead letter ${row.id} is ${row.status}, not open`, {
-    id: row.id,
-    status: row.status,
-  });
-}
-
 function isExpired(event: StoredEvent, now: number): boolean {
   const expiresAt = event.envelope.event.expires_at;
   return expiresAt !== undefined && Date.parse(expiresAt) <= now;
-}
-
-function unwrap<T>(value: T | AgentbusError): T {
-  if (value instanceof Error) throw value;
-  return value;
 }

@@ -1,0 +1,92 @@
+/**
+ * Dead letters on SQLite: list, show, replay (atomically with the redelivery), archive, purge.
+ */
+import type { AppendItem, DeadLetter, DeadLetterFilter } from '../event-store.js';
+import type { EventLog } from './event-log.js';
+import { toStoredEvent } from './event-log.js';
+import type { GroupCommitter } from './group-commit.js';
+import type { LagAccounting } from './lag-accounting.js';
+import { deadLetterNotFound, notFound, notOpen, unwrap } from './refusals.js';
+import type { DeadLetterRow, Statements } from './statements.js';
+
+export class SqliteDeadLetters {
+  readonly #s: Statements;
+
+  constructor(
+    statements: Statements,
+    private readonly log: EventLog,
+    private readonly lag: LagAccounting,
+    private readonly committer: GroupCommitter,
+    private readonly now: () => number,
+    private readonly wake: () => void,
+  ) {
+    this.#s = statements;
+  }
+
+  async list(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    const rows = this.#s.deadLetters.all({
+      consumer: filter.consumer ?? null,
+      status: filter.status ?? null,
+      after: filter.afterId ?? 0,
+      limit: filter.limit ?? -1,
+    }) as DeadLetterRow[];
+    return rows.map(toDeadLetter);
+  }
+
+  async get(id: number): Promise<DeadLetter | undefined> {
+    const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
+    return row ? toDeadLetter(row) : undefined;
+  }
+
+  replay(id: number, replacement?: AppendItem): Promise<DeadLetter> {
+    return this.committer
+      .enqueue((ctx) => {
+        const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
+        if (!row) return deadLetterNotFound(id);
+        if (row.status !== 'open') return notOpen(row);
+        if (!this.#s.consumer.get(row.consumer)) return notFound(row.consumer);
+        const now = this.now();
+        if (replacement) {
+          this.log.appendInTransaction([replacement], now, ctx);
+        } else {
+          this.#s.insertRetry.run(row.consumer, row.seq, 0, now, null, null, null, null, null, 0);
+          this.lag.returned(row.consumer, ctx);
+        }
+        this.#s.resolveDead.run('replayed', null, replacement?.envelope.event.id ?? null, id);
+        this.wake();
+        return undefined;
+      })
+      .then(unwrap)
+      .then(async () => (await this.get(id)) as DeadLetter);
+  }
+
+  archive(id: number, note: string): Promise<DeadLetter> {
+    return this.committer
+      .enqueue(() => (this.#s.resolveDead.run('archived', note, null, id).changes === 1 ? undefined : deadLetterNotFound(id)))
+      .then(unwrap)
+      .then(async () => (await this.get(id)) as DeadLetter);
+  }
+
+  purge(filter: { consumer?: string; status?: DeadLetter['status'] | 'all' } = {}): Promise<number> {
+    return this.committer.enqueue(
+      () => this.#s.purgeDead.run({ consumer: filter.consumer ?? null, status: filter.status ?? null }).changes,
+    );
+  }
+}
+
+export function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  return {
+    id: row.id,
+    consumer: row.consumer,
+    event: toStoredEvent(row),
+    reason: row.reason,
+    error: row.error,
+    ...(row.stack ? { stack: row.stack } : {}),
+    retries: row.retries,
+    firstFailedAt: row.first_failed_at,
+    lastFailedAt: row.last_failed_at,
+    status: row.status,
+    ...(row.note ? { note: row.note } : {}),
+    ...(row.replayed_as ? { replayedAs: row.replayed_as } : {}),
+  };
+}
