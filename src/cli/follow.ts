@@ -23,11 +23,12 @@ export interface FollowOptions {
 }
 
 /**
- * A safety net, not the wake-up path: appends wake the follower at once through the
- * store's change feed; this slow check only covers file systems whose change notifications
- * get lost, and keeps the process alive while it waits.
+ * The store's change feed wakes the follower (this process's appends at once, other
+ * processes' through file-system notification, backed by the store's own data_version
+ * safety check). Nothing in it keeps the process alive, so the follower holds a handle that
+ * does while it waits.
  */
-const FALLBACK_CHECK_MS = 1000;
+const KEEP_ALIVE_MS = 2 ** 30;
 
 /** Follows the log until `signal` aborts. */
 export async function followEvents(bus: Bus, options: FollowOptions): Promise<void> {
@@ -43,14 +44,7 @@ export async function followEvents(bus: Bus, options: FollowOptions): Promise<vo
   const stopWatching = bus.store.changes.onAppend((head) => {
     if (head >= next) poke();
   });
-  const fallback = setInterval(() => {
-    bus.store.head().then(
-      (head) => {
-        if (head >= next) poke();
-      },
-      () => {},
-    );
-  }, FALLBACK_CHECK_MS);
+  const keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
   const onAbort = () => wake?.();
   signal.addEventListener('abort', onAbort);
   try {
@@ -82,7 +76,7 @@ export async function followEvents(bus: Bus, options: FollowOptions): Promise<vo
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
-    clearInterval(fallback);
+    clearInterval(keepAlive);
     stopWatching();
   }
 }

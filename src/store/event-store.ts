@@ -91,7 +91,7 @@ export interface ConsumerSpec {
   readonly name: string;
   /** Topic pattern with NATS wildcards. */
   readonly topic: string;
-  /** EventBridge-style pattern, stored for inspection; matching is done by `ClaimRequest.accept`. */
+  /** EventBridge-style pattern, stored for inspection and lag counting; claims match with `ClaimRequest.matchEvent`. */
   readonly filter?: unknown;
   /** Only used when the consumer does not exist yet. @default "latest" */
   readonly start?: StartPosition;

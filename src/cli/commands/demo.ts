@@ -9,7 +9,8 @@ import type { Command } from 'commander';
 import { createBus } from '../../bus/index.js';
 import type { StoredEvent } from '../../store/event-store.js';
 import { globalOptions } from '../context.js';
-import { CHAIN_CORRELATION_ID, SEED_EXAMPLE, runChain } from '../demo-chain.js';
+import { SEED_EXAMPLE } from '../../envelope/index.js';
+import { CHAIN_CORRELATION_ID, runChain } from '../demo-chain.js';
 import { formatClockMillis, printJson, storedEventJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
 
