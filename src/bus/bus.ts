@@ -5,7 +5,7 @@
 import type { Envelope, JsonValue, PublishInput } from '../envelope/envelope.js';
 import { createIdGenerator } from '../envelope/ids.js';
 import { createEnvelopeWithText } from '../envelope/create.js';
-import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText } from '../envelope/validate.js';
+import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText, resolveLimits } from '../envelope/validate.js';
 import { AgentbusError, invalidField } from '../errors.js';
 import type { ConsumerInfo, EventStore, HistoryQuery, StoredEvent } from '../store/event-store.js';
 import { type SqliteStoreOptions, openSqliteStore } from '../store/sqlite/index.js';
@@ -86,6 +86,8 @@ export async function createBus(options: BusOptions = {}): Promise<Bus> {
   const source = options.source ?? '/agentbus';
   if (typeof source !== 'string' || source === '') throw invalidField('OPTIONS_INVALID', 'source', 'must be a non-empty string');
   const retry = parseRetryPolicy(options.retry, DEFAULT_RETRY_POLICY, 'retry');
+  // Refuse bad limits now, not at the first publish.
+  if (options.limits !== undefined) resolveLimits(options.limits);
   const blockTimeout = parseDuration(options.blockTimeout ?? DEFAULT_BLOCK_TIMEOUT_MS);
   if (typeof blockTimeout !== 'number') throw invalidField('OPTIONS_INVALID', 'blockTimeout', blockTimeout.error);
   const ownsStore = options.store === undefined;

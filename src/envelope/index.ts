@@ -37,6 +37,7 @@ export {
   EVENT_FIELDS,
   parseEnvelope,
   parseEnvelopeWithText,
+  resolveLimits,
 } from './validate.js';
 
 export type { HttpHeaders, HttpMessage } from './cloudevents-http.js';

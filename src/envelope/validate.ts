@@ -311,7 +311,11 @@ function checkText(value: unknown, path: string, max: number): string {
   return value;
 }
 
-function resolveLimits(limits: EnvelopeLimits | undefined): Required<EnvelopeLimits> {
+/**
+ * Checks envelope limits (each a positive whole number) and fills the defaults.
+ * @throws AgentbusError `OPTIONS_INVALID` naming `limits.<name>`.
+ */
+export function resolveLimits(limits: EnvelopeLimits | undefined): Required<EnvelopeLimits> {
   if (limits === undefined) return DEFAULT_ENVELOPE_LIMITS;
   const resolved = {
     maxPayloadBytes: limits.maxPayloadBytes ?? DEFAULT_ENVELOPE_LIMITS.maxPayloadBytes,

@@ -312,6 +312,23 @@ describe('subscribe', () => {
   });
 });
 
+describe('createBus', () => {
+  it('refuses bad options naming the field, before opening anything', async () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ path: 42 }, 'path'],
+      [{ limits: { maxPayloadBytes: -1 } }, 'limits.maxPayloadBytes'],
+      [{ blockTimeout: 'soon' }, 'blockTimeout'],
+      [{ retry: { max_retries: 'x' } }, 'retry.max_retries'],
+      [{ source: '' }, 'source'],
+    ];
+    for (const [options, field] of cases) {
+      const error = await createBus({ path, ...options } as never).catch((e: unknown) => e);
+      expect(isAgentbusError(error, 'OPTIONS_INVALID'), JSON.stringify(options)).toBe(true);
+      expect((error as { details: { field: string } }).details.field).toBe(field);
+    }
+  });
+});
+
 describe('publishEnvelope', () => {
   it('keeps what a wire envelope gives and generates a missing id and timestamp', async () => {
     const b = await bus();

@@ -80,6 +80,12 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
     );
   }
   const path = options.path ?? DEFAULT_DB_PATH;
+  if (typeof path !== 'string' || path.trim() === '') {
+    throw new AgentbusError('OPTIONS_INVALID', 'path: must be the path of a database file', {
+      field: 'path',
+      reason: 'must be the path of a database file',
+    });
+  }
   const memory = path === ':memory:';
   let db: Database.Database;
   try {
