@@ -1,5 +1,6 @@
 /** Aggregates repeated runs (medians) and prints / writes the results. */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { throughputSvg } from './plot.js';
 import { median } from './stats.js';
 
 const NOTE_KEYS = ['cpuPerEvent', 'publishSeconds', 'stalls', 'maxGap', 'slowEvents', 'timerLateness'];
@@ -27,6 +28,7 @@ export function aggregate(cases, runs) {
         : [];
       const row = {
         name: c.name,
+        group: c.group,
         label: c.label,
         runs: mine.length,
         events: pick('events'),
@@ -106,6 +108,8 @@ function markdown(rows, machine, options) {
     '',
     `Run: \`node bench/run.js${options.argv.length ? ` ${options.argv.join(' ')}` : ''}\` — ${machine.date}`,
     '',
+    `![events per second](${options.name}.svg)`,
+    '',
     `| ${HEADER.join(' | ')} |`,
     `| ${HEADER.map((_, i) => (i === 0 || i === HEADER.length - 1 ? '---' : '---:')).join(' | ')} |`,
     ...rows.map((row) => `| ${cells(row).join(' | ')} |`),
@@ -128,6 +132,7 @@ function markdown(rows, machine, options) {
 
 export function writeResults(dir, name, rows, machine, options) {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(new URL(`${name}.md`, dir), markdown(rows, machine, options));
+  writeFileSync(new URL(`${name}.md`, dir), markdown(rows, machine, { ...options, name }));
+  writeFileSync(new URL(`${name}.svg`, dir), throughputSvg(rows, { title: `agentbus bench, events/s (${machine.date})` }));
   writeFileSync(new URL(`${name}.json`, dir), `${JSON.stringify({ machine, options, rows }, null, 2)}\n`);
 }
