@@ -20,9 +20,11 @@ import { cases as ceilings } from './scenarios/ceilings.js';
 import { cases as guarantees } from './scenarios/delivery-guarantees.js';
 import { cases as throughput } from './scenarios/embedded-throughput.js';
 import { cases as history } from './scenarios/history-query.js';
+import { cases as nats } from './scenarios/nats.js';
 import { cases as paced } from './scenarios/paced-latency.js';
+import { cases as postgres } from './scenarios/postgres.js';
 
-const CASES = [...ceilings, ...throughput, ...paced, ...guarantees, ...history];
+const CASES = [...ceilings, ...throughput, ...paced, ...guarantees, ...history, ...nats, ...postgres];
 const FULL_EVENTS = 100_000;
 
 const argv = process.argv.slice(2);

@@ -17,6 +17,8 @@ export type AgentbusErrorCode =
   | 'NOT_FOUND'
   | 'UNAUTHORIZED'
   | 'TIMEOUT'
+  /** A command or query nobody handles: no handler took it before its timeout. */
+  | 'NO_HANDLER'
   | 'CLOSED'
   | 'BACKEND_UNAVAILABLE'
   | 'STORE_CORRUPT'

@@ -8,9 +8,39 @@
  *   handler: async (event, ctx) => { await ctx.publish('BackendImplementationStarted', {}) } })
  * await bus.publish({ topic: 'project.tasks', type: 'APIDesignCompleted', payload: { endpoints: 12 } })
  */
+export { createBus } from './agentbus.js';
+export type { AgentBus, AgentBusOptions, CqrsOptions } from './agentbus.js';
+export { COMMAND_FAILED, COMMAND_SUCCEEDED, defineProjection, isProjection } from './cqrs/index.js';
+export type {
+  AskOptions,
+  CommandBus,
+  CommandHandler,
+  CommandRegistration,
+  EventStreams,
+  LoadOptions,
+  LoadResult,
+  Projection,
+  ProjectionEventInfo,
+  ProjectionInfo,
+  ProjectionOptions,
+  Projections,
+  QueryBus,
+  QueryContext,
+  QueryHandler,
+  QueryRegistration,
+  RebuildOptions,
+  RebuildProgress,
+  RebuildResult,
+  RegisterCommandOptions,
+  RegisterQueryOptions,
+  RunningProjection,
+  SendCommandOptions,
+  StreamAppendOptions,
+  StreamEventInput,
+  StreamPosition,
+} from './cqrs/index.js';
 export {
   Bus,
-  createBus,
   DEFAULT_RETRY_POLICY,
   backoffDelay,
   classifyError,
@@ -19,6 +49,50 @@ export {
   parseRetryPolicy,
   parseStart,
 } from './bus/index.js';
+export {
+  ChainGuardError,
+  GUARD_REASONS,
+  WEBHOOK_HEADERS,
+  commandRunner,
+  createAgentRuntime,
+  defineAgent,
+  functionRunner,
+  getAgent,
+  listAgents,
+  readCheckpoint,
+  signWebhook,
+  verifyWebhookSignature,
+  webhookRunner,
+} from './agents/index.js';
+export { CHAIN_DEPTH_EXTENSION, chainDepth, startRoutes } from './bus/index.js';
+export {
+  aggregatorStatusLine,
+  defineAggregator,
+  defineSaga,
+  getSaga,
+  listAggregatorInstances,
+  listSagas,
+  loadWorkflow,
+  parseWorkflow,
+  publishCompensation,
+  registerCompensation,
+  runWorkflow,
+  startAggregator,
+  startCompensationCoordinator,
+  startSaga,
+} from './workflows/index.js';
+export type {
+  AggregatorConfig,
+  AggregatorInstance,
+  CompensationAction,
+  RunningAggregator,
+  RunningSaga,
+  RunningWorkflow,
+  SagaConfig,
+  SagaState,
+  Workflow,
+} from './workflows/index.js';
+export type { DelayOptions } from './bus/index.js';
 export {
   AgentbusError,
   BackpressureError,
@@ -59,6 +133,18 @@ export {
 } from './routing/index.js';
 export { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite/index.js';
 export { createStoreBackedTransport } from './transport/index.js';
+// The drivers (pg, nats.js) load only when these are called, never on import.
+export { openPostgresStore } from './store/postgres/index.js';
+export { createNatsTransport } from './transport/nats/index.js';
+export type { PostgresStoreOptions } from './store/postgres/index.js';
+export type { NatsRecorderOptions, NatsTransport, NatsTransportOptions, NatsTransportStatus } from './transport/nats/index.js';
+export type {
+  NatsTransportChoice,
+  PostgresStoreChoice,
+  SqliteStoreChoice,
+  StoreChoice,
+  TransportChoice,
+} from './bus/backends.js';
 export { parseDuration } from './time.js';
 
 export type {
@@ -79,6 +165,23 @@ export type {
   Subscription,
   SubscriptionAdmin,
 } from './bus/index.js';
+export type {
+  AgentContext,
+  AgentDefinition,
+  AgentHandler,
+  AgentInput,
+  AgentRecord,
+  AgentRunner,
+  AgentRuntime,
+  AgentRuntimeOptions,
+  AgentState,
+  AgentSubscriptionInput,
+  GuardOptions,
+  RunnerSpec,
+  RunningAgent,
+} from './agents/index.js';
+export type { BusObserver, HandlerEnd, HandlerStart } from './bus/index.js';
+export type { RouteOptions, RouteRule, RouteTarget, Routes } from './bus/index.js';
 export type { AgentbusErrorCode, AgentbusErrorDetails } from './errors.js';
 export type {
   Envelope,
@@ -91,6 +194,24 @@ export type {
   Routing,
 } from './envelope/index.js';
 export type { EventPattern } from './routing/index.js';
+export {
+  causationTree,
+  createMetrics,
+  createObserveSources,
+  isCompensationEvent,
+  statusSnapshot,
+  timeline,
+} from './observe/index.js';
+export type {
+  BusMetrics,
+  CausationNode,
+  MetricsJson,
+  MetricsOptions,
+  StatusOptions,
+  StatusSnapshot,
+  TimelineEntry,
+  TimelineOptions,
+} from './observe/index.js';
 export type * from './store/index.js';
 export type { SqliteStoreOptions, SqliteSynchronous } from './store/sqlite/index.js';
 export type { ConsumerOptions, Delivery, Transport, TransportConsumer } from './transport/index.js';

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Bus, type BusOptions, createBus } from './bus/index.js';
+import { type AgentBus, type AgentBusOptions, createBus } from './agentbus.js';
 import type { Clock } from './time.js';
 
 /** A clock that moves only when told. */
@@ -29,8 +29,8 @@ export function createManualClock(start = Date.UTC(2025, 10, 29, 14, 30)): Manua
 
 /** A bus on a fresh database in a temporary folder, removed by `dispose()`. */
 export async function createTestBus(
-  options: Omit<BusOptions, 'path'> = {},
-): Promise<Bus & { dispose(): Promise<void>; dbPath: string }> {
+  options: Omit<AgentBusOptions, 'path'> = {},
+): Promise<AgentBus & { dispose(): Promise<void>; dbPath: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-test-'));
   const dbPath = join(dir, 'agentbus.db');
   const bus = await createBus({ ...options, path: dbPath });

@@ -9,7 +9,7 @@ const LABEL_WIDTH = 190;
 const BAR_WIDTH = 520;
 const VALUE_WIDTH = 90;
 
-const escape = (text) =>
+const escapeXml = (text) =>
   String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 
 /**
@@ -30,7 +30,7 @@ export function throughputSvg(rows, { title }) {
     const w = Math.max(1, Math.round((BAR_WIDTH * row.eventsPerSec) / max));
     const value = Math.round(row.eventsPerSec).toLocaleString('en-US');
     return [
-      `<text x="${LABEL_WIDTH - 8}" y="${y + 15}" text-anchor="end">${escape(row.name)}</text>`,
+      `<text x="${LABEL_WIDTH - 8}" y="${y + 15}" text-anchor="end">${escapeXml(row.name)}</text>`,
       `<rect x="${LABEL_WIDTH}" y="${y + 3}" width="${w}" height="${ROW - 6}" fill="${colour(row.group)}"/>`,
       `<text x="${LABEL_WIDTH + w + 6}" y="${y + 15}">${value}/s</text>`,
     ].join('');
@@ -38,12 +38,12 @@ export function throughputSvg(rows, { title }) {
   const legend = groups.map(
     (g, i) =>
       `<rect x="${LABEL_WIDTH + i * 120}" y="${height - 24}" width="12" height="12" fill="${colour(g)}"/>` +
-      `<text x="${LABEL_WIDTH + i * 120 + 16}" y="${height - 14}">${escape(g || 'other')}</text>`,
+      `<text x="${LABEL_WIDTH + i * 120 + 16}" y="${height - 14}">${escapeXml(g || 'other')}</text>`,
   );
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    `<text x="10" y="22" font-size="14" font-weight="bold">${escape(title)}</text>`,
+    `<text x="10" y="22" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
     ...body,
     ...legend,
     '</svg>',

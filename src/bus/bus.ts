@@ -8,10 +8,10 @@ import { createEnvelopeWithText } from '../envelope/create.js';
 import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText, resolveLimits } from '../envelope/validate.js';
 import { AgentbusError, invalidField } from '../errors.js';
 import type { ConsumerInfo, EventStore, HistoryQuery, StoredEvent } from '../store/event-store.js';
-import { type SqliteStoreOptions, openSqliteStore } from '../store/sqlite/index.js';
+import type { SqliteStoreOptions } from '../store/sqlite/index.js';
 import { type Clock, parseDuration } from '../time.js';
-import { createStoreBackedTransport } from '../transport/store-backed/store-backed-transport.js';
-import type { Transport } from '../transport/transport.js';
+import type { Transport, TransportSubscriptionAdmin } from '../transport/transport.js';
+import { type StoreChoice, type TransportChoice, openBackends } from './backends.js';
 import { type DeadLetterAdmin, createDeadLetterAdmin } from './dead-letters.js';
 import { Dispatcher } from './dispatcher.js';
 import { Backpressure, DEFAULT_BLOCK_TIMEOUT_MS } from './backpressure.js';
@@ -23,7 +23,10 @@ import {
   validateSubscriptionName,
 } from './options.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicyInput, parseRetryPolicy } from './retry-policy.js';
+import { type BusObserver, Observers } from './observer.js';
 import type { BusStatus, StatusListener } from './status.js';
+import { loadTracing, startPublishTrace } from './tracing.js';
+import { type DelayOptions, Timers, resolveDueAt } from './timers.js';
 
 /** Options of {@link createBus}. */
 export interface BusOptions {
@@ -31,10 +34,16 @@ export interface BusOptions {
   path?: string;
   /** More SQLite settings (synchronous level, busy timeout, ...). */
   sqlite?: Omit<SqliteStoreOptions, 'path' | 'clock'>;
-  /** An EventStore opened by the caller; the bus does not close it. Overrides `path`. */
-  store?: EventStore;
-  /** A transport created by the caller; the bus does not close it. @default store-backed */
-  transport?: Transport;
+  /**
+   * Where history and state live: `{ postgres: URL }`, `{ sqlite: PATH }`, or an EventStore
+   * opened by the caller (the bus does not close it). Overrides `path`. @default SQLite at `path`
+   */
+  store?: StoreChoice;
+  /**
+   * Who delivers: `{ nats: SERVERS }` for NATS JetStream, or a transport created by the caller
+   * (the bus does not close it). @default store-backed (delivery from the store's own tables)
+   */
+  transport?: TransportChoice;
   /** `event.source` of events published without one. @default "/agentbus" */
   source?: string;
   /** Envelope size limits. */
@@ -90,11 +99,12 @@ export async function createBus(options: BusOptions = {}): Promise<Bus> {
   if (options.limits !== undefined) resolveLimits(options.limits);
   const blockTimeout = parseDuration(options.blockTimeout ?? DEFAULT_BLOCK_TIMEOUT_MS);
   if (typeof blockTimeout !== 'number') throw invalidField('OPTIONS_INVALID', 'blockTimeout', blockTimeout.error);
-  const ownsStore = options.store === undefined;
-  const store =
-    options.store ?? (await openSqliteStore({ ...options.sqlite, ...(options.path ? { path: options.path } : {}), clock }));
-  const ownsTransport = options.transport === undefined;
-  const transport = options.transport ?? createStoreBackedTransport(store);
+  if (options.path !== undefined && (typeof options.path !== 'string' || options.path === '')) {
+    throw invalidField('OPTIONS_INVALID', 'path', 'must be a non-empty file path');
+  }
+  const { store, transport, ownsStore, ownsTransport } = await openBackends({ ...options, clock });
+  // Loads @opentelemetry/api only when an SDK registered itself (else resolves at once).
+  await loadTracing();
   return new Bus({ store, transport, clock, source, retry, limits: options.limits, ownsStore, ownsTransport, blockTimeout });
 }
 
@@ -105,6 +115,8 @@ export class Bus {
   readonly subscriptions: SubscriptionAdmin;
   /** The dead-letter queue: list, group, show, replay (fix and replay), archive, purge. */
   readonly deadLetters: DeadLetterAdmin;
+  /** Durable timers: delayed events and the timeouts of aggregators and sagas. */
+  readonly timers: Timers;
 
   readonly #clock: Clock;
   readonly #source: string;
@@ -114,6 +126,7 @@ export class Bus {
   readonly #owns: { store: boolean; transport: boolean };
   readonly #dispatchers = new Set<Dispatcher>();
   readonly #status = new Set<StatusListener>();
+  readonly #observers = new Observers();
   readonly #backpressure: Backpressure;
   #closed = false;
 
@@ -139,38 +152,60 @@ export class Bus {
     this.#newId = createIdGenerator({ clock: parts.clock });
     this.#backpressure = new Backpressure(parts.store, parts.blockTimeout);
     const deliveries = this.store.deliveries;
-    this.deadLetters = createDeadLetterAdmin(deliveries, (input) => this.#create(input));
-    this.subscriptions = {
-      list: () => deliveries.listConsumers(),
-      get: (name) => deliveries.getConsumer(validateSubscriptionName(name)),
-      pause: (name) => deliveries.setPaused(validateSubscriptionName(name), true),
-      resume: (name) => deliveries.setPaused(validateSubscriptionName(name), false),
-      reset: (name, to) => deliveries.resetConsumer(validateSubscriptionName(name), parseStart(to, 'to')),
-      delete: (name) => deliveries.deleteConsumer(validateSubscriptionName(name)),
-    };
+    this.deadLetters = createDeadLetterAdmin(
+      deliveries,
+      (input) => this.#create(input),
+      this.transport.redeliver?.bind(this.transport),
+    );
+    this.timers = new Timers(
+      parts.store,
+      parts.clock,
+      (input) => this.#create(input),
+      (items) => this.transport.publish(items),
+    );
+    const kept = this.transport.subscriptions;
+    this.subscriptions = kept
+      ? adminOf(kept)
+      : {
+          list: () => deliveries.listConsumers(),
+          get: (name) => deliveries.getConsumer(validateSubscriptionName(name)),
+          pause: (name) => deliveries.setPaused(validateSubscriptionName(name), true),
+          resume: (name) => deliveries.setPaused(validateSubscriptionName(name), false),
+          reset: (name, to) => deliveries.resetConsumer(validateSubscriptionName(name), parseStart(to, 'to')),
+          delete: (name) => deliveries.deleteConsumer(validateSubscriptionName(name)),
+        };
   }
 
   /**
    * Publishes one event and resolves with the stored envelope once it is durable. A repeated
-   * `id` is a no-op that resolves with the first copy.
+   * `id` is a no-op that resolves with the first copy. With `delay` or `deliverAt` the event
+   * is kept on a durable timer and appended when due (resolving with the envelope to come).
    * @throws AgentbusError `ENVELOPE_INVALID` naming the field; nothing is written.
    */
-  async publish<P extends JsonValue = JsonValue>(input: PublishInput<P>): Promise<Envelope<P>> {
-    const [stored] = await this.#append([this.#create(input)]);
+  async publish<P extends JsonValue = JsonValue>(input: PublishInput<P> & DelayOptions): Promise<Envelope<P>> {
+    if (input.delay !== undefined || input.deliverAt !== undefined) {
+      this.#assertOpen();
+      const { delay, deliverAt, ...rest } = input;
+      const dueAt = resolveDueAt({ delay, deliverAt }, this.#clock.now()) as number;
+      return (await this.timers.publishAt(rest, dueAt)) as Envelope<P>;
+    }
+    const [stored] = await this.#traced([input], (traced) => this.#append([this.#create(traced[0] as PublishInput)]));
     return stored as Envelope<P>;
   }
 
   /** Publishes several events in one commit; all are validated before any is written. */
   async publishBatch(inputs: readonly PublishInput[]): Promise<Envelope[]> {
     if (!Array.isArray(inputs)) throw invalidField('ENVELOPE_INVALID', 'inputs', 'publishBatch takes an array');
-    const items = inputs.map((input, index) => {
-      try {
-        return this.#create(input);
-      } catch (error) {
-        throw prefixField(error, `[${index}]`);
-      }
+    return this.#traced(inputs, (traced) => {
+      const items = traced.map((input, index) => {
+        try {
+          return this.#create(input);
+        } catch (error) {
+          throw prefixField(error, `[${index}]`);
+        }
+      });
+      return this.#append(items);
     });
-    return this.#append(items);
   }
 
   /**
@@ -228,11 +263,14 @@ export class Bus {
       source: o.source,
       createEnvelope: (input) => this.#create(input),
       status: (status) => this.#emit(status),
+      observers: this.#observers,
       random: Math.random,
+      now: () => this.#clock.now(),
       ordered: o.ordered,
     });
     this.#dispatchers.add(dispatcher);
     dispatcher.start();
+    this.timers.start();
     return {
       name: o.name,
       idle: () => dispatcher.idle(),
@@ -259,10 +297,19 @@ export class Bus {
     return () => this.#status.delete(listener);
   }
 
+  /**
+   * Registers an observer of what this bus does in this process (events published, handlers
+   * started and finished), e.g. metrics. Returns a function that removes it.
+   */
+  observe(observer: BusObserver): () => void {
+    return this.#observers.add(observer);
+  }
+
   /** Drains running handlers, flushes, and closes what the bus opened. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.timers.close();
     await Promise.all([...this.#dispatchers].map((d) => d.close()));
     this.#dispatchers.clear();
     if (this.#owns.transport) await this.transport.close();
@@ -282,7 +329,31 @@ export class Bus {
     this.#assertOpen();
     await this.#backpressure.admit(items.map((i) => i.envelope));
     const stored = await this.transport.publish(items);
+    if (this.#observers.active) this.#observers.published(stored.filter((s) => !s.duplicate).map((s) => s.envelope));
     return stored.map((s) => s.envelope);
+  }
+
+  /**
+   * Runs `fn` on the inputs, each given a producer span's traceparent when tracing is on
+   * and it has none; the spans end when `fn` settles.
+   */
+  async #traced<T>(inputs: readonly PublishInput[], fn: (inputs: readonly PublishInput[]) => Promise<T>): Promise<T> {
+    const traces = inputs.map((input) =>
+      typeof input === 'object' && input !== null ? startPublishTrace(String(input.topic), input.traceparent) : undefined,
+    );
+    if (traces.every((t) => t === undefined)) return fn(inputs);
+    const traced = inputs.map((input, i) => {
+      const traceparent = traces[i]?.traceparent;
+      return traceparent ? { ...input, traceparent } : input;
+    });
+    try {
+      const result = await fn(traced);
+      for (const t of traces) t?.end();
+      return result;
+    } catch (error) {
+      for (const t of traces) t?.end(error);
+      throw error;
+    }
   }
 
   #assertOpen(): void {
@@ -292,6 +363,18 @@ export class Bus {
   #emit(status: BusStatus): void {
     for (const listener of this.#status) listener(status);
   }
+}
+
+/** Subscription admin over consumers the transport keeps (NATS), with the bus's validation. */
+function adminOf(kept: TransportSubscriptionAdmin): SubscriptionAdmin {
+  return {
+    list: () => kept.list(),
+    get: (name) => kept.get(validateSubscriptionName(name)),
+    pause: (name) => kept.pause(validateSubscriptionName(name)),
+    resume: (name) => kept.resume(validateSubscriptionName(name)),
+    reset: (name, to) => kept.reset(validateSubscriptionName(name), parseStart(to, 'to')),
+    delete: (name) => kept.delete(validateSubscriptionName(name)),
+  };
 }
 
 function prefixField(error: unknown, prefix: string): unknown {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { JsonValue, PublishInput } from '../envelope/envelope.js';
 import type { EnvelopeWithText } from '../envelope/validate.js';
 import { AgentbusError, invalidField } from '../errors.js';
-import type { DeadLetter, DeliveryState } from '../store/event-store.js';
+import type { AppendItem, DeadLetter, DeliveryState } from '../store/event-store.js';
 
 /** Dead letters sharing one cause: same subscription, reason, message shape and throw site. */
 export interface DeadLetterGroup {
@@ -64,9 +64,15 @@ export function fingerprint(dead: Pick<DeadLetter, 'consumer' | 'reason' | 'erro
   return createHash('sha1').update(`${dead.consumer}\n${dead.reason}\n${message}\n${site}`).digest('hex').slice(0, 12);
 }
 
+/**
+ * The dead-letter admin over `deliveries`. With `redeliver` (a transport that delivers outside
+ * the store, such as NATS) a replay redelivers through it first and then only marks the dead
+ * letter replayed in the store.
+ */
 export function createDeadLetterAdmin(
   deliveries: DeliveryState,
   createEnvelope: (input: PublishInput) => EnvelopeWithText,
+  redeliver?: (dead: DeadLetter, replacement?: AppendItem) => Promise<void>,
 ): DeadLetterAdmin {
   const page = async (filter: { subscription?: string; status?: DeadLetter['status'] }): Promise<DeadLetter[]> => {
     const out: DeadLetter[] = [];
@@ -161,7 +167,9 @@ export function createDeadLetterAdmin(
       const replayed: DeadLetter[] = [];
       for (const [index, dead] of targets.entries()) {
         if (dead.status !== 'open') continue;
-        replayed.push(await deliveries.replayDeadLetter(dead.id, copies[index]));
+        const copy = copies[index];
+        if (redeliver) await redeliver(dead, copy);
+        replayed.push(await deliveries.replayDeadLetter(dead.id, copy, redeliver ? { redelivered: true } : undefined));
         options.onProgress?.(replayed.length, targets.length);
       }
       return replayed;

@@ -7,12 +7,14 @@
 import type { Envelope } from '../envelope/envelope.js';
 import { RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
 import { AgentbusError } from '../errors.js';
-import type { AppendItem, FailureInfo } from '../store/event-store.js';
+import type { AppendItem, AppendedEvent, FailureInfo } from '../store/event-store.js';
 import type { Delivery, TransportConsumer } from '../transport/transport.js';
 import { type EnvelopeFactory, type HandlerContext, createHandlerContext } from './handler-context.js';
 import { type Queued, ReadyQueue } from './ready-queue.js';
 import { type RetryDecision, type RetryPolicy, classifyError, decideRetry } from './retry-policy.js';
+import type { Observers } from './observer.js';
 import type { BusStatus } from './status.js';
+import { startProcessTrace } from './tracing.js';
 
 /** A subscription's handler. Its return value is ignored; throwing means failure. */
 export type Handler = (envelope: Envelope, ctx: HandlerContext) => unknown;
@@ -32,8 +34,12 @@ export interface DispatcherOptions {
   readonly createEnvelope: EnvelopeFactory;
   readonly status: (status: BusStatus) => void;
   readonly random: () => number;
+  /** The bus clock (ms), the one leases are stamped with. */
+  readonly now: () => number;
   /** Per-partition-key order through retries. */
   readonly ordered: boolean;
+  /** Instrumentation hooks (metrics); skipped when none is registered. */
+  readonly observers?: Observers;
 }
 
 /** A fetched delivery as the ready queue sees it. */
@@ -149,7 +155,7 @@ export class Dispatcher {
    */
   #stale(item: Entry): boolean {
     const { delivery } = item;
-    if (!delivery.leaseLost && delivery.leaseUntil > Date.now()) return false;
+    if (!delivery.leaseLost && delivery.leaseUntil > this.#o.now()) return false;
     this.#ready.finished(item, 'done');
     this.#o.status({ type: 'lease_lost', subscription: this.#o.name, seq: delivery.event.seq });
     if (!delivery.leaseLost) {
@@ -168,6 +174,12 @@ export class Dispatcher {
     const { envelope, seq } = delivery.event;
     // A signal of its own only when a timeout can abort it; otherwise one that never aborts.
     const abort = this.#o.timeoutMs === undefined ? undefined : new AbortController();
+    const trace = startProcessTrace(envelope, this.#o.name, delivery.attempt);
+    const observers = this.#o.observers?.active ? this.#o.observers : undefined;
+    const start = observers
+      ? { subscription: this.#o.name, agent: this.#o.source, envelope, attempt: delivery.attempt, startedAt: Date.now() }
+      : undefined;
+    if (start) observers?.handlerStarted(start);
     const context = createHandlerContext({
       envelope,
       subscription: this.#o.name,
@@ -177,12 +189,14 @@ export class Dispatcher {
       source: this.#o.source,
       createEnvelope: this.#o.createEnvelope,
       working: () => this.#consumer.working([delivery]),
+      ...(trace ? { traceparent: () => trace.traceparent() } : {}),
     });
     let failure: unknown;
     let failed = false;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const run = Promise.resolve().then(() => this.#o.handler(envelope, context.ctx));
+      const handle = () => this.#o.handler(envelope, context.ctx);
+      const run = Promise.resolve().then(trace ? () => trace.run(handle) : handle);
       if (this.#o.timeoutMs === undefined) {
         await run;
       } else {
@@ -211,6 +225,15 @@ export class Dispatcher {
     this.#running.delete(delivery);
     // Decide now, before anything else of this key may start.
     const outcome = failed ? this.#decide(delivery, failure) : undefined;
+    trace?.end(failed ? failure : undefined);
+    if (start) {
+      observers?.handlerFinished({
+        ...start,
+        outcome: outcome === undefined ? 'ok' : outcome.decision.kind === 'retry' ? 'retry' : 'dead',
+        ...(outcome ? { reason: outcome.info.reason } : {}),
+        durationMs: Date.now() - start.startedAt,
+      });
+    }
     this.#ready.finished(item, outcome?.decision.kind === 'retry' ? 'retry' : 'done');
     const settling = this.#settle(item, outcome, context.staged);
     this.#settling.add(settling);
@@ -252,12 +275,12 @@ export class Dispatcher {
     const { delivery } = item;
     try {
       if (!outcome) {
-        await delivery.ack({ publish });
+        this.#published(await delivery.ack({ publish }));
       } else if (outcome.decision.kind === 'retry') {
         await delivery.nak(outcome.decision.delayMs, outcome.info);
         this.#ready.retryCommitted(item, this.#fetches);
       } else {
-        await delivery.term(outcome.info, { publish: this.#errorNotice(delivery, outcome.info) });
+        this.#published(await delivery.term(outcome.info, { publish: this.#errorNotice(delivery, outcome.info) }));
       }
     } catch (error) {
       this.#o.status({ type: 'settle_failed', subscription: this.#o.name, seq: delivery.event.seq, error: asError(error) });
@@ -290,6 +313,13 @@ export class Dispatcher {
         },
       }),
     ];
+  }
+
+  /** Reports events a settlement committed to the observers. */
+  #published(appended: readonly AppendedEvent[]): void {
+    const observers = this.#o.observers;
+    if (!observers?.active || appended.length === 0) return;
+    observers.published(appended.filter((e) => !e.duplicate).map((e) => e.envelope));
   }
 
   #renewLeases(): void {

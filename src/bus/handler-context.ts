@@ -51,6 +51,8 @@ export function createHandlerContext(args: {
   source: string;
   createEnvelope: EnvelopeFactory;
   working: () => Promise<void>;
+  /** The traceparent for published events (the active span's); default: the incoming one. */
+  traceparent?: () => string | undefined;
 }): StagedContext {
   const staged: EnvelopeWithText[] = [];
   let sealed = false;
@@ -68,11 +70,12 @@ export function createHandlerContext(args: {
           `ctx.publish(${type}) after the handler of ${args.subscription} finished or timed out; publish before returning`,
         );
       }
+      const traceparent = args.traceparent ? args.traceparent() : incoming.event.traceparent;
       const item = args.createEnvelope({
         source: args.source,
         correlationId: incoming.event.correlation_id,
         causationId: incoming.event.id,
-        ...(incoming.event.traceparent ? { traceparent: incoming.event.traceparent } : {}),
+        ...(traceparent ? { traceparent } : {}),
         ...options,
         topic: options.topic ?? incoming.routing.topic,
         type,

@@ -14,4 +14,16 @@ export {
   parseRetryPolicy,
 } from './retry-policy.js';
 export type { ClassifiedFailure, RetryDecision, RetryPolicy, RetryPolicyInput } from './retry-policy.js';
+export type { BusObserver, HandlerEnd, HandlerStart } from './observer.js';
 export type { BusStatus, StatusListener } from './status.js';
+export {
+  CHAIN_DEPTH_EXTENSION,
+  ROUTED_BY_EXTENSION,
+  ROUTE_DEPTH_REASON,
+  chainDepth,
+  resolveRouteRules,
+  startRoutes,
+} from './routes.js';
+export type { ResolvedRouteRule, RouteOptions, RouteRule, RouteTarget, Routes } from './routes.js';
+export { RESCAN_THROTTLE_MS, TIMERS_NAMESPACE, Timers, cancelTimer, putTimer, resolveDueAt, timerKey } from './timers.js';
+export type { DelayOptions, TimerInput, TimerValue } from './timers.js';

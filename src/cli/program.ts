@@ -4,12 +4,21 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_DB_PATH } from '../store/sqlite/index.js';
+import { registerAgents } from './commands/agents.js';
+import { registerAggregators } from './commands/aggregators.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerEvents } from './commands/events.js';
 import { registerPublish } from './commands/publish.js';
+import { registerRun } from './commands/run.js';
+import { registerSagas } from './commands/sagas.js';
+import { registerProjections } from './commands/projections.js';
+import { registerSend } from './commands/send.js';
+import { registerServe } from './commands/serve.js';
+import { registerStatus } from './commands/status.js';
 import { registerSubscriptions } from './commands/subscriptions.js';
 import { registerTail } from './commands/tail.js';
+import { registerTimeline } from './commands/timeline.js';
 import { formatCommanderError, reportError } from './errors.js';
 
 /** The package version, read from package.json next to `dist/` and `src/`. */
@@ -32,6 +41,17 @@ export function createProgram(): Command {
     .description('Event-driven coordination runtime for multi-agent systems')
     .version(packageVersion())
     .addOption(new Option('--db <path>', 'SQLite database file').env('AGENTBUS_DB').default(DEFAULT_DB_PATH))
+    .addOption(new Option('--store <url>', 'postgres://... URL, or a SQLite file (overrides --db)').env('AGENTBUS_STORE'))
+    .addOption(new Option('--nats <servers>', 'NATS JetStream server URL(s), comma-separated, for delivery').env('AGENTBUS_NATS'))
+    .addOption(
+      new Option('--nats-stream <name>', 'JetStream stream of the events (default AGENTBUS)').env('AGENTBUS_NATS_STREAM'),
+    )
+    .addOption(
+      new Option('--nats-prefix <prefix>', 'subject prefix: topic t is subject <prefix>.t (default agentbus)').env(
+        'AGENTBUS_NATS_PREFIX',
+      ),
+    )
+    .addOption(new Option('--config <file>', 'config file (YAML or JSON) with store, nats and server').env('AGENTBUS_CONFIG'))
     .option('--json', 'machine-readable JSON output')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(formatCommanderError(text)) })
@@ -41,6 +61,15 @@ export function createProgram(): Command {
   registerTail(program);
   registerSubscriptions(program);
   registerDlq(program);
+  registerSend(program);
+  registerProjections(program);
+  registerAgents(program);
+  registerAggregators(program);
+  registerSagas(program);
+  registerRun(program);
+  registerStatus(program);
+  registerTimeline(program);
+  registerServe(program);
   registerDemo(program);
   return program;
 }

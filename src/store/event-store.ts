@@ -83,6 +83,46 @@ export interface StoreTransaction {
   readonly state: StateArea;
 }
 
+/**
+ * What an append to a stream expects of it: absent (`no_stream`), present (`exists`),
+ * at exactly this version, or anything (`any`).
+ */
+export type StreamExpectedVersion = 'no_stream' | 'any' | 'exists' | number;
+
+/** An event of a stream: its global position plus its place in the stream. */
+export interface StreamEvent extends StoredEvent {
+  readonly stream: string;
+  /** 1 for the stream's first event, increasing by one without gaps. */
+  readonly version: number;
+}
+
+/** The result of an append to a stream. */
+export interface StreamAppendResult {
+  /** The stream's version after the append: its last event's version. */
+  readonly version: number;
+  readonly events: AppendedEvent[];
+}
+
+/**
+ * Streams for event-sourced aggregates: named sequences of events inside the global log,
+ * with a version per stream and optimistic concurrency.
+ */
+export interface StreamStore {
+  /**
+   * Appends `items` to `stream` (they are also appended to the global log, in one
+   * transaction) if the stream's version matches `expected` (default `any`).
+   * Appending no items checks the version only.
+   * An item whose id is already stored is not appended again and gets no new version.
+   * @throws AgentbusError `CONCURRENCY_CONFLICT` with details `{ stream, expected, actual }`;
+   *   nothing is written then.
+   */
+  append(stream: string, items: readonly AppendItem[], expected?: StreamExpectedVersion): Promise<StreamAppendResult>;
+  /** The stream's current version; 0 when it has no events. */
+  version(stream: string): Promise<number>;
+  /** The stream's events in version order, streamed. */
+  read(stream: string, options?: { fromVersion?: number; toVersion?: number; limit?: number }): AsyncIterable<StreamEvent>;
+}
+
 /** Where a new consumer starts reading. */
 export type StartPosition = 'earliest' | 'latest' | { readonly seq: number } | { readonly time: number };
 
@@ -186,6 +226,14 @@ export interface ClaimRequest {
   readonly retriesOnly?: boolean;
 }
 
+/** A claim waiting for this process's next append; see {@link DeliveryState.claimOnAppend}. */
+export interface ParkedClaim {
+  /** Settles after the commit that ran the claim (or with its error). */
+  readonly result: Promise<ClaimResult>;
+  /** Withdraws the claim; false when it already ran (then take `result`). */
+  cancel(): boolean;
+}
+
 /** What a claim returned, and when it is worth asking again if nothing new is published. */
 export interface ClaimResult {
   readonly deliveries: ClaimedDelivery[];
@@ -244,6 +292,32 @@ export interface DeadLetter {
   readonly replayedAs?: string;
 }
 
+/** A dead letter decided outside the store, for {@link DeliveryState.recordDeadLetter}. */
+export interface ExternalDeadLetter {
+  /** The subscription (consumer group) name. */
+  readonly consumer: string;
+  /** The event as delivered; appended to the log if its id is not stored yet. */
+  readonly event: AppendItem;
+  readonly reason: string;
+  readonly error: string;
+  readonly stack?: string;
+  /** Handler failures before this one (retries spent). */
+  readonly retries: number;
+  readonly firstFailedAt: number;
+  readonly lastFailedAt: number;
+}
+
+/** Options of {@link DeliveryState.replayDeadLetter}. */
+export interface ReplayDeadLetterOptions {
+  /**
+   * The caller's transport has already redelivered the event (or the replacement) to the
+   * subscription itself (NATS): only move the dead letter to `replayed`, appending
+   * `replacement` to the log if given, and schedule nothing; the consumer need not exist in
+   * this store. @default false
+   */
+  readonly redelivered?: boolean;
+}
+
 /** Which dead letters an operation concerns. */
 export interface DeadLetterFilter {
   readonly consumer?: string;
@@ -266,6 +340,12 @@ export interface DeliveryState {
   deleteConsumer(name: string): Promise<boolean>;
   /** Hands out due retries first, then new events after the consumer's position. */
   claim(request: ClaimRequest): Promise<ClaimResult>;
+  /**
+   * Optional: parks a claim that runs inside the next transaction of this process that
+   * appends events, so a waiting consumer's claim commits with the append (one commit, no
+   * extra round). Resolves after that commit, with a result worth acting on.
+   */
+  claimOnAppend?(request: ClaimRequest): ParkedClaim;
   /**
    * Settles deliveries. Each settlement is accepted or refused on its own
    * (`LEASE_LOST` when its lease was taken over); the accepted ones, with the events
@@ -303,11 +383,53 @@ export interface DeliveryState {
    * corrected copy addressed to that subscription (`routing.deliver_to`).
    * @throws `NOT_FOUND` for an unknown id or subscription, `CONCURRENCY_CONFLICT` when it is not open.
    */
-  replayDeadLetter(id: number, replacement?: AppendItem): Promise<DeadLetter>;
+  replayDeadLetter(id: number, replacement?: AppendItem, options?: ReplayDeadLetterOptions): Promise<DeadLetter>;
+  /**
+   * Records a dead letter decided by a transport that delivers outside the store (NATS
+   * JetStream), in one transaction: appends `record.event` to the log unless its id is
+   * already stored (idempotent, like `append`), then adds an `open` dead letter for
+   * `record.consumer` referring to that stored event. The consumer need not exist in this
+   * store (nothing about it is looked up or counted beyond `deadLettered` when it does).
+   * Idempotent: when an `open` dead letter of the same consumer and event id exists, it is
+   * returned unchanged and nothing is written (a transport retrying after a crash).
+   * Such a dead letter is replayed by its transport: replay it with
+   * `replayDeadLetter(id, replacement, { redelivered: true })`.
+   * @returns the dead letter as `getDeadLetter` would return it.
+   */
+  recordDeadLetter(record: ExternalDeadLetter): Promise<DeadLetter>;
   /** Moves a dead letter to `archived` with a note. @throws `NOT_FOUND` */
   archiveDeadLetter(id: number, note: string): Promise<DeadLetter>;
   /** Deletes dead letters (by default all replayed and archived ones); returns how many. */
   purgeDeadLetters(filter?: { consumer?: string; status?: DeadLetter['status'] | 'all' }): Promise<number>;
+}
+
+/** How many events the log holds for one topic and source. */
+export interface EventCount {
+  readonly topic: string;
+  /** `event.source` of the events counted. */
+  readonly source: string;
+  readonly events: number;
+  /** Position of the last of them. */
+  readonly lastSeq: number;
+}
+
+/**
+ * Aggregate counts of the log for dashboards and metrics, cheap whatever the history's size:
+ * never a scan of the whole log.
+ */
+export interface EventCounts {
+  /**
+   * Every (topic, source) pair ever appended, with its number of events, in topic then
+   * source order. Kept by the appends themselves (committed with them, duplicates not
+   * counted), so the cost is proportional to the number of pairs, not of events.
+   */
+  totals(): Promise<EventCount[]>;
+  /**
+   * The number of events on `topic` (a literal topic, no wildcards) at positions above
+   * `afterSeq`: what a subscription at that position still has to settle on this topic.
+   * The cost is proportional to the number counted (an index range), not to the history.
+   */
+  after(topic: string, afterSeq: number): Promise<number>;
 }
 
 /** A subscription to "something new was written". Cross-process where the engine allows. */
@@ -334,7 +456,11 @@ export interface EventStore {
   /** The highest position written so far (0 for an empty log). */
   head(): Promise<number>;
   readonly state: StateArea;
+  /** Streams with versions, for event-sourced aggregates. */
+  readonly streams: StreamStore;
   readonly deliveries: DeliveryState;
+  /** Per-topic and per-source counts, for dashboards and metrics. */
+  readonly counts: EventCounts;
   readonly changes: ChangeFeed;
   /** Runs `fn` atomically: all its appends and state writes commit, or none. */
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;

@@ -3,7 +3,15 @@
  * (fetch, ack, nak with delay, term, working). Every implementation must pass
  * `test/conformance/transport.contract.ts` against its real engine.
  */
-import type { AppendItem, AppendedEvent, FailureInfo, StartPosition, StoredEvent } from '../store/event-store.js';
+import type {
+  AppendItem,
+  AppendedEvent,
+  ConsumerInfo,
+  DeadLetter,
+  FailureInfo,
+  StartPosition,
+  StoredEvent,
+} from '../store/event-store.js';
 
 /** One delivery of one event to one consumer-group member. */
 export interface Delivery {
@@ -73,11 +81,33 @@ export interface TransportConsumer {
   close(): Promise<void>;
 }
 
+/**
+ * Administration of durable subscriptions kept by the transport rather than the store (NATS
+ * JetStream consumers). Operations the engine cannot do are refused with `OPTIONS_INVALID`
+ * saying why; names are already validated.
+ */
+export interface TransportSubscriptionAdmin {
+  list(): Promise<ConsumerInfo[]>;
+  get(name: string): Promise<ConsumerInfo | undefined>;
+  pause(name: string): Promise<void>;
+  resume(name: string): Promise<void>;
+  reset(name: string, to: StartPosition): Promise<ConsumerInfo>;
+  delete(name: string): Promise<boolean>;
+}
+
 /** Delivery to durable consumers; publishing into the log it delivers from. */
 export interface Transport {
   /** Appends events, idempotent by id; resolves once they are durable. */
   publish(items: readonly AppendItem[]): Promise<AppendedEvent[]>;
   /** Joins (creating if needed) the consumer group `options.name`. */
   consumer(options: ConsumerOptions): Promise<TransportConsumer>;
+  /**
+   * Transports that deliver outside the store: redelivers a dead letter to its subscription
+   * only (the same event, or `replacement`). The caller then marks it replayed with
+   * `DeliveryState.replayDeadLetter(id, replacement, { redelivered: true })`. Safe to repeat.
+   */
+  redeliver?(dead: DeadLetter, replacement?: AppendItem): Promise<void>;
+  /** Transports that keep consumers themselves: subscription administration. */
+  readonly subscriptions?: TransportSubscriptionAdmin;
   close(): Promise<void>;
 }

@@ -200,6 +200,31 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
       });
     });
 
+    describe('counts', () => {
+      test('totals count events per topic and source, once per id, with the last position', async () => {
+        await store.append(items(3, { topic: 'project.tasks', source: '/backend-architect' }));
+        await store.append([item({ topic: 'project.reviews', source: '/python-pro', id: 'evt-counted-once' })]);
+        await store.append([item({ topic: 'project.reviews', source: '/python-pro', id: 'evt-counted-once' })]);
+        const [last] = await store.append(items(1, { topic: 'project.tasks', source: '/python-pro' }));
+        const totals = await store.counts.totals();
+        expect(totals.map(({ topic, source, events }) => [topic, source, events])).toEqual([
+          ['project.reviews', '/python-pro', 1],
+          ['project.tasks', '/backend-architect', 3],
+          ['project.tasks', '/python-pro', 1],
+        ]);
+        expect(totals.at(-1)?.lastSeq).toBe(last?.seq);
+      });
+
+      test('after counts the events of one topic above a position', async () => {
+        const first = await store.append(items(2, { topic: 'project.tasks' }));
+        await store.append(items(3, { topic: 'project.reviews' }));
+        await store.append(items(2, { topic: 'project.tasks' }));
+        expect(await store.counts.after('project.tasks', 0)).toBe(4);
+        expect(await store.counts.after('project.tasks', first[1]?.seq ?? 0)).toBe(2);
+        expect(await store.counts.after('project.unknown', 0)).toBe(0);
+      });
+    });
+
     describe('transaction', () => {
       test('commits appends and state writes together', async () => {
         await store.transaction(async (tx) => {
@@ -323,6 +348,29 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         expect(dead?.event.envelope.event.id).toBe(d.event.envelope.event.id);
         expect((await store.deliveries.claim(everything('d', 'm'))).deliveries).toEqual([]);
         expect(await store.deliveries.getConsumer('d')).toMatchObject({ deadLettered: 1, ackFloor: 1 });
+      });
+
+      test('records a dead letter decided outside the store, idempotently, and replays it as redelivered', async () => {
+        const [kept] = items(1);
+        if (!kept) throw new Error('no item');
+        const record = {
+          consumer: '/outside',
+          event: kept,
+          reason: 'invalid_payload',
+          error: 'bad',
+          retries: 2,
+          firstFailedAt: 1_000,
+          lastFailedAt: 2_000,
+        };
+        const dead = await store.deliveries.recordDeadLetter(record);
+        expect(dead).toMatchObject({ consumer: '/outside', reason: 'invalid_payload', error: 'bad', retries: 2, status: 'open' });
+        expect(dead.event.envelope.event.id).toBe(kept.envelope.event.id);
+        expect((await store.get(kept.envelope.event.id))?.seq).toBe(dead.event.seq);
+        expect((await store.deliveries.recordDeadLetter(record)).id).toBe(dead.id);
+        expect(await store.deliveries.listDeadLetters({ consumer: '/outside' })).toHaveLength(1);
+        expect(await collect(store.read())).toHaveLength(1);
+        const replayed = await store.deliveries.replayDeadLetter(dead.id, undefined, { redelivered: true });
+        expect(replayed.status).toBe('replayed');
       });
 
       test("takes over a lapsed lease and refuses the old holder's settlement", async () => {
@@ -449,6 +497,108 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         await sleep(20);
         stop();
         expect(heads.at(-1)).toBe(2);
+      });
+    });
+
+    describe('streams', () => {
+      test('appends with a version per stream, starting at 1, and reads them back in order', async () => {
+        const first = await store.streams.append('user-1', items(2), 'no_stream');
+        expect(first.version).toBe(2);
+        expect(first.events.map((e) => e.seq)).toEqual([1, 2]);
+        await store.append([item()]);
+        const second = await store.streams.append('user-1', items(1), 2);
+        expect(second.version).toBe(3);
+        await store.streams.append('user-2', items(1));
+        expect(await store.streams.version('user-1')).toBe(3);
+        expect(await store.streams.version('user-2')).toBe(1);
+        expect(await store.streams.version('missing')).toBe(0);
+        const read = await collect(store.streams.read('user-1'));
+        expect(read.map((e) => [e.version, e.seq, e.stream])).toEqual([
+          [1, 1, 'user-1'],
+          [2, 2, 'user-1'],
+          [3, 4, 'user-1'],
+        ]);
+        expect(read[2]?.envelope).toEqual(second.events[0]?.envelope);
+        // Stream events are ordinary history too.
+        expect((await store.get(read[2]?.envelope.event.id as string))?.seq).toBe(4);
+      });
+
+      test('reads a version range with a limit', async () => {
+        await store.streams.append('s', items(6));
+        const read = await collect(store.streams.read('s', { fromVersion: 2, toVersion: 5, limit: 3 }));
+        expect(read.map((e) => e.version)).toEqual([2, 3, 4]);
+      });
+
+      test('checks no_stream, exists, any and a number, and writes nothing on a conflict', async () => {
+        const conflict = async (p: Promise<unknown>) => {
+          const error = await p.then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(isAgentbusError(error, 'CONCURRENCY_CONFLICT')).toBe(true);
+          return error as { details: Record<string, unknown> };
+        };
+        await conflict(store.streams.append('a', items(1), 'exists'));
+        await conflict(store.streams.append('a', items(1), 1));
+        expect(await store.head()).toBe(0);
+        await store.streams.append('a', items(2), 'no_stream');
+        const refused = await conflict(store.streams.append('a', items(1), 'no_stream'));
+        expect(refused.details).toMatchObject({ stream: 'a', expected: 'no_stream', actual: 2 });
+        expect((await conflict(store.streams.append('a', items(1), 1))).details).toMatchObject({ expected: 1, actual: 2 });
+        expect(await store.head()).toBe(2);
+        expect((await store.streams.append('a', items(1), 'exists')).version).toBe(3);
+        expect((await store.streams.append('a', items(1), 'any')).version).toBe(4);
+        expect((await store.streams.append('b', items(1), 0)).version).toBe(1);
+      });
+
+      test('an empty append checks the version only', async () => {
+        await store.streams.append('e', items(2));
+        expect(await store.streams.append('e', [], 2)).toEqual({ version: 2, events: [] });
+        const error = await store.streams.append('e', [], 1).catch((e: unknown) => e);
+        expect(isAgentbusError(error, 'CONCURRENCY_CONFLICT')).toBe(true);
+      });
+
+      test('an event id already stored gets no new version', async () => {
+        const again = item({ id: 'evt-stream-dup' });
+        await store.streams.append('d', [again]);
+        const result = await store.streams.append('d', [again, item()]);
+        expect(result.version).toBe(2);
+        expect(result.events.map((e) => e.duplicate)).toEqual([true, false]);
+        expect((await collect(store.streams.read('d'))).map((e) => e.envelope.event.id)[0]).toBe('evt-stream-dup');
+      });
+
+      test('refuses a bad expected version without writing', async () => {
+        const error = await store.streams.append('x', items(1), -1 as unknown as number).catch((e: unknown) => e);
+        expect(isAgentbusError(error, 'OPTIONS_INVALID')).toBe(true);
+        expect(await store.head()).toBe(0);
+      });
+
+      test('eight concurrent writers: contiguous versions, successes + conflicts = attempts', async () => {
+        const writers = 8;
+        const rounds = 12;
+        let successes = 0;
+        let conflicts = 0;
+        const writer = async (w: number) => {
+          for (let r = 0; r < rounds; r++) {
+            const version = await store.streams.version('hot');
+            try {
+              await store.streams.append('hot', items(1, { payload: { w, r } }), version);
+              successes++;
+            } catch (error) {
+              if (!isAgentbusError(error, 'CONCURRENCY_CONFLICT')) throw error;
+              conflicts++;
+            }
+            if (r % 3 === 0) await sleep(1);
+          }
+        };
+        await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
+        expect(successes + conflicts).toBe(writers * rounds);
+        expect(successes).toBeGreaterThan(0);
+        const read = await collect(store.streams.read('hot'));
+        expect(read.map((e) => e.version)).toEqual(Array.from({ length: successes }, (_, i) => i + 1));
+        expect(await store.streams.version('hot')).toBe(successes);
+        // Every stored event is in the stream exactly once: a refused append wrote nothing.
+        expect(await store.head()).toBe(successes);
       });
     });
   });

@@ -1,8 +1,9 @@
 /**
  * `agentbus publish` and `agentbus events`, driven as a user drives them.
  */
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus } from '../../src/index.js';
 import { SEED_ENVELOPE, freshDb, removeFreshDbs, runCli, tableRows } from './run-cli.js';
@@ -370,5 +371,50 @@ describe('expired events', () => {
     expect(events.stdout).not.toContain('FreshAlert (expired)');
     const subs = await runCli(['subscriptions', 'list', '--json', '--db', db]);
     expect(JSON.parse(subs.stdout)[0]).toMatchObject({ name: 'watcher', expired: 1 });
+  });
+});
+
+describe('publish --delay / --deliver-at', () => {
+  it('keeps the event on a durable timer instead of appending it now', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentbus-cli-delay-'));
+    const db = join(dir, 'a.db');
+    try {
+      const result = await runCli([
+        'publish',
+        '--db',
+        db,
+        '--json',
+        '--topic',
+        'project.later',
+        '--type',
+        'LaterEvent',
+        '--delay',
+        '1h',
+      ]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const envelope = JSON.parse(result.stdout) as { event: { timestamp: string } };
+      expect(Date.parse(envelope.event.timestamp)).toBeGreaterThan(Date.now() + 50 * 60_000);
+      const events = await runCli(['events', '--db', db, '--json']);
+      expect(events.stdout).not.toContain('LaterEvent');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a bad --delay, or both, naming the flag, and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentbus-cli-delay-'));
+    const db = join(dir, 'a.db');
+    try {
+      const base = ['publish', '--db', db, '--topic', 'project.later', '--type', 'LaterEvent'];
+      const bad = await runCli([...base, '--delay', 'soon']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--delay/);
+      const both = await runCli([...base, '--delay', '1h', '--deliver-at', '2030-01-01T00:00:00Z']);
+      expect(both.code).toBe(2);
+      expect(existsSync(db)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -23,15 +23,23 @@ export interface CliResult {
 export interface RunOptions {
   /** Written to stdin, which is then closed (it is closed empty when absent). */
   readonly input?: string;
-  /** Extra environment; AGENTBUS_DB and AGENTBUS_DEBUG are unset unless given here. */
+  /** Extra environment; AGENTBUS_DB, _DEBUG, _STORE, _NATS and _CONFIG are unset unless given here. */
   readonly env?: Record<string, string>;
   readonly cwd?: string;
 }
 
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.AGENTBUS_DB;
-  delete env.AGENTBUS_DEBUG;
+  for (const name of [
+    'AGENTBUS_DB',
+    'AGENTBUS_DEBUG',
+    'AGENTBUS_STORE',
+    'AGENTBUS_NATS',
+    'AGENTBUS_NATS_STREAM',
+    'AGENTBUS_NATS_PREFIX',
+    'AGENTBUS_CONFIG',
+  ])
+    delete env[name];
   return { ...env, ...extra };
 }
 

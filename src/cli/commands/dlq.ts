@@ -100,10 +100,10 @@ export function registerDlq(program: Command): void {
     .option('--group', 'group open dead letters by error fingerprint')
     .option('--limit <n>', 'at most this many', parsePositiveInt)
     .action(async (flags: { subscription?: string; status: string; group?: boolean; limit?: number }, command: Command) => {
-      const { db, json } = globalOptions(command);
+      const { target, json } = globalOptions(command);
       if (flags.group) {
         const groups = await withBus(
-          db,
+          target,
           (bus) => bus.deadLetters.groups(flags.subscription ? { subscription: flags.subscription } : {}),
           { mustExist: true },
         );
@@ -112,7 +112,7 @@ export function registerDlq(program: Command): void {
         return writeLine(formatGroups(groups));
       }
       const letters = await withBus(
-        db,
+        target,
         (bus) =>
           bus.deadLetters.list({
             ...(flags.subscription ? { subscription: flags.subscription } : {}),
@@ -131,8 +131,8 @@ export function registerDlq(program: Command): void {
     .description('Everything about one dead letter: failure, error stack, and the event')
     .argument('<id>', 'dead-letter number (the # column of dlq list)', parseId)
     .action(async (id: number, _flags: object, command: Command) => {
-      const { db, json } = globalOptions(command);
-      const letter = await withBus(db, (bus) => bus.deadLetters.get(id), { mustExist: true });
+      const { target, json } = globalOptions(command);
+      const letter = await withBus(target, (bus) => bus.deadLetters.get(id), { mustExist: true });
       if (!letter) throw notFound(id);
       if (json)
         return printJson({ ...deadLetterJson(letter), stack: letter.stack ?? null, envelope: letter.event.envelope }, true);
@@ -169,7 +169,7 @@ export function registerDlq(program: Command): void {
     .option('--subscription <name>', 'with --all: only this subscription')
     .option('--payload <json>', 'corrected payload for the replayed copy', parseJsonValue)
     .action(async (ids: string[], flags: { all?: boolean; subscription?: string; payload?: JsonValue }, command: Command) => {
-      const { db, json } = globalOptions(command);
+      const { target, json } = globalOptions(command);
       if (ids.length > 0 && flags.all)
         throw invalidField('OPTIONS_INVALID', 'ids', 'give dead-letter numbers or --all, not both');
       if (ids.length === 0 && !flags.all) throw invalidField('OPTIONS_INVALID', 'ids', 'give dead-letter numbers, or --all');
@@ -182,7 +182,7 @@ export function registerDlq(program: Command): void {
           });
       const bulk = flags.all || ids.length > 1;
       const replayed = await withBus(
-        db,
+        target,
         (bus) =>
           bus.deadLetters.replay(selection, {
             ...(flags.payload !== undefined ? { payload: flags.payload } : {}),
@@ -209,8 +209,8 @@ export function registerDlq(program: Command): void {
     .argument('<id>', 'dead-letter number', parseId)
     .requiredOption('--note <text>', 'why it is archived')
     .action(async (id: number, flags: { note: string }, command: Command) => {
-      const { db, json } = globalOptions(command);
-      const letter = await withBus(db, (bus) => bus.deadLetters.archive(id, flags.note), { mustExist: true });
+      const { target, json } = globalOptions(command);
+      const letter = await withBus(target, (bus) => bus.deadLetters.archive(id, flags.note), { mustExist: true });
       if (json) return printJson(deadLetterJson(letter), true);
       writeLine(`archived ${letter.id}: ${flags.note}`);
     });
@@ -223,9 +223,9 @@ export function registerDlq(program: Command): void {
       new Option('--status <status>', 'open, replayed, archived or all (default: replayed and archived)').argParser(parseStatus),
     )
     .action(async (flags: { subscription?: string; status?: DeadLetter['status'] | 'all' }, command: Command) => {
-      const { db, json } = globalOptions(command);
+      const { target, json } = globalOptions(command);
       const count = await withBus(
-        db,
+        target,
         (bus) =>
           bus.deadLetters.purge({
             ...(flags.subscription ? { subscription: flags.subscription } : {}),

@@ -60,10 +60,10 @@ function queryOf(flags: EventsFlags): HistoryQuery {
 }
 
 async function eventsAction(flags: EventsFlags, command: Command): Promise<void> {
-  const { db, json } = globalOptions(command);
+  const { target, json } = globalOptions(command);
   const query = queryOf(flags);
   const events = await withBus(
-    db,
+    target,
     async (bus) => {
       const found: StoredEvent[] = [];
       for await (const event of bus.events(query)) found.push(event);

@@ -5,7 +5,8 @@ import { type Command, Option } from 'commander';
 import type { Bus } from '../../bus/index.js';
 import { createEnvelope, createIdGenerator, parseEnvelope } from '../../envelope/index.js';
 import type { Envelope, JsonValue, Priority, PublishInput } from '../../envelope/index.js';
-import { invalidField } from '../../errors.js';
+import { resolveDueAt } from '../../bus/timers.js';
+import { AgentbusError, invalidField } from '../../errors.js';
 import { globalOptions, withBus } from '../context.js';
 import { printJson } from '../output.js';
 import { parseJsonValue } from '../parse.js';
@@ -21,6 +22,8 @@ interface PublishFlags {
   priority?: Priority;
   source?: string;
   id?: string;
+  delay?: string;
+  deliverAt?: string;
 }
 
 /** Flags that build an event; none of them may accompany an envelope read from stdin. */
@@ -34,7 +37,17 @@ const EVENT_FLAGS: ReadonlyArray<[keyof PublishFlags, string]> = [
   ['priority', '--priority'],
   ['source', '--source'],
   ['id', '--id'],
+  ['delay', '--delay'],
+  ['deliverAt', '--deliver-at'],
 ];
+
+/** The same refusal, naming the CLI flag instead of the library option. */
+function renameField(error: unknown, names: Record<string, string>): unknown {
+  if (!(error instanceof AgentbusError)) return error;
+  const field = names[String(error.details.field)];
+  if (field === undefined) return error;
+  return new AgentbusError('OPTIONS_INVALID', `${field}: ${error.details.reason ?? error.message}`, { ...error.details, field });
+}
 
 /** Builds the publish input from flags. @throws AgentbusError `OPTIONS_INVALID` when topic or type is missing. */
 function inputFromFlags(flags: PublishFlags): PublishInput {
@@ -56,7 +69,7 @@ function inputFromFlags(flags: PublishFlags): PublishInput {
 }
 
 async function publishAction(stdinArg: string | undefined, flags: PublishFlags, command: Command): Promise<void> {
-  const { db, json } = globalOptions(command);
+  const { target, json } = globalOptions(command);
   if (stdinArg !== undefined && stdinArg !== '-') {
     throw invalidField('OPTIONS_INVALID', `argument "${stdinArg}"`, 'only - (read the envelope from stdin) is accepted');
   }
@@ -73,9 +86,18 @@ async function publishAction(stdinArg: string | undefined, flags: PublishFlags, 
     // Validate before opening the database: refused input never even creates the file.
     const clock = { now: () => Date.now() };
     createEnvelope(input, { clock, newId: createIdGenerator({ clock }) });
-    publish = (bus) => bus.publish(input);
+    const delay = {
+      ...(flags.delay === undefined ? {} : { delay: flags.delay }),
+      ...(flags.deliverAt === undefined ? {} : { deliverAt: flags.deliverAt }),
+    };
+    try {
+      resolveDueAt(delay, clock.now());
+    } catch (error) {
+      throw renameField(error, { delay: '--delay', deliverAt: '--deliver-at' });
+    }
+    publish = (bus) => bus.publish({ ...input, ...delay });
   }
-  const stored = await withBus(db, publish);
+  const stored = await withBus(target, publish);
   printJson(stored, json);
 }
 
@@ -98,5 +120,7 @@ export function registerPublish(program: Command): void {
     .addOption(new Option('--priority <priority>', 'delivery priority').choices(['high', 'normal', 'low']))
     .option('--source <agent>', 'publishing agent, e.g. /backend-architect (default: /agentbus)')
     .option('--id <id>', 'event id to keep (publishing it twice is a no-op)')
+    .option('--delay <duration>', 'publish later, e.g. 30s, 2h (kept on a durable timer)')
+    .option('--deliver-at <time>', 'publish at this RFC 3339 time (kept on a durable timer)')
     .action(publishAction);
 }

@@ -91,9 +91,9 @@ function parseTo(value: string): StartInput {
 }
 
 async function listAction(_flags: object, command: Command): Promise<void> {
-  const { db, json } = globalOptions(command);
+  const { target, json } = globalOptions(command);
   const { infos, head } = await withBus(
-    db,
+    target,
     async (bus) => ({ infos: await bus.subscriptions.list(), head: await bus.store.head() }),
     {
       mustExist: true,
@@ -115,9 +115,9 @@ async function change(
   run: (admin: SubscriptionAdmin) => Promise<unknown>,
   message: (info: ConsumerInfo) => string,
 ): Promise<void> {
-  const { db, json } = globalOptions(command);
+  const { target, json } = globalOptions(command);
   const result = await withBus(
-    db,
+    target,
     async (bus) => {
       await run(bus.subscriptions);
       return { info: await bus.subscriptions.get(name), head: await bus.store.head() };
@@ -188,8 +188,8 @@ export function registerSubscriptions(program: Command): void {
     .description('Delete a subscription and its delivery state (its events stay in the log)')
     .argument('<name>', 'subscription name')
     .action(async (name: string, _flags: object, command: Command) => {
-      const { db, json } = globalOptions(command);
-      const deleted = await withBus(db, (bus) => bus.subscriptions.delete(name), { mustExist: true });
+      const { target, json } = globalOptions(command);
+      const deleted = await withBus(target, (bus) => bus.subscriptions.delete(name), { mustExist: true });
       if (!deleted) throw notFound(name);
       if (json) printJson({ deleted: name }, true);
       else writeLine(`deleted ${name}`);

@@ -32,7 +32,7 @@ export function formatTailLine({ seq, envelope: { event, routing } }: StoredEven
 }
 
 async function tailAction(pattern: string, flags: TailFlags, command: Command): Promise<void> {
-  const { db, json } = globalOptions(command);
+  const { target, json } = globalOptions(command);
   // Refuse a bad pattern or filter before opening anything.
   const topic = validateTopicPattern(pattern, 'pattern');
   const matcher = flags.filter ? compilePattern(parseFilter(flags.filter)) : undefined;
@@ -41,7 +41,7 @@ async function tailAction(pattern: string, flags: TailFlags, command: Command): 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await withBus(db, async (bus) => {
+    await withBus(target, async (bus) => {
       const fromSeq = flags.from === 'earliest' ? 1 : flags.from === 'latest' ? (await bus.store.head()) + 1 : flags.from;
       await followEvents(bus, {
         fromSeq,

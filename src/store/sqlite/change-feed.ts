@@ -14,6 +14,8 @@ export type ChangeListener = (head: number) => void;
 
 /** Safety check interval while file-system notification works. */
 export const SAFETY_CHECK_MS = 5_000;
+/** Second look after a notification that found no new commit. */
+export const RECHECK_MS = 50;
 /** Check interval when there is no file-system notification. */
 export const FALLBACK_CHECK_MS = 500;
 
@@ -33,13 +35,25 @@ export function watchCommits(
   let queued = false;
   let watcher: FSWatcher | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let recheck: NodeJS.Timeout | undefined;
   const check = () => {
     queued = false;
-    if (!db.open) return;
+    if (!db.open) return false;
     const version = dataVersion.get() as number;
-    if (version === seen) return;
+    if (version === seen) return false;
     seen = version;
     onChange();
+    return true;
+  };
+  // The WAL file may change (and notify) a moment before the commit is visible to this
+  // connection: when a notification finds nothing new, look once more shortly after.
+  const checkNotified = () => {
+    if (check() || recheck) return;
+    recheck = setTimeout(() => {
+      recheck = undefined;
+      check();
+    }, RECHECK_MS);
+    recheck.unref();
   };
   const schedule = (ms: number) => {
     if (timer) clearInterval(timer);
@@ -51,7 +65,7 @@ export function watchCommits(
       watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
         if ((file !== null && file !== wal) || queued) return;
         queued = true;
-        setImmediate(check);
+        setImmediate(checkNotified);
       });
       watcher.on('error', () => {
         watcher?.close();
@@ -66,5 +80,6 @@ export function watchCommits(
   return () => {
     watcher?.close();
     if (timer) clearInterval(timer);
+    if (recheck) clearTimeout(recheck);
   };
 }

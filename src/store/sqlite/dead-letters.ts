@@ -1,7 +1,7 @@
 /**
  * Dead letters on SQLite: list, show, replay (atomically with the redelivery), archive, purge.
  */
-import type { AppendItem, DeadLetter, DeadLetterFilter } from '../event-store.js';
+import type { AppendItem, DeadLetter, DeadLetterFilter, ExternalDeadLetter, ReplayDeadLetterOptions } from '../event-store.js';
 import type { EventLog } from './event-log.js';
 import { toStoredEvent } from './event-log.js';
 import type { GroupCommitter } from './group-commit.js';
@@ -38,17 +38,18 @@ export class SqliteDeadLetters {
     return row ? toDeadLetter(row) : undefined;
   }
 
-  replay(id: number, replacement?: AppendItem): Promise<DeadLetter> {
+  replay(id: number, replacement?: AppendItem, options: ReplayDeadLetterOptions = {}): Promise<DeadLetter> {
     return this.committer
       .enqueue((ctx) => {
         const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
         if (!row) return deadLetterNotFound(id);
         if (row.status !== 'open') return notOpen(row);
-        if (!this.#s.consumer.get(row.consumer)) return notFound(row.consumer);
+        // Redelivered by the caller's transport (NATS): only the status moves here.
+        if (!options.redelivered && !this.#s.consumer.get(row.consumer)) return notFound(row.consumer);
         const now = this.now();
         if (replacement) {
           this.log.appendInTransaction([replacement], now, ctx);
-        } else {
+        } else if (!options.redelivered) {
           this.#s.insertRetry.run(row.consumer, row.seq, 0, now, null, null, null, null, null, 0);
           this.lag.returned(row.consumer, ctx);
         }
@@ -58,6 +59,30 @@ export class SqliteDeadLetters {
       })
       .then(unwrap)
       .then(async () => (await this.get(id)) as DeadLetter);
+  }
+
+  /** A dead letter decided by a transport outside the store; idempotent per open (consumer, event). */
+  record(record: ExternalDeadLetter): Promise<DeadLetter> {
+    return this.committer
+      .enqueue((ctx) => {
+        const [stored] = this.log.appendInTransaction([record.event], this.now(), ctx);
+        const seq = (stored as { seq: number }).seq;
+        const open = this.#s.openDeadOf.get(record.consumer, seq) as number | undefined;
+        if (open !== undefined) return open;
+        const { lastInsertRowid } = this.#s.insertDead.run(
+          record.consumer,
+          seq,
+          record.reason,
+          record.error,
+          record.stack ?? null,
+          record.retries,
+          record.firstFailedAt,
+          record.lastFailedAt,
+        );
+        this.#s.countDead.run(record.consumer);
+        return Number(lastInsertRowid);
+      })
+      .then(async (id) => (await this.get(id)) as DeadLetter);
   }
 
   archive(id: number, note: string): Promise<DeadLetter> {

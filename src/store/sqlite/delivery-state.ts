@@ -16,9 +16,12 @@ import type {
   ConsumerSpec,
   DeadLetter,
   DeadLetterFilter,
+  ExternalDeadLetter,
+  ReplayDeadLetterOptions,
   DeliveryState,
   LagLimit,
   LeaseRef,
+  ParkedClaim,
   Settlement,
   StartPosition,
   StoredEvent,
@@ -28,12 +31,23 @@ import type { EventLog, EventRow } from './event-log.js';
 import { LagAccounting } from './lag-accounting.js';
 import { toStoredEvent } from './event-log.js';
 import { SqliteDeadLetters } from './dead-letters.js';
+import { deepFreeze } from './frozen.js';
 import { leaseLost, notFound, unwrap } from './refusals.js';
 import { type ConsumerRow, type RetryRow, type Statements, type WindowRow, prepare } from './statements.js';
 import type { FlushContext, GroupCommitter } from './group-commit.js';
 
+/** Longest a plain acknowledgement waits for a flush to ride along with. */
+const ACK_DELAY_MS = 2;
+
 /** How many log rows one claim reads at most before returning (with `more: true`). */
 const SCAN_LIMIT = 20_000;
+
+/** A claim waiting for this process's next append. */
+interface Parked {
+  readonly request: ClaimRequest;
+  readonly resolve: (result: ClaimResult) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 /** A window loaded once per flush and written back before commit. */
 interface CachedWindow {
@@ -44,6 +58,9 @@ interface CachedWindow {
 export class SqliteDeliveryState implements DeliveryState {
   readonly #s: Statements;
   readonly #dead: SqliteDeadLetters;
+  readonly #parked = new Set<Parked>();
+  /** A claim inside a savepoint: one that throws is undone without failing the flush it rides on. */
+  readonly #guardedClaim: Database.Transaction<(request: ClaimRequest, ctx: FlushContext) => ClaimResult | AgentbusError>;
 
   constructor(
     db: Database.Database,
@@ -55,6 +72,8 @@ export class SqliteDeliveryState implements DeliveryState {
     private readonly wake: () => void,
   ) {
     this.#s = prepare(db);
+    this.#guardedClaim = db.transaction((request: ClaimRequest, ctx: FlushContext) => this.#claimNow(request, ctx));
+    log.onFlushAppend = (ctx) => this.#rideAlong(ctx);
     this.#dead = new SqliteDeadLetters(this.#s, log, lag, committer, now, wake);
   }
 
@@ -131,8 +150,59 @@ export class SqliteDeliveryState implements DeliveryState {
     return this.committer.enqueue((ctx) => this.#claimNow(request, ctx)).then(unwrap);
   }
 
+  claimOnAppend(request: ClaimRequest): ParkedClaim {
+    let parked: Parked | undefined;
+    const result = new Promise<ClaimResult>((resolve, reject) => {
+      parked = { request, resolve, reject };
+    });
+    // Taken (and its error seen) by the consumer after it wakes; never an unhandled rejection.
+    result.catch(() => {});
+    const entry = parked as Parked;
+    this.#parked.add(entry);
+    return { result, cancel: () => this.#parked.delete(entry) };
+  }
+
+  /**
+   * Parked claims run in the flush that appends, after its jobs: the consumer's window and
+   * cursor commit with the events, and the deliveries go out right after that commit. A
+   * claim that finds nothing to act on stays parked.
+   */
+  #rideAlong(ctx: FlushContext): void {
+    if (this.#parked.size === 0) return;
+    ctx.afterJobs(() => {
+      for (const parked of this.#parked) {
+        let result: ClaimResult | AgentbusError;
+        try {
+          result = this.#guardedClaim(parked.request, ctx);
+        } catch (error) {
+          // Undone by its savepoint; the consumer sees the error when it wakes.
+          this.#parked.delete(parked);
+          parked.reject(error);
+          continue;
+        }
+        const worth =
+          result instanceof Error ||
+          result.deliveries.length > 0 ||
+          result.more ||
+          result.nextWakeAt !== undefined ||
+          (result.heldKeys !== undefined && result.heldKeys.size > 0);
+        if (!worth) continue;
+        // Still parked until the commit: a flush that rolls back leaves it waiting.
+        ctx.afterCommit(() => {
+          if (!this.#parked.delete(parked)) return;
+          if (result instanceof Error) parked.reject(result);
+          else parked.resolve(result);
+        });
+      }
+    });
+  }
+
   settle(settlements: readonly Settlement[]): Promise<Array<AppendedEvent[] | Error>> {
-    return this.committer.enqueue((ctx) => settlements.map((s) => this.#settleNow(s, ctx)));
+    const run = (ctx: FlushContext) => settlements.map((s) => this.#settleNow(s, ctx));
+    // A plain acknowledgement rides along with the next flush (the next append, usually):
+    // it resolves only once committed, so nothing acknowledged is ever lost.
+    const plain = settlements.every((s) => s.outcome.kind === 'ack' && !s.publish?.length);
+    return plain ? this.committer.enqueueLazy(run, ACK_DELAY_MS) : this.committer.enqueue(run);
   }
 
   extend(
@@ -186,8 +256,12 @@ export class SqliteDeliveryState implements DeliveryState {
     return this.#dead.get(id);
   }
 
-  replayDeadLetter(id: number, replacement?: AppendItem): Promise<DeadLetter> {
-    return this.#dead.replay(id, replacement);
+  replayDeadLetter(id: number, replacement?: AppendItem, options?: ReplayDeadLetterOptions): Promise<DeadLetter> {
+    return this.#dead.replay(id, replacement, options);
+  }
+
+  recordDeadLetter(record: ExternalDeadLetter): Promise<DeadLetter> {
+    return this.#dead.record(record);
   }
 
   archiveDeadLetter(id: number, note: string): Promise<DeadLetter> {
@@ -305,7 +379,7 @@ export class SqliteDeliveryState implements DeliveryState {
     const due = hasRetries ? (this.#s.dueRetries.all(name, now, now, request.max) as RetryRow[]) : [];
     for (const retry of due) {
       const row = this.#s.eventAt.get(retry.seq) as EventRow | undefined;
-      const event = row ? toStoredEvent(row) : undefined;
+      const event = row ? deepFreeze(toStoredEvent(row)) : undefined;
       if (!event || isExpired(event, now)) {
         this.#s.deleteRetry.run(name, retry.seq);
         this.lag.settled(name, 1, ctx);
@@ -364,6 +438,26 @@ export class SqliteDeliveryState implements DeliveryState {
     let expired = 0;
     let reachedHead = false;
     scan: while (scanned < SCAN_LIMIT) {
+      // Events this process appended and committed come from memory, without a read-back.
+      let held = this.log.tail.from(next, chunk);
+      if (held.length === 0) held = this.log.uncommitted(ctx, next, chunk);
+      if (held.length > 0) {
+        for (const event of held) {
+          next = event.seq + 1;
+          scanned++;
+          const { routing, event: meta } = event.envelope;
+          const target = routing.deliver_to;
+          if (target !== undefined ? target !== consumer.name : !request.matchTopic(routing.topic)) continue;
+          if (target === undefined && request.matchEvent && !request.matchEvent(event)) continue;
+          if (meta.expires_at !== undefined && Date.parse(meta.expires_at) <= now) {
+            expired++;
+            continue;
+          }
+          matched.push(deepFreeze(event));
+          if (matched.length === wanted) break scan;
+        }
+        continue;
+      }
       const rows = this.#s.scan.all(next, chunk) as Array<
         EventRow & { topic: string; expires_at: number | null; target: string | null }
       >;
@@ -378,7 +472,8 @@ export class SqliteDeliveryState implements DeliveryState {
           expired++;
           continue;
         }
-        matched.push(event);
+        // Frozen like the tail's events: whatever its source, a delivered envelope is read-only.
+        matched.push(deepFreeze(event));
         if (matched.length === wanted) break scan;
       }
       if (rows.length < chunk) {
@@ -386,6 +481,7 @@ export class SqliteDeliveryState implements DeliveryState {
         break;
       }
     }
+    this.log.tail.claimed(consumer.name, next, now);
     if (next === consumer.next_seq) return false;
     if (matched.length > 0) {
       const token = newLeaseToken();

@@ -7,12 +7,21 @@ import type Database from 'better-sqlite3';
 import type { Envelope, Priority } from '../../envelope/envelope.js';
 import { compileTopicPattern, isLiteralPattern } from '../../routing/index.js';
 import type { AppendItem, AppendedEvent, HistoryQuery, StoredEvent } from '../event-store.js';
+import { CommittedTail } from './committed-tail.js';
+import type { SqliteEventCounts } from './event-counts.js';
 import type { FlushContext } from './group-commit.js';
 import type { LagAccounting } from './lag-accounting.js';
 
 const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
 const PAGE_SIZE = 500;
 const STORED_AT_CHECKED = 'log:stored-at-checked';
+const TAIL_BATCH = 'log:tail-batch';
+
+/** Events of one flush waiting for its commit to enter the tail. */
+interface TailBatch {
+  events: StoredEvent[];
+  textLengths: number[];
+}
 
 /** A row as selected for reading. */
 export interface EventRow {
@@ -39,10 +48,15 @@ export class EventLog {
   readonly #lastStoredAt: Database.Statement;
   readonly #cache = new Map<string, Database.Statement>();
   #lastStoredAtSeen = 0;
+  /** Events this process appended and committed, for local claims (no read-back). */
+  readonly tail = new CommittedTail();
+  /** Called at the first append of each flush (claims that ride along with it). */
+  onFlushAppend: ((ctx: FlushContext) => void) | undefined;
 
   constructor(
     private readonly db: Database.Database,
     private readonly lag: LagAccounting,
+    private readonly counts?: SqliteEventCounts,
   ) {
     this.#insert = db.prepare(
       `INSERT INTO events (id, topic, type, correlation_id, causation_id, partition_key, priority, ts, expires_at, stored_at, target, body)
@@ -63,10 +77,12 @@ export class EventLog {
     if (!ctx?.scratch.has(STORED_AT_CHECKED)) {
       ctx?.scratch.set(STORED_AT_CHECKED, true);
       this.#lastStoredAtSeen = Math.max(this.#lastStoredAtSeen, (this.#lastStoredAt.get() as number | undefined) ?? 0);
+      if (ctx) this.onFlushAppend?.(ctx);
     }
     const storedAt = Math.max(now, this.#lastStoredAtSeen);
     this.#lastStoredAtSeen = storedAt;
     const out: AppendedEvent[] = [];
+    const batch = ctx && this.tail.enabled ? this.#tailBatch(ctx) : undefined;
     for (const { envelope, text } of items) {
       const { event, routing } = envelope;
       const info = this.#insert.run(
@@ -84,7 +100,12 @@ export class EventLog {
         text,
       );
       if (info.changes === 1) {
-        out.push({ seq: Number(info.lastInsertRowid), storedAt, envelope, duplicate: false });
+        const seq = Number(info.lastInsertRowid);
+        out.push({ seq, storedAt, envelope, duplicate: false });
+        if (batch) {
+          batch.events.push({ seq, storedAt, envelope });
+          batch.textLengths.push(text.length);
+        }
       } else {
         const first = toStoredEvent(this.#byId.get(event.id) as EventRow);
         out.push({ ...first, duplicate: true });
@@ -94,7 +115,36 @@ export class EventLog {
       out.filter((e) => !e.duplicate).map((e) => e.envelope),
       ctx,
     );
+    this.counts?.appended(out, ctx);
     return out;
+  }
+
+  /**
+   * Up to `max` events this flush appended, from `seq` on, not committed yet: only for a
+   * claim in the same transaction, whose deliveries are handed out after its commit.
+   */
+  uncommitted(ctx: FlushContext, seq: number, max: number): StoredEvent[] {
+    const events = (ctx.scratch.get(TAIL_BATCH) as TailBatch | undefined)?.events;
+    if (!events || events.length === 0) return [];
+    const first = (events[0] as StoredEvent).seq;
+    const index = seq - first;
+    // One flush holds the write lock throughout: its positions are contiguous. Check anyway.
+    if (index < 0 || index >= events.length || (events[events.length - 1] as StoredEvent).seq !== first + events.length - 1) {
+      return [];
+    }
+    return events.slice(index, index + max);
+  }
+
+  /** The flush's batch for the tail, handed over after COMMIT (never before). */
+  #tailBatch(ctx: FlushContext): TailBatch {
+    let batch = ctx.scratch.get(TAIL_BATCH) as TailBatch | undefined;
+    if (!batch) {
+      const created: TailBatch = { events: [], textLengths: [] };
+      batch = created;
+      ctx.scratch.set(TAIL_BATCH, created);
+      ctx.afterCommit(() => this.tail.committed(created.events, created.textLengths));
+    }
+    return batch;
   }
 
   get(id: string): StoredEvent | undefined {

@@ -10,6 +10,12 @@ import type Database from 'better-sqlite3';
 
 /** Per-flush scratch space shared by the jobs of one transaction. */
 export interface FlushContext {
+  /**
+   * Runs once every job of the flush has run, before the `beforeCommit` write-backs, inside
+   * the transaction: work that rides along with a flush (claims of waiting consumers). It may
+   * register `beforeCommit` and `afterCommit` callbacks.
+   */
+  afterJobs(fn: () => void): void;
   /** Runs after the transaction's statements, before COMMIT (write back caches). */
   beforeCommit(fn: () => void): void;
   /** Runs after a successful COMMIT (wake consumers). */
@@ -29,10 +35,11 @@ export class GroupCommitter {
   #scheduled = false;
   #held = false;
   #idle: Array<() => void> = [];
+  #lazyTimer: NodeJS.Timeout | undefined;
 
   /** One transaction function, created once: building it per flush costs more than it looks. */
   readonly #transaction: Database.Transaction<
-    (jobs: Job[], ctx: FlushContext, results: unknown[], before: Array<() => void>) => void
+    (jobs: Job[], ctx: FlushContext, results: unknown[], late: Array<() => void>, before: Array<() => void>) => void
   >;
 
   /** @param onFlushed runs after every committed flush (and every exclusive transaction). */
@@ -40,10 +47,13 @@ export class GroupCommitter {
     private readonly db: Database.Database,
     private readonly onFlushed: () => void = () => {},
   ) {
-    this.#transaction = db.transaction((jobs: Job[], ctx: FlushContext, results: unknown[], before: Array<() => void>) => {
-      for (let i = 0; i < jobs.length; i++) results[i] = (jobs[i] as Job).run(ctx);
-      for (const fn of before) fn();
-    });
+    this.#transaction = db.transaction(
+      (jobs: Job[], ctx: FlushContext, results: unknown[], late: Array<() => void>, before: Array<() => void>) => {
+        for (let i = 0; i < jobs.length; i++) results[i] = (jobs[i] as Job).run(ctx);
+        for (const fn of late) fn();
+        for (const fn of before) fn();
+      },
+    );
   }
 
   /** Queues `run` for the next flush; resolves with its result once committed. */
@@ -51,6 +61,23 @@ export class GroupCommitter {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
       this.#schedule();
+    });
+  }
+
+  /**
+   * Queues `run` without asking for a flush of its own: it rides along with the next flush
+   * that something else asks for, and is flushed within `maxDelayMs` in any case. For writes
+   * that nobody waits on to make progress (plain acknowledgements): one commit fewer per event
+   * when events trickle in. Resolves once committed, like {@link enqueue}.
+   */
+  enqueueLazy<T>(run: (ctx: FlushContext) => T, maxDelayMs: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      if (this.#scheduled || this.#lazyTimer) return;
+      this.#lazyTimer = setTimeout(() => {
+        this.#lazyTimer = undefined;
+        this.#schedule();
+      }, maxDelayMs);
     });
   }
 
@@ -106,22 +133,28 @@ export class GroupCommitter {
   #flush(): void {
     this.#scheduled = false;
     if (this.#held) return;
+    if (this.#lazyTimer) {
+      clearTimeout(this.#lazyTimer);
+      this.#lazyTimer = undefined;
+    }
     const jobs = this.#queue;
     this.#queue = [];
     if (jobs.length === 0) {
       this.#wakeIdle();
       return;
     }
+    const late: Array<() => void> = [];
     const before: Array<() => void> = [];
     const after: Array<() => void> = [];
     const ctx: FlushContext = {
+      afterJobs: (fn) => late.push(fn),
       beforeCommit: (fn) => before.push(fn),
       afterCommit: (fn) => after.push(fn),
       scratch: new Map(),
     };
     const results: unknown[] = new Array(jobs.length);
     try {
-      this.#transaction.immediate(jobs, ctx, results, before);
+      this.#transaction.immediate(jobs, ctx, results, late, before);
     } catch (error) {
       for (const job of jobs) job.reject(error);
       this.#schedule();

@@ -137,6 +137,35 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE consumer_retries ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 6,
+    name: 'streams with versions',
+    sql: `
+      -- An event's place in its stream; the event itself stays in events.
+      CREATE TABLE stream_events (
+        stream  TEXT    NOT NULL,
+        version INTEGER NOT NULL,
+        seq     INTEGER NOT NULL UNIQUE,
+        PRIMARY KEY (stream, version)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 7,
+    name: 'event counts per topic and source',
+    // Kept by the append transaction; filled once here from the existing log.
+    sql: `
+      CREATE TABLE event_counts (
+        topic    TEXT    NOT NULL,
+        source   TEXT    NOT NULL,
+        events   INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (topic, source)
+      ) WITHOUT ROWID;
+      INSERT INTO event_counts (topic, source, events, last_seq)
+        SELECT topic, coalesce(json_extract(body, '$.event.source'), ''), count(*), max(seq) FROM events GROUP BY 1, 2;
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions applied. */

@@ -12,11 +12,13 @@ import type { AppendItem, AppendedEvent, EventStore, HistoryQuery, StoreTransact
 import { type ChangeListener, watchCommits } from './change-feed.js';
 import { Checkpointer } from './checkpointer.js';
 import { SqliteDeliveryState } from './delivery-state.js';
+import { SqliteEventCounts } from './event-counts.js';
 import { EventLog } from './event-log.js';
 import { type FlushContext, GroupCommitter } from './group-commit.js';
 import { LagAccounting } from './lag-accounting.js';
 import { migrate } from './migrations.js';
 import { SqliteStateArea } from './state-area.js';
+import { SqliteStreamStore } from './streams.js';
 
 /** What `synchronous` survives: see docs/operations.md. */
 export type SqliteSynchronous = 'off' | 'normal' | 'full' | 'extra';
@@ -129,6 +131,8 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
 export class SqliteEventStore implements EventStore {
   readonly state: SqliteStateArea;
   readonly deliveries: SqliteDeliveryState;
+  readonly streams: SqliteStreamStore;
+  readonly counts: SqliteEventCounts;
   readonly changes = { onAppend: (listener: ChangeListener) => this.#onAppend(listener) };
 
   readonly #db: Database.Database;
@@ -152,10 +156,16 @@ export class SqliteEventStore implements EventStore {
     this.#clock = clock;
     this.#watch = watch;
     const lag = new LagAccounting(db);
-    this.#log = new EventLog(db, lag);
+    this.counts = new SqliteEventCounts(db);
+    this.#log = new EventLog(db, lag, this.counts);
     this.#committer = new GroupCommitter(db, () => this.#afterFlush());
     const now = () => clock.now();
     this.state = new SqliteStateArea(db, (job) => this.#committer.enqueue(job).then(unwrap), now);
+    this.streams = new SqliteStreamStore(
+      db,
+      (job) => (this.#closed ? Promise.reject(closedError()) : this.#committer.enqueue(job).then(unwrap)),
+      (items, ctx) => this.#appendNow(items, ctx),
+    );
     this.deliveries = new SqliteDeliveryState(db, this.#log, lag, this.#committer, now, () => {
       this.#wakePending = true;
     });

@@ -152,6 +152,7 @@ function build(db: Database.Database) {
        ORDER BY d.id LIMIT @limit`,
     ),
     deadLetter: q('SELECT d.*, e.stored_at, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq WHERE d.id = ?'),
+    openDeadOf: q("SELECT id FROM dead_letters WHERE consumer = ? AND seq = ? AND status = 'open' ORDER BY id LIMIT 1").pluck(),
     resolveDead: q(
       'UPDATE dead_letters SET status = ?, note = coalesce(?, note), replayed_as = coalesce(?, replayed_as) WHERE id = ?',
     ),

@@ -8,6 +8,8 @@ import { compileTopicPattern } from '../../routing/index.js';
 import type {
   AppendItem,
   AppendedEvent,
+  ClaimRequest,
+  ClaimResult,
   ClaimedDelivery,
   EventStore,
   FailureInfo,
@@ -107,6 +109,9 @@ class StoreBackedConsumer implements TransportConsumer {
   readonly #leaseMs: number;
   #stopListening: (() => void) | undefined;
   #dirty = true;
+  /** The last claim reached the head of the log (with `#nextWakeAt`, its next deadline). */
+  #caughtUp = false;
+  #nextWakeAt: number | undefined;
   #wake: (() => void) | undefined;
   #closed = false;
   #closeListeners: Array<() => void> = [];
@@ -140,21 +145,42 @@ class StoreBackedConsumer implements TransportConsumer {
 
   async fetch(max: number, options: { signal?: AbortSignal; retriesOnly?: boolean } = {}): Promise<Delivery[]> {
     const { signal, retriesOnly } = options;
+    const request: ClaimRequest = {
+      consumer: this.name,
+      owner: this.#owner,
+      max: Math.max(1, Math.trunc(max)),
+      leaseMs: this.#leaseMs,
+      matchTopic: this.#matchTopic,
+      ...(this.options.matchEvent ? { matchEvent: this.options.matchEvent } : {}),
+      ...(retriesOnly ? { retriesOnly } : {}),
+    };
     while (!this.#closed && !signal?.aborted) {
-      this.#dirty = false;
-      const result = await this.store.deliveries.claim({
-        consumer: this.name,
-        owner: this.#owner,
-        max: Math.max(1, Math.trunc(max)),
-        leaseMs: this.#leaseMs,
-        matchTopic: this.#matchTopic,
-        ...(this.options.matchEvent ? { matchEvent: this.options.matchEvent } : {}),
-        ...(retriesOnly ? { retriesOnly } : {}),
-      });
-      if (result.heldKeys) this.#heldKeys = result.heldKeys;
-      if (result.deliveries.length > 0) return result.deliveries.map((d) => new StoreBackedDelivery(this, d));
-      if (result.more || this.#dirty) continue;
-      await this.#sleep(result.nextWakeAt, signal);
+      let result: ClaimResult;
+      if (this.#caughtUp && !this.#dirty && !retriesOnly) {
+        // The last claim reached the head and nothing was appended since: nothing to ask for.
+        result = { deliveries: [], more: false, ...(this.#nextWakeAt !== undefined ? { nextWakeAt: this.#nextWakeAt } : {}) };
+      } else {
+        this.#dirty = false;
+        result = await this.store.deliveries.claim(request);
+        if (result.heldKeys) this.#heldKeys = result.heldKeys;
+      }
+      this.#caughtUp = false;
+      if (result.deliveries.length === 0 && !result.more && !this.#dirty) {
+        // While it sleeps, the claim rides along with this process's next append (if the
+        // store offers it): the events and the claim commit together.
+        const parked = retriesOnly ? undefined : this.store.deliveries.claimOnAppend?.(request);
+        await this.#sleep(result.nextWakeAt, signal);
+        if (!parked || parked.cancel()) continue;
+        result = await parked.result;
+        if (result.heldKeys) this.#heldKeys = result.heldKeys;
+        // It ran after every write of the flush whose commit woke us: that news is taken.
+        this.#dirty = false;
+      }
+      if (result.deliveries.length > 0) {
+        this.#caughtUp = !result.more && !retriesOnly;
+        this.#nextWakeAt = result.nextWakeAt;
+        return result.deliveries.map((d) => new StoreBackedDelivery(this, d));
+      }
     }
     return [];
   }

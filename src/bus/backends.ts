@@ -1,0 +1,124 @@
+/**
+ * Which engines a bus runs on: the embedded SQLite file (default), PostgreSQL for history and
+ * state, NATS JetStream for delivery. Drivers beyond SQLite are loaded only when chosen.
+ */
+import { invalidField } from '../errors.js';
+import type { EventStore } from '../store/event-store.js';
+import type { PostgresStoreOptions } from '../store/postgres/postgres-store.js';
+import { type SqliteStoreOptions, openSqliteStore } from '../store/sqlite/index.js';
+import type { Clock } from '../time.js';
+import type { NatsTransportOptions } from '../transport/nats/options.js';
+import { createStoreBackedTransport } from '../transport/store-backed/store-backed-transport.js';
+import type { Transport } from '../transport/transport.js';
+
+/** History and state in a SQLite file. */
+export interface SqliteStoreChoice {
+  /** Database file. @default ".agentbus/agentbus.db" */
+  readonly sqlite: string;
+}
+
+/** History and state in PostgreSQL. */
+export interface PostgresStoreChoice extends Omit<PostgresStoreOptions, 'url' | 'clock'> {
+  /** Connection URL, e.g. `postgres://agentbus@db.internal:5432/agentbus`. */
+  readonly postgres: string;
+}
+
+/** An EventStore opened by the caller (the bus does not close it), or which engine to open. */
+export type StoreChoice = EventStore | SqliteStoreChoice | PostgresStoreChoice;
+
+/** Delivery through NATS JetStream; history stays in the bus's store (the recorder writes it). */
+export interface NatsTransportChoice extends Omit<NatsTransportOptions, 'servers' | 'store'> {
+  /** Server URL(s), e.g. `nats://127.0.0.1:4222`. */
+  readonly nats: string | readonly string[];
+}
+
+/** A transport created by the caller (the bus does not close it), or which engine to use. */
+export type TransportChoice = Transport | NatsTransportChoice;
+
+/** What {@link openBackends} opened, and whether the bus owns (closes) each. */
+export interface Backends {
+  readonly store: EventStore;
+  readonly transport: Transport;
+  readonly ownsStore: boolean;
+  readonly ownsTransport: boolean;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const isStore = (value: Record<string, unknown>): boolean =>
+  typeof value.append === 'function' && typeof value.read === 'function';
+
+const isTransport = (value: Record<string, unknown>): boolean =>
+  typeof value.publish === 'function' && typeof value.consumer === 'function';
+
+/**
+ * Opens the store and the transport a bus runs on.
+ * @throws AgentbusError `OPTIONS_INVALID` naming `store` or `transport` for a choice it does not know.
+ */
+export async function openBackends(options: {
+  store?: StoreChoice;
+  transport?: TransportChoice;
+  path?: string;
+  sqlite?: Omit<SqliteStoreOptions, 'path' | 'clock'>;
+  clock: Clock;
+}): Promise<Backends> {
+  const transportChoice = checkTransport(options.transport);
+  const { store, ownsStore } = await openStore(options);
+  try {
+    if (transportChoice === undefined)
+      return { store, transport: createStoreBackedTransport(store), ownsStore, ownsTransport: true };
+    if (!('nats' in transportChoice)) return { store, transport: transportChoice, ownsStore, ownsTransport: false };
+    const { nats, ...rest } = transportChoice;
+    const { createNatsTransport } = await import('../transport/nats/index.js');
+    const transport = await createNatsTransport({ ...rest, servers: nats, store });
+    return { store, transport, ownsStore, ownsTransport: true };
+  } catch (error) {
+    if (ownsStore) await store.close();
+    throw error;
+  }
+}
+
+async function openStore(options: {
+  store?: StoreChoice;
+  path?: string;
+  sqlite?: Omit<SqliteStoreOptions, 'path' | 'clock'>;
+  clock: Clock;
+}): Promise<{ store: EventStore; ownsStore: boolean }> {
+  const { store: choice, clock } = options;
+  if (choice === undefined) {
+    const path = options.path;
+    return { store: await openSqliteStore({ ...options.sqlite, ...(path ? { path } : {}), clock }), ownsStore: true };
+  }
+  if (!isObject(choice))
+    throw invalidField('OPTIONS_INVALID', 'store', 'must be an EventStore, { sqlite: PATH } or { postgres: URL }');
+  if (isStore(choice)) return { store: choice as EventStore, ownsStore: false };
+  if ('postgres' in choice) {
+    const { postgres, ...rest } = choice as PostgresStoreChoice;
+    if (typeof postgres !== 'string' || !/^postgres(ql)?:\/\//.test(postgres)) {
+      throw invalidField('OPTIONS_INVALID', 'store.postgres', 'must be a postgres:// or postgresql:// connection URL');
+    }
+    const { openPostgresStore } = await import('../store/postgres/index.js');
+    return { store: await openPostgresStore({ ...rest, url: postgres, clock }), ownsStore: true };
+  }
+  if ('sqlite' in choice) {
+    const { sqlite } = choice as SqliteStoreChoice;
+    if (typeof sqlite !== 'string' || sqlite === '') throw invalidField('OPTIONS_INVALID', 'store.sqlite', 'must be a file path');
+    return { store: await openSqliteStore({ ...options.sqlite, path: sqlite, clock }), ownsStore: true };
+  }
+  throw invalidField('OPTIONS_INVALID', 'store', 'must be an EventStore, { sqlite: PATH } or { postgres: URL }');
+}
+
+function checkTransport(choice: TransportChoice | undefined): Transport | NatsTransportChoice | undefined {
+  if (choice === undefined) return undefined;
+  const refuse = () => invalidField('OPTIONS_INVALID', 'transport', 'must be a Transport or { nats: SERVERS }');
+  if (!isObject(choice)) throw refuse();
+  if (isTransport(choice)) return choice as Transport;
+  if (!('nats' in choice)) throw refuse();
+  const { nats } = choice as NatsTransportChoice;
+  const servers = typeof nats === 'string' ? [nats] : nats;
+  if (!Array.isArray(servers) || servers.length === 0 || servers.some((s) => typeof s !== 'string' || s.trim() === '')) {
+    throw invalidField('OPTIONS_INVALID', 'transport.nats', 'must be a server URL or a non-empty list of them');
+  }
+  return choice as NatsTransportChoice;
+}

@@ -1,0 +1,296 @@
+/**
+ * Durable timers: an event to append at a due time, kept in the store's state area
+ * (namespace `timers`), so timeouts and delayed events survive restarts.
+ *
+ * - Fired exactly once across processes: firing deletes the timer with compare-and-set and
+ *   appends its event in one store transaction; whoever deletes it appends it.
+ * - Never early: a timer fires only when the bus clock has reached its due time.
+ * - One in-memory `setTimeout` for the earliest timer, no polling loop. Timers set in this
+ *   process re-arm it directly; timers set by another process are noticed through the
+ *   store's change feed (which also has its own slow safety check), throttled to one scan
+ *   per {@link RESCAN_THROTTLE_MS}.
+ */
+import type { Envelope, PublishInput } from '../envelope/envelope.js';
+import type { EnvelopeWithText } from '../envelope/validate.js';
+import { parseTimestamp } from '../envelope/timestamp.js';
+import { invalidField } from '../errors.js';
+import type { AppendItem, EventStore, StateArea } from '../store/event-store.js';
+import { type Clock, parseDuration } from '../time.js';
+
+/** State-area namespace of the timers. */
+export const TIMERS_NAMESPACE = 'timers';
+/** Most often a process re-scans the timers after a commit of another process (ms). */
+export const RESCAN_THROTTLE_MS = 100;
+/** Longest single `setTimeout` (Node's limit is 2^31 - 1 ms); longer waits re-arm. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** A timer as the state area keeps it (snake_case, like the wire). */
+export interface TimerValue {
+  /** Due time, ms since the epoch. */
+  readonly due_at: number;
+  /** The event appended when the timer fires. */
+  readonly envelope: Envelope;
+}
+
+/** A timer to set: the event to append, and when. */
+export interface TimerInput {
+  /** When to append `item` (ms since the epoch). */
+  readonly dueAt: number;
+  /** The event; its id makes the timer's key, so setting the same timer twice keeps one. */
+  readonly item: AppendItem;
+}
+
+/**
+ * The key of a timer: its due time (zero-padded, so keys sort by due time) and its event id.
+ * @example timerKey(1764426600000, 'evt-1') // "001764426600000/evt-1"
+ */
+export function timerKey(dueAt: number, eventId: string): string {
+  return `${String(Math.max(0, Math.trunc(dueAt))).padStart(15, '0')}/${eventId}`;
+}
+
+/**
+ * Writes a timer into `state` (a transaction's state area, to set it atomically with other
+ * writes). Returns its key. Setting a timer that exists already changes nothing.
+ */
+export async function putTimer(state: StateArea, timer: TimerInput): Promise<string> {
+  const key = timerKey(timer.dueAt, timer.item.envelope.event.id);
+  if (await state.get(TIMERS_NAMESPACE, key)) return key;
+  const value: TimerValue = { due_at: timer.dueAt, envelope: timer.item.envelope };
+  await state.put(TIMERS_NAMESPACE, key, value, 'absent');
+  return key;
+}
+
+/** Deletes a timer by key from `state`; false when it already fired or was cancelled. */
+export function cancelTimer(state: StateArea, key: string): Promise<boolean> {
+  return state.delete(TIMERS_NAMESPACE, key);
+}
+
+/** The delay options of `bus.publish`: at most one of them. */
+export interface DelayOptions {
+  /** Append the event this long from now (`"30s"`, `"2h"`, or ms). */
+  delay?: string | number;
+  /** Append the event at this instant (RFC 3339, Date, or ms since the epoch). */
+  deliverAt?: string | number | Date;
+}
+
+/**
+ * The due time of a delayed publish, or undefined for an immediate one.
+ * @throws AgentbusError `ENVELOPE_INVALID` naming `delay` or `deliverAt`.
+ */
+export function resolveDueAt(options: DelayOptions, now: number): number | undefined {
+  const { delay, deliverAt } = options;
+  if (delay !== undefined && deliverAt !== undefined) {
+    throw invalidField('ENVELOPE_INVALID', 'delay', 'give either delay or deliverAt, not both');
+  }
+  if (delay !== undefined) {
+    const ms = parseDuration(delay);
+    if (typeof ms !== 'number') throw invalidField('ENVELOPE_INVALID', 'delay', ms.error);
+    return now + ms;
+  }
+  if (deliverAt === undefined) return undefined;
+  const at =
+    deliverAt instanceof Date
+      ? deliverAt.getTime()
+      : typeof deliverAt === 'number'
+        ? deliverAt
+        : typeof deliverAt === 'string'
+          ? parseTimestamp(deliverAt)
+          : undefined;
+  if (at === undefined || !Number.isFinite(at)) {
+    throw invalidField('ENVELOPE_INVALID', 'deliverAt', 'must be an RFC 3339 time, a Date or ms since the epoch');
+  }
+  return at;
+}
+
+/**
+ * The timers of one bus: sets them, fires them when due, and wakes up for timers that
+ * other processes set. Reach it as `bus.timers`.
+ */
+export class Timers {
+  readonly clock: Clock;
+  readonly #store: EventStore;
+  readonly #create: (input: PublishInput) => EnvelopeWithText;
+  readonly #relay: (items: readonly AppendItem[]) => Promise<unknown>;
+  #timer: NodeJS.Timeout | undefined;
+  #armedFor: number | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #firing: Promise<number> | undefined;
+  #again = false;
+  #throttle: NodeJS.Timeout | undefined;
+  #closed = false;
+  #fired = 0;
+
+  /** @internal the bus creates it */
+  constructor(
+    store: EventStore,
+    clock: Clock,
+    create: (input: PublishInput) => EnvelopeWithText,
+    relay: (items: readonly AppendItem[]) => Promise<unknown> = async () => {},
+  ) {
+    this.#store = store;
+    this.clock = clock;
+    this.#create = create;
+    this.#relay = relay;
+  }
+
+  /**
+   * Hands events committed to the store in a transaction (fired timers, workflow effects)
+   * to the transport too. A no-op for the store-backed transport (the append is idempotent
+   * by id); a transport with its own log (NATS) delivers them from there.
+   */
+  relay(items: readonly AppendItem[]): Promise<unknown> {
+    return items.length === 0 ? Promise.resolve() : this.#relay(items);
+  }
+
+  /** How many timers this process fired (won the race for) since the bus opened. */
+  get fired(): number {
+    return this.#fired;
+  }
+
+  /** True once {@link start} ran: this process fires due timers. */
+  get running(): boolean {
+    return this.#unsubscribe !== undefined;
+  }
+
+  /**
+   * Makes this process fire due timers (the bus starts it on `subscribe` and on a delayed
+   * publish). Idempotent.
+   */
+  start(): void {
+    if (this.#closed || this.#unsubscribe) return;
+    this.#unsubscribe = this.#store.changes.onAppend(() => this.#rescanSoon());
+    this.wake();
+  }
+
+  /**
+   * Builds and validates `input` now (a refusal writes nothing) and sets a timer that
+   * appends it at `dueAt`. Its `event.timestamp` is the due time unless given.
+   */
+  async publishAt(input: PublishInput, dueAt: number): Promise<Envelope> {
+    const item = this.#create({ ...input, timestamp: input.timestamp ?? new Date(dueAt).toISOString() });
+    await putTimer(this.#store.state, { dueAt, item });
+    this.start();
+    this.wake();
+    return item.envelope;
+  }
+
+  /** Builds an event to give to {@link putTimer} (inside a transaction). */
+  prepare(input: PublishInput): AppendItem {
+    return this.#create(input);
+  }
+
+  /** Timers not fired yet, earliest first. */
+  async *list(): AsyncIterable<{ key: string; dueAt: number; envelope: Envelope }> {
+    for await (const record of this.#store.state.list<TimerValue>(TIMERS_NAMESPACE)) {
+      yield { key: record.key, dueAt: record.value.due_at, envelope: record.value.envelope };
+    }
+  }
+
+  /** Cancels a timer by key; false when it fired or was cancelled already. */
+  cancel(key: string): Promise<boolean> {
+    return cancelTimer(this.#store.state, key);
+  }
+
+  /** Re-reads the earliest timer and fires or re-arms (call after setting timers in a transaction). */
+  wake(): void {
+    if (this.#closed || !this.#unsubscribe) return;
+    void this.fireDue().catch(() => {
+      // The store is unavailable or closing; the next wake-up or change notification retries.
+    });
+  }
+
+  /**
+   * Fires every timer due by the bus clock, then arms one `setTimeout` for the next.
+   * Resolves with how many this call fired (handy with a manual clock in tests).
+   */
+  fireDue(): Promise<number> {
+    if (this.#firing) {
+      this.#again = true;
+      return this.#firing.then(() => this.fireDue());
+    }
+    this.#firing = this.#fireLoop().finally(() => {
+      this.#firing = undefined;
+    });
+    return this.#firing;
+  }
+
+  /** Stops firing in this process; the timers stay in the store. */
+  close(): void {
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#throttle);
+  }
+
+  async #fireLoop(): Promise<number> {
+    let fired = 0;
+    for (;;) {
+      this.#again = false;
+      const next = await this.#earliest();
+      if (next === undefined) {
+        this.#arm(undefined);
+        return fired;
+      }
+      if (next.dueAt > this.clock.now()) {
+        this.#arm(next.dueAt);
+        if (!this.#again) return fired;
+        continue;
+      }
+      if (await this.#fire(next.key)) {
+        fired++;
+        this.#fired++;
+      }
+      if (this.#closed) return fired;
+    }
+  }
+
+  async #earliest(): Promise<{ key: string; dueAt: number } | undefined> {
+    for await (const record of this.#store.state.list<TimerValue>(TIMERS_NAMESPACE)) {
+      return { key: record.key, dueAt: record.value.due_at };
+    }
+    return undefined;
+  }
+
+  /** Deletes the timer and appends its event atomically; false when another process won. */
+  async #fire(key: string): Promise<boolean> {
+    const item = await this.#store.transaction(async (tx) => {
+      const record = await tx.state.get<TimerValue>(TIMERS_NAMESPACE, key);
+      if (!record || record.value.due_at > this.clock.now()) return undefined;
+      await tx.state.delete(TIMERS_NAMESPACE, key, record.version);
+      const { envelope } = record.value;
+      const appended: AppendItem = { envelope, text: JSON.stringify(envelope) };
+      await tx.append([appended]);
+      return appended;
+    });
+    if (!item) return false;
+    await this.relay([item]);
+    return true;
+  }
+
+  #arm(dueAt: number | undefined): void {
+    if (dueAt === this.#armedFor && this.#timer) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedFor = dueAt;
+    if (dueAt === undefined || this.#closed || !this.#unsubscribe) return;
+    // At least 1 ms: a timer that fires a little early by the clock re-arms for the rest.
+    const wait = Math.min(MAX_TIMEOUT_MS, Math.max(1, dueAt - this.clock.now()));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#armedFor = undefined;
+      this.wake();
+    }, wait);
+    // Timers never keep a process alive on their own; running subscriptions do.
+    this.#timer.unref();
+  }
+
+  #rescanSoon(): void {
+    if (this.#throttle || this.#closed) return;
+    this.#throttle = setTimeout(() => {
+      this.#throttle = undefined;
+      this.wake();
+    }, RESCAN_THROTTLE_MS);
+    this.#throttle.unref();
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * `agentbus status`: the seed's "Event System Dashboard" for a database (throughput bars, By
+ * Topic, Agent Activity, Health), once, or redrawn in place with `--watch`; `--json` prints
+ * the snapshot.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import { toSnakeCase } from '../../observe/json.js';
+import { type HealthLevel, type StatusSnapshot, isUnhealthy, statusSnapshot } from '../../observe/status.js';
+import { globalOptions, withBus } from '../context.js';
+import { printJson, writeLine } from '../output.js';
+import { formatTable } from '../table.js';
+
+/** Width of a bar in characters. */
+const BAR_WIDTH = 20;
+
+const LEVEL: Record<HealthLevel, string> = { healthy: '🟢 Healthy', degraded: '🟡 Degraded', unhealthy: '🔴 Unhealthy' };
+
+/** `1,247`. */
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** A 20-character bar: `value / max` of it filled (rounded), the rest light. */
+export function formatBar(value: number, max: number): string {
+  const filled = max <= 0 ? 0 : Math.min(BAR_WIDTH, Math.max(0, Math.round((value / max) * BAR_WIDTH)));
+  return '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled);
+}
+
+function latency(ms: number | null): string {
+  if (ms === null) return 'n/a';
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)}s` : `${Math.round(ms)}ms`;
+}
+
+function busLine(s: StatusSnapshot): string {
+  const why: string[] = [];
+  if (s.throughput.inDlq > 0) why.push(`${formatCount(s.throughput.inDlq)} in DLQ`);
+  const unhealthy = s.agents.filter((a) => isUnhealthy(a.health)).length;
+  if (unhealthy > 0) why.push(`${unhealthy} agent${unhealthy === 1 ? '' : 's'} not healthy`);
+  if (s.health.consumerLag.level === 'high') why.push('high consumer lag');
+  return `${LEVEL[s.health.bus]}${why.length > 0 ? ` (${why.join(', ')})` : ''}`;
+}
+
+function agentsLine(s: StatusSnapshot): string | undefined {
+  const reporting = s.agents.filter((a) => a.health !== undefined);
+  if (reporting.length === 0) return undefined;
+  const others = reporting.filter((a) => isUnhealthy(a.health)).length;
+  const idle = reporting.filter((a) => a.health === 'paused' || a.health === 'stopped').length;
+  const fine = reporting.length - others - idle;
+  const parts = [
+    `${fine} healthy`,
+    ...(others > 0 ? [`${others} not healthy`] : []),
+    ...(idle > 0 ? [`${idle} paused or stopped`] : []),
+  ];
+  return `${others === 0 ? '🟢' : '🟡'} ${parts.join(', ')}`;
+}
+
+/**
+ * Formats a snapshot as the seed's dashboard.
+ *
+ * @example
+ * console.log(formatDashboard(await statusSnapshot(store)))
+ */
+export function formatDashboard(s: StatusSnapshot): string {
+  const t = s.throughput;
+  const max = Math.max(t.published, t.consumed, t.failed, t.inDlq);
+  const bars: Array<[string, number]> = [
+    ['Events Published:', t.published],
+    ['Events Consumed:', t.consumed],
+    ['Events Failed:', t.failed],
+    ['Events in DLQ:', t.inDlq],
+  ];
+  const labelWidth = Math.max(...bars.map(([label]) => label.length));
+  const topics = s.topics.map((r) => [
+    r.topic,
+    formatCount(r.published),
+    r.consumed === null ? '-' : formatCount(r.consumed),
+    r.lag === null ? '-' : formatCount(r.lag),
+  ]);
+  const agents = s.agents.map((a) => [a.agent, formatCount(a.published), formatCount(a.consumed), formatCount(a.processing)]);
+  const lag = s.health.consumerLag;
+  const lagLevel = `${lag.level[0]?.toUpperCase()}${lag.level.slice(1)}`;
+  const agentHealth = agentsLine(s);
+  return [
+    '## Event System Dashboard',
+    '',
+    '### Throughput (All Time)',
+    ...bars.map(([label, value]) => `${label.padEnd(labelWidth)} ${formatBar(value, max)} ${formatCount(value)}`),
+    '',
+    '### By Topic',
+    topics.length > 0 ? formatTable(['Topic', 'Published', 'Consumed', 'Lag'], topics) : '(no events yet)',
+    '',
+    '### Agent Activity',
+    agents.length > 0 ? formatTable(['Agent', 'Published', 'Consumed', 'Processing'], agents) : '(no agents yet)',
+    '',
+    '### Health',
+    `- Event Bus: ${busLine(s)}`,
+    `- Event Store: ${LEVEL[s.health.store]}`,
+    `- Average Latency: ${latency(s.health.averageLatencyMs)}`,
+    `- Consumer Lag: ${lagLevel}${lag.maxPending > 0 ? ` (${formatCount(lag.maxPending)} pending)` : ''}`,
+    ...(agentHealth ? [`- Agents: ${agentHealth}`] : []),
+  ].join('\n');
+}
+
+interface StatusFlags {
+  watch?: number | true;
+  includeSystem?: boolean;
+}
+
+/** Seconds between redraws when `--watch` has no value. */
+const DEFAULT_WATCH_SECONDS = 2;
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(n >= 0.1) || n > 86_400) {
+    throw new InvalidArgumentError('Must be a number of seconds between 0.1 and 86400.');
+  }
+  return n;
+}
+
+/** Clear the screen and move home: a redraw in place. */
+const REDRAW = '\x1b[H\x1b[2J';
+
+async function statusAction(flags: StatusFlags, command: Command): Promise<void> {
+  const { target, json } = globalOptions(command);
+  const options = { includeSystem: flags.includeSystem === true };
+  const show = (snapshot: StatusSnapshot, frame: number) => {
+    if (json) return printJson(toSnakeCase(snapshot), true);
+    const text = formatDashboard(snapshot);
+    if (process.stdout.isTTY) process.stdout.write(`${REDRAW}${text}\n`);
+    else writeLine(frame === 0 ? text : `\n${text}`);
+  };
+  if (flags.watch === undefined) {
+    show(await withBus(target, (bus) => statusSnapshot(bus.store, options), { mustExist: true }), 0);
+    return;
+  }
+  const seconds = flags.watch === true ? DEFAULT_WATCH_SECONDS : flags.watch;
+  await withBus(
+    target,
+    async (bus) => {
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        for (let frame = 0; !stop.signal.aborted; frame++) {
+          show(await statusSnapshot(bus.store, options), frame);
+          await pause(seconds * 1000, stop.signal);
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    },
+    { mustExist: true },
+  );
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Adds `status` to `program`. */
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .summary("show the seed's event system dashboard")
+    .description(
+      "Show the seed's Event System Dashboard for the database: throughput bars (published, consumed, failed, in DLQ), " +
+        'By Topic (published, consumed, lag), Agent Activity (published, consumed, processing) and Health. ' +
+        'Counts cover the whole log; system.* topics are left out unless --include-system. ' +
+        'With --watch the dashboard is redrawn every SECONDS (default 2) until Ctrl-C; with --json the snapshot is ' +
+        'printed as one JSON line (one per refresh with --watch).',
+    )
+    .option('--watch [seconds]', 'redraw every SECONDS (default 2)', parseSeconds)
+    .option('--include-system', 'count system.* topics (heartbeats, error notices) too')
+    .action(statusAction);
+}

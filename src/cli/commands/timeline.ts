@@ -1,0 +1,108 @@
+/**
+ * `agentbus timeline CORRELATION_ID`: the seed's correlation table
+ * (`| Time | Event | Agent | Correlation ID |`), or the causation tree with `--tree`, both with
+ * retries, dead letters and compensations; `--json` prints entries and tree.
+ */
+import type { Command } from 'commander';
+import { AgentbusError } from '../../errors.js';
+import { timelineJson } from '../../observe/sources.js';
+import { type CausationNode, type TimelineEntry, causationTree, timeline } from '../../observe/timeline.js';
+import { globalOptions, withBus } from '../context.js';
+import { formatTimeColumn, printJson, writeLine } from '../output.js';
+import { formatTable } from '../table.js';
+
+interface TimelineFlags {
+  tree?: boolean;
+}
+
+/** The Event column: the type, with what happened to it for failures and compensations. */
+export function describeEntry(e: TimelineEntry): string {
+  switch (e.kind) {
+    case 'compensation':
+      return `${e.event} (compensation)`;
+    case 'retry':
+      return `${e.event} failed (${e.reason}), retried`;
+    case 'dead_letter': {
+      const retries = e.retries === 1 ? '1 retry' : `${e.retries ?? 0} retries`;
+      const after = e.status === 'open' ? '' : e.replayedAs ? `, replayed as ${e.replayedAs}` : `, ${e.status}`;
+      return `${e.event} → DLQ (${e.reason}, ${retries}${after})`;
+    }
+    default:
+      return e.event;
+  }
+}
+
+/** The seed's correlation table. Agent is the event's source, or the failing subscription. */
+export function formatTimelineTable(entries: readonly TimelineEntry[]): string {
+  const times = formatTimeColumn(entries.map((e) => e.time));
+  return formatTable(
+    ['Time', 'Event', 'Agent', 'Correlation ID'],
+    entries.map((e, i) => [times[i] as string, describeEntry(e), e.agent, e.correlationId]),
+  );
+}
+
+/**
+ * The causation tree drawn with `├─ └─ │`: each event with its agent and time, failures of
+ * its deliveries first, then the events it caused.
+ */
+export function formatCausationTree(roots: readonly CausationNode[]): string {
+  const all: TimelineEntry[] = [];
+  const gather = (n: CausationNode) => {
+    all.push(n.entry, ...n.failures);
+    n.children.forEach(gather);
+  };
+  roots.forEach(gather);
+  const column = formatTimeColumn(all.map((e) => e.time));
+  const times = new Map(all.map((e, i) => [e, column[i] as string]));
+  const lines: string[] = [];
+  const label = (e: TimelineEntry) =>
+    e.kind === 'retry' || e.kind === 'dead_letter'
+      ? `✖ ${describeEntry(e)} in ${e.agent}  ${times.get(e)}`
+      : `${describeEntry(e)}  ${e.agent}  ${times.get(e)}`;
+  const walk = (n: CausationNode, prefix: string, last: boolean, root: boolean) => {
+    lines.push(root ? label(n.entry) : `${prefix}${last ? '└─ ' : '├─ '}${label(n.entry)}`);
+    const inner = root ? '' : `${prefix}${last ? '   ' : '│  '}`;
+    const kids: Array<{ failure?: TimelineEntry; node?: CausationNode }> = [
+      ...n.failures.map((failure) => ({ failure })),
+      ...n.children.map((node) => ({ node })),
+    ];
+    kids.forEach((k, i) => {
+      const end = i === kids.length - 1;
+      if (k.failure) lines.push(`${inner}${end ? '└─ ' : '├─ '}${label(k.failure)}`);
+      else if (k.node) walk(k.node, inner, end, false);
+    });
+  };
+  for (const r of roots) walk(r, '', true, true);
+  return lines.join('\n');
+}
+
+async function timelineAction(correlationId: string, flags: TimelineFlags, command: Command): Promise<void> {
+  const { target, json } = globalOptions(command);
+  if (correlationId.trim() === '') {
+    throw new AgentbusError('OPTIONS_INVALID', 'CORRELATION_ID: must not be empty', {
+      field: 'CORRELATION_ID',
+      reason: 'must not be empty',
+    });
+  }
+  const entries = await withBus(target, (bus) => timeline(bus.store, correlationId), { mustExist: true });
+  if (entries.length === 0) {
+    throw new AgentbusError('NOT_FOUND', `no events with correlation id ${correlationId}`, { correlationId });
+  }
+  if (json) return printJson(timelineJson(correlationId, entries), true);
+  writeLine(flags.tree ? formatCausationTree(causationTree(entries)) : formatTimelineTable(entries));
+}
+
+/** Adds `timeline` to `program`. */
+export function registerTimeline(program: Command): void {
+  program
+    .command('timeline')
+    .argument('<correlation-id>', 'the correlation id (event.correlation_id)')
+    .summary('show the events of one correlation id, as a table or a causation tree')
+    .description(
+      "Show every event of a correlation id in time order as the seed's table | Time | Event | Agent | Correlation ID | " +
+        '(Agent is event.source), with dead letters (and the retries before them, in the failing subscription) and ' +
+        'compensations marked. --tree draws the causation tree instead. --json prints {correlation_id, entries, tree}.',
+    )
+    .option('--tree', 'draw the causation tree')
+    .action(timelineAction);
+}

@@ -1,0 +1,175 @@
+/**
+ * Loading a config file: YAML or JSON, validated, tokens resolved from the file, an
+ * environment variable or a token file. Errors name the file and the field's path; a token's
+ * value never appears in them.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { AgentbusError, invalidField } from '../errors.js';
+import { CONFIG_SCHEMA, type ConfigFile } from './schema.js';
+
+/** Topic patterns a token may (`allow`) and may not (`deny`) use. Deny wins; no rule means deny. */
+export interface TopicRules {
+  readonly allow: readonly string[];
+  readonly deny: readonly string[];
+}
+
+/** One bearer token with its permissions, its secret resolved. */
+export interface TokenConfig {
+  /** Shown in logs instead of the token. */
+  readonly name: string;
+  /** The secret; compared in constant time, never logged. */
+  readonly token: string;
+  /** Topics it may publish to. */
+  readonly publish: TopicRules;
+  /** Topics it may read (history, live stream, timelines). */
+  readonly subscribe: TopicRules;
+  /** May work the dead-letter queue and manage subscriptions. @default false */
+  readonly admin: boolean;
+}
+
+/** The `server` section, resolved. */
+export interface ServerConfig {
+  /** @default "127.0.0.1" */
+  readonly host: string;
+  /** @default 7070 */
+  readonly port: number;
+  /** Largest request body in bytes. @default 1048576 (1 MiB) */
+  readonly bodyLimit: number;
+  /** Once any is configured, every route requires one. @default [] */
+  readonly tokens: readonly TokenConfig[];
+}
+
+/** A config file, validated and resolved. */
+export interface AgentbusConfig {
+  /** SQLite path or `postgres://` URL. */
+  readonly store?: string;
+  /** NATS URL(s). */
+  readonly nats?: string | readonly string[];
+  readonly server: ServerConfig;
+}
+
+/** Where {@link parseConfig} resolves `token_env` and `token_file`. */
+export interface ParseConfigOptions {
+  /** Named in errors. @default "config" */
+  readonly file?: string;
+  /** Environment for `token_env`. @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Directory `token_file` paths are relative to. @default the working directory */
+  readonly baseDir?: string;
+}
+
+/** Shortest token accepted: guessable secrets are refused. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * Reads, validates and resolves a config file (`.json`, or YAML for anything else).
+ * @throws AgentbusError `OPTIONS_INVALID` naming the file and the field's path, e.g.
+ *   `server.tokens[0].publish.allow[1]`; `NOT_FOUND` when the file does not exist.
+ * @example
+ * const config = await loadConfig('agentbus.yaml')
+ */
+export async function loadConfig(
+  path: string,
+  options: Omit<ParseConfigOptions, 'file' | 'baseDir'> = {},
+): Promise<AgentbusConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT')
+      throw new AgentbusError('NOT_FOUND', `--config: no config file at ${path}`, { field: '--config', path });
+    throw invalidField('OPTIONS_INVALID', '--config', `cannot read ${path}: ${code ?? String(error)}`);
+  }
+  let value: unknown;
+  try {
+    value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw invalidField('OPTIONS_INVALID', path, `not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${oneLine(error)}`);
+  }
+  return parseConfig(value ?? {}, { ...options, file: path, baseDir: dirname(resolve(path)) });
+}
+
+/**
+ * Validates a config value (already parsed from YAML or JSON) and resolves its tokens.
+ * @throws AgentbusError `OPTIONS_INVALID` naming the field's path.
+ */
+export async function parseConfig(value: unknown, options: ParseConfigOptions = {}): Promise<AgentbusConfig> {
+  const file = options.file ?? 'config';
+  const result = CONFIG_SCHEMA.safeParse(value);
+  if (!result.success) throw fromIssue(file, result.error.issues[0]);
+  const config: ConfigFile = result.data;
+  const tokens: TokenConfig[] = [];
+  const names = new Set<string>();
+  const secrets = new Set<string>();
+  for (const [index, entry] of config.server.tokens.entries()) {
+    const field = `server.tokens[${index}]`;
+    if (names.has(entry.name)) throw refused(file, `${field}.name`, `"${entry.name}" is given twice`);
+    names.add(entry.name);
+    const token = await resolveToken(entry, field, file, options);
+    if (token.length < MIN_TOKEN_LENGTH) {
+      throw refused(file, field, `the token of "${entry.name}" is shorter than ${MIN_TOKEN_LENGTH} characters`);
+    }
+    if (/\s/.test(token)) throw refused(file, field, `the token of "${entry.name}" contains white space`);
+    if (secrets.has(token)) throw refused(file, field, `the token of "${entry.name}" is the same as another token's`);
+    secrets.add(token);
+    tokens.push({ name: entry.name, token, publish: entry.publish, subscribe: entry.subscribe, admin: entry.admin });
+  }
+  return {
+    ...(config.store !== undefined ? { store: config.store } : {}),
+    ...(config.nats !== undefined ? { nats: config.nats } : {}),
+    server: { host: config.server.host, port: config.server.port, bodyLimit: config.server.bodyLimit, tokens },
+  };
+}
+
+async function resolveToken(
+  entry: ConfigFile['server']['tokens'][number],
+  field: string,
+  file: string,
+  options: ParseConfigOptions,
+): Promise<string> {
+  if (entry.token !== undefined) return entry.token;
+  if (entry.token_env !== undefined) {
+    const value = (options.env ?? process.env)[entry.token_env];
+    if (value === undefined || value === '') {
+      throw refused(file, `${field}.token_env`, `environment variable ${entry.token_env} is not set`);
+    }
+    return value.trim();
+  }
+  const path = resolve(options.baseDir ?? '.', entry.token_file ?? '');
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (error) {
+    throw refused(file, `${field}.token_file`, `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+/** `server.tokens[0].publish.allow[1]` from zod's path. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) out += typeof key === 'number' ? `[${key}]` : out === '' ? String(key) : `.${String(key)}`;
+  return out === '' ? '(top level)' : out;
+}
+
+function fromIssue(file: string, issue: z.core.$ZodIssue | undefined): AgentbusError {
+  if (!issue) return refused(file, '(top level)', 'invalid');
+  let field = formatPath(issue.path);
+  let reason = issue.message;
+  if (issue.code === 'unrecognized_keys') {
+    const [key = ''] = issue.keys;
+    field = field === '(top level)' ? key : `${field}.${key}`;
+    reason = 'unknown key';
+  }
+  return refused(file, field, reason);
+}
+
+function refused(file: string, field: string, reason: string): AgentbusError {
+  return new AgentbusError('OPTIONS_INVALID', `${file}: ${field}: ${reason}`, { field, reason, file });
+}
+
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+}

@@ -1,0 +1,92 @@
+/**
+ * The shape of an agentbus config file (YAML or JSON), validated with zod. Field names are
+ * the file's own; {@link loadConfig} resolves tokens and reports errors by field path.
+ */
+import { z } from 'zod';
+import { isValidTopicPattern } from '../routing/index.js';
+
+/** Default `server.host`: loopback only. */
+export const DEFAULT_HOST = '127.0.0.1';
+/** Default `server.port`. */
+export const DEFAULT_PORT = 7070;
+/** Default `server.bodyLimit`: 1 MiB. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1000,
+  kib: 1024,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** Bytes of a size: a whole number, or `"512KiB"`, `"1MiB"`, `"2MB"`; undefined when it is neither. */
+export function parseByteSize(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  if (!match) return undefined;
+  const unit = SIZE_UNITS[(match[2] || 'b').toLowerCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Math.floor(Number(match[1]) * unit);
+  return bytes > 0 ? bytes : undefined;
+}
+
+const topicPattern = z.string().refine(isValidTopicPattern, {
+  message: 'not a topic pattern (dot-separated tokens of A-Z a-z 0-9 _ -, with * and a final >)',
+});
+
+const rules = z.strictObject({
+  /** Topic patterns this token may use; no rule means nothing is allowed. */
+  allow: z.array(topicPattern).default([]),
+  /** Topic patterns refused even when allowed: deny wins. */
+  deny: z.array(topicPattern).default([]),
+});
+
+const tokenEntry = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.@/-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . @ / -'),
+    token: z.string().optional(),
+    token_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+      .optional(),
+    token_file: z.string().min(1).optional(),
+    publish: rules.default({ allow: [], deny: [] }),
+    subscribe: rules.default({ allow: [], deny: [] }),
+    admin: z.boolean().default(false),
+  })
+  .refine((t) => [t.token, t.token_env, t.token_file].filter((v) => v !== undefined).length === 1, {
+    message: 'give exactly one of token, token_env, token_file',
+  });
+
+const serverSection = z.strictObject({
+  host: z.string().min(1).default(DEFAULT_HOST),
+  port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
+  bodyLimit: z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      const bytes = parseByteSize(value);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'must be a positive size: bytes, or like "512KiB", "1MiB"' });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .default(DEFAULT_BODY_LIMIT),
+  tokens: z.array(tokenEntry).default([]),
+});
+
+/** The config file's schema. Unknown keys are refused, so a typo never passes silently. */
+export const CONFIG_SCHEMA = z.strictObject({
+  /** A SQLite file path, or a `postgres://` URL (passed through to the store). */
+  store: z.string().min(1).optional(),
+  /** NATS server URL(s) for the JetStream transport (passed through). */
+  nats: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  server: serverSection.default({ host: DEFAULT_HOST, port: DEFAULT_PORT, bodyLimit: DEFAULT_BODY_LIMIT, tokens: [] }),
+});
+
+/** The config file as parsed, before tokens are resolved. */
+export type ConfigFile = z.output<typeof CONFIG_SCHEMA>;

@@ -1,0 +1,391 @@
+/**
+ * The dashboard's figures, computed from the store alone (so `agentbus status` works from
+ * any process): per-topic totals from the store's counters, per-subscription positions and
+ * counters, open dead letters, agent heartbeats, and a latency sample of recent events.
+ * Nothing here scans the whole history: the cost follows the number of topics,
+ * subscriptions, pending events and dead letters.
+ */
+import { type AgentRecord, listAgents } from '../agents/health.js';
+import type { Envelope } from '../envelope/envelope.js';
+import { SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
+import { compileTopicPattern } from '../routing/index.js';
+import type { ConsumerInfo, EventCount, EventStore } from '../store/event-store.js';
+import { getOrCreate } from './maps.js';
+
+/** Healthy, degraded (working, but something needs attention) or unhealthy. */
+export type HealthLevel = 'healthy' | 'degraded' | 'unhealthy';
+
+/** The dashboard's four bars. */
+export interface Throughput {
+  /** Events in the log (system topics left out unless asked for). */
+  readonly published: number;
+  /** Of those, events every subscription of their topic has settled, open dead letters left out. */
+  readonly consumed: number;
+  /** Handler failures: redeliveries made or scheduled, plus dead letters. */
+  readonly failed: number;
+  /** Open dead letters. */
+  readonly inDlq: number;
+}
+
+/** A row of "By Topic". */
+export interface TopicStatus {
+  readonly topic: string;
+  readonly published: number;
+  /** Events every subscription of the topic has settled, open dead letters left out; null when nothing subscribes to it. */
+  readonly consumed: number | null;
+  /** The most events any subscription of the topic still has to settle; null when none subscribes. */
+  readonly lag: number | null;
+  /** Subscriptions whose topic pattern matches. */
+  readonly subscriptions: readonly string[];
+}
+
+/** A subscription's figures. */
+export interface SubscriptionStatus {
+  readonly name: string;
+  readonly topic: string;
+  /** The agent it belongs to (its name when it starts with "/"). */
+  readonly agent: string;
+  /** Events of its topics settled (processed, filtered out, dead, or before it started). */
+  readonly settled: number;
+  /** Events of its topics after its position. */
+  readonly pending: number;
+  readonly inFlight: number;
+  readonly scheduled: number;
+  /** Handler failures (redeliveries made or scheduled, dead letters). */
+  readonly failed: number;
+  /** Open dead letters. */
+  readonly inDlq: number;
+  readonly paused: boolean;
+}
+
+/** A row of "Agent Activity". */
+export interface AgentStatus {
+  readonly agent: string;
+  /** Events it published (`event.source`; the agent runtime's own count for its agents). */
+  readonly published: number;
+  /**
+   * Events it handled: the agent runtime's count for its agents; else the events its
+   * subscriptions settled (filtered-out ones included), open dead letters left out.
+   */
+  readonly consumed: number;
+  /** Deliveries its subscriptions hold right now. */
+  readonly processing: number;
+  /** `running`, `paused`, `unhealthy` or `stopped` for runtime agents; else from its last `AgentHealthEvent`. */
+  readonly health?: string;
+  /** Time of its last heartbeat (RFC 3339). */
+  readonly lastSeen?: string;
+}
+
+/** The "Health" section. */
+export interface HealthStatus {
+  /** Degraded with open dead letters, unhealthy agents or high lag. */
+  readonly bus: HealthLevel;
+  /** The store answered. */
+  readonly store: HealthLevel;
+  /** Mean time from an event to the events it caused, over recent events (ms); null without any. */
+  readonly averageLatencyMs: number | null;
+  /** `low` below 100 pending events on every subscription, `medium` below 1,000, else `high`. */
+  readonly consumerLag: { readonly level: 'low' | 'medium' | 'high'; readonly maxPending: number };
+}
+
+/** Everything `agentbus status` shows. */
+export interface StatusSnapshot {
+  /** RFC 3339 time of the snapshot. */
+  readonly generatedAt: string;
+  /** The log's head position. */
+  readonly head: number;
+  readonly throughput: Throughput;
+  readonly topics: readonly TopicStatus[];
+  readonly subscriptions: readonly SubscriptionStatus[];
+  readonly agents: readonly AgentStatus[];
+  readonly health: HealthStatus;
+}
+
+/** Options of {@link statusSnapshot}. */
+export interface StatusOptions {
+  /** Count `system.*` topics (heartbeats, error notices) in the bars and By Topic. @default false */
+  readonly includeSystem?: boolean;
+  /** How many recent caused events the latency is averaged over. @default 200 */
+  readonly latencySample?: number;
+  /** How many recent heartbeats are read for agent health. @default 500 */
+  readonly heartbeatSample?: number;
+  /** @default Date.now() */
+  readonly now?: number;
+}
+
+const LAG_MEDIUM = 100;
+const LAG_HIGH = 1_000;
+const DLQ_PAGE = 500;
+
+/** The store of a bus, or a store itself. */
+export type StoreSource = EventStore | { readonly store: EventStore };
+
+function storeOf(source: StoreSource): EventStore {
+  return 'deliveries' in source ? source : source.store;
+}
+
+/** True for topics the runtime publishes on (`system.*`). */
+export function isSystemTopic(topic: string): boolean {
+  return topic === 'system' || topic.startsWith('system.');
+}
+
+/**
+ * The agent a subscription belongs to: for names starting with "/", the name up to a `:` or
+ * `#` (the agent runtime names subscriptions `<agent>:<key>`); else the name itself.
+ */
+export function agentOfSubscription(name: string): string {
+  return name.startsWith('/') ? (name.split(/[:#]/)[0] as string) : name;
+}
+
+/**
+ * Computes the dashboard's figures from the store.
+ *
+ * @example
+ * const snapshot = await statusSnapshot(bus)          // or statusSnapshot(store)
+ * console.log(formatDashboard(snapshot))
+ */
+export async function statusSnapshot(source: StoreSource, options: StatusOptions = {}): Promise<StatusSnapshot> {
+  const store = storeOf(source);
+  const now = options.now ?? Date.now();
+  const [counts, consumers, head] = await Promise.all([store.counts.totals(), store.deliveries.listConsumers(), store.head()]);
+  const perTopic = topicTotals(counts);
+  const openDlq = await openDeadLetters(store);
+  const subscriptions = await Promise.all(consumers.map((c) => subscriptionStatus(store, c, perTopic, openDlq)));
+  const pendingBy = await pendingPerTopic(store, consumers, perTopic);
+  const topics = [...perTopic.values()]
+    .filter((t) => options.includeSystem || !isSystemTopic(t.topic))
+    .map((t): TopicStatus => {
+      const subs = pendingBy.get(t.topic);
+      if (!subs || subs.size === 0) return { topic: t.topic, published: t.events, consumed: null, lag: null, subscriptions: [] };
+      const lag = Math.max(...subs.values());
+      const dead = openDlq.byTopic.get(t.topic)?.size ?? 0;
+      const consumed = Math.max(0, t.events - lag - dead);
+      return { topic: t.topic, published: t.events, consumed, lag, subscriptions: [...subs.keys()] };
+    });
+  const throughput: Throughput = {
+    published: topics.reduce((n, t) => n + t.published, 0),
+    consumed: topics.reduce((n, t) => n + (t.consumed ?? 0), 0),
+    failed: subscriptions.reduce((n, s) => n + s.failed, 0),
+    inDlq: [...openDlq.bySubscription.values()].reduce((n, v) => n + v, 0),
+  };
+  const heartbeats = await lastHeartbeats(store, options.heartbeatSample ?? 500);
+  const records = await listAgents(store, { now });
+  const agents = agentRows(counts, subscriptions, heartbeats, records);
+  const maxPending = subscriptions.reduce((m, s) => Math.max(m, s.pending), 0);
+  const lagLevel = maxPending >= LAG_HIGH ? 'high' : maxPending >= LAG_MEDIUM ? 'medium' : 'low';
+  const unhealthyAgents = agents.some((a) => isUnhealthy(a.health));
+  return {
+    generatedAt: new Date(now).toISOString(),
+    head,
+    throughput,
+    topics,
+    subscriptions,
+    agents,
+    health: {
+      bus: throughput.inDlq > 0 || unhealthyAgents || lagLevel === 'high' ? 'degraded' : 'healthy',
+      store: 'healthy',
+      averageLatencyMs: await averageLatency(store, options.latencySample ?? 200),
+      consumerLag: { level: lagLevel, maxPending },
+    },
+  };
+}
+
+interface TopicTotal {
+  topic: string;
+  events: number;
+  lastSeq: number;
+}
+
+function topicTotals(counts: readonly EventCount[]): Map<string, TopicTotal> {
+  const out = new Map<string, TopicTotal>();
+  for (const c of counts) {
+    const t = out.get(c.topic);
+    if (t) {
+      t.events += c.events;
+      t.lastSeq = Math.max(t.lastSeq, c.lastSeq);
+    } else {
+      out.set(c.topic, { topic: c.topic, events: c.events, lastSeq: c.lastSeq });
+    }
+  }
+  return out;
+}
+
+/** Pending events of `consumer` on each topic it matches (only topics with events after its position are counted). */
+async function pendingOf(
+  store: EventStore,
+  consumer: ConsumerInfo,
+  topics: Map<string, TopicTotal>,
+): Promise<Map<string, number>> {
+  const matches = compileTopicPattern(consumer.topic);
+  const out = new Map<string, number>();
+  for (const t of topics.values()) {
+    if (!matches(t.topic)) continue;
+    out.set(t.topic, t.lastSeq > consumer.ackFloor ? await store.counts.after(t.topic, consumer.ackFloor) : 0);
+  }
+  return out;
+}
+
+/** topic -> subscription -> pending. */
+async function pendingPerTopic(
+  store: EventStore,
+  consumers: readonly ConsumerInfo[],
+  topics: Map<string, TopicTotal>,
+): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const c of consumers) {
+    for (const [topic, pending] of await pendingOf(store, c, topics)) {
+      getOrCreate(out, topic, () => new Map<string, number>()).set(c.name, pending);
+    }
+  }
+  return out;
+}
+
+async function subscriptionStatus(
+  store: EventStore,
+  c: ConsumerInfo,
+  topics: Map<string, TopicTotal>,
+  openDlq: OpenDeadLetters,
+): Promise<SubscriptionStatus> {
+  const pendingByTopic = await pendingOf(store, c, topics);
+  let settled = 0;
+  let pending = 0;
+  for (const [topic, p] of pendingByTopic) {
+    pending += p;
+    settled += (topics.get(topic)?.events ?? 0) - p;
+  }
+  return {
+    name: c.name,
+    topic: c.topic,
+    agent: agentOfSubscription(c.name),
+    settled,
+    pending,
+    inFlight: c.inFlight,
+    scheduled: c.scheduled,
+    failed: c.redelivered + c.scheduled + c.deadLettered,
+    inDlq: openDlq.bySubscription.get(c.name) ?? 0,
+    paused: c.paused,
+  };
+}
+
+interface OpenDeadLetters {
+  /** Open dead letters per subscription. */
+  readonly bySubscription: Map<string, number>;
+  /** Positions of the events with an open dead letter, per topic. */
+  readonly byTopic: Map<string, Set<number>>;
+}
+
+/** Open dead letters, paged by id (the DLQ is small by design). */
+async function openDeadLetters(store: EventStore): Promise<OpenDeadLetters> {
+  const out: OpenDeadLetters = { bySubscription: new Map(), byTopic: new Map() };
+  let afterId = 0;
+  for (;;) {
+    const page = await store.deliveries.listDeadLetters({ status: 'open', afterId, limit: DLQ_PAGE });
+    for (const d of page) {
+      out.bySubscription.set(d.consumer, (out.bySubscription.get(d.consumer) ?? 0) + 1);
+      const topic = d.event.envelope.routing.topic;
+      getOrCreate(out.byTopic, topic, () => new Set<number>()).add(d.event.seq);
+    }
+    if (page.length < DLQ_PAGE) return out;
+    afterId = (page.at(-1) as { id: number }).id;
+  }
+}
+
+interface Heartbeat {
+  health: string;
+  at: string;
+}
+
+/** The last `AgentHealthEvent` of each agent among the most recent `sample` on `system.agents`. */
+async function lastHeartbeats(store: EventStore, sample: number): Promise<Map<string, Heartbeat>> {
+  const out = new Map<string, Heartbeat>();
+  const query = { topic: SYSTEM_TOPICS.agents, type: SYSTEM_EVENTS.AgentHealth, direction: 'backward', limit: sample } as const;
+  for await (const { envelope } of store.read(query)) {
+    const agent = agentOfHeartbeat(envelope);
+    if (out.has(agent)) continue;
+    const payload = envelope.payload as Record<string, unknown> | null;
+    const status = payload && typeof payload === 'object' ? (payload.state ?? payload.status ?? payload.health) : undefined;
+    out.set(agent, { health: typeof status === 'string' ? status : 'healthy', at: envelope.event.timestamp });
+  }
+  return out;
+}
+
+function agentOfHeartbeat(envelope: Envelope): string {
+  const payload = envelope.payload as Record<string, unknown> | null;
+  const named = payload && typeof payload === 'object' ? (payload.agent ?? payload.agent_name) : undefined;
+  return typeof named === 'string' ? named : envelope.event.source;
+}
+
+/** Health words that count as fine (`running` and `healthy`) or neutral (`paused`, `stopped`). */
+const FINE = new Set(['healthy', 'running']);
+const NEUTRAL = new Set(['paused', 'stopped']);
+
+/** True for an agent health that needs attention (e.g. `unhealthy`). */
+export function isUnhealthy(health: string | undefined): boolean {
+  return health !== undefined && !FINE.has(health) && !NEUTRAL.has(health);
+}
+
+/**
+ * Agent Activity: agents run by the agent runtime report their own counts and state (the
+ * state area); for other publishers and subscriptions the counts come from the store's
+ * counters and positions, and health from their latest heartbeat, if any.
+ */
+function agentRows(
+  counts: readonly EventCount[],
+  subscriptions: readonly SubscriptionStatus[],
+  heartbeats: Map<string, Heartbeat>,
+  records: readonly AgentRecord[],
+): AgentStatus[] {
+  const rows = new Map<string, AgentStatus>();
+  const covered = new Set<string>();
+  for (const r of records) {
+    for (const sub of r.subscriptions) covered.add(sub.name);
+    rows.set(r.name, {
+      agent: r.name,
+      published: r.published,
+      consumed: r.consumed,
+      processing: r.processing,
+      health: r.state,
+      ...(r.lastHeartbeat !== undefined ? { lastSeen: new Date(r.lastHeartbeat).toISOString() } : {}),
+    });
+  }
+  const fallback = new Map<string, { published: number; consumed: number; processing: number }>();
+  const row = (agent: string) => getOrCreate(fallback, agent, () => ({ published: 0, consumed: 0, processing: 0 }));
+  // Heartbeats are the runtime's own traffic, not the agent's work.
+  for (const c of counts) if (!isSystemTopic(c.topic) && !rows.has(c.source)) row(c.source).published += c.events;
+  for (const s of subscriptions) {
+    if (covered.has(s.name) || rows.has(s.agent)) continue;
+    const r = row(s.agent);
+    r.consumed += Math.max(0, s.settled - s.inDlq);
+    r.processing += s.inFlight;
+  }
+  for (const agent of heartbeats.keys()) if (!rows.has(agent)) row(agent);
+  for (const [agent, r] of fallback) {
+    const hb = heartbeats.get(agent);
+    rows.set(agent, { agent, ...r, ...(hb ? { health: hb.health, lastSeen: hb.at } : {}) });
+  }
+  return [...rows.values()].sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
+}
+
+/** Mean time from an event to the events it caused, over the latest `sample` caused events (system topics left out). */
+async function averageLatency(store: EventStore, sample: number): Promise<number | null> {
+  let total = 0;
+  let n = 0;
+  let seen = 0;
+  const parents = new Map<string, number | undefined>();
+  for await (const { envelope } of store.read({ direction: 'backward', limit: sample * 4 })) {
+    const { event, routing } = envelope;
+    if (event.causation_id === null || isSystemTopic(routing.topic)) continue;
+    if (++seen > sample) break;
+    let parentTs = parents.get(event.causation_id);
+    if (!parents.has(event.causation_id)) {
+      const parent = await store.get(event.causation_id);
+      parentTs = parent ? Date.parse(parent.envelope.event.timestamp) : undefined;
+      parents.set(event.causation_id, parentTs);
+    }
+    const ts = Date.parse(event.timestamp);
+    if (parentTs === undefined || Number.isNaN(ts) || Number.isNaN(parentTs) || ts < parentTs) continue;
+    total += ts - parentTs;
+    n++;
+  }
+  return n === 0 ? null : total / n;
+}

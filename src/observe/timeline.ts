@@ -1,0 +1,194 @@
+/**
+ * The correlation timeline (the seed's `| Time | Event | Agent | Correlation ID |`) and the
+ * causation tree of one correlation id: its events from history, with the failures of their
+ * deliveries (retries before a dead letter, the dead letter itself) and compensations marked.
+ */
+import type { Envelope } from '../envelope/envelope.js';
+import { SYSTEM_EVENTS } from '../envelope/taxonomy.js';
+import type { DeadLetter, EventStore } from '../store/event-store.js';
+import type { StoreSource } from './status.js';
+
+/** What a timeline entry records. */
+export type TimelineKind = 'event' | 'compensation' | 'error' | 'retry' | 'dead_letter';
+
+/** One row of the timeline. */
+export interface TimelineEntry {
+  /** RFC 3339: the event's timestamp, or the failure's time. */
+  readonly time: string;
+  readonly kind: TimelineKind;
+  /** The event type (for failures: the type of the event that failed). */
+  readonly event: string;
+  /** The event's `source`; for failures, the subscription whose handler failed. */
+  readonly agent: string;
+  readonly correlationId: string;
+  /** The event's id (for failures: the id of the event that failed). */
+  readonly eventId: string;
+  readonly causationId: string | null;
+  readonly topic: string;
+  /** Position in the log (events only). */
+  readonly seq?: number;
+  /** Failures: the subscription, the failure reason and message, retries made, dead-letter status. */
+  readonly subscription?: string;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly retries?: number;
+  readonly status?: DeadLetter['status'];
+  /** Dead letters replayed with a corrected copy: the copy's id. */
+  readonly replayedAs?: string;
+}
+
+/** A node of the causation tree: an event, its failures, and the events it caused. */
+export interface CausationNode {
+  readonly entry: TimelineEntry;
+  /** Retries and dead letters of this event's deliveries, in time order. */
+  readonly failures: readonly TimelineEntry[];
+  readonly children: readonly CausationNode[];
+}
+
+/** Options of {@link timeline}. */
+export interface TimelineOptions {
+  /**
+   * Decides which events are compensations. @default a saga's compensations (payload
+   * `compensation: true`), the compensation coordinator's (source `/agentbus/compensations`),
+   * types starting with Compensate, Rollback or Undo, and events with an
+   * `event.compensation` or `event.compensates` extension
+   */
+  readonly isCompensation?: (envelope: Envelope) => boolean;
+  /** At most this many events are read. @default 10000 */
+  readonly limit?: number;
+}
+
+const DLQ_PAGE = 500;
+const COMPENSATION_TYPE = /^(compensate|rollback|undo)/i;
+/** The source of compensations run by the choreographed-compensation coordinator (src/workflows). */
+const COMPENSATION_SOURCE = '/agentbus/compensations';
+
+/** The default compensation test (see {@link TimelineOptions.isCompensation}). */
+export function isCompensationEvent(envelope: Envelope): boolean {
+  const { event, payload } = envelope;
+  const marked = typeof payload === 'object' && payload !== null && !Array.isArray(payload) && payload.compensation === true;
+  return (
+    marked ||
+    COMPENSATION_TYPE.test(event.type) ||
+    event.source === COMPENSATION_SOURCE ||
+    event.compensation !== undefined ||
+    event.compensates !== undefined
+  );
+}
+
+function storeOf(source: StoreSource): EventStore {
+  return 'deliveries' in source ? source : source.store;
+}
+
+/**
+ * All entries of a correlation in time order (events by position where times tie): its
+ * events, the dead letters of those events with a `retry` entry at their first failure when
+ * they were retried, and compensations marked. An empty array when nothing has that id.
+ *
+ * @example
+ * for (const e of await timeline(store, 'project-xyz-feature-123')) console.log(e.time, e.event, e.agent)
+ */
+export async function timeline(
+  source: StoreSource,
+  correlationId: string,
+  options: TimelineOptions = {},
+): Promise<TimelineEntry[]> {
+  const store = storeOf(source);
+  const isCompensation = options.isCompensation ?? isCompensationEvent;
+  const entries: TimelineEntry[] = [];
+  const ids = new Set<string>();
+  for await (const { seq, envelope } of store.read({ correlationId, limit: options.limit ?? 10_000 })) {
+    const { event, routing } = envelope;
+    ids.add(event.id);
+    const kind: TimelineKind =
+      event.type === SYSTEM_EVENTS.ErrorOccurred ? 'error' : isCompensation(envelope) ? 'compensation' : 'event';
+    entries.push({
+      time: event.timestamp,
+      kind,
+      event: event.type,
+      agent: event.source,
+      correlationId: event.correlation_id,
+      eventId: event.id,
+      causationId: event.causation_id,
+      topic: routing.topic,
+      seq,
+    });
+  }
+  if (ids.size > 0) entries.push(...(await failures(store, correlationId)));
+  return entries
+    .map((entry, index) => ({ entry, index, at: Date.parse(entry.time) }))
+    .sort((a, b) => a.at - b.at || a.index - b.index)
+    .map(({ entry }) => entry);
+}
+
+/** Dead letters of the correlation's events (the DLQ is paged: it is small by design). */
+async function failures(store: EventStore, correlationId: string): Promise<TimelineEntry[]> {
+  const out: TimelineEntry[] = [];
+  let afterId = 0;
+  for (;;) {
+    const page = await store.deliveries.listDeadLetters({ afterId, limit: DLQ_PAGE });
+    for (const d of page) {
+      const { event, routing } = d.event.envelope;
+      if (event.correlation_id !== correlationId) continue;
+      const base = {
+        event: event.type,
+        agent: d.consumer,
+        correlationId,
+        eventId: event.id,
+        causationId: event.causation_id,
+        topic: routing.topic,
+        subscription: d.consumer,
+        reason: d.reason,
+        message: d.error,
+        retries: d.retries,
+      };
+      if (d.retries > 0) out.push({ ...base, time: new Date(d.firstFailedAt).toISOString(), kind: 'retry' });
+      out.push({
+        ...base,
+        time: new Date(d.lastFailedAt).toISOString(),
+        kind: 'dead_letter',
+        status: d.status,
+        ...(d.replayedAs ? { replayedAs: d.replayedAs } : {}),
+      });
+    }
+    if (page.length < DLQ_PAGE) return out;
+    afterId = (page.at(-1) as DeadLetter).id;
+  }
+}
+
+/**
+ * The causation tree of timeline entries: roots are events whose cause is not in the
+ * correlation (or none); children in time order; failures hang on the event that failed.
+ */
+export function causationTree(entries: readonly TimelineEntry[]): CausationNode[] {
+  const events = entries.filter((e) => e.kind !== 'retry' && e.kind !== 'dead_letter');
+  const nodes = new Map<string, { entry: TimelineEntry; failures: TimelineEntry[]; children: CausationNode[] }>();
+  for (const entry of events) nodes.set(entry.eventId, { entry, failures: [], children: [] });
+  for (const entry of entries) {
+    if (entry.kind === 'retry' || entry.kind === 'dead_letter') nodes.get(entry.eventId)?.failures.push(entry);
+  }
+  const roots: CausationNode[] = [];
+  for (const entry of events) {
+    const node = nodes.get(entry.eventId) as CausationNode & { children: CausationNode[] };
+    const parent = entry.causationId === null ? undefined : nodes.get(entry.causationId);
+    if (parent && parent !== node) parent.children.push(node);
+    else roots.push(node);
+  }
+  // Given ids can form a cycle of causes; its events become roots rather than vanish.
+  const reached = new Set<CausationNode>();
+  const visit = (n: CausationNode) => {
+    if (reached.has(n)) return;
+    reached.add(n);
+    n.children.forEach(visit);
+  };
+  roots.forEach(visit);
+  for (const node of nodes.values()) {
+    if (reached.has(node)) continue;
+    const { causationId } = node.entry;
+    const parent = causationId === null ? undefined : nodes.get(causationId);
+    if (parent) parent.children.splice(parent.children.indexOf(node), 1);
+    roots.push(node);
+    visit(node);
+  }
+  return roots;
+}

@@ -1,0 +1,78 @@
+/**
+ * The overview: the seed's "Event System Dashboard", live. Throughput bars, by topic,
+ * agent activity and health (src/observe's status snapshot), and an events-per-second chart
+ * (uPlot).
+ */
+import type { Hono } from 'hono';
+import { html } from 'hono/html';
+import { type HealthLevel, statusSnapshot } from '../../../observe/index.js';
+import type { ServerDeps, ServerEnv } from '../../env.js';
+import { type Html, live, page } from '../layout.js';
+import { bar, count } from '../views.js';
+
+const HEALTH: Record<HealthLevel, Html> = {
+  healthy: html`<span class="ok">🟢 Healthy</span>`,
+  degraded: html`<span class="warn">🟡 Degraded</span>`,
+  unhealthy: html`<span class="bad">🔴 Unhealthy</span>`,
+};
+
+async function overviewFragment(deps: ServerDeps, canRead: (topic: string) => boolean): Promise<Html> {
+  const s = await statusSnapshot(deps.bus.store);
+  const t = s.throughput;
+  const max = Math.max(t.published, t.consumed, t.failed, t.inDlq, 1);
+  const lag = s.health.consumerLag;
+  const topics = s.topics.filter((topic) => canRead(topic.topic));
+  return html`<div class="grid">
+<section><h2>Throughput</h2>
+<div class="bars">Events Published: ${bar(t.published, max)} ${count(t.published)}
+Events Consumed:  ${bar(t.consumed, max)} ${count(t.consumed)}
+Events Failed:    ${bar(t.failed, max)} ${count(t.failed)}
+Events in DLQ:    ${bar(t.inDlq, max)} ${count(t.inDlq)}</div>
+</section>
+<section><h2>Health</h2>
+<ul>
+<li>Event Bus: ${HEALTH[s.health.bus]}</li>
+<li>Store: ${HEALTH[s.health.store]} (head at position <span id="head">${String(s.head)}</span>)</li>
+<li>Average Latency: ${s.health.averageLatencyMs === null ? 'n/a' : `${Math.round(s.health.averageLatencyMs)}ms`}</li>
+<li>Consumer Lag: ${lag.level === 'low' ? 'Low' : lag.level === 'medium' ? 'Medium' : 'High'} (most pending: ${count(lag.maxPending)})</li>
+<li>Open dead letters: <a href="/dlq">${count(t.inDlq)}</a></li>
+</ul></section>
+</div>
+<h2>By Topic</h2>
+${
+  topics.length === 0
+    ? html`<p class="muted">no events yet</p>`
+    : html`<table><thead><tr><th>Topic</th><th class="num">Published</th><th class="num">Consumed</th><th class="num">Lag</th></tr></thead><tbody>${topics.map(
+        (topic) =>
+          html`<tr><td>${topic.topic}</td><td class="num">${count(topic.published)}</td><td class="num">${topic.consumed === null ? '–' : count(topic.consumed)}</td><td class="num">${topic.lag === null ? '–' : count(topic.lag)}</td></tr>`,
+      )}</tbody></table>`
+}
+<h2>Agent Activity</h2>
+${
+  s.agents.length === 0
+    ? html`<p class="muted">no agents yet</p>`
+    : html`<table><thead><tr><th>Agent</th><th class="num">Published</th><th class="num">Consumed</th><th class="num">Processing</th></tr></thead><tbody>${s.agents.map(
+        (a) =>
+          html`<tr><td>${a.agent}</td><td class="num">${count(a.published)}</td><td class="num">${count(a.consumed)}</td><td class="num">${count(a.processing)}</td></tr>`,
+      )}</tbody></table>`
+}`;
+}
+
+/** Adds `/` and its live fragment. */
+export function registerOverview(app: Hono<ServerEnv>, deps: ServerDeps): void {
+  app.get('/', async (c) => {
+    const p = c.get('principal');
+    const body = await overviewFragment(deps, (t) => p.canSubscribe(t));
+    return c.html(
+      page(
+        'Event System Dashboard',
+        '/',
+        html`<section><h2>Events per second</h2><div id="rate-chart" class="chart"></div></section>${live('/ui/overview', 2, body)}`,
+      ),
+    );
+  });
+  app.get('/ui/overview', async (c) => {
+    const p = c.get('principal');
+    return c.html(await overviewFragment(deps, (t) => p.canSubscribe(t)));
+  });
+}

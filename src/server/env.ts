@@ -1,0 +1,27 @@
+/**
+ * What every route sees: the caller (set by the auth middleware) and the server's parts.
+ */
+import type { Bus } from '../bus/index.js';
+import type { Principal } from './auth.js';
+import type { Integrations } from './integrations.js';
+
+/** Hono's environment of the agentbus app. */
+export interface ServerEnv {
+  Variables: {
+    /** Who is calling; ANONYMOUS when no tokens are configured. */
+    principal: Principal;
+  };
+}
+
+/** The parts routes work with. */
+export interface ServerDeps {
+  readonly bus: Bus;
+  /** Interval of SSE heartbeat comments, ms. */
+  readonly heartbeatMs: number;
+  /** An SSE client that takes longer than this to accept one event is disconnected, ms. */
+  readonly slowClientMs: number;
+  /** One line per request and per server-side failure; never a token. */
+  readonly log: (line: string) => void;
+  /** Status sources of the layers above the bus (observe, agents, workflows). */
+  readonly integrations: Integrations;
+}

@@ -1,0 +1,86 @@
+/**
+ * `/v1/events`: publish (seed envelopes, CloudEvents structured, batch and binary), history
+ * queries, and one event by id. Reads return only events of topics the token may subscribe to.
+ */
+import type { Hono } from 'hono';
+import { AgentbusError } from '../../errors.js';
+import { validateTopicPattern } from '../../routing/index.js';
+import type { HistoryQuery, StoredEvent } from '../../store/event-store.js';
+import { forbidden } from '../auth.js';
+import type { ServerDeps, ServerEnv } from '../env.js';
+import { enumParam, intParam, stringParam, timeParam } from '../query.js';
+import { storedEventJson } from '../wire.js';
+import { readPublishRequest } from './publish.js';
+
+/** Default and largest `limit` of a history query. */
+export const HISTORY_LIMIT = { default: 100, max: 1000 } as const;
+
+/** Adds the event routes. */
+export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void {
+  const { bus } = deps;
+
+  app.post('/v1/events', async (c) => {
+    const principal = c.get('principal');
+    const request = readPublishRequest(Object.fromEntries(c.req.raw.headers), await c.req.text());
+    for (const envelope of request.envelopes) {
+      if (!principal.canPublish(envelope.routing.topic)) throw forbidden(principal, `publish to ${envelope.routing.topic}`);
+    }
+    // Issued in one tick, the appends share one commit (the store's group commit).
+    const stored = await Promise.all(request.envelopes.map((envelope) => bus.publishEnvelope(envelope)));
+    if (request.single) {
+      const [first] = stored;
+      c.header('location', `/v1/events/${encodeURIComponent(first?.event.id ?? '')}`);
+      return c.json(first, 201);
+    }
+    return c.json(stored, 201);
+  });
+
+  app.get('/v1/events', async (c) => {
+    const principal = c.get('principal');
+    const q = c.req.query();
+    const topic = stringParam(q, 'topic');
+    const limit = intParam(q, 'limit', 1, HISTORY_LIMIT.max, HISTORY_LIMIT.default) as number;
+    const query: HistoryQuery = {
+      ...(topic !== undefined ? { topic: validateTopicPattern(topic, 'query.topic') } : {}),
+      ...optional('type', stringParam(q, 'type')),
+      ...optional('correlationId', stringParam(q, 'correlation_id')),
+      ...optional('causationId', stringParam(q, 'causation_id')),
+      ...optional('since', timeParam(q, 'since')),
+      ...optional('until', timeParam(q, 'until')),
+      ...optional('fromSeq', intParam(q, 'from_seq', 1, Number.MAX_SAFE_INTEGER)),
+      ...optional('toSeq', intParam(q, 'to_seq', 1, Number.MAX_SAFE_INTEGER)),
+      direction: enumParam(q, 'direction', ['forward', 'backward'] as const, 'forward'),
+    };
+    const events: StoredEvent[] = [];
+    let more = false;
+    for await (const event of bus.events(query)) {
+      if (!principal.canSubscribe(event.envelope.routing.topic)) continue;
+      if (events.length === limit) {
+        more = true;
+        break;
+      }
+      events.push(event);
+    }
+    const last = events[events.length - 1];
+    const next =
+      more && last ? (query.direction === 'backward' ? { next_to_seq: last.seq - 1 } : { next_from_seq: last.seq + 1 }) : {};
+    return c.json({ events: events.map(storedEventJson), ...next });
+  });
+
+  app.get('/v1/events/:id', async (c) => {
+    const principal = c.get('principal');
+    const id = c.req.param('id');
+    const event = await bus.getEvent(id);
+    if (!event) return notFound(`event ${id} does not exist`, id);
+    if (!principal.canSubscribe(event.envelope.routing.topic)) throw forbidden(principal, `read ${event.envelope.routing.topic}`);
+    return c.json(storedEventJson(event));
+  });
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function notFound(message: string, id: string): never {
+  throw new AgentbusError('NOT_FOUND', message, { id });
+}

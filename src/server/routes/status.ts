@@ -1,0 +1,85 @@
+/**
+ * Health, metrics and the status of what runs on the bus: `/healthz`, `/metrics`,
+ * `/v1/status` (the overview), `/v1/agents`, `/v1/sagas`, `/v1/aggregators`, and
+ * `/v1/timeline/:correlation`.
+ */
+import type { Hono } from 'hono';
+import { AgentbusError } from '../../errors.js';
+import type { JsonValue } from '../../envelope/index.js';
+import type { ServerDeps, ServerEnv } from '../env.js';
+import type { Integrations } from '../integrations.js';
+import { listAgents } from '../../agents/index.js';
+import { statusSnapshot, timeline, timelineJson, toSnakeCase } from '../../observe/index.js';
+import { aggregatorStatusLine, listAggregatorInstances, listSagas } from '../../workflows/index.js';
+
+/** A 501 for a source this build does not have. */
+export function notImplemented(what: string): AgentbusError {
+  return new AgentbusError('NOT_FOUND', `${what} is not available in this build`, { status: 501 });
+}
+
+/** The overview without the per-topic rows of topics the caller may not read. */
+function onlyReadableTopics(value: JsonValue, canRead: (topic: string) => boolean): JsonValue {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !Array.isArray(value.topics)) return value;
+  const topics = value.topics.filter((t) => {
+    const topic = typeof t === 'object' && t !== null && !Array.isArray(t) ? t.topic : undefined;
+    return typeof topic !== 'string' || canRead(topic);
+  });
+  return { ...value, topics };
+}
+
+/** Adds the status routes. */
+export function registerStatusRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void {
+  const sources: Integrations = deps.integrations;
+
+  app.get('/healthz', async (c) => {
+    try {
+      const head = await deps.bus.store.head();
+      return c.json({ status: 'ok', head });
+    } catch (error) {
+      deps.log(`healthz: store unavailable: ${error instanceof Error ? error.message : String(error)}`);
+      return c.json({ status: 'unavailable' }, 503);
+    }
+  });
+
+  app.get('/metrics', async () => {
+    if (!sources.metrics) throw notImplemented('metrics (src/observe)');
+    const { contentType, text } = await sources.metrics();
+    return new Response(text, { headers: { 'content-type': contentType } });
+  });
+
+  const json = (path: string, what: string, source: (() => Promise<unknown>) | undefined) =>
+    app.get(path, async (c) => {
+      if (!source) throw notImplemented(what);
+      return c.json(await source());
+    });
+  const status = sources.status ?? (async () => toSnakeCase(await statusSnapshot(deps.bus.store)) as JsonValue);
+  app.get('/v1/status', async (c) => {
+    const principal = c.get('principal');
+    return c.json(onlyReadableTopics(await status(), (topic) => principal.canSubscribe(topic)));
+  });
+  const store = deps.bus.store;
+  json('/v1/agents', 'agent status', sources.agents ?? (async () => ({ agents: toSnakeCase(await listAgents(store)) })));
+  json('/v1/sagas', 'saga status', sources.sagas ?? (async () => ({ sagas: await listSagas(store) })));
+  json(
+    '/v1/aggregators',
+    'aggregator status',
+    sources.aggregators ??
+      (async () => ({
+        aggregators: (await listAggregatorInstances(store)).map((i) => ({ ...i, status_line: aggregatorStatusLine(i) })),
+      })),
+  );
+
+  app.get('/v1/timeline/:correlation', async (c) => {
+    const principal = c.get('principal');
+    const correlation = c.req.param('correlation');
+    const canRead = (topic: string) => principal.canSubscribe(topic);
+    if (sources.timeline) return c.json(await sources.timeline(correlation, canRead));
+    const entries = await timeline(deps.bus.store, correlation);
+    return c.json(
+      timelineJson(
+        correlation,
+        entries.filter((e) => canRead(e.topic)),
+      ),
+    );
+  });
+}

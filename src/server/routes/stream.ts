@@ -1,0 +1,99 @@
+/**
+ * `GET /v1/events/stream`: a live tail as server-sent events. Each event's SSE `id` is its
+ * position, so a reconnecting client (`Last-Event-ID`) resumes right after the last event
+ * it received. The log is read at the client's pace: a slow client holds a position, not a
+ * buffer, and one that takes longer than `slowClientMs` to accept an event is disconnected
+ * (it resumes from its Last-Event-ID).
+ */
+import type { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { followEvents } from '../../cli/follow.js';
+import { invalidField } from '../../errors.js';
+import { compilePattern, parseFilter, validateTopicPattern } from '../../routing/index.js';
+import type { StoredEvent } from '../../store/event-store.js';
+import type { ServerDeps, ServerEnv } from '../env.js';
+import { stringParam } from '../query.js';
+import { storedEventJson } from '../wire.js';
+
+/** How often a client retries after a dropped connection, ms (the SSE `retry` field). */
+export const SSE_RETRY_MS = 2000;
+
+/** Adds the live stream route. */
+export function registerStreamRoute(app: Hono<ServerEnv>, deps: ServerDeps): void {
+  const { bus } = deps;
+  app.get('/v1/events/stream', async (c) => {
+    const principal = c.get('principal');
+    const q = c.req.query();
+    const topic = validateTopicPattern(stringParam(q, 'topic') ?? '>', 'query.topic');
+    const filter = stringParam(q, 'filter', 4096);
+    const matcher = filter === undefined ? undefined : compilePattern(parseFilter(filter));
+    const fromSeq = await startPosition(c.req.header('last-event-id'), stringParam(q, 'from') ?? 'latest', () =>
+      bus.store.head(),
+    );
+    const match = (event: StoredEvent) =>
+      principal.canSubscribe(event.envelope.routing.topic) && (matcher === undefined || matcher(event.envelope));
+
+    return streamSSE(c, async (stream) => {
+      const stop = new AbortController();
+      stream.onAbort(() => stop.abort());
+      const heartbeat = setInterval(() => {
+        stream.write(': heartbeat\n\n').catch(() => stop.abort());
+      }, deps.heartbeatMs);
+      try {
+        await followEvents(bus, {
+          fromSeq,
+          topic,
+          match,
+          signal: stop.signal,
+          onReady: (nextSeq) => {
+            void stream.writeSSE({ event: 'ready', data: JSON.stringify({ next_seq: nextSeq }), retry: SSE_RETRY_MS });
+          },
+          onEvent: async (event) => {
+            const written = stream.writeSSE({ id: String(event.seq), data: JSON.stringify(storedEventJson(event)) });
+            if (!(await settlesWithin(written, deps.slowClientMs))) {
+              deps.log(`sse: disconnecting a slow client of ${principal.name} at position ${event.seq}`);
+              stop.abort();
+              await stream.abort();
+            }
+          },
+        });
+      } finally {
+        clearInterval(heartbeat);
+      }
+    });
+  });
+}
+
+/**
+ * The first position to send: after `Last-Event-ID` when the client resumes, else per
+ * `from` (`earliest`, `latest`, or a position).
+ */
+async function startPosition(lastEventId: string | undefined, from: string, head: () => Promise<number>): Promise<number> {
+  if (lastEventId !== undefined && lastEventId !== '') {
+    if (!/^\d+$/.test(lastEventId))
+      throw invalidField('OPTIONS_INVALID', 'Last-Event-ID', 'must be an event position (a whole number)');
+    return Number(lastEventId) + 1;
+  }
+  if (from === 'earliest') return 1;
+  if (from === 'latest') return (await head()) + 1;
+  if (/^\d+$/.test(from) && Number(from) >= 1) return Number(from);
+  throw invalidField('OPTIONS_INVALID', 'query.from', 'must be earliest, latest or a position (1, 2, ...)');
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => false,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * What the HTTP API sends: snake_case JSON like the envelope on the wire, times as RFC 3339.
+ * One mapper per record type, in this one place.
+ */
+import type { DeadLetterGroup } from '../bus/index.js';
+import type { ConsumerInfo, DeadLetter, StoredEvent } from '../store/event-store.js';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** A stored event: `{ seq, stored_at, envelope }` (as `agentbus events --json`). */
+export function storedEventJson(event: StoredEvent) {
+  return { seq: event.seq, stored_at: iso(event.storedAt), envelope: event.envelope };
+}
+
+/** A durable subscription with its position and counters. */
+export function subscriptionJson(c: ConsumerInfo) {
+  return {
+    name: c.name,
+    topic: c.topic,
+    filter: c.filter ?? null,
+    paused: c.paused,
+    ordered: c.ordered,
+    ack_floor: c.ackFloor,
+    next_seq: c.nextSeq,
+    in_flight: c.inFlight,
+    scheduled: c.scheduled,
+    redelivered: c.redelivered,
+    dead_lettered: c.deadLettered,
+    expired: c.expired,
+    created_at: iso(c.createdAt),
+    ...(c.activeMember !== undefined ? { active_member: c.activeMember } : {}),
+    ...(c.lag ? { lag: { max_lag: c.lag.maxLag, on_full: c.lag.onFull, pending: c.lag.pending } } : {}),
+  };
+}
+
+/** A dead letter, with its event. */
+export function deadLetterJson(d: DeadLetter) {
+  return {
+    id: d.id,
+    subscription: d.consumer,
+    status: d.status,
+    reason: d.reason,
+    error: d.error,
+    retries: d.retries,
+    first_failed_at: iso(d.firstFailedAt),
+    last_failed_at: iso(d.lastFailedAt),
+    ...(d.note !== undefined ? { note: d.note } : {}),
+    ...(d.replayedAs !== undefined ? { replayed_as: d.replayedAs } : {}),
+    event: storedEventJson(d.event),
+  };
+}
+
+/** Open dead letters sharing a cause. */
+export function deadLetterGroupJson(g: DeadLetterGroup) {
+  return {
+    fingerprint: g.fingerprint,
+    subscription: g.subscription,
+    reason: g.reason,
+    message: g.message,
+    count: g.count,
+    ids: g.ids,
+    first_failed_at: iso(g.firstFailedAt),
+    last_failed_at: iso(g.lastFailedAt),
+  };
+}

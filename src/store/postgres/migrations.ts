@@ -1,0 +1,198 @@
+/**
+ * Versioned schema of the PostgreSQL store, in its own schema (default `agentbus`). All
+ * pending migrations run in one transaction under a transaction-level advisory lock, so
+ * processes starting together apply each exactly once. Never edit a released migration:
+ * add one.
+ */
+import type { Sql } from './connection.js';
+
+/** One step of the schema; `sql(s)` gets the quoted schema name. */
+export interface PostgresMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: (s: string) => string;
+}
+
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  {
+    version: 1,
+    name: 'log, state, streams and delivery state',
+    sql: (s) => `
+      -- The one row every append locks: positions are handed out in commit order (ADR 0009).
+      CREATE TABLE ${s}.log_head (
+        id                smallint PRIMARY KEY CHECK (id = 1),
+        last_seq          bigint   NOT NULL,
+        stored_at         bigint   NOT NULL,
+        consumers_version bigint   NOT NULL
+      );
+      INSERT INTO ${s}.log_head VALUES (1, 0, 0, 0);
+
+      CREATE TABLE ${s}.events (
+        seq            bigint   PRIMARY KEY,
+        id             text     NOT NULL UNIQUE,
+        topic          text     COLLATE "C" NOT NULL,
+        type           text     NOT NULL,
+        correlation_id text     NOT NULL,
+        causation_id   text,
+        partition_key  text,
+        priority       smallint NOT NULL,
+        ts             bigint   NOT NULL,
+        expires_at     bigint,
+        stored_at      bigint   NOT NULL,
+        target         text,
+        body           text     NOT NULL
+      );
+      -- Keyset pages: (filter column, seq), so a filtered page is one index range scan.
+      CREATE INDEX events_by_correlation ON ${s}.events (correlation_id, seq);
+      CREATE INDEX events_by_causation ON ${s}.events (causation_id, seq) WHERE causation_id IS NOT NULL;
+      CREATE INDEX events_by_type ON ${s}.events (type, seq);
+      CREATE INDEX events_by_topic ON ${s}.events (topic, seq);
+      CREATE INDEX events_by_ts ON ${s}.events (ts);
+
+      CREATE TABLE ${s}.state (
+        namespace  text    COLLATE "C" NOT NULL,
+        key        text    COLLATE "C" NOT NULL,
+        value      text    NOT NULL,
+        version    integer NOT NULL,
+        updated_at bigint  NOT NULL,
+        PRIMARY KEY (namespace, key)
+      );
+
+      CREATE TABLE ${s}.stream_events (
+        stream  text    COLLATE "C" NOT NULL,
+        version integer NOT NULL,
+        seq     bigint  NOT NULL UNIQUE,
+        PRIMARY KEY (stream, version)
+      );
+
+      CREATE TABLE ${s}.consumers (
+        name          text    COLLATE "C" PRIMARY KEY,
+        topic         text    NOT NULL,
+        filter        text,
+        next_seq      bigint  NOT NULL,
+        paused        boolean NOT NULL DEFAULT false,
+        redelivered   bigint  NOT NULL DEFAULT 0,
+        dead_lettered bigint  NOT NULL DEFAULT 0,
+        expired       bigint  NOT NULL DEFAULT 0,
+        created_at    bigint  NOT NULL,
+        max_lag       bigint,
+        on_full       text,
+        ordered       boolean NOT NULL DEFAULT false,
+        active_owner  text,
+        active_until  bigint
+      );
+
+      -- Exact pending counts of consumers with a lag limit. Apart from consumers (and without a
+      -- foreign key to it), so that the append path never waits for a claim holding a
+      -- consumer's row: it is written only under the log-head lock.
+      CREATE TABLE ${s}.consumer_lag (
+        consumer text   COLLATE "C" PRIMARY KEY,
+        pending  bigint NOT NULL
+      );
+
+      -- A claimed window of first deliveries: one row for many events.
+      CREATE TABLE ${s}.consumer_windows (
+        consumer    text     NOT NULL,
+        first_seq   bigint   NOT NULL,
+        last_seq    bigint   NOT NULL,
+        pending     bigint[] NOT NULL,
+        owner       text     NOT NULL,
+        lease_until bigint   NOT NULL,
+        token       bigint   NOT NULL,
+        PRIMARY KEY (consumer, first_seq)
+      );
+
+      -- Per-event exceptions: scheduled, leased or returned redeliveries.
+      CREATE TABLE ${s}.consumer_retries (
+        consumer        text    NOT NULL,
+        seq             bigint  NOT NULL,
+        attempt         integer NOT NULL,
+        due_at          bigint  NOT NULL,
+        owner           text,
+        lease_until     bigint,
+        token           bigint  NOT NULL,
+        reason          text,
+        error           text,
+        stack           text,
+        first_failed_at bigint,
+        last_failed_at  bigint,
+        failures        integer NOT NULL DEFAULT 0,
+        PRIMARY KEY (consumer, seq)
+      );
+      CREATE INDEX consumer_retries_by_due ON ${s}.consumer_retries (consumer, due_at);
+
+      CREATE TABLE ${s}.dead_letters (
+        id              bigserial PRIMARY KEY,
+        consumer        text    NOT NULL,
+        seq             bigint  NOT NULL,
+        reason          text    NOT NULL,
+        error           text    NOT NULL,
+        stack           text,
+        retries         integer NOT NULL,
+        first_failed_at bigint  NOT NULL,
+        last_failed_at  bigint  NOT NULL,
+        status          text    NOT NULL DEFAULT 'open',
+        note            text,
+        replayed_as     text
+      );
+      CREATE INDEX dead_letters_by_consumer ON ${s}.dead_letters (consumer, status);
+    `,
+  },
+  {
+    version: 2,
+    name: 'event counts per topic and source',
+    // Kept by the append phase (under the log-head lock); filled once here from the log.
+    sql: (s) => `
+      CREATE TABLE ${s}.event_counts (
+        topic    text   COLLATE "C" NOT NULL,
+        source   text   COLLATE "C" NOT NULL,
+        events   bigint NOT NULL,
+        last_seq bigint NOT NULL,
+        PRIMARY KEY (topic, source)
+      );
+      INSERT INTO ${s}.event_counts (topic, source, events, last_seq)
+        SELECT topic, coalesce(body::jsonb -> 'event' ->> 'source', ''), count(*), max(seq) FROM ${s}.events GROUP BY 1, 2;
+    `,
+  },
+];
+
+/**
+ * Applies every migration not yet recorded, in one transaction under an advisory lock keyed
+ * by the schema name; returns the versions applied. `sql` must be a dedicated connection.
+ */
+export async function migratePostgres(
+  sql: Sql,
+  schema: string,
+  quotedSchema: string,
+  now: number,
+  migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
+): Promise<number[]> {
+  const s = quotedSchema;
+  await sql.rows({ text: 'BEGIN' });
+  try {
+    await sql.rows({ text: 'SELECT pg_advisory_xact_lock(hashtext($1))' }, [`agentbus.migrate:${schema}`]);
+    await sql.rows({ text: `CREATE SCHEMA IF NOT EXISTS ${s}` });
+    await sql.rows({
+      text: `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`,
+    });
+    const rows = await sql.rows<{ version: number }>({ text: `SELECT version FROM ${s}.schema_migrations` });
+    const applied = new Set(rows.map((r) => Number(r.version)));
+    const done: number[] = [];
+    for (const migration of migrations) {
+      if (applied.has(migration.version)) continue;
+      await sql.rows({ text: migration.sql(s) });
+      await sql.rows({ text: `INSERT INTO ${s}.schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)` }, [
+        migration.version,
+        migration.name,
+        now,
+      ]);
+      done.push(migration.version);
+    }
+    await sql.rows({ text: 'COMMIT' });
+    return done;
+  } catch (error) {
+    await sql.rows({ text: 'ROLLBACK' }).catch(() => {});
+    throw error;
+  }
+}

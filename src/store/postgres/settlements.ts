@@ -1,0 +1,136 @@
+/**
+ * Settling deliveries in batches: every `settle` call made while no flush runs joins one
+ * job, which locks the windows and retries it touches in one statement each, decides every
+ * settlement in memory (as the SQLite adapter does, one by one and in order), and writes the
+ * changes back in a handful of batched statements. Events the handlers publish join the
+ * flush's one insert, so they commit with the acknowledgements or not at all.
+ */
+import type { AppendedEvent, Settlement } from '../event-store.js';
+import { DeadRows, KeyRows, RetryRows, loadWindows, windowKey, writeBackWindows } from './batches.js';
+import type { DeliveryStatements, RetryRow } from './delivery-statements.js';
+import { type AppendRequest, Deferred, type Flush, type GroupCommitter } from './group-commit.js';
+import type { PostgresLagAccounting } from './lag-accounting.js';
+import { leaseLost } from './refusals.js';
+
+type Outcome = AppendedEvent[] | Error;
+
+interface Batch {
+  readonly settlements: Settlement[];
+  readonly done: Promise<Outcome[]>;
+}
+
+export class SettlementBatcher {
+  #open: Batch | undefined;
+
+  constructor(
+    private readonly s: DeliveryStatements,
+    private readonly lag: PostgresLagAccounting,
+    private readonly committer: GroupCommitter,
+    private readonly now: () => number,
+  ) {}
+
+  /** Settles `settlements`, together with every other settlement of this flush. */
+  settle(settlements: readonly Settlement[]): Promise<Outcome[]> {
+    if (settlements.length === 0) return Promise.resolve([]);
+    let batch = this.#open;
+    if (!batch) {
+      const list: Settlement[] = [];
+      const done = this.committer.enqueue((flush) => {
+        // Settlements made from now on go to the next flush.
+        if (this.#open?.settlements === list) this.#open = undefined;
+        return this.#run(flush, list);
+      });
+      batch = { settlements: list, done };
+      this.#open = batch;
+    }
+    const from = batch.settlements.length;
+    batch.settlements.push(...settlements);
+    return batch.done.then((results) => results.slice(from, from + settlements.length));
+  }
+
+  async #run(flush: Flush, settlements: readonly Settlement[]): Promise<Deferred<Outcome[]>> {
+    const { sql } = flush;
+    const now = this.now();
+    await this.lag.refresh(sql, flush.consumersVersion);
+    const windowKeys = new Map<string, { consumer: string; key: number }>();
+    const retryKeys = new KeyRows();
+    for (const { consumer, seq, lease } of settlements) {
+      if (lease.kind === 'window') windowKeys.set(windowKey(consumer, lease.key), { consumer, key: lease.key });
+      else retryKeys.add(consumer, seq);
+    }
+    const windows = await loadWindows(sql, this.s, windowKeys);
+    const retries = new Map<string, RetryRow | undefined>();
+    if (retryKeys.seqs.length > 0) {
+      for (const row of await sql.rows<RetryRow>(this.s.lockRetries, [retryKeys.consumers, retryKeys.seqs])) {
+        retries.set(windowKey(row.consumer, Number(row.seq)), row);
+      }
+    }
+
+    const results: Array<Error | AppendRequest | undefined> = [];
+    const removed = new KeyRows();
+    const scheduled = new RetryRows();
+    const dead = new DeadRows();
+    for (const settlement of settlements) {
+      const { consumer, seq, lease, outcome } = settlement;
+      let retry: RetryRow | undefined;
+      if (lease.kind === 'window') {
+        const window = windows.get(windowKey(consumer, lease.key));
+        if (!window || Number(window.row.token) !== lease.token || !window.pending.has(seq)) {
+          results.push(leaseLost(consumer, seq));
+          continue;
+        }
+        window.pending.delete(seq);
+        window.changed = true;
+      } else {
+        const key = windowKey(consumer, seq);
+        retry = retries.get(key);
+        if (!retry || Number(retry.token) !== lease.token || retry.owner === null) {
+          results.push(leaseLost(consumer, seq));
+          continue;
+        }
+        // Settled: a second settlement of the same lease is refused.
+        retries.set(key, undefined);
+      }
+      // Publishers blocked on this subscription's lag limit re-check after the commit.
+      if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, flush)) flush.wake = true;
+      if (outcome.kind === 'ack') {
+        if (retry) removed.add(consumer, seq);
+      } else if (outcome.kind === 'retry') {
+        flush.wake = true;
+        const { reason, message, stack } = outcome.error;
+        scheduled.add({
+          consumer,
+          seq,
+          attempt: settlement.attempt,
+          dueAt: now + Math.max(0, outcome.delayMs),
+          reason,
+          error: message,
+          stack: stack ?? null,
+          firstFailedAt: now,
+          lastFailedAt: now,
+          failures: (retry?.failures ?? 0) + 1,
+        });
+      } else {
+        const { reason, message, stack } = outcome.error;
+        if (retry) removed.add(consumer, seq);
+        dead.add({
+          consumer,
+          seq,
+          reason,
+          error: message,
+          stack: stack ?? null,
+          retries: retry?.failures ?? 0,
+          firstFailedAt: retry?.first_failed_at == null ? now : Number(retry.first_failed_at),
+          lastFailedAt: now,
+        });
+      }
+      results.push(settlement.publish && settlement.publish.length > 0 ? flush.append({ items: settlement.publish }) : undefined);
+    }
+
+    await writeBackWindows(sql, this.s, windows.values());
+    if (removed.seqs.length > 0) await sql.rows(this.s.deleteRetries, [removed.consumers, removed.seqs]);
+    await scheduled.write(sql, this.s);
+    await dead.write(sql, this.s);
+    return new Deferred(() => results.map((r) => (r === undefined ? [] : r instanceof Error ? r : (r.result ?? []))));
+  }
+}

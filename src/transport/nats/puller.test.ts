@@ -1,0 +1,105 @@
+/**
+ * The puller's close, against a stand-in connection: a message the server sent just before
+ * it processed the unsubscribe (it arrives while the subscription drains) is given back at
+ * once, as are buffered ones; nothing is left to come back after ack_wait. The real server
+ * is exercised in test/conformance/nats.test.ts.
+ */
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
+import { type Pulled, Puller } from './puller.js';
+
+type Callback = (error: Error | null, msg: Msg) => void;
+
+/** A connection that records pull requests and lets the test play the server. */
+function standIn(onDrain: (deliver: (msg: Msg) => void) => void = () => {}) {
+  let callback: Callback = () => {};
+  const requests: Array<{ subject: string; body: unknown; reply: string }> = [];
+  let drained = false;
+  const nc = {
+    subscribe: (_subject: string, options: { callback: Callback }) => {
+      callback = options.callback;
+      return {
+        drain: async () => {
+          onDrain((msg) => callback(null, msg));
+          drained = true;
+        },
+        unsubscribe: () => {},
+      };
+    },
+    publish: (subject: string, body: string, options: { reply: string }) => {
+      requests.push({ subject, body: JSON.parse(body), reply: options.reply });
+    },
+  } as unknown as NatsConnection;
+  return {
+    nc,
+    requests,
+    deliver: (msg: Msg) => callback(null, msg),
+    drained: () => drained,
+  };
+}
+
+const data = (seq: number) => ({ subject: '_INBOX.x.1', reply: `$JS.ACK.S.d.1.${seq}.${seq}.1700000000000000000.0` }) as Msg;
+const status = (subject: string, code: number) => ({ subject, reply: '', headers: { code, description: '' } }) as unknown as Msg;
+
+describe('Puller.close', () => {
+  it('gives back a message that arrives while the subscription drains', async () => {
+    const late = data(7);
+    const server = standIn((deliver) => deliver(late));
+    const puller = new Puller(server.nc, '_INBOX.x', 'S', 'd', 1_000);
+    const abort = new AbortController();
+    const pulling = puller.pull(5, abort.signal);
+    // no_wait finds nothing (404), so a long poll for one message goes out and waits.
+    server.deliver(status(`_INBOX.x.${server.requests.length}`, 404));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(server.requests.map((r) => r.body)).toEqual([
+      { batch: 5, no_wait: true },
+      { batch: 1, expires: 1_000_000_000 },
+    ]);
+    abort.abort();
+    expect(await pulling).toEqual([]);
+    const givenBack: Pulled[] = [];
+    await puller.close((p) => {
+      givenBack.push(p);
+    });
+    expect(server.drained()).toBe(true);
+    expect(givenBack.map((p) => p.msg)).toEqual([late]);
+  });
+
+  it('gives back buffered messages and waits for each give-back', async () => {
+    const server = standIn();
+    const puller = new Puller(server.nc, '_INBOX.x', 'S', 'd', 1_000);
+    const abort = new AbortController();
+    const pulling = puller.pull(1, abort.signal);
+    server.deliver(status(`_INBOX.x.${server.requests.length}`, 404));
+    await new Promise((resolve) => setImmediate(resolve));
+    abort.abort();
+    await pulling;
+    server.deliver(data(3)); // the long poll's answer, after its fetch was aborted: buffered
+    expect(puller.buffered).toBe(1);
+    let finished = 0;
+    await puller.close(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      finished++;
+    });
+    expect(finished).toBe(1);
+    expect(puller.buffered).toBe(0);
+  });
+
+  it('a fetch waiting for an answer when the member closes returns nothing', async () => {
+    const server = standIn();
+    const puller = new Puller(server.nc, '_INBOX.x', 'S', 'd', 1_000);
+    const pulling = puller.pull(5); // its no_wait request is never answered
+    await puller.close(() => {});
+    expect(await pulling).toEqual([]);
+  });
+
+  it('a failing give-back does not fail close (the server redelivers after ack_wait)', async () => {
+    const server = standIn((deliver) => deliver(data(9)));
+    const puller = new Puller(server.nc, '_INBOX.x', 'S', 'd', 1_000);
+    await expect(
+      puller.close(() => {
+        throw new Error('store gone');
+      }),
+    ).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * Coordination patterns on the bus: aggregators, saga orchestration, choreographed
+ * compensation (and declarative YAML workflows in `yaml/`). The state machines are pure
+ * (`decideAggregator`, `decideSaga`, `decideCompensation`); the runners perform their effects.
+ */
+export {
+  AGGREGATOR_TIMEOUT_EVENT,
+  aggregatorSource,
+  decideAggregator,
+  defineAggregator,
+  isAwaited,
+  missing,
+} from './aggregator.js';
+export type { AggregatorDefinition, AggregatorInput, AggregatorInstance, ReceivedEvent, WaitFor } from './aggregator.js';
+export {
+  AGGREGATORS_NAMESPACE,
+  getAggregatorInstance,
+  listAggregatorInstances,
+  startAggregator,
+} from './aggregator-runner.js';
+export type { RunningAggregator, StartAggregatorOptions } from './aggregator-runner.js';
+export { aggregatorStatusLine, aggregatorStatusRows, statusCell } from './aggregator-status.js';
+export type { AggregatorStatusRow } from './aggregator-status.js';
+export { commitDecision, idFor } from './commit.js';
+export {
+  COMPENSATIONS_NAMESPACE,
+  getCompensations,
+  publishCompensation,
+  registerCompensation,
+  startCompensationCoordinator,
+} from './compensation-runner.js';
+export type { CompensationCoordinator, CompensationCoordinatorOptions } from './compensation-runner.js';
+export { COMPENSATIONS_TOPIC, COMPENSATION_REGISTERED, decideCompensation, parseRegistration } from './compensations.js';
+export type {
+  CompensationAction,
+  CompensationInput,
+  CompensationState,
+  RegisteredCompensation,
+} from './compensations.js';
+export type { Decision, Effect, IdFor } from './effects.js';
+export { SAGA_TIMEOUT_EVENT, decideSaga, defineSaga, sagaEventTypes, sagaJson, sagaSource } from './saga.js';
+export type { SagaDefinition, SagaInput, SagaState, SagaStatus, SagaStep } from './saga.js';
+export { SAGAS_NAMESPACE, getSaga, listSagas, startSaga } from './saga-runner.js';
+export type { RunningSaga, StartSagaOptions } from './saga-runner.js';
+export { aggregatorConfigSchema, parseConfig, sagaConfigSchema } from './schemas.js';
+export type { AggregatorConfig, SagaConfig } from './schemas.js';
+export { loadWorkflow, parseWorkflow } from './yaml/load.js';
+export type { Workflow } from './yaml/load.js';
+export { runWorkflow } from './yaml/run.js';
+export type { RunningWorkflow } from './yaml/run.js';
+export { workflowSchema } from './yaml/schema.js';
+export type { WorkflowFile } from './yaml/schema.js';

@@ -1,0 +1,164 @@
+/**
+ * Loading a YAML workflow file: YAML syntax, then the format, then the agents' and routes'
+ * own validation. Every refusal names the file, line and column, and the YAML path
+ * (`agents[0].subscriptions[1].filter`).
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { type Document, LineCounter, parseDocument } from 'yaml';
+import { type AgentDefinition, defineAgent } from '../../agents/index.js';
+import type { AgentInput } from '../../agents/index.js';
+import { type ResolvedRouteRule, type RouteRule, resolveRouteRules } from '../../bus/routes.js';
+import { AgentbusError, isAgentbusError } from '../../errors.js';
+import { type AggregatorDefinition, defineAggregator } from '../aggregator.js';
+import { type SagaDefinition, defineSaga } from '../saga.js';
+import { issuePath } from '../schemas.js';
+import { workflowSchema } from './schema.js';
+
+/** A validated workflow, ready to run. */
+export interface Workflow {
+  readonly name: string;
+  readonly file: string;
+  readonly start: 'earliest' | 'latest';
+  readonly agents: readonly AgentDefinition[];
+  /** The rules as given (validated), for `startRoutes`. */
+  readonly routes: readonly RouteRule[];
+  readonly resolvedRoutes: readonly ResolvedRouteRule[];
+  readonly aggregators: readonly AggregatorDefinition[];
+  readonly sagas: readonly SagaDefinition[];
+  readonly compensations: { readonly failureTypes: readonly string[]; readonly topic?: string } | undefined;
+}
+
+/** `agents[0].subscriptions[1].filter` as path segments. */
+export function pathSegments(field: string): Array<string | number> {
+  const out: Array<string | number> = [];
+  for (const match of field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+    if (match[2] !== undefined) out.push(Number(match[2]));
+    else if (match[1] !== undefined) out.push(match[1]);
+  }
+  return out;
+}
+
+/** Line and column (1-based) of the deepest node of `path` present in the document. */
+function position(doc: Document, counter: LineCounter, path: Array<string | number>): { line: number; column: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+    if (range) {
+      const { line, col } = counter.linePos(range[0]);
+      return { line, column: col };
+    }
+  }
+  return { line: 1, column: 1 };
+}
+
+function refusal(file: string, at: { line: number; column: number }, field: string, reason: string, extra = {}): AgentbusError {
+  return new AgentbusError('OPTIONS_INVALID', `${file}:${at.line}:${at.column}: ${field}: ${reason}`, {
+    field,
+    reason,
+    file,
+    line: at.line,
+    column: at.column,
+    ...extra,
+  });
+}
+
+/** A command runner spec runs in the workflow file's folder unless it names a `cwd` (relative ones are resolved there too). */
+function runnerCwd(runner: unknown, base: string): unknown {
+  if (typeof runner !== 'object' || runner === null || (runner as { type?: unknown }).type !== 'command') return runner;
+  const cwd = (runner as { cwd?: unknown }).cwd;
+  if (cwd !== undefined && typeof cwd !== 'string') return runner;
+  return { ...runner, cwd: resolve(base, cwd ?? '.') };
+}
+
+function withCommandCwd(agent: Record<string, unknown>, base: string): Record<string, unknown> {
+  const subscriptions = Array.isArray(agent.subscriptions)
+    ? agent.subscriptions.map((s: unknown) =>
+        typeof s === 'object' && s !== null && 'runner' in s
+          ? { ...s, runner: runnerCwd((s as { runner: unknown }).runner, base) }
+          : s,
+      )
+    : agent.subscriptions;
+  return { ...agent, ...('runner' in agent ? { runner: runnerCwd(agent.runner, base) } : {}), subscriptions };
+}
+
+/**
+ * Parses and validates a workflow from YAML text; `file` names it in errors.
+ * @throws AgentbusError `OPTIONS_INVALID` with `details.field`, `line`, `column`.
+ */
+export function parseWorkflow(text: string, file = 'workflow.yaml'): Workflow {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false });
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const at = syntax.linePos?.[0] ?? { line: 1, col: 1 };
+    throw refusal(file, { line: at.line, column: at.col }, '(yaml)', syntax.message.split('\n')[0] ?? 'invalid YAML');
+  }
+  const at = (field: string) => position(doc, counter, pathSegments(field));
+  const parsed = workflowSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0] as (typeof parsed.error.issues)[number];
+    const field = issuePath(issue.path) || '(root)';
+    throw refusal(file, position(doc, counter, issue.path as Array<string | number>), field, issue.message, {
+      issues: parsed.error.issues.map((i) => ({ field: issuePath(i.path), reason: i.message })),
+    });
+  }
+  const w = parsed.data;
+  const located = <T>(prefix: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (error) {
+      if (!isAgentbusError(error)) throw error;
+      const inner = typeof error.details.field === 'string' ? error.details.field : '';
+      const field = prefix && inner && !inner.startsWith(prefix) ? `${prefix}.${inner}` : inner || prefix;
+      const reason = typeof error.details.reason === 'string' ? error.details.reason : error.message;
+      throw refusal(file, at(field), field, reason);
+    }
+  };
+  const base = resolve(dirname(file));
+  const agents = w.agents.map((a, i) =>
+    located(`agents[${i}]`, () => defineAgent(withCommandCwd(a, base) as unknown as AgentInput)),
+  );
+  const names = new Set<string>();
+  agents.forEach((a, i) => {
+    if (names.has(a.name)) throw refusal(file, at(`agents[${i}].name`), `agents[${i}].name`, `duplicate agent ${a.name}`);
+    names.add(a.name);
+  });
+  const routes = w.routes as unknown as RouteRule[];
+  const resolvedRoutes = located('', () => resolveRouteRules(routes, 'routes'));
+  return {
+    name: w.name ?? file,
+    file,
+    start: w.start ?? 'latest',
+    agents,
+    routes,
+    resolvedRoutes,
+    aggregators: w.aggregators.map((a, i) => located(`aggregators[${i}]`, () => defineAggregator(a))),
+    sagas: w.sagas.map((s, i) => located(`sagas[${i}]`, () => defineSaga(s))),
+    compensations: w.compensations
+      ? {
+          failureTypes: w.compensations.failure_types,
+          ...(w.compensations.topic ? { topic: w.compensations.topic } : {}),
+        }
+      : undefined,
+  };
+}
+
+/**
+ * Reads and validates a workflow file.
+ * @throws AgentbusError `NOT_FOUND` when the file cannot be read, `OPTIONS_INVALID` as {@link parseWorkflow}.
+ */
+export async function loadWorkflow(path: string): Promise<Workflow> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new AgentbusError(
+      'NOT_FOUND',
+      `cannot read workflow file ${path}: ${(error as Error).message}`,
+      { path },
+      { cause: error },
+    );
+  }
+  return parseWorkflow(text, path);
+}

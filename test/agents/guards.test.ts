@@ -1,0 +1,81 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type AgentRuntimeOptions, GUARD_REASONS, defineAgent } from '../../src/agents/index.js';
+import { SYSTEM_EVENTS } from '../../src/envelope/index.js';
+import { type Harness, harness, history, waitForDeadLetter, waitForEvents } from './helpers.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.dispose();
+  h = undefined;
+});
+
+/** Two agents answering each other forever: /ping answers Pong with Ping, /pong answers Ping with Pong. */
+async function pingPong(options: AgentRuntimeOptions) {
+  h = await harness(options);
+  const { bus, runtime } = h;
+  await runtime.start(
+    defineAgent({
+      name: '/ping',
+      subscriptions: [{ topic: 'game', filter: 'type=Pong', handler: (_e, ctx) => ctx.publish('Ping', {}) }],
+    }),
+  );
+  await runtime.start(
+    defineAgent({
+      name: '/pong',
+      subscriptions: [{ topic: 'game', filter: 'type=Ping', handler: (_e, ctx) => ctx.publish('Pong', {}) }],
+    }),
+  );
+  const serve = await bus.publish({ topic: 'game', type: 'Ping', correlationId: 'match-1' });
+  return { bus, serve };
+}
+
+describe('chain-reaction guards', () => {
+  it('stops an endless ping-pong with a dead letter naming the cycle guard', async () => {
+    const { bus } = await pingPong({});
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.reason).toBe(GUARD_REASONS.cycle);
+    expect(dead.error).toMatch(/^chain_cycle_detected: \/p[io]ng already handled P[io]ng 5 times along the causation chain/);
+    expect(dead.error).toContain('correlation match-1');
+    expect(dead.error).toContain('guards.maxRepeats');
+    expect(dead.error).toMatch(/chain: \.\.\. -> .* -> \/p[io]ng P[io]ng$/);
+    // Nothing runs after the trip: the game is over, with a bounded number of moves.
+    const moves = (await history(bus, 'Ping')).length + (await history(bus, 'Pong')).length;
+    expect(moves).toBeLessThanOrEqual(12);
+    const [notice] = await waitForEvents(bus, SYSTEM_EVENTS.ErrorOccurred);
+    expect(notice?.payload).toMatchObject({ reason: 'chain_cycle_detected', dead_lettered: true });
+    expect(notice?.event.correlation_id).toBe('match-1');
+  });
+
+  it('refuses an event deeper than maxDepth with chain_depth_exceeded', async () => {
+    const { bus } = await pingPong({ guards: { maxDepth: 7, maxRepeats: 1000 } });
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.reason).toBe(GUARD_REASONS.depth);
+    expect(dead.error).toMatch(/causation depth 8 in correlation match-1 is over the limit of 7 \(guards\.maxDepth\)/);
+    expect(dead.event.envelope.event.chain_depth).toBe(8);
+    expect((await history(bus, 'Ping')).length + (await history(bus, 'Pong')).length).toBe(9);
+  });
+
+  it('refuses events of a correlation over its budget with chain_budget_exceeded', async () => {
+    const { bus } = await pingPong({ guards: { budget: 4, maxRepeats: 1000 } });
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.reason).toBe(GUARD_REASONS.budget);
+    expect(dead.error).toMatch(/agents already published 4 events in correlation match-1, the budget is 4 \(guards\.budget\)/);
+    expect((await history(bus, 'Ping')).length + (await history(bus, 'Pong')).length).toBe(5);
+  });
+
+  it("lets an agent's own guards override the runtime's", async () => {
+    h = await harness();
+    const { bus, runtime } = h;
+    await runtime.start(
+      defineAgent({
+        name: '/echo',
+        guards: { maxRepeats: 2 },
+        subscriptions: [{ topic: 'loop', handler: (e, ctx) => ctx.publish(e.event.type, {}) }],
+      }),
+    );
+    await bus.publish({ topic: 'loop', type: 'Again' });
+    const dead = await waitForDeadLetter(bus, '/echo');
+    expect(dead.reason).toBe('chain_cycle_detected');
+    expect((await history(bus, 'Again')).length).toBe(3);
+  });
+});

@@ -1,0 +1,179 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WEBHOOK_HEADERS, defineAgent, signWebhook, verifyWebhookSignature } from '../../src/agents/index.js';
+import type { Envelope } from '../../src/envelope/index.js';
+import { FAST_RETRY, type Harness, eventually, harness, history, waitForDeadLetter, waitForEvents } from './helpers.js';
+
+const SECRET = 'test-secret';
+
+interface Received {
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+  readonly verified: boolean;
+}
+
+let h: Harness | undefined;
+let server: Server | undefined;
+afterEach(async () => {
+  await h?.dispose();
+  h = undefined;
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
+  server = undefined;
+});
+
+/** A real HTTP server answering each request with `answer(request number, envelope)`. */
+async function receiver(
+  answer: (n: number, envelope: Envelope, res: ServerResponse) => void,
+): Promise<{ url: string; received: Received[] }> {
+  const received: Received[] = [];
+  const created = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      const verified = verifyWebhookSignature({
+        secret: SECRET,
+        body,
+        timestamp: req.headers[WEBHOOK_HEADERS.timestamp] as string,
+        signature: req.headers[WEBHOOK_HEADERS.signature] as string,
+      });
+      received.push({ headers: req.headers, body, verified });
+      answer(received.length, JSON.parse(body) as Envelope, res);
+    });
+  });
+  server = created;
+  await new Promise<void>((resolve) => created.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(created.address() as AddressInfo).port}/agent`, received };
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+}
+
+async function startWebhookAgent(url: string, extra: { timeout?: string } = {}) {
+  h = await harness();
+  await h.runtime.start(
+    defineAgent({
+      name: '/code-reviewer',
+      subscriptions: [
+        {
+          topic: 'project.reviews',
+          filter: 'type=ReviewRequestedEvent',
+          retry: FAST_RETRY,
+          runner: { type: 'webhook', url, secret: SECRET, ...extra },
+        },
+      ],
+    }),
+  );
+  return h.bus;
+}
+
+describe('webhook runner', () => {
+  it('POSTs the signed envelope; a 2xx acknowledges and publishes the events in its body', async () => {
+    const { url, received } = await receiver((_n, envelope, res) =>
+      json(res, 200, {
+        events: [
+          { type: 'ReviewCompletedEvent', payload: { approved: true, of: envelope.event.id } },
+          { type: 'Audit', topic: 'audit.reviews' },
+        ],
+      }),
+    );
+    const bus = await startWebhookAgent(url);
+    const request = await bus.publish({
+      topic: 'project.reviews',
+      type: 'ReviewRequestedEvent',
+      correlationId: 'c-1',
+      payload: { pr: 7 },
+    });
+    const [done] = await waitForEvents(bus, 'ReviewCompletedEvent');
+    expect(done?.payload).toEqual({ approved: true, of: request.event.id });
+    expect(done?.event).toMatchObject({ source: '/code-reviewer', correlation_id: 'c-1', causation_id: request.event.id });
+    expect(done?.routing.topic).toBe('project.reviews');
+    expect((await history(bus, 'Audit'))[0]?.routing.topic).toBe('audit.reviews');
+    expect(received).toHaveLength(1);
+    const first = received[0] as Received;
+    expect(first.verified).toBe(true);
+    expect(JSON.parse(first.body)).toEqual(request);
+    expect(first.headers[WEBHOOK_HEADERS.eventId]).toBe(request.event.id);
+    expect(first.headers[WEBHOOK_HEADERS.attempt]).toBe('1');
+    expect(first.headers[WEBHOOK_HEADERS.agent]).toBe('/code-reviewer');
+    expect(first.headers['content-type']).toBe('application/json');
+  });
+
+  it('retries a 5xx and acknowledges the later 2xx (a bare array of events)', async () => {
+    const { url, received } = await receiver((n, _e, res) =>
+      n < 3 ? json(res, 503, { error: 'warming up' }) : json(res, 200, [{ type: 'Reviewed' }]),
+    );
+    const bus = await startWebhookAgent(url);
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    await waitForEvents(bus, 'Reviewed');
+    expect(received.map((r) => r.headers[WEBHOOK_HEADERS.attempt])).toEqual(['1', '2', '3']);
+    expect(await bus.deadLetters.list()).toEqual([]);
+  });
+
+  it('dead-letters a 4xx at once, without retrying, with the status and body in the error', async () => {
+    const { url, received } = await receiver((_n, _e, res) => json(res, 422, { error: 'missing pr' }));
+    const bus = await startWebhookAgent(url);
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.reason).toBe('invalid_payload');
+    expect(dead.error).toBe(`webhook POST ${url} answered 422: {"error":"missing pr"}`);
+    expect(received).toHaveLength(1);
+  });
+
+  it('treats 401 as unauthorized and a timeout as retryable, dead-lettering after the last retry', async () => {
+    const auth = await receiver((_n, _e, res) => json(res, 401, {}));
+    let bus = await startWebhookAgent(auth.url);
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    expect((await waitForDeadLetter(bus)).reason).toBe('unauthorized');
+    await h?.dispose();
+    h = undefined;
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+
+    // Never answers: every attempt times out.
+    const slow = await receiver(() => {});
+    bus = await startWebhookAgent(slow.url, { timeout: '150ms' });
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.reason).toBe('timeout');
+    expect(dead.error).toMatch(/timed out after 150 ms/);
+    expect(dead.retries).toBeGreaterThanOrEqual(2);
+    await eventually(() => slow.received.length === 3, 'three attempts');
+  });
+
+  it('dead-letters a 2xx whose events are malformed, publishing none of them', async () => {
+    const { url } = await receiver((_n, _e, res) => json(res, 200, { events: [{ type: 'Fine' }, { payload: {} }] }));
+    const bus = await startWebhookAgent(url);
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.reason).toBe('invalid_output');
+    expect(dead.error).toContain('events[1].type');
+    expect(await history(bus, 'Fine')).toEqual([]);
+  });
+});
+
+describe('verifyWebhookSignature', () => {
+  const now = Date.UTC(2025, 10, 29, 14, 30);
+  const timestamp = String(Math.floor(now / 1000));
+  const body = '{"event":{}}';
+  const signature = signWebhook(SECRET, timestamp, body);
+
+  it('accepts the signature over "<timestamp>.<body>" within the tolerance', () => {
+    expect(signature).toMatch(/^sha256=[0-9a-f]{64}$/);
+    expect(verifyWebhookSignature({ secret: SECRET, body, timestamp, signature, now })).toBe(true);
+    expect(verifyWebhookSignature({ secret: SECRET, body, timestamp, signature, now: now + 299_000 })).toBe(true);
+  });
+
+  it('refuses another body, secret or timestamp, a stale timestamp, and missing headers', () => {
+    expect(verifyWebhookSignature({ secret: SECRET, body: `${body} `, timestamp, signature, now })).toBe(false);
+    expect(verifyWebhookSignature({ secret: 'other', body, timestamp, signature, now })).toBe(false);
+    expect(verifyWebhookSignature({ secret: SECRET, body, timestamp: String(Number(timestamp) + 1), signature, now })).toBe(
+      false,
+    );
+    expect(verifyWebhookSignature({ secret: SECRET, body, timestamp, signature, now: now + 301_000 })).toBe(false);
+    expect(verifyWebhookSignature({ secret: SECRET, body, timestamp: undefined, signature, now })).toBe(false);
+    expect(verifyWebhookSignature({ secret: SECRET, body, timestamp, signature: null, now })).toBe(false);
+  });
+});

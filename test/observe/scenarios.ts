@@ -1,0 +1,134 @@
+/**
+ * Databases for the status and timeline tests, written through the public API the way agents
+ * would write them.
+ */
+import { type Bus, NonRetryableError, createBus } from '../../src/index.js';
+
+/** Waits until `check` holds (polling the store, which another process could be writing). */
+export async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 800; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function openDeadLetters(bus: Bus): Promise<number> {
+  return (await bus.deadLetters.list({ status: 'open' })).length;
+}
+
+/**
+ * The dashboard scenario:
+ * - /orchestrator publishes 5 tasks, 2 review requests and 1 alert;
+ * - /backend-architect handles the tasks, publishing one APIDesignStarted each on project.designs;
+ * - /test-engineer dead-letters both review requests;
+ * - /incident-manager subscribed to project.alerts but is not running: lag 1;
+ * - heartbeats: /backend-architect healthy, /test-engineer unhealthy.
+ */
+export async function dashboardDb(path: string): Promise<void> {
+  const bus = await createBus({ path, retry: { max_retries: 0 } });
+  try {
+    const idle = await bus.subscribe({
+      name: '/incident-manager',
+      topic: 'project.alerts',
+      start: 'earliest',
+      handler: () => {},
+    });
+    await idle.close();
+    const architect = await bus.subscribe({
+      name: '/backend-architect',
+      topic: 'project.tasks',
+      start: 'earliest',
+      handler: async (_e, ctx) => {
+        await ctx.publish('APIDesignStarted', {}, { topic: 'project.designs' });
+      },
+    });
+    const tester = await bus.subscribe({
+      name: '/test-engineer',
+      topic: 'project.reviews',
+      start: 'earliest',
+      handler: () => {
+        throw new NonRetryableError('review payload is invalid');
+      },
+    });
+    const orchestrator = { source: '/orchestrator' };
+    await bus.publishBatch([
+      ...Array.from({ length: 5 }, (_, i) => ({
+        ...orchestrator,
+        topic: 'project.tasks',
+        type: 'TaskCompletedEvent',
+        payload: { task_id: `T${i}` },
+      })),
+      { ...orchestrator, topic: 'project.reviews', type: 'ReviewRequestedEvent' },
+      { ...orchestrator, topic: 'project.reviews', type: 'ReviewRequestedEvent' },
+      { ...orchestrator, topic: 'project.alerts', type: 'AlertRaised', payload: { severity: 'high' } },
+    ]);
+    await bus.publishBatch([
+      { topic: 'system.agents', type: 'AgentHealthEvent', source: '/backend-architect', payload: { status: 'healthy' } },
+      { topic: 'system.agents', type: 'AgentHealthEvent', source: '/test-engineer', payload: { status: 'unhealthy' } },
+    ]);
+    await until(async () => (await openDeadLetters(bus)) === 2, 'two dead letters');
+    await until(async () => {
+      const info = await bus.subscriptions.get('/backend-architect');
+      return info !== undefined && info.ackFloor >= 5 && info.inFlight === 0;
+    }, 'the tasks handled');
+    await architect.close();
+    await tester.close();
+  } finally {
+    await bus.close();
+  }
+}
+
+/** The correlation of {@link timelineDb}. */
+export const FEATURE = 'project-xyz-feature-123';
+
+/**
+ * The timeline scenario, correlation {@link FEATURE}:
+ * FeatureStarted (/orchestrator) -> /backend-architect publishes DesignStarted and
+ * DesignCompleted -> /python-pro fails DesignCompleted, retries once, dead-letters it ->
+ * /orchestrator compensates with RollbackDesign. Another correlation runs beside it.
+ */
+export async function timelineDb(path: string): Promise<void> {
+  const bus = await createBus({ path });
+  try {
+    const architect = await bus.subscribe({
+      name: '/backend-architect',
+      topic: 'project.tasks',
+      filter: 'type=FeatureStarted',
+      handler: async (_e, ctx) => {
+        await ctx.publish('DesignStarted', {});
+        await ctx.publish('DesignCompleted', { endpoints: 12 });
+      },
+    });
+    const pro = await bus.subscribe({
+      name: '/python-pro',
+      topic: 'project.tasks',
+      filter: 'type=DesignCompleted',
+      retry: { max_retries: 1, initial_delay: '10ms', max_delay: '20ms' },
+      handler: () => {
+        throw new Error('implementation failed');
+      },
+    });
+    await bus.publish({ topic: 'project.tasks', type: 'FeatureStarted', source: '/orchestrator', correlationId: FEATURE });
+    await bus.publish({
+      topic: 'project.tasks',
+      type: 'FeatureStarted',
+      source: '/orchestrator',
+      correlationId: 'other-feature',
+    });
+    await until(async () => (await openDeadLetters(bus)) === 2, 'two dead letters');
+    await architect.close();
+    await pro.close();
+    let designCompleted: string | undefined;
+    for await (const e of bus.events({ correlationId: FEATURE, type: 'DesignCompleted' })) designCompleted = e.envelope.event.id;
+    await bus.publish({
+      topic: 'project.tasks',
+      type: 'RollbackDesign',
+      source: '/orchestrator',
+      correlationId: FEATURE,
+      causationId: designCompleted ?? null,
+    });
+  } finally {
+    await bus.close();
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * `agentbus serve` as a user runs it (the built CLI): start-up line, the config file's
+ * tokens, refusing a public address without tokens, a clean stop on SIGTERM.
+ */
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freshDb, removeFreshDbs, runCli, startCli } from '../e2e/run-cli.js';
+
+afterAll(removeFreshDbs);
+
+const LISTENING = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
+const SECRET = 'serve-cli-secret-0123456789';
+
+describe('agentbus serve', () => {
+  it('serves on a free port, logs requests without tokens, and stops cleanly on SIGTERM', async () => {
+    const db = freshDb();
+    const config = join(dirname(db), 'agentbus.yaml');
+    writeFileSync(
+      config,
+      `server:\n  tokens:\n    - name: ci\n      token_env: SERVE_TOKEN\n      publish: { allow: ["project.>"] }\n      subscribe: { allow: [">"] }\n`,
+    );
+    const cli = startCli(['serve', '--port', '0', '--db', db, '--config', config], { env: { SERVE_TOKEN: SECRET } });
+    await cli.waitFor(({ stderr }) => LISTENING.test(stderr), 30_000);
+    const url = LISTENING.exec(cli.stderr())?.[1] as string;
+    expect(cli.stderr()).toContain('1 token');
+
+    expect((await fetch(`${url}/healthz`)).status).toBe(401);
+    const published = await fetch(`${url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` },
+      body: JSON.stringify({ event: { type: 'ServedEvent' }, payload: {}, routing: { topic: 'project.served' } }),
+    });
+    expect(published.status).toBe(201);
+    await cli.waitFor(({ stderr }) => stderr.includes('POST /v1/events 201'), 10_000);
+
+    const ended = await cli.stop('SIGTERM');
+    expect(ended.code).toBe(0);
+    expect(ended.stderr).toContain('stopping');
+    expect(ended.stderr).not.toContain(SECRET);
+
+    // The event is in the database the server used.
+    const events = await runCli(['events', '--db', db, '--json']);
+    expect(JSON.parse(events.stdout).map((e: { envelope: { event: { type: string } } }) => e.envelope.event.type)).toEqual([
+      'ServedEvent',
+    ]);
+  });
+
+  it('refuses a non-loopback address without tokens (exit 2, naming server.host)', async () => {
+    const result = await runCli(['serve', '--host', '0.0.0.0', '--port', '0', '--db', freshDb()]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^agentbus: server\.host: refusing to bind 0\.0\.0\.0 without tokens/);
+  });
+
+  it('refuses a config file with a bad field (exit 2, naming its path)', async () => {
+    const db = freshDb();
+    const config = join(dirname(db), 'bad.yaml');
+    writeFileSync(config, 'server:\n  port: 99999\n');
+    const result = await runCli(['serve', '--db', db, '--config', config]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('server.port');
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * Durable timers and delayed publish: kept in the store, never fired early, fired once
+ * across processes, and after a restart.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Bus, createBus } from '../../src/bus/index.js';
+import { isAgentbusError } from '../../src/errors.js';
+import type { StoredEvent } from '../../src/store/index.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { createManualClock } from '../../src/testing.js';
+import { collect, sleep, within } from '../conformance/fixtures.js';
+
+const dirs: string[] = [];
+const buses: Bus[] = [];
+function dbPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'agentbus-timers-'));
+  dirs.push(dir);
+  return join(dir, 'agentbus.db');
+}
+async function open(path: string, options: Parameters<typeof createBus>[0] = {}): Promise<Bus> {
+  const bus = await createBus({ ...options, path });
+  buses.push(bus);
+  return bus;
+}
+afterEach(async () => {
+  for (const bus of buses.splice(0)) await bus.close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+async function reminders(bus: Bus): Promise<StoredEvent[]> {
+  return collect(bus.events({ type: 'ReminderEvent' }));
+}
+
+describe('delayed publish', () => {
+  it('appends the event only once the clock reaches its due time', async () => {
+    const clock = createManualClock();
+    const bus = await open(dbPath(), { clock });
+    const envelope = await bus.publish({ topic: 'project.reminders', type: 'ReminderEvent', payload: { n: 1 }, delay: '5m' });
+    expect(Date.parse(envelope.event.timestamp)).toBe(clock.now() + 300_000);
+    expect(await bus.timers.fireDue()).toBe(0);
+    clock.advance(299_999);
+    expect(await bus.timers.fireDue()).toBe(0);
+    expect(await reminders(bus)).toHaveLength(0);
+    clock.advance(1);
+    expect(await bus.timers.fireDue()).toBe(1);
+    const stored = await reminders(bus);
+    expect(stored.map((e) => e.envelope.event.id)).toEqual([envelope.event.id]);
+    expect(await bus.timers.fireDue()).toBe(0);
+    expect(await collect(bus.timers.list())).toEqual([]);
+  });
+
+  it('deliverAt takes an RFC 3339 time; timers fire in due order', async () => {
+    const clock = createManualClock(Date.UTC(2025, 10, 29, 14, 0));
+    const bus = await open(dbPath(), { clock });
+    await bus.publish({
+      topic: 'project.reminders',
+      type: 'ReminderEvent',
+      payload: { n: 2 },
+      deliverAt: '2025-11-29T14:30:00Z',
+    });
+    await bus.publish({
+      topic: 'project.reminders',
+      type: 'ReminderEvent',
+      payload: { n: 1 },
+      deliverAt: new Date(Date.UTC(2025, 10, 29, 14, 10)),
+    });
+    clock.set(Date.UTC(2025, 10, 29, 15, 0));
+    await bus.timers.fireDue();
+    expect((await reminders(bus)).map((e) => (e.envelope.payload as { n: number }).n)).toEqual([1, 2]);
+  });
+
+  it('refuses a bad delay, or both delay and deliverAt, writing nothing', async () => {
+    const bus = await open(dbPath());
+    const attempts = [{ delay: 'soon' }, { delay: '1s', deliverAt: '2025-11-29T14:30:00Z' }, { deliverAt: 'tomorrow' }];
+    for (const extra of attempts) {
+      const error = await bus.publish({ topic: 'project.reminders', type: 'ReminderEvent', ...extra }).catch((e: unknown) => e);
+      expect(isAgentbusError(error, 'ENVELOPE_INVALID'), String(error)).toBe(true);
+    }
+    const bad = await bus.publish({ topic: 'bad topic', type: 'ReminderEvent', delay: '1s' }).catch((e: unknown) => e);
+    expect(isAgentbusError(bad, 'ENVELOPE_INVALID')).toBe(true);
+    expect(await collect(bus.timers.list())).toEqual([]);
+  });
+
+  it('is delivered to a running subscription when due, on the real clock', async () => {
+    const bus = await open(dbPath());
+    const got: string[] = [];
+    let done: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    await bus.subscribe({
+      name: 'reminders',
+      topic: 'project.reminders',
+      handler: (e) => {
+        got.push(e.event.id);
+        done();
+      },
+    });
+    const published = Date.now();
+    const envelope = await bus.publish({ topic: 'project.reminders', type: 'ReminderEvent', delay: 300 });
+    await within(arrived, 10_000, 'the delayed event');
+    expect(got).toEqual([envelope.event.id]);
+    const [stored] = await reminders(bus);
+    expect((stored as StoredEvent).storedAt).toBeGreaterThanOrEqual(published + 300);
+  });
+});
+
+describe('durable timers across processes and restarts', () => {
+  it('fires a timer set before a restart once the bus runs again', async () => {
+    const path = dbPath();
+    const first = await open(path);
+    const envelope = await first.publish({ topic: 'project.reminders', type: 'ReminderEvent', delay: 200 });
+    await first.close();
+    await sleep(300);
+    const second = await open(path);
+    await second.subscribe({ name: 'reminders', topic: 'project.reminders', handler: () => {} });
+    for (let i = 0; i < 200 && (await reminders(second)).length === 0; i++) await sleep(25);
+    expect((await reminders(second)).map((e) => e.envelope.event.id)).toEqual([envelope.event.id]);
+  });
+
+  it('a running process notices a timer another process set', async () => {
+    const path = dbPath();
+    const runner = await open(path);
+    await runner.subscribe({ name: 'reminders', topic: 'project.reminders', handler: () => {} });
+    // A short-lived publisher on its own store connection sets the timer and leaves.
+    const store = await openSqliteStore({ path });
+    const publisher = await createBus({ store });
+    const envelope = await publisher.publish({ topic: 'project.reminders', type: 'ReminderEvent', delay: 200 });
+    publisher.timers.close();
+    await publisher.close();
+    await store.close();
+    for (let i = 0; i < 400 && (await reminders(runner)).length === 0; i++) await sleep(25);
+    expect((await reminders(runner)).map((e) => e.envelope.event.id)).toEqual([envelope.event.id]);
+  });
+});
