@@ -218,6 +218,23 @@ export class Bus {
     return stored as Envelope;
   }
 
+  /**
+   * Publishes several wire envelopes in one commit: all are validated first, and a refusal
+   * of any (naming `[index].field`) writes none of them.
+   */
+  async publishEnvelopes(wires: readonly unknown[]): Promise<Envelope[]> {
+    this.#assertOpen();
+    if (!Array.isArray(wires)) throw invalidField('ENVELOPE_INVALID', 'envelopes', 'must be an array');
+    const items = wires.map((wire, index) => {
+      try {
+        return parseEnvelopeWithText(this.#withDefaults(wire), this.#limits);
+      } catch (error) {
+        throw prefixField(error, `[${index}]`);
+      }
+    });
+    return this.#append(items);
+  }
+
   #withDefaults(wire: unknown): unknown {
     if (typeof wire !== 'object' || wire === null || Array.isArray(wire)) return wire;
     const event = (wire as { event?: unknown }).event;

@@ -5,7 +5,7 @@
 import type { Bus, Subscription } from '../bus/index.js';
 import type { JsonValue } from '../envelope/index.js';
 import type { StoredEvent } from '../store/event-store.js';
-import { followEvents } from './follow.js';
+import { followEvents } from '../bus/follow.js';
 
 /** The correlation id of the chain, as in the seed's correlation table. */
 export const CHAIN_CORRELATION_ID = 'project-xyz-feature-123';

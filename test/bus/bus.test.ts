@@ -346,3 +346,20 @@ describe('publishEnvelope', () => {
     expect(isAgentbusError(error, 'ENVELOPE_INVALID')).toBe(true);
   });
 });
+
+describe('publishEnvelopes', () => {
+  it('appends every envelope, or none when one is refused (naming its index)', async () => {
+    const b = await bus();
+    const good = (n: number) => ({ event: { type: 'BatchEvent' }, payload: { n }, routing: { topic: 'batch.env' } });
+    const stored = await b.publishEnvelopes([good(1), good(2)]);
+    expect(stored.map((e) => e.payload)).toEqual([{ n: 1 }, { n: 2 }]);
+    const error = await b
+      .publishEnvelopes([good(3), { event: { type: 'X' }, payload: {}, routing: { topic: 'a..b' } }])
+      .catch((e: unknown) => e);
+    expect(isAgentbusError(error, 'ENVELOPE_INVALID')).toBe(true);
+    expect((error as { details: { field: string } }).details.field).toMatch(/^\[1\]\.routing\.topic/);
+    const all: unknown[] = [];
+    for await (const e of b.events({ type: 'BatchEvent' })) all.push(e.envelope.payload);
+    expect(all).toEqual([{ n: 1 }, { n: 2 }]);
+  });
+});

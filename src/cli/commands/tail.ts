@@ -5,7 +5,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { compilePattern, parseFilter, validateTopicPattern } from '../../routing/index.js';
 import type { StoredEvent } from '../../store/event-store.js';
 import { globalOptions, withBus } from '../context.js';
-import { followEvents } from '../follow.js';
+import { followEvents } from '../../bus/follow.js';
 import { note, storedEventJson, writeLine } from '../output.js';
 import { parsePositiveInt } from '../parse.js';
 

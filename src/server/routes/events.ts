@@ -25,8 +25,8 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
     for (const envelope of request.envelopes) {
       if (!principal.canPublish(envelope.routing.topic)) throw forbidden(principal, `publish to ${envelope.routing.topic}`);
     }
-    // Issued in one tick, the appends share one commit (the store's group commit).
-    const stored = await Promise.all(request.envelopes.map((envelope) => bus.publishEnvelope(envelope)));
+    // All or nothing: one append of every envelope.
+    const stored = await bus.publishEnvelopes(request.envelopes);
     if (request.single) {
       const [first] = stored;
       c.header('location', `/v1/events/${encodeURIComponent(first?.event.id ?? '')}`);

@@ -7,7 +7,7 @@
  */
 import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { followEvents } from '../../cli/follow.js';
+import { followEvents } from '../../bus/follow.js';
 import { invalidField } from '../../errors.js';
 import { compilePattern, parseFilter, validateTopicPattern } from '../../routing/index.js';
 import type { StoredEvent } from '../../store/event-store.js';

@@ -3,7 +3,7 @@
  * (this process's and other processes') and reads on. It creates no durable subscription
  * and writes nothing, so any number of them can watch a database.
  */
-import type { Bus } from '../bus/index.js';
+import type { Bus } from './bus.js';
 import type { StoredEvent } from '../store/event-store.js';
 
 /** Options of {@link followEvents}. */
