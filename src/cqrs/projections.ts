@@ -128,8 +128,10 @@ class ProjectionRunner<S> {
       } catch (error) {
         if (isAgentbusError(error, 'CONCURRENCY_CONFLICT')) continue;
         if (this.#closed || isAgentbusError(error, 'CLOSED')) return;
-        this.#error = error instanceof Error ? error : new Error(String(error));
-        await recordProjectionError(this.#store, this.#projection, this.#error.message, this.#now).catch(() => undefined);
+        const failure = error instanceof Error ? error : new Error(String(error));
+        // Recorded before `caughtUp` can report it, so whoever sees the error also finds it in `get`.
+        await recordProjectionError(this.#store, this.#projection, failure.message, this.#now).catch(() => undefined);
+        this.#error = failure;
         // A failing apply is retried with a growing delay; new events also wake it.
         clearTimeout(this.#retryTimer);
         this.#retryTimer = setTimeout(() => this.kick(), this.#retryMs);

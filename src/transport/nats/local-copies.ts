@@ -36,14 +36,18 @@ export class LocalCopies {
     this.#items.set(seq, { envelope: copy, text });
   }
 
-  /** The item published as `seq`, forgotten as it is returned, with those far behind it. */
+  /** The item published as `seq`, forgotten as it is returned; a miss forgets those far behind. */
   take(seq: number): AppendItem | undefined {
     const item = this.#items.get(seq);
-    if (item) this.#items.delete(seq);
+    if (item) {
+      this.#items.delete(seq);
+      return item;
+    }
+    // A miss: the recorder may have moved past entries it will never see (recorded elsewhere).
     for (const oldest of this.#items.keys()) {
       if (oldest >= seq - this.#max) break;
       this.#items.delete(oldest);
     }
-    return item;
+    return undefined;
   }
 }
