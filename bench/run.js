@@ -15,7 +15,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/env.js';
-import { aggregate, textTable, writeResults } from './lib/report.js';
+import { aggregate, aimLines, textTable, writeResults } from './lib/report.js';
 import { cases as ceilings } from './scenarios/ceilings.js';
 import { cases as guarantees } from './scenarios/delivery-guarantees.js';
 import { cases as throughput } from './scenarios/embedded-throughput.js';
@@ -100,6 +100,8 @@ async function main() {
     `\nagentbus bench — node ${machine.node}, ${machine.cpu} x${machine.cores}, better-sqlite3 ${machine.betterSqlite3}, SQLite ${machine.sqlite}\n`,
   );
   console.log(textTable(rows));
+  const aimText = aimLines(rows);
+  if (aimText.length) console.log(`\nAims:\n${aimText.join('\n')}`);
   // A partial run (--quick, --only) must not replace the reference results.
   const name = values.quick || values.only ? 'partial' : 'latest';
   writeResults(new URL('./results/', import.meta.url), name, rows, machine, { argv, events, repeat });

@@ -93,6 +93,32 @@ function cells(row) {
   ];
 }
 
+/** The issue's aims: [label, numerator cases (best wins), denominator case, at least]. */
+const AIMS = [
+  ['agentbus embedded end to end vs BullMQ', ['bus-batch', 'bus-publish'], 'bullmq', 4],
+  ['agentbus embedded end to end vs raw JetStream', ['bus-batch', 'bus-publish'], 'jetstream-raw', 4],
+  ['agentbus on PostgreSQL vs pg-boss', ['pg-bus-batch', 'pg-bus-publish'], 'pgboss', 2],
+  ['agentbus on NATS (recorder on) vs raw JetStream', ['bus-nats'], 'jetstream-raw', 0.6],
+  ['agentbus embedded vs raw SQLite inserts', ['bus-batch', 'bus-publish'], 'sqlite-raw', 0.7],
+];
+
+/** Each aim whose cases ran: the ratio of events/s and whether it holds. */
+export function aims(rows) {
+  const rate = (name) => rows.find((r) => r.name === name)?.eventsPerSec;
+  return AIMS.flatMap(([label, tops, bottom, atLeast]) => {
+    const top = Math.max(...tops.map(rate).filter((x) => x !== undefined));
+    const base = rate(bottom);
+    if (!Number.isFinite(top) || base === undefined) return [];
+    const ratio = top / base;
+    return [{ label, ratio, atLeast, met: ratio >= atLeast }];
+  });
+}
+
+/** The aims as lines of text. */
+export function aimLines(rows) {
+  return aims(rows).map((a) => `- ${a.label}: ${a.ratio.toFixed(2)}x (aim >= ${a.atLeast}x) ${a.met ? 'met' : 'NOT met'}`);
+}
+
 /** A fixed-width table for the terminal. */
 export function textTable(rows) {
   const table = [HEADER, ...rows.map(cells)];
@@ -118,9 +144,13 @@ function markdown(rows, machine, options) {
     '',
     ...rows.map((row) => `- \`${row.name}\`: ${row.label}`),
     '',
-    '% of ceiling: events/s over the raw better-sqlite3 insert rate (same schema, same pragmas,',
-    'same synchronous level) measured in the same repetition. Latency: publish call to handler',
-    'start. Each case runs in its own process and temp dir.',
+    '% of ceiling: events/s over the ceiling case of the same backend measured in the same',
+    'repetition: raw better-sqlite3 inserts (same schema, pragmas and synchronous level) for the',
+    'embedded cases, raw `pg` batched inserts for PostgreSQL, raw nats.js publish/consume/ack for',
+    'NATS. Latency: publish call to handler start. Each case runs in its own process (and temp',
+    'dir, database or stream).',
+    '',
+    ...(aims(rows).length ? ['## Aims', '', ...aimLines(rows), ''] : []),
     '',
     '## Machine',
     '',
