@@ -92,6 +92,20 @@ export type {
   SagaState,
   Workflow,
 } from './workflows/index.js';
+export {
+  APPROVALS_NAMESPACE,
+  APPROVAL_GRANTED,
+  APPROVAL_REJECTED,
+  APPROVAL_REQUESTED,
+  APPROVAL_TIMED_OUT,
+  getApproval,
+  listApprovals,
+  requestApproval,
+  resolveApproval,
+} from './workflows/approvals.js';
+export type { ApprovalAnswer, ApprovalRecord, ApprovalRequestInput, ApprovalStatus } from './workflows/approvals.js';
+export { startApprovalGate } from './workflows/approval-gate.js';
+export type { ApprovalGateConfig } from './workflows/approval-gate.js';
 export type { DelayOptions } from './bus/index.js';
 export {
   AgentbusError,

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_DB_PATH } from '../store/sqlite/index.js';
 import { registerAgents } from './commands/agents.js';
 import { registerAggregators } from './commands/aggregators.js';
+import { registerApprovals } from './commands/approve.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerEvents } from './commands/events.js';
@@ -67,6 +68,7 @@ export function createProgram(): Command {
   registerAggregators(program);
   registerSagas(program);
   registerRun(program);
+  registerApprovals(program);
   registerStatus(program);
   registerTimeline(program);
   registerServe(program);

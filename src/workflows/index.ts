@@ -50,3 +50,18 @@ export { runWorkflow } from './yaml/run.js';
 export type { RunningWorkflow } from './yaml/run.js';
 export { workflowSchema } from './yaml/schema.js';
 export type { WorkflowFile } from './yaml/schema.js';
+export {
+  APPROVAL_GRANTED,
+  APPROVAL_OUTCOMES,
+  APPROVAL_REJECTED,
+  APPROVAL_REQUESTED,
+  APPROVAL_TIMED_OUT,
+  APPROVALS_NAMESPACE,
+  getApproval,
+  listApprovals,
+  requestApproval,
+  resolveApproval,
+} from './approvals.js';
+export type { ApprovalAnswer, ApprovalRecord, ApprovalRequestInput, ApprovalStatus } from './approvals.js';
+export { startApprovalGate } from './approval-gate.js';
+export type { ApprovalGateConfig } from './approval-gate.js';

@@ -11,6 +11,7 @@ import type { AgentInput } from '../../agents/index.js';
 import { type ResolvedRouteRule, type RouteRule, resolveRouteRules } from '../../bus/routes.js';
 import { AgentbusError, isAgentbusError } from '../../errors.js';
 import { type AggregatorDefinition, defineAggregator } from '../aggregator.js';
+import type { ApprovalGate } from '../approval-gate.js';
 import { type SagaDefinition, defineSaga } from '../saga.js';
 import { issuePath } from '../schemas.js';
 import { workflowSchema } from './schema.js';
@@ -26,6 +27,8 @@ export interface Workflow {
   readonly resolvedRoutes: readonly ResolvedRouteRule[];
   readonly aggregators: readonly AggregatorDefinition[];
   readonly sagas: readonly SagaDefinition[];
+  /** Approval gates (human in the loop). */
+  readonly approvals: readonly ApprovalGate[];
   readonly compensations: { readonly failureTypes: readonly string[]; readonly topic?: string } | undefined;
 }
 
@@ -135,6 +138,7 @@ export function parseWorkflow(text: string, file = 'workflow.yaml'): Workflow {
     resolvedRoutes,
     aggregators: w.aggregators.map((a, i) => located(`aggregators[${i}]`, () => defineAggregator(a))),
     sagas: w.sagas.map((s, i) => located(`sagas[${i}]`, () => defineSaga(s))),
+    approvals: w.approvals,
     compensations: w.compensations
       ? {
           failureTypes: w.compensations.failure_types,

@@ -6,6 +6,7 @@ import { type AgentRuntime, type AgentRuntimeOptions, createAgentRuntime } from 
 import type { Bus } from '../../bus/bus.js';
 import { type Routes, startRoutes } from '../../bus/routes.js';
 import { type RunningAggregator, startAggregator } from '../aggregator-runner.js';
+import { startApprovalGate } from '../approval-gate.js';
 import { type CompensationCoordinator, startCompensationCoordinator } from '../compensation-runner.js';
 import { type RunningSaga, startSaga } from '../saga-runner.js';
 import type { Workflow } from './load.js';
@@ -55,6 +56,10 @@ export async function runWorkflow(
       sagas.push(running);
       stops.push(() => running.close());
     }
+    for (const gate of workflow.approvals ?? []) {
+      const running = await startApprovalGate(bus, gate, { start: workflow.start });
+      stops.push(() => running.close());
+    }
     if (workflow.compensations) {
       const c = workflow.compensations;
       coordinator = await startCompensationCoordinator(bus, {
@@ -87,6 +92,7 @@ export async function runWorkflow(
         plural(workflow.routes.length, 'route'),
         plural(workflow.aggregators.length, 'aggregator'),
         plural(workflow.sagas.length, 'saga'),
+        ...((workflow.approvals ?? []).length > 0 ? [plural(workflow.approvals.length, 'approval gate')] : []),
         ...(workflow.compensations ? ['compensation coordinator'] : []),
       ].join(', '),
     close() {

@@ -5,6 +5,7 @@
  * router's own validation (see `load.ts`).
  */
 import { z } from 'zod';
+import { approvalGateSchema } from '../approval-gate.js';
 import { aggregatorConfigSchema, eventTypeSchema, sagaConfigSchema, topicPatternSchema } from '../schemas.js';
 
 const entry = z.record(z.string(), z.unknown());
@@ -24,6 +25,8 @@ export const workflowSchema = z
     aggregators: z.array(aggregatorConfigSchema).default([]),
     /** Saga definitions. */
     sagas: z.array(sagaConfigSchema).default([]),
+    /** Approval gates: `{ name, topic, on, title, timeout, on_granted, on_rejected, on_timeout }` (human in the loop). */
+    approvals: z.array(approvalGateSchema).default([]),
     /** Runs the choreographed compensation coordinator. */
     compensations: z
       .strictObject({ failure_types: z.array(eventTypeSchema).min(1), topic: topicPatternSchema.optional() })
@@ -41,6 +44,11 @@ export const workflowSchema = z
       w.aggregators.map((a) => a.aggregator_id),
       'aggregators',
       'aggregator_id',
+    );
+    unique(
+      w.approvals.map((a) => a.name),
+      'approvals',
+      'approval gate',
     );
     unique(
       w.sagas.map((s) => s.saga),
