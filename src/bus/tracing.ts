@@ -6,7 +6,7 @@
  *
  * Free when unused: the API is loaded (`await import`) only once an OpenTelemetry SDK or
  * context manager has registered itself in the API's process-wide slot; until then no span
- * is made and traceparents pass through unchanged. See docs/adr/0011-observability-counts-and-lazy-tracing.md.
+ * is made and traceparents pass through unchanged. See docs/adr/0009-observability-counts-and-lazy-tracing.md.
  */
 import type * as OtelApi from '@opentelemetry/api';
 import type { Envelope } from '../envelope/envelope.js';

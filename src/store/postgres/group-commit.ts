@@ -6,7 +6,7 @@
  * must not roll back the others (a lost lease, a version conflict), or a {@link Deferred}
  * read after the flush's appends. Appends are not inserted by the jobs: they are queued on
  * the flush and inserted together, after every job ran, under the log-head lock (see
- * docs/adr/0009-postgres-positions.md). A thrown error fails the whole flush; a deadlock or
+ * docs/adr/0007-postgres-positions.md). A thrown error fails the whole flush; a deadlock or
  * serialization failure runs it again.
  */
 import type { Pool, PoolClient } from 'pg';

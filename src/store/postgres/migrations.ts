@@ -18,7 +18,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     version: 1,
     name: 'log, state, streams and delivery state',
     sql: (s) => `
-      -- The one row every append locks: positions are handed out in commit order (ADR 0009).
+      -- The one row every append locks: positions are handed out in commit order (ADR 0007).
       CREATE TABLE ${s}.log_head (
         id                smallint PRIMARY KEY CHECK (id = 1),
         last_seq          bigint   NOT NULL,

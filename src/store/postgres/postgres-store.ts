@@ -1,7 +1,7 @@
 /**
  * The EventStore on PostgreSQL, for several processes on several machines. Writes of one
  * tick share a transaction (group commit) and their appends one multi-row insert; positions
- * are handed out under a one-row lock, so their order is commit order (ADR 0009); claims
+ * are handed out under a one-row lock, so their order is commit order (ADR 0007); claims
  * use `FOR UPDATE SKIP LOCKED`; LISTEN/NOTIFY only wakes consumers up.
  */
 import { randomBytes } from 'node:crypto';

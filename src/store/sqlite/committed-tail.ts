@@ -1,16 +1,20 @@
 /**
  * The in-memory tail of the log: events this process appended, kept after their commit so
- * that claims by consumers in the same process take them from memory instead of reading the
- * rows back and parsing their text again (see docs/adr/0009-in-memory-tail.md).
+ * that claims by consumers in the same process take them from memory instead of reading
+ * the rows back (see docs/adr/0010-in-memory-tail-and-read-only-envelopes.md).
  *
  * Only committed events enter (after COMMIT); an entry for position `seq` is always the
  * stored event at `seq`, so a claim that finds a position here may use it, and reads the
- * table for anything else (other processes' events, evicted or unclaimed gaps). The tail
- * holds one contiguous run of positions: an append that does not continue it starts a new
- * run. A claim deep-freezes the envelopes it hands out: every local subscriber gets the same
- * object, so none may change what another one sees.
+ * table for anything else (other processes' events, evicted entries). The tail holds one
+ * contiguous run of positions: an append that does not continue it starts a new run.
+ *
+ * An entry keeps the stored text, never the publisher's objects (the envelope refers to the
+ * caller's payload, which the caller may still change). The text is parsed once, at the
+ * first local claim, and the deep-frozen result is shared by every local subscriber.
  */
+import type { Envelope } from '../../envelope/envelope.js';
 import type { StoredEvent } from '../event-store.js';
+import { deepFreeze } from './frozen.js';
 
 /** Most event text (UTF-16 code units) kept; the oldest entries go first. */
 export const TAIL_MAX_TEXT = 8 * 1024 * 1024;
@@ -19,19 +23,42 @@ export const TAIL_MAX_EVENTS = 8_192;
 /** A consumer that has not claimed for this long no longer holds entries in the tail. */
 const CONSUMER_IDLE_MS = 30_000;
 
+/** An appended event as the tail keeps it: what a claim decides on, and the stored text. */
+export interface TailEntry {
+  readonly seq: number;
+  readonly storedAt: number;
+  readonly topic: string;
+  /** The subscription it is addressed to (`routing.deliver_to`), if any. */
+  readonly target: string | undefined;
+  /** `event.expires_at` in milliseconds, or null. */
+  readonly expiresAt: number | null;
+  readonly text: string;
+  /** The parsed, frozen event, once a claim needed it. */
+  parsed?: StoredEvent;
+}
+
+/** The entry's event, parsed on first use and deep-frozen: shared by every local subscriber. */
+export function storedEventOf(entry: TailEntry): StoredEvent {
+  if (entry.parsed === undefined) {
+    entry.parsed = deepFreeze({ seq: entry.seq, storedAt: entry.storedAt, envelope: JSON.parse(entry.text) as Envelope });
+  }
+  return entry.parsed;
+}
+
 interface Position {
   next: number;
   at: number;
 }
 
 export class CommittedTail {
-  /** Entries `#events[#offset..]` hold positions `#first`, `#first + 1`, ... */
-  #events: StoredEvent[] = [];
-  #sizes: number[] = [];
+  /** Entries `#entries[#offset..]` hold positions `#first`, `#first + 1`, ... */
+  #entries: TailEntry[] = [];
   #offset = 0;
   #first = 0;
   #text = 0;
   #enabled = false;
+  /** The cursor of the most advanced recent local consumer. */
+  #lead = 0;
   /** Per local consumer, the claim cursor after its last claim: entries below all are done. */
   readonly #positions = new Map<string, Position>();
 
@@ -47,40 +74,41 @@ export class CommittedTail {
 
   /** Number of entries held. */
   get size(): number {
-    return this.#events.length - this.#offset;
+    return this.#entries.length - this.#offset;
   }
 
-  /**
-   * Adds events committed just now, in position order, with the length of their text.
-   * Call after COMMIT only.
-   */
-  committed(events: readonly StoredEvent[], textLengths: readonly number[]): void {
+  /** Adds entries committed just now, in position order. Call after COMMIT only. */
+  committed(entries: readonly TailEntry[]): void {
     if (!this.#enabled) return;
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i] as StoredEvent;
-      if (this.size > 0 && event.seq !== this.#first + this.size) this.#clear();
-      if (this.size === 0) this.#first = event.seq;
-      this.#events.push(event);
-      const size = textLengths[i] ?? 0;
-      this.#sizes.push(size);
-      this.#text += size;
+    for (const entry of entries) {
+      // Every local consumer is so far behind that this entry would go before it is reached:
+      // keep nothing (the consumers read the table), and start afresh once they catch up.
+      if (entry.seq - this.#lead >= this.maxEvents) {
+        this.#clear();
+        continue;
+      }
+      if (this.size > 0 && entry.seq !== this.#first + this.size) this.#clear();
+      if (this.size === 0) this.#first = entry.seq;
+      this.#entries.push(entry);
+      this.#text += entry.text.length;
     }
-    this.#evict();
+    while (this.size > 0 && (this.#text > this.maxText || this.size > this.maxEvents)) this.#shift();
+    this.#compact();
   }
 
-  /** The held event at `seq`, if any. */
-  at(seq: number): StoredEvent | undefined {
+  /** The held entry at `seq`, if any. */
+  at(seq: number): TailEntry | undefined {
     const index = seq - this.#first;
     if (index < 0 || index >= this.size) return undefined;
-    return this.#events[this.#offset + index];
+    return this.#entries[this.#offset + index];
   }
 
-  /** Up to `max` held events from `seq` on (empty when `seq` is not held). */
-  from(seq: number, max: number): StoredEvent[] {
+  /** Up to `max` held entries from `seq` on (empty when `seq` is not held). */
+  from(seq: number, max: number): TailEntry[] {
     const index = seq - this.#first;
     if (index < 0 || index >= this.size) return [];
     const start = this.#offset + index;
-    return this.#events.slice(start, Math.min(this.#events.length, start + max));
+    return this.#entries.slice(start, Math.min(this.#entries.length, start + max));
   }
 
   /** Records a local consumer's claim cursor; entries every recent local consumer passed go. */
@@ -94,44 +122,40 @@ export class CommittedTail {
       this.#positions.set(consumer, { next, at: now });
     }
     let low = Number.POSITIVE_INFINITY;
+    let lead = 0;
     for (const [name, p] of this.#positions) {
-      if (now - p.at > CONSUMER_IDLE_MS) this.#positions.delete(name);
-      else if (p.next < low) low = p.next;
+      if (now - p.at > CONSUMER_IDLE_MS) {
+        this.#positions.delete(name);
+        continue;
+      }
+      if (p.next < low) low = p.next;
+      if (p.next > lead) lead = p.next;
     }
+    this.#lead = lead;
     while (this.size > 0 && this.#first < low) this.#shift();
     this.#compact();
   }
 
-  #evict(): void {
-    while (this.size > 0 && (this.#text > this.maxText || this.size > this.maxEvents)) this.#shift();
-    this.#compact();
-  }
-
   #shift(): void {
-    this.#text -= this.#sizes[this.#offset] ?? 0;
-    this.#events[this.#offset] = undefined as unknown as StoredEvent;
+    this.#text -= (this.#entries[this.#offset] as TailEntry).text.length;
+    this.#entries[this.#offset] = undefined as unknown as TailEntry;
     this.#offset++;
     this.#first++;
   }
 
-  /** Drops the consumed front of the arrays once it is most of them. */
+  /** Drops the consumed front of the array once it is most of it. */
   #compact(): void {
-    if (this.#offset === 0) return;
     if (this.size === 0) {
-      this.#events = [];
-      this.#sizes = [];
-      this.#offset = 0;
+      this.#clear();
       return;
     }
     if (this.#offset < 1024 || this.#offset < this.size) return;
-    this.#events = this.#events.slice(this.#offset);
-    this.#sizes = this.#sizes.slice(this.#offset);
+    this.#entries = this.#entries.slice(this.#offset);
     this.#offset = 0;
   }
 
   #clear(): void {
-    this.#events = [];
-    this.#sizes = [];
+    this.#entries = [];
     this.#offset = 0;
     this.#text = 0;
   }

@@ -31,7 +31,7 @@ import type { EventLog, EventRow } from './event-log.js';
 import { LagAccounting } from './lag-accounting.js';
 import { toStoredEvent } from './event-log.js';
 import { SqliteDeadLetters } from './dead-letters.js';
-import { deepFreeze } from './frozen.js';
+import { storedEventOf } from './committed-tail.js';
 import { leaseLost, notFound, unwrap } from './refusals.js';
 import { type ConsumerRow, type RetryRow, type Statements, type WindowRow, prepare } from './statements.js';
 import type { FlushContext, GroupCommitter } from './group-commit.js';
@@ -379,7 +379,7 @@ export class SqliteDeliveryState implements DeliveryState {
     const due = hasRetries ? (this.#s.dueRetries.all(name, now, now, request.max) as RetryRow[]) : [];
     for (const retry of due) {
       const row = this.#s.eventAt.get(retry.seq) as EventRow | undefined;
-      const event = row ? deepFreeze(toStoredEvent(row)) : undefined;
+      const event = row ? toStoredEvent(row) : undefined;
       if (!event || isExpired(event, now)) {
         this.#s.deleteRetry.run(name, retry.seq);
         this.lag.settled(name, 1, ctx);
@@ -442,18 +442,19 @@ export class SqliteDeliveryState implements DeliveryState {
       let held = this.log.tail.from(next, chunk);
       if (held.length === 0) held = this.log.uncommitted(ctx, next, chunk);
       if (held.length > 0) {
-        for (const event of held) {
-          next = event.seq + 1;
+        for (const entry of held) {
+          next = entry.seq + 1;
           scanned++;
-          const { routing, event: meta } = event.envelope;
-          const target = routing.deliver_to;
-          if (target !== undefined ? target !== consumer.name : !request.matchTopic(routing.topic)) continue;
+          const { target } = entry;
+          if (target !== undefined ? target !== consumer.name : !request.matchTopic(entry.topic)) continue;
+          // Parsed once for all local subscribers, and frozen.
+          const event = storedEventOf(entry);
           if (target === undefined && request.matchEvent && !request.matchEvent(event)) continue;
-          if (meta.expires_at !== undefined && Date.parse(meta.expires_at) <= now) {
+          if (entry.expiresAt !== null && entry.expiresAt <= now) {
             expired++;
             continue;
           }
-          matched.push(deepFreeze(event));
+          matched.push(event);
           if (matched.length === wanted) break scan;
         }
         continue;
@@ -472,8 +473,8 @@ export class SqliteDeliveryState implements DeliveryState {
           expired++;
           continue;
         }
-        // Frozen like the tail's events: whatever its source, a delivered envelope is read-only.
-        matched.push(deepFreeze(event));
+        // Parsed for this subscriber alone: no need to freeze it.
+        matched.push(event);
         if (matched.length === wanted) break scan;
       }
       if (rows.length < chunk) {

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import type { Envelope, Priority } from '../../envelope/envelope.js';
 import { compileTopicPattern, isLiteralPattern } from '../../routing/index.js';
 import type { AppendItem, AppendedEvent, HistoryQuery, StoredEvent } from '../event-store.js';
-import { CommittedTail } from './committed-tail.js';
+import { CommittedTail, type TailEntry } from './committed-tail.js';
 import type { SqliteEventCounts } from './event-counts.js';
 import type { FlushContext } from './group-commit.js';
 import type { LagAccounting } from './lag-accounting.js';
@@ -17,11 +17,8 @@ const PAGE_SIZE = 500;
 const STORED_AT_CHECKED = 'log:stored-at-checked';
 const TAIL_BATCH = 'log:tail-batch';
 
-/** Events of one flush waiting for its commit to enter the tail. */
-interface TailBatch {
-  events: StoredEvent[];
-  textLengths: number[];
-}
+/** Entries of one flush waiting for its commit to enter the tail. */
+type TailBatch = TailEntry[];
 
 /** A row as selected for reading. */
 export interface EventRow {
@@ -103,8 +100,9 @@ export class EventLog {
         const seq = Number(info.lastInsertRowid);
         out.push({ seq, storedAt, envelope, duplicate: false });
         if (batch) {
-          batch.events.push({ seq, storedAt, envelope });
-          batch.textLengths.push(text.length);
+          const target = routing.deliver_to;
+          const expiresAt = timeOf(event.expires_at);
+          batch.push({ seq, storedAt, topic: routing.topic, target, expiresAt, text });
         }
       } else {
         const first = toStoredEvent(this.#byId.get(event.id) as EventRow);
@@ -123,26 +121,26 @@ export class EventLog {
    * Up to `max` events this flush appended, from `seq` on, not committed yet: only for a
    * claim in the same transaction, whose deliveries are handed out after its commit.
    */
-  uncommitted(ctx: FlushContext, seq: number, max: number): StoredEvent[] {
-    const events = (ctx.scratch.get(TAIL_BATCH) as TailBatch | undefined)?.events;
-    if (!events || events.length === 0) return [];
-    const first = (events[0] as StoredEvent).seq;
+  uncommitted(ctx: FlushContext, seq: number, max: number): TailEntry[] {
+    const entries = ctx.scratch.get(TAIL_BATCH) as TailBatch | undefined;
+    if (!entries || entries.length === 0) return [];
+    const first = (entries[0] as TailEntry).seq;
     const index = seq - first;
     // One flush holds the write lock throughout: its positions are contiguous. Check anyway.
-    if (index < 0 || index >= events.length || (events[events.length - 1] as StoredEvent).seq !== first + events.length - 1) {
+    if (index < 0 || index >= entries.length || (entries[entries.length - 1] as TailEntry).seq !== first + entries.length - 1) {
       return [];
     }
-    return events.slice(index, index + max);
+    return entries.slice(index, index + max);
   }
 
   /** The flush's batch for the tail, handed over after COMMIT (never before). */
   #tailBatch(ctx: FlushContext): TailBatch {
     let batch = ctx.scratch.get(TAIL_BATCH) as TailBatch | undefined;
     if (!batch) {
-      const created: TailBatch = { events: [], textLengths: [] };
+      const created: TailBatch = [];
       batch = created;
       ctx.scratch.set(TAIL_BATCH, created);
-      ctx.afterCommit(() => this.tail.committed(created.events, created.textLengths));
+      ctx.afterCommit(() => this.tail.committed(created));
     }
     return batch;
   }
