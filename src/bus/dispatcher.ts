@@ -4,6 +4,7 @@
  * the handler published, retry after a backoff, or dead-letter), keeps leases alive while
  * work is in progress, and drains on close.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Envelope } from '../envelope/envelope.js';
 import { RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
 import { AgentbusError } from '../errors.js';
@@ -134,7 +135,8 @@ export class Dispatcher {
         // The backend is unavailable: say so, back off, try again. Nothing is lost: the log is durable.
         failures++;
         this.#o.status({ type: 'fetch_failed', subscription: this.#o.name, error: asError(error) });
-        await sleep(Math.min(100 * 2 ** failures, 5_000), signal);
+        // An abort ends the wait early; it is not an error.
+        await delay(Math.min(100 * 2 ** failures, 5_000), undefined, { signal }).catch(() => undefined);
       }
     }
   }
@@ -338,17 +340,4 @@ export class Dispatcher {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

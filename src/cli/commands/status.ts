@@ -3,6 +3,7 @@
  * Topic, Agent Activity, Health), once, or redrawn in place with `--watch`; `--json` prints
  * the snapshot.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import { toSnakeCase } from '../../observe/json.js';
 import { type HealthLevel, type StatusSnapshot, isUnhealthy, statusSnapshot } from '../../observe/status.js';
@@ -144,7 +145,7 @@ async function statusAction(flags: StatusFlags, command: Command): Promise<void>
       try {
         for (let frame = 0; !stop.signal.aborted; frame++) {
           show(await statusSnapshot(bus.store, options), frame);
-          await pause(seconds * 1000, stop.signal);
+          await delay(seconds * 1000, undefined, { signal: stop.signal }).catch(() => undefined);
         }
       } finally {
         process.off('SIGINT', onSignal);
@@ -153,18 +154,6 @@ async function statusAction(flags: StatusFlags, command: Command): Promise<void>
     },
     { mustExist: true },
   );
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Adds `status` to `program`. */

@@ -9,7 +9,7 @@ import type { ConsumerRow, DeadLetterRow, DeliveryStatements } from './delivery-
 import { toStoredEvent } from './event-log.js';
 import { Deferred, type GroupCommitter } from './group-commit.js';
 import type { PostgresLagAccounting } from './lag-accounting.js';
-import { deadLetterNotFound, notFound, notOpen } from './refusals.js';
+import { deadLetterNotFound, notFound, notOpen } from '../refusals.js';
 
 export class PostgresDeadLetters {
   constructor(

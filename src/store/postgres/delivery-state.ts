@@ -42,7 +42,7 @@ import {
 import { type EventRow, type PostgresEventLog, toStoredEvent } from './event-log.js';
 import type { Flush, GroupCommitter } from './group-commit.js';
 import { type PostgresLagAccounting, matcherOf } from './lag-accounting.js';
-import { notFound } from './refusals.js';
+import { notFound } from '../refusals.js';
 import { SettlementBatcher } from './settlements.js';
 import type { Tables } from './tables.js';
 

@@ -5,10 +5,11 @@
 import type { Envelope, Priority } from '../../envelope/envelope.js';
 import { AgentbusError } from '../../errors.js';
 import { compileTopicPattern, isLiteralPattern } from '../../routing/index.js';
-import type { AppendedEvent, HistoryQuery, StoredEvent, StreamExpectedVersion } from '../event-store.js';
+import type { AppendedEvent, HistoryQuery, StoredEvent } from '../event-store.js';
 import type { Sql, Statement } from './connection.js';
 import type { AppendRequest, Flush } from './group-commit.js';
 import type { PostgresLagAccounting } from './lag-accounting.js';
+import { streamConflict } from '../stream-version.js';
 import type { Tables } from './tables.js';
 
 const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
@@ -39,21 +40,6 @@ export interface AppendOutcome {
   readonly head: number;
   /** Events inserted (duplicates excluded). */
   readonly inserted: number;
-}
-
-/** Checks `expected` against a stream's `actual` version; the refusal, or undefined. */
-export function streamConflict(stream: string, expected: StreamExpectedVersion, actual: number): AgentbusError | undefined {
-  const ok =
-    expected === 'any' ||
-    (expected === 'no_stream' && actual === 0) ||
-    (expected === 'exists' && actual > 0) ||
-    expected === actual;
-  if (ok) return undefined;
-  return new AgentbusError(
-    'CONCURRENCY_CONFLICT',
-    `stream ${stream}: expected version ${expected}, found ${actual === 0 ? 'no stream' : actual}`,
-    { stream, expected, actual },
-  );
 }
 
 export class PostgresEventLog {

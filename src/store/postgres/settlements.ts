@@ -10,7 +10,7 @@ import { DeadRows, KeyRows, RetryRows, loadWindows, windowKey, writeBackWindows 
 import type { DeliveryStatements, RetryRow } from './delivery-statements.js';
 import { type AppendRequest, Deferred, type Flush, type GroupCommitter } from './group-commit.js';
 import type { PostgresLagAccounting } from './lag-accounting.js';
-import { leaseLost } from './refusals.js';
+import { leaseLost } from '../refusals.js';
 
 type Outcome = AppendedEvent[] | Error;
 

@@ -1,13 +1,8 @@
-/**
- * Streams on PostgreSQL: an event's place in its stream in `stream_events`. The version
- * check runs in the append phase of a flush, under the log-head lock, so the check and the
- * insert are atomic across processes; a refused append writes nothing.
- */
-import { AgentbusError } from '../../errors.js';
 import type { AppendItem, StreamAppendResult, StreamEvent, StreamExpectedVersion, StreamStore } from '../event-store.js';
 import type { Sql, Statement } from './connection.js';
 import type { EventRow } from './event-log.js';
 import { Deferred, type Flush, type Settled } from './group-commit.js';
+import { invalidStreamAppend } from '../stream-version.js';
 import type { Tables } from './tables.js';
 
 const PAGE_SIZE = 500;
@@ -18,14 +13,6 @@ export type StreamJobRunner = <R>(job: (flush: Flush) => Promise<R>) => Promise<
 interface StreamRow extends EventRow {
   stream: string;
   version: number;
-}
-
-/** Refuses an expected version that is none of the four forms. */
-function invalidExpected(expected: unknown): AgentbusError | undefined {
-  if (expected === 'any' || expected === 'no_stream' || expected === 'exists') return undefined;
-  if (typeof expected === 'number' && Number.isSafeInteger(expected) && expected >= 0) return undefined;
-  const reason = 'must be no_stream, any, exists or a version (0, 1, 2, ...)';
-  return new AgentbusError('OPTIONS_INVALID', `expectedVersion: ${reason}`, { field: 'expectedVersion', reason });
 }
 
 export class PostgresStreamStore implements StreamStore {
@@ -49,11 +36,7 @@ export class PostgresStreamStore implements StreamStore {
   }
 
   append(stream: string, items: readonly AppendItem[], expected: StreamExpectedVersion = 'any'): Promise<StreamAppendResult> {
-    if (typeof stream !== 'string' || stream === '') {
-      const reason = 'must be a non-empty string';
-      return Promise.reject(new AgentbusError('OPTIONS_INVALID', `stream: ${reason}`, { field: 'stream', reason }));
-    }
-    const refused = invalidExpected(expected);
+    const refused = invalidStreamAppend(stream, expected);
     if (refused) return Promise.reject(refused);
     return this.run(async (flush) => {
       const request = flush.append({ items, stream: { name: stream, expected } });

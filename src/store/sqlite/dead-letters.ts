@@ -6,7 +6,7 @@ import type { EventLog } from './event-log.js';
 import { toStoredEvent } from './event-log.js';
 import type { GroupCommitter } from './group-commit.js';
 import type { LagAccounting } from './lag-accounting.js';
-import { deadLetterNotFound, notFound, notOpen, unwrap } from './refusals.js';
+import { deadLetterNotFound, notFound, notOpen, unwrap } from '../refusals.js';
 import type { DeadLetterRow, Statements } from './statements.js';
 
 export class SqliteDeadLetters {
@@ -43,7 +43,7 @@ export class SqliteDeadLetters {
       .enqueue((ctx) => {
         const row = this.#s.deadLetter.get(id) as DeadLetterRow | undefined;
         if (!row) return deadLetterNotFound(id);
-        if (row.status !== 'open') return notOpen(row);
+        if (row.status !== 'open') return notOpen(row.id, row.status);
         // Redelivered by the caller's transport (NATS): only the status moves here.
         if (!options.redelivered && !this.#s.consumer.get(row.consumer)) return notFound(row.consumer);
         const now = this.now();

@@ -32,7 +32,7 @@ import { LagAccounting } from './lag-accounting.js';
 import { toStoredEvent } from './event-log.js';
 import { SqliteDeadLetters } from './dead-letters.js';
 import { storedEventOf } from './committed-tail.js';
-import { leaseLost, notFound, unwrap } from './refusals.js';
+import { leaseLost, notFound, unwrap } from '../refusals.js';
 import { type ConsumerRow, type RetryRow, type Statements, type WindowRow, prepare } from './statements.js';
 import type { FlushContext, GroupCommitter } from './group-commit.js';
 

@@ -19,6 +19,7 @@ import { LagAccounting } from './lag-accounting.js';
 import { migrate } from './migrations.js';
 import { SqliteStateArea } from './state-area.js';
 import { SqliteStreamStore } from './streams.js';
+import { unwrap } from '../refusals.js';
 
 /** What `synchronous` survives: see docs/operations.md. */
 export type SqliteSynchronous = 'off' | 'normal' | 'full' | 'extra';
@@ -300,9 +301,4 @@ export class SqliteEventStore implements EventStore {
 
 function closedError(): AgentbusError {
   return new AgentbusError('CLOSED', 'the store is closed');
-}
-
-function unwrap<T>(value: T): Exclude<T, Error> {
-  if (value instanceof Error) throw value;
-  return value as Exclude<T, Error>;
 }

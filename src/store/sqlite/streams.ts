@@ -5,7 +5,7 @@
  * insert atomic across processes.
  */
 import type Database from 'better-sqlite3';
-import { AgentbusError } from '../../errors.js';
+import type { AgentbusError } from '../../errors.js';
 import type {
   AppendItem,
   AppendedEvent,
@@ -14,6 +14,7 @@ import type {
   StreamExpectedVersion,
   StreamStore,
 } from '../event-store.js';
+import { invalidStreamAppend, streamConflict } from '../stream-version.js';
 import type { EventRow } from './event-log.js';
 import type { FlushContext } from './group-commit.js';
 
@@ -28,31 +29,6 @@ export type LogAppender = (items: readonly AppendItem[], ctx: FlushContext) => A
 interface StreamRow extends EventRow {
   stream: string;
   version: number;
-}
-
-/** Checks `expected` against the stream's `actual` version; the refusal, or undefined. */
-export function checkExpectedVersion(stream: string, expected: StreamExpectedVersion, actual: number): AgentbusError | undefined {
-  const ok =
-    expected === 'any' ||
-    (expected === 'no_stream' && actual === 0) ||
-    (expected === 'exists' && actual > 0) ||
-    expected === actual;
-  if (ok) return undefined;
-  return new AgentbusError(
-    'CONCURRENCY_CONFLICT',
-    `stream ${stream}: expected version ${expected}, found ${actual === 0 ? 'no stream' : actual}`,
-    { stream, expected, actual },
-  );
-}
-
-/** Refuses an expected version that is none of the four forms. */
-export function validateExpectedVersion(expected: unknown): AgentbusError | undefined {
-  if (expected === 'any' || expected === 'no_stream' || expected === 'exists') return undefined;
-  if (typeof expected === 'number' && Number.isSafeInteger(expected) && expected >= 0) return undefined;
-  return new AgentbusError('OPTIONS_INVALID', 'expectedVersion: must be no_stream, any, exists or a version (0, 1, 2, ...)', {
-    field: 'expectedVersion',
-    reason: 'must be no_stream, any, exists or a version (0, 1, 2, ...)',
-  });
 }
 
 export class SqliteStreamStore implements StreamStore {
@@ -74,15 +50,7 @@ export class SqliteStreamStore implements StreamStore {
   }
 
   append(stream: string, items: readonly AppendItem[], expected: StreamExpectedVersion = 'any'): Promise<StreamAppendResult> {
-    if (typeof stream !== 'string' || stream === '') {
-      return Promise.reject(
-        new AgentbusError('OPTIONS_INVALID', 'stream: must be a non-empty string', {
-          field: 'stream',
-          reason: 'must be a non-empty string',
-        }),
-      );
-    }
-    const refused = validateExpectedVersion(expected);
+    const refused = invalidStreamAppend(stream, expected);
     if (refused) return Promise.reject(refused);
     return this.run((ctx) => this.#appendNow(stream, items, expected, ctx));
   }
@@ -127,7 +95,7 @@ export class SqliteStreamStore implements StreamStore {
     ctx: FlushContext,
   ): StreamAppendResult | AgentbusError {
     const actual = this.#current(stream);
-    const conflict = checkExpectedVersion(stream, expected, actual);
+    const conflict = streamConflict(stream, expected, actual);
     if (conflict) return conflict;
     const events = this.appendToLog(items, ctx);
     let version = actual;

@@ -8,6 +8,7 @@
  * the recorder has stored it. Processes sharing a store (PostgreSQL) share the recorder's
  * durable name and split the work; give each store its own name (`recorder.name`).
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Envelope } from '../../envelope/envelope.js';
 import type { AppendItem, EventStore } from '../../store/event-store.js';
 import type { AckBatch } from './ack-batch.js';
@@ -92,7 +93,8 @@ export class Recorder {
         for (const { msg } of pulled) msg.respond('-NAK {"delay":1000000000}');
         failures++;
         this.#status({ type: 'recorder_failed', error: error instanceof Error ? error : new Error(String(error)) });
-        await sleep(Math.min(100 * 2 ** failures, 5_000), signal);
+        // An abort ends the wait early; it is not an error.
+        await delay(Math.min(100 * 2 ** failures, 5_000), undefined, { signal }).catch(() => undefined);
       }
     }
   }
@@ -110,17 +112,4 @@ function toItem(text: string): AppendItem | undefined {
   } catch {
     return undefined;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,8 +1,8 @@
 /**
- * How the PostgreSQL delivery state refuses: errors returned (not thrown) from group-commit
- * jobs, so one refusal never rolls back the other jobs of its flush.
+ * How the delivery states of every adapter refuse: errors returned (not thrown) from
+ * group-commit jobs, so one refusal never rolls back the other jobs of its flush.
  */
-import { AgentbusError } from '../../errors.js';
+import { AgentbusError } from '../errors.js';
 
 export function leaseLost(consumer: string, seq: number): AgentbusError {
   return new AgentbusError(
@@ -22,4 +22,10 @@ export function deadLetterNotFound(id: number): AgentbusError {
 
 export function notOpen(id: number, status: string): AgentbusError {
   return new AgentbusError('CONCURRENCY_CONFLICT', `dead letter ${id} is ${status}, not open`, { id, status });
+}
+
+/** Throws an error a job returned; passes anything else through. */
+export function unwrap<T>(value: T): Exclude<T, Error> {
+  if (value instanceof Error) throw value;
+  return value as Exclude<T, Error>;
 }
