@@ -9,56 +9,16 @@
  * Throughput = events / (first publish -> last ack committed, i.e. subscription.idle()).
  */
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createBus } from '../../dist/index.js';
-import { tick, withTempDir } from '../lib/env.js';
-import { Recorder, TOPIC, cpuPerEvent, makeInput } from '../lib/events.js';
-import { latencySummary } from '../lib/stats.js';
-
-const CHUNK = 1000;
-
-async function publishEach(bus, events) {
-  const pending = [];
-  for (let i = 0; i < events; i++) {
-    pending.push(bus.publish(makeInput(i)));
-    if ((i + 1) % CHUNK === 0) await tick();
-  }
-  await Promise.all(pending);
-}
-
-async function publishBatches(bus, events) {
-  for (let from = 0; from < events; from += CHUNK) {
-    const inputs = [];
-    for (let i = from; i < Math.min(events, from + CHUNK); i++) inputs.push(makeInput(i));
-    await bus.publishBatch(inputs);
-  }
-}
+import { measureEndToEnd, publishBatches, publishEach } from '../lib/end-to-end.js';
+import { withTempDir } from '../lib/env.js';
 
 function busCase(publish, synchronous) {
   return ({ events }) =>
     withTempDir(async (dir) => {
       const bus = await createBus({ path: join(dir, 'bus.db'), sqlite: { synchronous } });
       try {
-        const recorder = new Recorder(events);
-        const subscription = await bus.subscribe({ name: 'bench', topic: TOPIC, start: 'latest', handler: recorder.handler });
-        const cpu = process.cpuUsage();
-        const start = performance.now();
-        await publish(bus, events);
-        const published = performance.now();
-        await recorder.done;
-        await subscription.idle();
-        const end = performance.now();
-        const info = await bus.subscriptions.get('bench');
-        if (info.ackFloor !== info.nextSeq - 1 || info.inFlight !== 0) {
-          throw new Error(`not all acks committed: ${JSON.stringify(info)}`);
-        }
-        return {
-          events,
-          seconds: (end - start) / 1000,
-          publishSeconds: (published - start) / 1000,
-          cpuPerEvent: cpuPerEvent(cpu, events),
-          ...latencySummary(recorder.latencies()),
-        };
+        return await measureEndToEnd(bus, events, publish);
       } finally {
         await bus.close();
       }

@@ -18,13 +18,14 @@ import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { createBus, createEnvelope, createIdGenerator, serializeEnvelope } from '../../dist/index.js';
 import { POSTGRES_MIGRATIONS, openPostgresStore } from '../../dist/store/postgres/index.js';
-import { Recorder, TOPIC, cpuPerEvent, makeInput } from '../lib/events.js';
+import { measureEndToEnd, publishBatches, publishEach } from '../lib/end-to-end.js';
+import { Recorder, cpuPerEvent, makeInput } from '../lib/events.js';
 import { latencySummary } from '../lib/stats.js';
 
 const BASE = process.env.AGENTBUS_BENCH_PG ?? process.env.AGENTBUS_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
 const BATCH = 1000;
 const PRIORITY_RANK = { high: 0, normal: 1, low: 2 };
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+const _tick = () => new Promise((resolve) => setImmediate(resolve));
 
 function urlOf(database) {
   const url = new URL(BASE);
@@ -113,49 +114,13 @@ async function raw({ events }) {
   });
 }
 
-async function publishEach(bus, events) {
-  const pending = [];
-  for (let i = 0; i < events; i++) {
-    pending.push(bus.publish(makeInput(i)));
-    if ((i + 1) % BATCH === 0) await tick();
-  }
-  await Promise.all(pending);
-}
-
-async function publishBatches(bus, events) {
-  for (let from = 0; from < events; from += BATCH) {
-    const inputs = [];
-    for (let i = from; i < Math.min(events, from + BATCH); i++) inputs.push(makeInput(i));
-    await bus.publishBatch(inputs);
-  }
-}
-
 function busCase(publish) {
   return ({ events }) =>
     withDatabase(async (url) => {
       const store = await openPostgresStore({ url });
       const bus = await createBus({ store });
       try {
-        const recorder = new Recorder(events);
-        const subscription = await bus.subscribe({ name: 'bench', topic: TOPIC, start: 'latest', handler: recorder.handler });
-        const cpu = process.cpuUsage();
-        const start = performance.now();
-        await publish(bus, events);
-        const published = performance.now();
-        await recorder.done;
-        await subscription.idle();
-        const end = performance.now();
-        const info = await bus.subscriptions.get('bench');
-        if (info.ackFloor !== info.nextSeq - 1 || info.inFlight !== 0) {
-          throw new Error(`not all acks committed: ${JSON.stringify(info)}`);
-        }
-        return {
-          events,
-          seconds: (end - start) / 1000,
-          publishSeconds: (published - start) / 1000,
-          cpuPerEvent: cpuPerEvent(cpu, events),
-          ...latencySummary(recorder.latencies()),
-        };
+        return await measureEndToEnd(bus, events, publish);
       } finally {
         await bus.close();
         await store.close();
