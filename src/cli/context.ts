@@ -4,7 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { type Bus, type BusOptions, createBus } from '../bus/index.js';
+import { type AgentBus, createBus } from '../agentbus.js';
+import type { BusOptions } from '../bus/index.js';
 import { loadConfig } from '../config/index.js';
 import { AgentbusError, invalidField } from '../errors.js';
 
@@ -102,7 +103,7 @@ export async function busOptionsOf(target: string | BusTarget): Promise<{ option
  */
 export async function withBus<T>(
   target: string | BusTarget,
-  fn: (bus: Bus) => Promise<T>,
+  fn: (bus: AgentBus) => Promise<T>,
   options: { mustExist?: boolean } = {},
 ): Promise<T> {
   const { options: busOptions, sqlitePath: db } = await busOptionsOf(target);

@@ -15,11 +15,10 @@ import { type Projection, type ProjectionInfo, isProjection } from '../../cqrs/i
 import { validateProjectionName } from '../../cqrs/projection.js';
 import { AgentbusError } from '../../errors.js';
 import { parseTimeout } from '../../cqrs/command-bus.js';
-import { globalOptions } from '../context.js';
+import { globalOptions, withBus } from '../context.js';
 import { note, printJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
 import { createProgressBar } from './progress-bar.js';
-import { withAgentBus } from './with-agent-bus.js';
 
 /** A projection as the CLI prints it in JSON. */
 export interface ProjectionJson {
@@ -50,7 +49,7 @@ function projectionJson(info: ProjectionInfo): ProjectionJson {
 
 async function listAction(_flags: object, command: Command): Promise<void> {
   const { target, json } = globalOptions(command);
-  const infos = await withAgentBus(target, (bus) => bus.projections.list(), { mustExist: true });
+  const infos = await withBus(target, (bus) => bus.projections.list(), { mustExist: true });
   if (json) return printJson(infos.map(projectionJson), true);
   if (infos.length === 0) return note('no projections');
   const rows = infos.map((i) =>
@@ -102,7 +101,7 @@ async function rebuildAction(name: string, flags: RebuildFlags, command: Command
     }
   }
   const bar = createProgressBar(`rebuilding ${name}`);
-  const result = await withAgentBus(
+  const result = await withBus(
     target,
     async (bus) => {
       if (definition) {

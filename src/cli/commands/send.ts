@@ -5,10 +5,9 @@ import type { Command } from 'commander';
 import { parseTimeout } from '../../cqrs/command-bus.js';
 import { validateMessageType } from '../../cqrs/names.js';
 import type { JsonValue } from '../../envelope/index.js';
-import { globalOptions } from '../context.js';
+import { globalOptions, withBus } from '../context.js';
 import { printJson } from '../output.js';
 import { parseJsonValue } from '../parse.js';
-import { withAgentBus } from './with-agent-bus.js';
 
 interface SendFlags {
   data?: JsonValue;
@@ -22,7 +21,7 @@ async function sendAction(type: string, flags: SendFlags, command: Command): Pro
   // Refused before the database is opened.
   validateMessageType(type, 'TYPE');
   const timeout = parseTimeout(flags.timeout, 30_000, '--timeout');
-  const result = await withAgentBus(target, (bus) =>
+  const result = await withBus(target, (bus) =>
     bus.commands.send(type, flags.data ?? {}, {
       timeout,
       ...(flags.correlationId === undefined ? {} : { correlationId: flags.correlationId }),
