@@ -1,8 +1,3 @@
-/**
- * Writing results: JSON on stdout, notes on stderr, and the time formats of the tables.
- */
-import type { StoredEvent } from '../store/event-store.js';
-
 /** Writes one line on stdout. */
 export function writeLine(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -18,18 +13,7 @@ export function printJson(value: unknown, compact: boolean): void {
   writeLine(compact ? JSON.stringify(value) : JSON.stringify(value, null, 2));
 }
 
-/** A stored event as the CLI prints it in JSON: `{ seq, stored_at, envelope }`, snake_case like the wire. */
-export interface StoredEventJson {
-  readonly seq: number;
-  /** RFC 3339 UTC time the store committed the event. */
-  readonly stored_at: string;
-  readonly envelope: StoredEvent['envelope'];
-}
-
-/** Maps a stored event to its JSON form. */
-export function storedEventJson(event: StoredEvent): StoredEventJson {
-  return { seq: event.seq, stored_at: new Date(event.storedAt).toISOString(), envelope: event.envelope };
-}
+export { type StoredEventJson, storedEventJson } from '../bus/wire.js';
 
 /** `YYYY-MM-DD`, `HH:MM:SS` and `.mmm` of an instant, in UTC. */
 function utcParts(ms: number): { day: string; clock: string; millis: string } {

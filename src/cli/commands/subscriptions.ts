@@ -6,45 +6,18 @@ import type { StartInput, SubscriptionAdmin } from '../../bus/index.js';
 import { parseTimestamp } from '../../envelope/index.js';
 import { AgentbusError } from '../../errors.js';
 import type { ConsumerInfo } from '../../store/event-store.js';
+import { subscriptionJson as wireSubscriptionJson } from '../../bus/wire.js';
 import { globalOptions, withBus } from '../context.js';
 import { note, printJson, writeLine } from '../output.js';
 import { relativeDuration } from '../parse.js';
 import { formatTable } from '../table.js';
 
-/** A subscription as the CLI prints it in JSON, snake_case like the wire. */
-export interface SubscriptionJson {
-  readonly name: string;
-  readonly topic: string;
-  readonly filter: unknown;
-  readonly ack_floor: number;
-  readonly next_seq: number;
-  /** Events after the acknowledged position (`head - ack_floor`); filtered-out ones count too. */
-  readonly pending: number;
-  readonly in_flight: number;
-  readonly scheduled: number;
-  readonly redelivered: number;
-  readonly dead_lettered: number;
-  readonly expired: number;
-  readonly paused: boolean;
-  readonly created_at: string;
-}
-
-function subscriptionJson(info: ConsumerInfo, head: number): SubscriptionJson {
-  return {
-    name: info.name,
-    topic: info.topic,
-    filter: info.filter ?? null,
-    ack_floor: info.ackFloor,
-    next_seq: info.nextSeq,
-    pending: Math.max(0, head - info.ackFloor),
-    in_flight: info.inFlight,
-    scheduled: info.scheduled,
-    redelivered: info.redelivered,
-    dead_lettered: info.deadLettered,
-    expired: info.expired,
-    paused: info.paused,
-    created_at: new Date(info.createdAt).toISOString(),
-  };
+/**
+ * A subscription as the CLI prints it in JSON: the wire form plus `pending`, the events after
+ * the acknowledged position (`head - ack_floor`; filtered-out ones count too).
+ */
+function subscriptionJson(info: ConsumerInfo, head: number) {
+  return { ...wireSubscriptionJson(info), pending: Math.max(0, head - info.ackFloor) };
 }
 
 const HEADERS = [

@@ -11,7 +11,7 @@ import { requireAdmin } from '../auth.js';
 import { jsonObject } from '../body.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import { enumParam, intParam, stringParam } from '../query.js';
-import { deadLetterGroupJson, deadLetterJson } from '../wire.js';
+import { deadLetterGroupJson, deadLetterJson } from '../../bus/wire.js';
 
 const STATUSES = ['open', 'replayed', 'archived'] as const;
 

@@ -9,7 +9,7 @@ import type { HistoryQuery, StoredEvent } from '../../store/event-store.js';
 import { forbidden } from '../auth.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import { enumParam, intParam, stringParam, timeParam } from '../query.js';
-import { storedEventJson } from '../wire.js';
+import { storedEventJson } from '../../bus/wire.js';
 import { readPublishRequest } from './publish.js';
 
 /** Default and largest `limit` of a history query. */

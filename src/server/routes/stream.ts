@@ -13,7 +13,7 @@ import { compilePattern, parseFilter, validateTopicPattern } from '../../routing
 import type { StoredEvent } from '../../store/event-store.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import { stringParam } from '../query.js';
-import { storedEventJson } from '../wire.js';
+import { storedEventJson } from '../../bus/wire.js';
 
 /** How often a client retries after a dropped connection, ms (the SSE `retry` field). */
 export const SSE_RETRY_MS = 2000;

@@ -14,7 +14,7 @@ import { requireAdmin } from '../auth.js';
 import { jsonObject } from '../body.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import type { WebhookSubscriptionSpec } from '../integrations.js';
-import { subscriptionJson } from '../wire.js';
+import { subscriptionJson } from '../../bus/wire.js';
 import { notImplemented } from './status.js';
 
 /** Adds the subscription routes. */

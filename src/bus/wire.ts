@@ -1,14 +1,22 @@
 /**
- * What the HTTP API sends: snake_case JSON like the envelope on the wire, times as RFC 3339.
- * One mapper per record type, in this one place.
+ * Records as the HTTP API and the CLI print them: snake_case JSON like the envelope on the
+ * wire, times as RFC 3339. One mapper per record type, in this one place.
  */
-import type { DeadLetterGroup } from '../bus/index.js';
+import type { DeadLetterGroup } from './dead-letters.js';
 import type { ConsumerInfo, DeadLetter, StoredEvent } from '../store/event-store.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** A stored event: `{ seq, stored_at, envelope }` (as `agentbus events --json`). */
-export function storedEventJson(event: StoredEvent) {
+export interface StoredEventJson {
+  readonly seq: number;
+  /** RFC 3339 UTC time the store committed the event. */
+  readonly stored_at: string;
+  readonly envelope: StoredEvent['envelope'];
+}
+
+/** Maps a stored event to its JSON form. */
+export function storedEventJson(event: StoredEvent): StoredEventJson {
   return { seq: event.seq, stored_at: iso(event.storedAt), envelope: event.envelope };
 }
 
