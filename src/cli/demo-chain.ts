@@ -3,7 +3,7 @@
  * three agents that react to each other's events through the bus, never calling each other.
  */
 import type { Bus, Subscription } from '../bus/index.js';
-import type { JsonValue } from '../envelope/index.js';
+import { type JsonValue, SEED_EXAMPLE } from '../envelope/index.js';
 import type { StoredEvent } from '../store/event-store.js';
 import { followEvents } from '../bus/follow.js';
 
@@ -36,13 +36,8 @@ const AGENTS: readonly ChainAgent[] = [
       { type: 'APIDesignStarted', payload: { task_id: 'T1', task_name: 'API Design' } },
       {
         type: 'APIDesignCompleted',
-        payload: {
-          task_id: 'T1',
-          task_name: 'API Design',
-          status: 'completed',
-          result: { endpoints: 12, schemas: 5 },
-          metadata: { duration_minutes: 45, quality_score: 0.95 },
-        },
+        // The seed's own example event, as the architect finishes the design.
+        payload: structuredClone(SEED_EXAMPLE.payload),
       },
     ],
   },
