@@ -5,9 +5,10 @@
 import type { Envelope, JsonValue, PublishInput } from '../envelope/envelope.js';
 import { createIdGenerator } from '../envelope/ids.js';
 import { createEnvelopeWithText } from '../envelope/create.js';
+import { frozenEnvelopeCopy } from '../envelope/frozen.js';
 import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText, resolveLimits } from '../envelope/validate.js';
 import { AgentbusError, invalidField } from '../errors.js';
-import type { ConsumerInfo, EventStore, HistoryQuery, StoredEvent } from '../store/event-store.js';
+import type { AppendItem, ConsumerInfo, EventStore, HistoryQuery, StoredEvent } from '../store/event-store.js';
 import type { SqliteStoreOptions } from '../store/sqlite/index.js';
 import { type Clock, parseDuration } from '../time.js';
 import type { Transport, TransportSubscriptionAdmin } from '../transport/transport.js';
@@ -333,13 +334,16 @@ export class Bus {
     if (this.#owns.store) await this.store.close();
   }
 
-  #create(input: PublishInput): EnvelopeWithText {
-    return createEnvelopeWithText(input, {
+  #create(input: PublishInput): AppendItem {
+    const item = createEnvelopeWithText(input, {
       clock: this.#clock,
       newId: this.#newId,
       defaultSource: this.#source,
       ...(this.#limits ? { limits: this.#limits } : {}),
     });
+    // A bus with subscriptions of its own may deliver this event in process: a frozen copy
+    // taken now (before the caller can change its payload) spares each delivery a parse.
+    return this.#dispatchers.size > 0 ? { ...item, frozen: frozenEnvelopeCopy(item.envelope) } : item;
   }
 
   async #append(items: EnvelopeWithText[]): Promise<Envelope[]> {

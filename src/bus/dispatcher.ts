@@ -10,10 +10,16 @@ import { RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxono
 import { AgentbusError } from '../errors.js';
 import type { AppendItem, AppendedEvent, FailureInfo } from '../store/event-store.js';
 import type { Delivery, TransportConsumer } from '../transport/transport.js';
-import { type EnvelopeFactory, type HandlerContext, createHandlerContext } from './handler-context.js';
+import {
+  type EnvelopeFactory,
+  type HandlerContext,
+  createHandlerContext,
+  sealHandlerContext,
+  stagedEvents,
+} from './handler-context.js';
 import { type Queued, ReadyQueue } from './ready-queue.js';
 import { type RetryDecision, type RetryPolicy, classifyError, decideRetry } from './retry-policy.js';
-import type { Observers } from './observer.js';
+import type { HandlerStart, Observers } from './observer.js';
 import type { BusStatus } from './status.js';
 import { startProcessTrace } from './tracing.js';
 
@@ -51,6 +57,22 @@ interface Entry extends Queued {
 const RANK = { high: 0, normal: 1, low: 2 } as const;
 const NEVER_ABORTED = new AbortController().signal;
 
+/** A handler started and not finished yet. */
+interface Running {
+  readonly item: Entry;
+  readonly ctx: HandlerContext;
+  readonly trace: ReturnType<typeof startProcessTrace>;
+  readonly start: HandlerStart | undefined;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 function entry(delivery: Delivery): Entry {
   const { routing } = delivery.event.envelope;
   return { delivery, seq: delivery.event.seq, key: routing.partition_key, rank: RANK[routing.priority] ?? 1 };
@@ -69,6 +91,7 @@ export class Dispatcher {
   #room: (() => void) | undefined;
   #renewal: NodeJS.Timeout | undefined;
   #idle: Array<() => void> = [];
+  #pumping = false;
 
   constructor(consumer: TransportConsumer, options: DispatcherOptions) {
     this.#consumer = consumer;
@@ -142,12 +165,19 @@ export class Dispatcher {
   }
 
   #pump(): void {
-    while (this.#running.size < this.#o.concurrency) {
-      const next = this.#ready.take();
-      if (!next) return;
-      if (this.#stale(next)) continue;
-      this.#running.add(next.delivery);
-      void this.#handle(next);
+    // A handler that returns at once finishes inside this loop; its finish must not pump again.
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#running.size < this.#o.concurrency) {
+        const next = this.#ready.take();
+        if (!next) return;
+        if (this.#stale(next)) continue;
+        this.#running.add(next.delivery);
+        this.#handle(next);
+      }
+    } finally {
+      this.#pumping = false;
     }
   }
 
@@ -171,7 +201,12 @@ export class Dispatcher {
     return true;
   }
 
-  async #handle(item: Entry): Promise<void> {
+  /**
+   * Runs the handler. One that returns (or throws) without a promise finishes at once, with
+   * no promise, timer or abort signal of its own; one that returns a promise is awaited,
+   * against the timeout if there is one.
+   */
+  #handle(item: Entry): void {
     const { delivery } = item;
     const { envelope, seq } = delivery.event;
     // A signal of its own only when a timeout can abort it; otherwise one that never aborts.
@@ -182,7 +217,7 @@ export class Dispatcher {
       ? { subscription: this.#o.name, agent: this.#o.source, envelope, attempt: delivery.attempt, startedAt: Date.now() }
       : undefined;
     if (start) observers?.handlerStarted(start);
-    const context = createHandlerContext({
+    const ctx = createHandlerContext({
       envelope,
       subscription: this.#o.name,
       seq,
@@ -193,26 +228,41 @@ export class Dispatcher {
       working: () => this.#consumer.working([delivery]),
       ...(trace ? { traceparent: () => trace.traceparent() } : {}),
     });
+    const run: Running = { item, ctx, trace, start };
+    let result: unknown;
+    try {
+      result = trace ? trace.run(() => this.#o.handler(envelope, ctx)) : this.#o.handler(envelope, ctx);
+    } catch (error) {
+      this.#finish(run, true, error);
+      return;
+    }
+    if (!isThenable(result)) {
+      this.#finish(run, false, undefined);
+      return;
+    }
+    void this.#await(run, result, abort);
+  }
+
+  async #await(run: Running, result: PromiseLike<unknown>, abort: AbortController | undefined): Promise<void> {
     let failure: unknown;
     let failed = false;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const handle = () => this.#o.handler(envelope, context.ctx);
-      const run = Promise.resolve().then(trace ? () => trace.run(handle) : handle);
       if (this.#o.timeoutMs === undefined) {
-        await run;
+        await result;
       } else {
         const timeoutMs = this.#o.timeoutMs;
         await Promise.race([
-          run,
+          result,
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => {
               const error = new AgentbusError('TIMEOUT', `handler of ${this.#o.name} timed out after ${timeoutMs} ms`, {
                 subscription: this.#o.name,
                 timeoutMs,
               });
-              abort?.abort(error);
+              // The timeout decides first; what the handler does on abort comes too late.
               reject(error);
+              abort?.abort(error);
             }, timeoutMs);
           }),
         ]);
@@ -222,14 +272,19 @@ export class Dispatcher {
       failure = error;
     } finally {
       if (timer) clearTimeout(timer);
-      context.seal();
     }
+    this.#finish(run, failed, failure);
+  }
+
+  #finish({ item, ctx, trace, start }: Running, failed: boolean, failure: unknown): void {
+    const { delivery } = item;
+    sealHandlerContext(ctx);
     this.#running.delete(delivery);
     // Decide now, before anything else of this key may start.
     const outcome = failed ? this.#decide(delivery, failure) : undefined;
     trace?.end(failed ? failure : undefined);
     if (start) {
-      observers?.handlerFinished({
+      this.#o.observers?.handlerFinished({
         ...start,
         outcome: outcome === undefined ? 'ok' : outcome.decision.kind === 'retry' ? 'retry' : 'dead',
         ...(outcome ? { reason: outcome.info.reason } : {}),
@@ -237,9 +292,9 @@ export class Dispatcher {
       });
     }
     this.#ready.finished(item, outcome?.decision.kind === 'retry' ? 'retry' : 'done');
-    const settling = this.#settle(item, outcome, context.staged);
+    const settling = this.#settle(item, outcome, stagedEvents(ctx));
     this.#settling.add(settling);
-    void settling.finally(() => {
+    void settling.then(() => {
       this.#settling.delete(settling);
       this.#notifyIdle();
       this.#room?.();
@@ -269,24 +324,31 @@ export class Dispatcher {
     return { decision, info };
   }
 
-  async #settle(
+  /** Settles a finished delivery; never rejects (a failure is reported as status). */
+  #settle(
     item: Entry,
     outcome: { decision: RetryDecision; info: FailureInfo } | undefined,
     publish: readonly AppendItem[],
   ): Promise<void> {
     const { delivery } = item;
+    let settling: Promise<void>;
     try {
       if (!outcome) {
-        this.#published(await delivery.ack({ publish }));
+        settling = delivery.ack(publish.length > 0 ? { publish } : undefined).then((appended) => this.#published(appended));
       } else if (outcome.decision.kind === 'retry') {
-        await delivery.nak(outcome.decision.delayMs, outcome.info);
-        this.#ready.retryCommitted(item, this.#fetches);
+        settling = delivery
+          .nak(outcome.decision.delayMs, outcome.info)
+          .then(() => this.#ready.retryCommitted(item, this.#fetches));
       } else {
-        this.#published(await delivery.term(outcome.info, { publish: this.#errorNotice(delivery, outcome.info) }));
+        const notice = { publish: this.#errorNotice(delivery, outcome.info) };
+        settling = delivery.term(outcome.info, notice).then((appended) => this.#published(appended));
       }
     } catch (error) {
-      this.#o.status({ type: 'settle_failed', subscription: this.#o.name, seq: delivery.event.seq, error: asError(error) });
+      settling = Promise.reject(error);
     }
+    return settling.catch((error: unknown) => {
+      this.#o.status({ type: 'settle_failed', subscription: this.#o.name, seq: delivery.event.seq, error: asError(error) });
+    });
   }
 
   /**

@@ -34,15 +34,8 @@ export interface HandlerContext {
 /** Builds and validates an envelope (the bus's publish path). */
 export type EnvelopeFactory = (input: PublishInput) => EnvelopeWithText;
 
-/** A context plus the events it staged. */
-export interface StagedContext {
-  readonly ctx: HandlerContext;
-  readonly staged: EnvelopeWithText[];
-  /** After this, `ctx.publish` refuses: the handler's outcome is decided. */
-  seal(): void;
-}
-
-export function createHandlerContext(args: {
+/** What a context is made of; the dispatcher keeps one per subscription and varies the rest. */
+export interface ContextArgs {
   envelope: Envelope;
   subscription: string;
   seq: number;
@@ -53,43 +46,84 @@ export function createHandlerContext(args: {
   working: () => Promise<void>;
   /** The traceparent for published events (the active span's); default: the incoming one. */
   traceparent?: () => string | undefined;
-}): StagedContext {
-  const staged: EnvelopeWithText[] = [];
-  let sealed = false;
-  const incoming = args.envelope;
-  const ctx: HandlerContext = {
-    subscription: args.subscription,
-    seq: args.seq,
-    attempt: args.attempt,
-    signal: args.signal,
-    working: args.working,
-    async publish<P extends JsonValue>(type: string, payload?: P, options: ContextPublishOptions = {}) {
-      if (sealed) {
-        throw new AgentbusError(
-          'CLOSED',
-          `ctx.publish(${type}) after the handler of ${args.subscription} finished or timed out; publish before returning`,
-        );
-      }
-      const traceparent = args.traceparent ? args.traceparent() : incoming.event.traceparent;
-      const item = args.createEnvelope({
-        source: args.source,
-        correlationId: incoming.event.correlation_id,
-        causationId: incoming.event.id,
-        ...(traceparent ? { traceparent } : {}),
-        ...options,
-        topic: options.topic ?? incoming.routing.topic,
-        type,
-        ...(payload === undefined ? {} : { payload }),
-      });
-      staged.push(item);
-      return item.envelope as Envelope<P>;
-    },
-  };
-  return {
-    ctx,
-    staged,
-    seal: () => {
-      sealed = true;
-    },
-  };
+}
+
+const NOTHING_STAGED: EnvelopeWithText[] = [];
+
+/** The dispatcher's side of a context, out of the handler's reach (set in Context's static block). */
+let sealContext: (context: Context) => void;
+let stagedOf: (context: Context) => EnvelopeWithText[];
+
+/**
+ * One object per delivery, its methods on the prototype: a handler that publishes nothing
+ * costs no closures and no staging array (deliveries are the hot path). What the handler
+ * sees is only {@link HandlerContext}.
+ */
+class Context implements HandlerContext {
+  readonly subscription: string;
+  readonly seq: number;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+  #staged: EnvelopeWithText[] = NOTHING_STAGED;
+  #sealed = false;
+  readonly #args: ContextArgs;
+
+  static {
+    sealContext = (context) => {
+      context.#sealed = true;
+    };
+    stagedOf = (context) => context.#staged;
+  }
+
+  constructor(args: ContextArgs) {
+    this.#args = args;
+    this.subscription = args.subscription;
+    this.seq = args.seq;
+    this.attempt = args.attempt;
+    this.signal = args.signal;
+  }
+
+  working(): Promise<void> {
+    return this.#args.working();
+  }
+
+  async publish<P extends JsonValue>(type: string, payload?: P, options: ContextPublishOptions = {}): Promise<Envelope<P>> {
+    const args = this.#args;
+    if (this.#sealed) {
+      throw new AgentbusError(
+        'CLOSED',
+        `ctx.publish(${type}) after the handler of ${args.subscription} finished or timed out; publish before returning`,
+      );
+    }
+    const incoming = args.envelope;
+    const traceparent = args.traceparent ? args.traceparent() : incoming.event.traceparent;
+    const item = args.createEnvelope({
+      source: args.source,
+      correlationId: incoming.event.correlation_id,
+      causationId: incoming.event.id,
+      ...(traceparent ? { traceparent } : {}),
+      ...options,
+      topic: options.topic ?? incoming.routing.topic,
+      type,
+      ...(payload === undefined ? {} : { payload }),
+    });
+    if (this.#staged === NOTHING_STAGED) this.#staged = [];
+    this.#staged.push(item);
+    return item.envelope as Envelope<P>;
+  }
+}
+
+/** A handler's context. */
+export function createHandlerContext(args: ContextArgs): HandlerContext {
+  return new Context(args);
+}
+
+/** After this, `ctx.publish` refuses: the handler's outcome is decided. */
+export function sealHandlerContext(ctx: HandlerContext): void {
+  sealContext(ctx as Context);
+}
+
+/** The events the handler published through `ctx`, to commit with its acknowledgement. */
+export function stagedEvents(ctx: HandlerContext): EnvelopeWithText[] {
+  return stagedOf(ctx as Context);
 }

@@ -8,15 +8,7 @@ import type { Clock } from '../time.js';
 import type { Envelope, JsonValue, PublishInput } from './envelope.js';
 import { setOwn } from './json.js';
 import { formatTimestamp } from './timestamp.js';
-import {
-  DEFAULT_SOURCE,
-  EVENT_FIELDS,
-  type EnvelopeLimits,
-  type EnvelopeWithText,
-  type NormalisedEnvelope,
-  normaliseEnvelope,
-  withText,
-} from './validate.js';
+import { DEFAULT_SOURCE, EVENT_FIELDS, type EnvelopeLimits, type EnvelopeWithText, normaliseEnvelope } from './validate.js';
 
 /** What {@link createEnvelope} needs besides the input. */
 export interface CreateEnvelopeOptions {
@@ -54,17 +46,17 @@ export function createEnvelope<P extends JsonValue = JsonValue>(
 
 /**
  * Like {@link createEnvelope}, and also returns the envelope's JSON text (as
- * `serializeEnvelope` writes it), built from the one `JSON.stringify` of the payload that
- * the size check needs: a store can write the text without serializing again.
+ * `serializeEnvelope` writes it), the one `JSON.stringify` that the size check needs: a
+ * store can write the text without serializing again.
  */
 export function createEnvelopeWithText<P extends JsonValue = JsonValue>(
   input: PublishInput<P>,
   options: CreateEnvelopeOptions,
 ): EnvelopeWithText<P> {
-  return withText(build(input, options)) as EnvelopeWithText<P>;
+  return build(input, options) as EnvelopeWithText<P>;
 }
 
-function build(input: PublishInput, options: CreateEnvelopeOptions): NormalisedEnvelope {
+function build(input: PublishInput, options: CreateEnvelopeOptions): EnvelopeWithText {
   if (typeof input !== 'object' || input === null) {
     throw invalidField('ENVELOPE_INVALID', 'input', 'publish input must be an object');
   }

@@ -114,27 +114,39 @@ function pad2(n: number): string {
 
 /** Encodes 10 bytes (80 bits) from `bytes[offset]` as 16 lowercase Crockford base32 chars. */
 function encodeCrockford(bytes: Uint8Array, offset: number): string {
-  let out = '';
-  for (let group = 0; group < 2; group++) {
-    const o = offset + group * 5;
-    const b0 = bytes[o] ?? 0;
-    const b1 = bytes[o + 1] ?? 0;
-    const b2 = bytes[o + 2] ?? 0;
-    const b3 = bytes[o + 3] ?? 0;
-    const b4 = bytes[o + 4] ?? 0;
-    out +=
-      char(b0 >> 3) +
-      char(((b0 & 7) << 2) | (b1 >> 6)) +
-      char((b1 >> 1) & 31) +
-      char(((b1 & 1) << 4) | (b2 >> 4)) +
-      char(((b2 & 15) << 1) | (b3 >> 7)) +
-      char((b3 >> 2) & 31) +
-      char(((b3 & 3) << 3) | (b4 >> 5)) +
-      char(b4 & 31);
-  }
-  return out;
+  // One string built at once (the id is on the publish hot path).
+  const b0 = bytes[offset] ?? 0;
+  const b1 = bytes[offset + 1] ?? 0;
+  const b2 = bytes[offset + 2] ?? 0;
+  const b3 = bytes[offset + 3] ?? 0;
+  const b4 = bytes[offset + 4] ?? 0;
+  const b5 = bytes[offset + 5] ?? 0;
+  const b6 = bytes[offset + 6] ?? 0;
+  const b7 = bytes[offset + 7] ?? 0;
+  const b8 = bytes[offset + 8] ?? 0;
+  const b9 = bytes[offset + 9] ?? 0;
+  return String.fromCharCode(
+    code(b0 >> 3),
+    code(((b0 & 7) << 2) | (b1 >> 6)),
+    code((b1 >> 1) & 31),
+    code(((b1 & 1) << 4) | (b2 >> 4)),
+    code(((b2 & 15) << 1) | (b3 >> 7)),
+    code((b3 >> 2) & 31),
+    code(((b3 & 3) << 3) | (b4 >> 5)),
+    code(b4 & 31),
+    code(b5 >> 3),
+    code(((b5 & 7) << 2) | (b6 >> 6)),
+    code((b6 >> 1) & 31),
+    code(((b6 & 1) << 4) | (b7 >> 4)),
+    code(((b7 & 15) << 1) | (b8 >> 7)),
+    code((b8 >> 2) & 31),
+    code(((b8 & 3) << 3) | (b9 >> 5)),
+    code(b9 & 31),
+  );
 }
 
-function char(index: number): string {
-  return CROCKFORD.charAt(index);
+const CROCKFORD_CODES = Array.from(CROCKFORD, (c) => c.charCodeAt(0));
+
+function code(index: number): number {
+  return CROCKFORD_CODES[index] ?? 0;
 }

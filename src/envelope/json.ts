@@ -6,15 +6,24 @@
  */
 import { invalidField } from '../errors.js';
 
-/** One container on the walk; the chain of parents gives the error path and cycle check. */
-interface Frame {
-  readonly value: object;
-  readonly parent: Frame | undefined;
-  readonly key: string | number;
-  readonly depth: number;
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * Thrown up the walk when a value is refused; each level adds its container and key on the
+ * way up, so the happy path allocates nothing for error paths.
+ */
+class Refusal {
+  /** Innermost first: the containers and keys from the refused value up to the root. */
+  readonly chain: Array<{ value: object; key: string | number }> = [];
+  constructor(
+    readonly reason: string,
+    /** A depth refusal: the chain may show a cycle, named instead. */
+    readonly tooDeep: boolean,
+  ) {}
 }
 
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** A lower bound of the JSON text's length so far, counted by the walk in progress. */
+let walked = 0;
 
 /**
  * Throws `ENVELOPE_INVALID` unless `value` is a JSON value: null, a boolean, a finite number,
@@ -27,50 +36,64 @@ const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
  * @param root label of the value in error paths, e.g. `payload` or `event.custom`.
  */
 export function assertJsonValue(value: unknown, root: string, maxDepth: number, maxBytes: number): void {
-  if (typeof value !== 'object' || value === null) {
-    checkLeaf(value, undefined, root, root);
-    return;
-  }
-  let bytes = 0;
-  const stack: Frame[] = [];
-  enter(stack, value, undefined, root, 1, maxDepth, root);
-  for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
-    const container = frame.value;
-    bytes += 2;
-    if (Array.isArray(container)) {
-      for (let i = 0; i < container.length; i++) {
-        const item: unknown = container[i];
-        bytes += 1;
-        if (typeof item === 'object' && item !== null) {
-          enter(stack, item, frame, i, frame.depth + 1, maxDepth, root);
-        } else {
-          bytes += checkLeaf(item, frame, i, root);
-        }
-      }
-    } else {
-      const record = container as Record<string, unknown>;
-      // for-in is about twice as fast as Object.keys here; plain objects (checked on entry)
-      // have no inherited enumerable keys unless Object.prototype itself was polluted.
-      for (const key in record) {
-        const item = record[key];
-        bytes += key.length + 4;
-        if (typeof item === 'object' && item !== null) {
-          enter(stack, item, frame, key, frame.depth + 1, maxDepth, root);
-        } else {
-          bytes += checkLeaf(item, frame, key, root);
-        }
-      }
+  walked = 0;
+  try {
+    walk(value, 1, maxDepth, maxBytes);
+  } catch (error) {
+    if (!(error instanceof Refusal)) throw error;
+    if (error.reason === OVERSIZE) {
+      throw invalidField('ENVELOPE_INVALID', root, `larger than the limit of ${maxBytes} bytes`, { limit: maxBytes });
     }
-    if (bytes > maxBytes) {
-      throw invalidField('ENVELOPE_INVALID', root, `larger than the limit of ${maxBytes} bytes`, {
-        limit: maxBytes,
-      });
-    }
+    throw invalidField('ENVELOPE_INVALID', ...placeOf(error, root));
   }
 }
 
+const OVERSIZE = 'oversize';
+
+/** Checks `value` at `depth`; recursion is bounded by `maxDepth`. */
+function walk(value: unknown, depth: number, maxDepth: number, maxBytes: number): void {
+  if (typeof value !== 'object' || value === null) {
+    walked += checkLeaf(value);
+    return;
+  }
+  if (!Array.isArray(value)) {
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      throw new Refusal(
+        value instanceof Date
+          ? 'a Date is not JSON (use an RFC 3339 string)'
+          : `a ${constructorName(value)} is not JSON (use a plain object)`,
+        false,
+      );
+    }
+  }
+  // A cycle always ends up here; the refusal names the first place where it closes.
+  if (depth > maxDepth) throw new Refusal(`nested deeper than ${maxDepth} levels`, true);
+  walked += 2;
+  let key: string | number = 0;
+  try {
+    if (Array.isArray(value)) {
+      for (; (key as number) < value.length; key = (key as number) + 1) {
+        walked += 1;
+        walk(value[key as number], depth + 1, maxDepth, maxBytes);
+      }
+    } else {
+      // for-in is about twice as fast as Object.keys here; plain objects (checked above)
+      // have no inherited enumerable keys unless Object.prototype itself was polluted.
+      for (key in value) {
+        walked += key.length + 4;
+        walk((value as Record<string, unknown>)[key], depth + 1, maxDepth, maxBytes);
+      }
+    }
+  } catch (error) {
+    if (error instanceof Refusal && error.reason !== OVERSIZE) error.chain.push({ value, key });
+    throw error;
+  }
+  if (walked > maxBytes) throw new Refusal(OVERSIZE, false);
+}
+
 /** Validates a non-container value and returns a lower bound of its JSON length in bytes. */
-function checkLeaf(value: unknown, parent: Frame | undefined, key: string | number, root: string): number {
+function checkLeaf(value: unknown): number {
   switch (typeof value) {
     case 'string':
       return value.length + 2;
@@ -78,71 +101,44 @@ function checkLeaf(value: unknown, parent: Frame | undefined, key: string | numb
       return 4;
     case 'number':
       if (Number.isFinite(value)) return 1;
-      throw refuse(parent, key, root, `${value} is not JSON (numbers must be finite)`);
+      throw new Refusal(`${value} is not JSON (numbers must be finite)`, false);
     case 'object':
       return 4; // null
     case 'undefined':
-      throw refuse(parent, key, root, 'undefined is not JSON (omit the field or use null)');
+      throw new Refusal('undefined is not JSON (omit the field or use null)', false);
     case 'bigint':
-      throw refuse(parent, key, root, 'a bigint is not JSON (use a number or a string)');
+      throw new Refusal('a bigint is not JSON (use a number or a string)', false);
     case 'function':
-      throw refuse(parent, key, root, 'a function is not JSON');
+      throw new Refusal('a function is not JSON', false);
     default:
-      throw refuse(parent, key, root, `a ${typeof value} is not JSON`);
+      throw new Refusal(`a ${typeof value} is not JSON`, false);
   }
 }
 
-function enter(
-  stack: Frame[],
-  value: object,
-  parent: Frame | undefined,
-  key: string | number,
-  depth: number,
-  maxDepth: number,
-  root: string,
-): void {
-  if (!Array.isArray(value)) {
-    const proto: unknown = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) {
-      const reason =
-        value instanceof Date
-          ? 'a Date is not JSON (use an RFC 3339 string)'
-          : `a ${constructorName(value)} is not JSON (use a plain object)`;
-      throw refuse(parent, key, root, reason);
-    }
-  }
-  if (depth > maxDepth) {
-    // A cycle always ends up here; name the first place where it closes.
-    const chain: Frame[] = [{ value, parent, key, depth }];
-    for (let f = parent; f !== undefined; f = f.parent) chain.unshift(f);
+/** The refused field's path (`payload.a.b[3]["odd key"]`) and the reason. */
+function placeOf(refusal: Refusal, root: string): [string, string] {
+  // Outermost first: chain[i].key leads from chain[i].value into the next container.
+  const chain = [...refusal.chain].reverse();
+  let end = chain.length;
+  let reason = refusal.reason;
+  if (refusal.tooDeep) {
     for (let j = 1; j < chain.length; j++) {
-      const frame = chain[j];
-      if (frame !== undefined && chain.slice(0, j).some((f) => f.value === frame.value)) {
-        throw refuse(frame.parent, frame.key, root, 'circular reference');
+      const container = (chain[j] as { value: object }).value;
+      if (chain.slice(0, j).some((step) => step.value === container)) {
+        end = j;
+        reason = 'circular reference';
+        break;
       }
     }
-    throw refuse(parent, key, root, `nested deeper than ${maxDepth} levels`);
   }
-  stack.push({ value, parent, key, depth });
+  let path = root;
+  for (let i = 0; i < end; i++) path += formatKey((chain[i] as { key: string | number }).key);
+  return [path, reason];
 }
 
 function constructorName(value: object): string {
   const ctor: unknown = (value as { constructor?: unknown }).constructor;
   return typeof ctor === 'function' && ctor.name !== '' ? ctor.name : 'non-plain object';
-}
-
-function refuse(parent: Frame | undefined, key: string | number, root: string, reason: string) {
-  return invalidField('ENVELOPE_INVALID', pathOf(parent, key, root), reason);
-}
-
-/** Builds `payload.a.b[3]["odd key"]` from the chain of frames, only when an error is thrown. */
-function pathOf(parent: Frame | undefined, key: string | number, root: string): string {
-  if (parent === undefined) return root;
-  const parts: Array<string | number> = [key];
-  for (let f: Frame | undefined = parent; f?.parent !== undefined; f = f.parent) parts.push(f.key);
-  let path = root;
-  for (let i = parts.length - 1; i >= 0; i--) path += formatKey(parts[i] ?? '');
-  return path;
 }
 
 /** Formats one step of a field path: `.name`, `[3]` or `["odd key"]`. */

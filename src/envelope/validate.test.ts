@@ -348,6 +348,19 @@ describe('parseEnvelope: payload', () => {
       }),
     );
   });
+
+  it('walks nesting up to the highest maxDepth (1000) and refuses a higher one', () => {
+    let deep: JsonValue = 'leaf';
+    for (let i = 0; i < 1000; i++) deep = { d: deep };
+    expect(parseEnvelope(envelopeWith({ payload: deep }), { maxDepth: 1000 }).payload).toBe(deep);
+    refusal(
+      () => parseEnvelope(envelopeWith({ payload: { over: deep } }), { maxDepth: 1000 }),
+      `payload.over${'.d'.repeat(999)}`,
+    );
+    expect(() => parseEnvelope(MINIMAL, { maxDepth: 1001 })).toThrow(
+      expect.objectContaining({ code: 'OPTIONS_INVALID', details: expect.objectContaining({ field: 'limits.maxDepth' }) }),
+    );
+  });
 });
 
 describe('serialization', () => {

@@ -56,6 +56,9 @@ export interface EnvelopeLimits {
   maxExtensionBytes?: number;
 }
 
+/** Highest `maxDepth` accepted. */
+const MAX_DEPTH_LIMIT = 1000;
+
 /** The limits used when none are given. */
 export const DEFAULT_ENVELOPE_LIMITS: Readonly<Required<EnvelopeLimits>> = Object.freeze({
   maxPayloadBytes: 1_048_576,
@@ -107,7 +110,7 @@ export function parseEnvelope(input: unknown, limits?: EnvelopeLimits): Envelope
 /** Like {@link parseEnvelope}, and also returns the normalised envelope's JSON text. */
 export function parseEnvelopeWithText(input: unknown, limits?: EnvelopeLimits): EnvelopeWithText {
   const record = checkTopLevel(input);
-  return withText(normaliseEnvelope(record.event, record.payload, record.routing, limits, DEFAULT_SOURCE));
+  return normaliseEnvelope(record.event, record.payload, record.routing, limits, DEFAULT_SOURCE);
 }
 
 function checkTopLevel(input: unknown): Record<string, unknown> {
@@ -125,27 +128,14 @@ function checkTopLevel(input: unknown): Record<string, unknown> {
   return record;
 }
 
-/** An envelope validated by {@link normaliseEnvelope} and its payload's JSON text. @internal */
-export interface NormalisedEnvelope {
-  readonly envelope: Envelope;
-  readonly payloadText: string;
-}
+/** Characters of `{"event":`, `,"payload":`, `,"routing":` and `}` around the three blocks. */
+const ENVELOPE_FRAME = 32;
 
 /**
- * Joins the payload text measured during validation with the (small) event and routing
- * blocks: the same text as `serializeEnvelope`, without serializing the payload again.
- * @internal
- */
-export function withText({ envelope, payloadText }: NormalisedEnvelope): EnvelopeWithText {
-  const event = JSON.stringify(envelope.event);
-  const routing = JSON.stringify(envelope.routing);
-  return { envelope, text: `{"event":${event},"payload":${payloadText},"routing":${routing}}` };
-}
-
-/**
- * Validates the three blocks and builds the normalised envelope; keeps the payload's text.
- * Shared by {@link parseEnvelope}, `createEnvelope` and `fromCloudEvent`; `defaultSource`
- * fills a missing source.
+ * Validates the three blocks and builds the normalised envelope with its JSON text (as
+ * `serializeEnvelope` writes it): one `JSON.stringify` of the whole envelope, which is also
+ * what the payload's size is measured on. Shared by {@link parseEnvelope}, `createEnvelope`
+ * and `fromCloudEvent`; `defaultSource` fills a missing source.
  * @internal
  */
 export function normaliseEnvelope(
@@ -156,22 +146,30 @@ export function normaliseEnvelope(
   defaultSource: string,
   /** An id the caller generated itself: it is known to be valid and is not checked again. */
   generatedId?: string,
-): NormalisedEnvelope {
+): EnvelopeWithText {
   const resolved = resolveLimits(limits);
   const extensions = { bytes: 0 };
   const event = normaliseEvent(asRecord(rawEvent, 'event'), defaultSource, resolved, extensions, generatedId);
   const routing = normaliseRouting(asRecord(rawRouting, 'routing'), resolved, extensions);
   assertJsonValue(payload, 'payload', resolved.maxDepth, resolved.maxPayloadBytes);
-  const payloadText = JSON.stringify(payload);
+  const envelope: Envelope = { event, payload: payload as JsonValue, routing };
+  const text = JSON.stringify(envelope);
+  // The payload is the text less its frame and the two small blocks (each at least "{}"):
+  // measured exactly only when that bound could pass the limit.
   const max = resolved.maxPayloadBytes;
-  if (payloadText.length > max || (payloadText.length * 3 > max && utf8ByteLength(payloadText) > max)) {
-    const size = utf8ByteLength(payloadText);
-    throw invalidField('ENVELOPE_INVALID', 'payload', `${size} bytes of JSON, over the limit of ${max} bytes`, {
-      size,
-      limit: max,
-    });
+  if ((text.length - ENVELOPE_FRAME - 4) * 3 > max) {
+    const eventLength = JSON.stringify(event).length;
+    const routingLength = JSON.stringify(routing).length;
+    const payloadText = text.slice(9 + eventLength + 11, text.length - 11 - routingLength - 1);
+    if (payloadText.length > max || utf8ByteLength(payloadText) > max) {
+      const size = utf8ByteLength(payloadText);
+      throw invalidField('ENVELOPE_INVALID', 'payload', `${size} bytes of JSON, over the limit of ${max} bytes`, {
+        size,
+        limit: max,
+      });
+    }
   }
-  return { envelope: { event, payload: payload as JsonValue, routing }, payloadText };
+  return { envelope, text };
 }
 
 function normaliseEvent(
@@ -326,6 +324,10 @@ export function resolveLimits(limits: EnvelopeLimits | undefined): Required<Enve
     if (!Number.isSafeInteger(value) || value < 1) {
       throw invalidField('OPTIONS_INVALID', `limits.${name}`, 'must be a positive integer');
     }
+  }
+  // Validation and copies walk nested values recursively: keep well inside the stack.
+  if (resolved.maxDepth > MAX_DEPTH_LIMIT) {
+    throw invalidField('OPTIONS_INVALID', 'limits.maxDepth', `must be at most ${MAX_DEPTH_LIMIT}`);
   }
   return resolved;
 }

@@ -21,6 +21,12 @@ export interface AppendItem {
   readonly envelope: Envelope;
   /** `JSON.stringify(envelope)`; stored as is and never re-serialised. */
   readonly text: string;
+  /**
+   * A deep-frozen copy of `envelope` equal to `JSON.parse(text)`, taken when the item was
+   * built (`frozenEnvelopeCopy`). A store may hand it to subscribers in its own process
+   * instead of parsing `text` again.
+   */
+  readonly frozen?: Envelope;
 }
 
 /** The result of appending one item: the stored copy, which is the first copy for a repeated id. */

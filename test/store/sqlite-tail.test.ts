@@ -92,6 +92,29 @@ describe('SQLite in-memory tail and read-only deliveries', () => {
     expect(Object.isFrozen(payload)).toBe(false);
   });
 
+  it('shares a copy taken at publish: changing the payload before the append commits changes nothing delivered', async () => {
+    const bus = await open();
+    const got = recorder(2, (e) => e);
+    await bus.subscribe({ name: 'early', topic: 'tail.*', handler: got.handler });
+    const payloads = [
+      { n: 0, nested: { tags: ['x'] } },
+      { n: 1, nested: { tags: ['x'] } },
+    ];
+    // Both appends wait for the next flush; the payloads change before it runs.
+    const published = Promise.all(payloads.map((payload) => bus.publish({ topic: 'tail.x', type: 'T', payload })));
+    for (const payload of payloads) {
+      payload.n += 10;
+      payload.nested.tags.push('before commit');
+    }
+    await published;
+    const delivered = await within(got.all, 20_000, 'deliveries');
+    expect(delivered.map((e) => e.payload)).toEqual([0, 1].map((n) => ({ n, nested: { tags: ['x'] } })));
+    const history = [];
+    for await (const e of bus.events({ topic: 'tail.x' })) history.push(e.envelope.payload);
+    expect(history).toEqual(delivered.map((e) => e.payload));
+    expect(tamper(delivered[0] as Envelope)).toEqual(['TypeError', 'TypeError', 'TypeError']);
+  });
+
   it('gives each subscriber its own copy of events read back from the table: a change stays with it', async () => {
     const writer = await open();
     for (let n = 0; n < 3; n++) await writer.publish({ topic: 'tail.x', type: 'T', payload: { n, nested: { tags: ['x'] } } });

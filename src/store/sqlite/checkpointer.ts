@@ -5,6 +5,11 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
+/**
+ * A round copies the WAL up to the writer's last commit; the writer keeps committing
+ * meanwhile, so the worker goes round again (a few times at most) until a round leaves
+ * less than LEFT_FRAMES to copy: what the writer's connection finishes is then small.
+ */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
@@ -12,10 +17,20 @@ const db = new Database(workerData.path);
 db.pragma('busy_timeout = 2000');
 parentPort.on('message', (message) => {
   if (message === 'close') { db.close(); parentPort.close(); return; }
-  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+  try {
+    for (let round = 0; round < workerData.rounds; round++) {
+      const [result] = db.pragma('wal_checkpoint(PASSIVE)');
+      if (result.busy !== 0 || result.log - result.checkpointed < workerData.leftFrames) break;
+    }
+  } catch {}
   parentPort.postMessage('done');
 });
 `;
+
+/** Most background rounds per request. */
+const ROUNDS = 8;
+/** A round that leaves fewer WAL frames (pages) than this to copy is the last. */
+const LEFT_FRAMES = 64;
 
 const CLOSE_TIMEOUT_MS = 2_000;
 
@@ -60,7 +75,10 @@ export class Checkpointer {
   #start(): Worker {
     if (this.#worker) return this.#worker;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path: this.path } });
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { driver, path: this.path, rounds: ROUNDS, leftFrames: LEFT_FRAMES },
+    });
     worker.unref();
     worker.on('message', () => {
       this.#busy = false;

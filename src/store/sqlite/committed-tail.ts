@@ -9,12 +9,13 @@
  * contiguous run of positions: an append that does not continue it starts a new run.
  *
  * An entry keeps the stored text, never the publisher's objects (the envelope refers to the
- * caller's payload, which the caller may still change). The text is parsed once, at the
- * first local claim, and the deep-frozen result is shared by every local subscriber.
+ * caller's payload, which the caller may still change). When the appender passed a frozen
+ * copy taken at publish (`AppendItem.frozen`), every local subscriber shares that; otherwise
+ * the text is parsed once, at the first local claim, and the deep-frozen result is shared.
  */
 import type { Envelope } from '../../envelope/envelope.js';
 import type { StoredEvent } from '../event-store.js';
-import { deepFreeze } from './frozen.js';
+import { deepFreeze } from '../../envelope/frozen.js';
 
 /** Most event text (UTF-16 code units) kept; the oldest entries go first. */
 export const TAIL_MAX_TEXT = 8 * 1024 * 1024;
@@ -33,7 +34,7 @@ export interface TailEntry {
   /** `event.expires_at` in milliseconds, or null. */
   readonly expiresAt: number | null;
   readonly text: string;
-  /** The parsed, frozen event, once a claim needed it. */
+  /** The frozen event: the appender's frozen copy, or parsed from `text` at the first claim. */
   parsed?: StoredEvent;
 }
 

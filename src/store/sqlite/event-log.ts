@@ -80,7 +80,7 @@ export class EventLog {
     this.#lastStoredAtSeen = storedAt;
     const out: AppendedEvent[] = [];
     const batch = ctx && this.tail.enabled ? this.#tailBatch(ctx) : undefined;
-    for (const { envelope, text } of items) {
+    for (const { envelope, text, frozen } of items) {
       const { event, routing } = envelope;
       const info = this.#insert.run(
         event.id,
@@ -102,7 +102,9 @@ export class EventLog {
         if (batch) {
           const target = routing.deliver_to;
           const expiresAt = timeOf(event.expires_at);
-          batch.push({ seq, storedAt, topic: routing.topic, target, expiresAt, text });
+          const entry: TailEntry = { seq, storedAt, topic: routing.topic, target, expiresAt, text };
+          if (frozen) entry.parsed = Object.freeze({ seq, storedAt, envelope: frozen });
+          batch.push(entry);
         }
       } else {
         const first = toStoredEvent(this.#byId.get(event.id) as EventRow);

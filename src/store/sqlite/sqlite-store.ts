@@ -258,10 +258,10 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * Under steady writes the background checkpoint never reaches the end of the WAL (new
-   * commits keep arriving), so the WAL would never restart and grow without bound. After it,
-   * the writer's own connection copies the little that was appended meanwhile, between two
-   * flushes: that checkpoint completes, the next commit restarts the WAL, and
-   * `journal_size_limit` truncates it.
+   * commits keep arriving), so the WAL would never restart and grow without bound. After it
+   * (the worker goes round until a round leaves little to copy), the writer's own connection
+   * copies the little that was appended meanwhile, between two flushes: that checkpoint
+   * completes, the next commit restarts the WAL, and `journal_size_limit` truncates it.
    */
   #finishCheckpoint(): void {
     if (this.#closed || !this.#path || this.#db.inTransaction) return;

@@ -15,6 +15,7 @@ import type {
   FailureInfo,
   LeaseRef,
   SettleOutcome,
+  Settlement,
 } from '../../store/event-store.js';
 import { createOwnerId } from '../../store/owner.js';
 import type { ConsumerOptions, Delivery, Transport, TransportConsumer } from '../transport.js';
@@ -45,6 +46,19 @@ export function createStoreBackedTransport(store: EventStore): Transport {
       await Promise.all([...consumers].map((c) => c.close()));
     },
   };
+}
+
+/** A plain acknowledgement waiting for this tick's settle call. */
+interface PendingAck {
+  readonly settlement: Settlement;
+  readonly resolve: (appended: AppendedEvent[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A store's answer for one settlement: the events it appended, or its refusal thrown. */
+function settled(result: AppendedEvent[] | Error | undefined): AppendedEvent[] {
+  if (result instanceof Error) throw result;
+  return result ?? [];
 }
 
 class StoreBackedDelivery implements Delivery {
@@ -89,16 +103,16 @@ class StoreBackedDelivery implements Delivery {
     this.#settled = true;
   }
 
-  async #settle(outcome: SettleOutcome, publish?: readonly AppendItem[]): Promise<AppendedEvent[]> {
+  #settle(outcome: SettleOutcome, publish?: readonly AppendItem[]): Promise<AppendedEvent[]> {
     if (this.#settled) {
-      throw new AgentbusError('LEASE_LOST', `delivery of position ${this.event.seq} was already settled`, {
-        seq: this.event.seq,
-      });
+      return Promise.reject(
+        new AgentbusError('LEASE_LOST', `delivery of position ${this.event.seq} was already settled`, {
+          seq: this.event.seq,
+        }),
+      );
     }
     this.#settled = true;
-    const result = await this.consumer.settle(this, outcome, publish);
-    if (result instanceof Error) throw result;
-    return result;
+    return this.consumer.settle(this, outcome, publish);
   }
 }
 
@@ -116,6 +130,7 @@ class StoreBackedConsumer implements TransportConsumer {
   #closed = false;
   #closeListeners: Array<() => void> = [];
   #heldKeys: ReadonlyMap<string, number> = new Map();
+  #acks: PendingAck[] = [];
 
   constructor(
     private readonly store: EventStore,
@@ -225,22 +240,42 @@ class StoreBackedConsumer implements TransportConsumer {
     for (const listener of this.#closeListeners) listener();
   }
 
-  async settle(
-    delivery: StoreBackedDelivery,
-    outcome: SettleOutcome,
-    publish?: readonly AppendItem[],
-  ): Promise<AppendedEvent[] | Error> {
-    const [result] = await this.store.deliveries.settle([
-      {
-        consumer: this.name,
-        seq: delivery.event.seq,
-        attempt: delivery.attempt,
-        lease: delivery.lease,
-        outcome,
-        ...(publish ? { publish } : {}),
+  /** Settles one delivery; rejects with the store's refusal (a lost lease). */
+  settle(delivery: StoreBackedDelivery, outcome: SettleOutcome, publish?: readonly AppendItem[]): Promise<AppendedEvent[]> {
+    const settlement: Settlement = {
+      consumer: this.name,
+      seq: delivery.event.seq,
+      attempt: delivery.attempt,
+      lease: delivery.lease,
+      outcome,
+      ...(publish?.length ? { publish } : {}),
+    };
+    if (outcome.kind === 'ack' && !publish?.length) {
+      // Plain acknowledgements of one tick go to the store together.
+      return new Promise<AppendedEvent[]>((resolve, reject) => {
+        this.#acks.push({ settlement, resolve, reject });
+        if (this.#acks.length === 1) queueMicrotask(() => this.#settleAcks());
+      });
+    }
+    return this.store.deliveries.settle([settlement]).then(([result]) => settled(result));
+  }
+
+  #settleAcks(): void {
+    const acks = this.#acks;
+    this.#acks = [];
+    this.store.deliveries.settle(acks.map((a) => a.settlement)).then(
+      (results) => {
+        for (let i = 0; i < acks.length; i++) {
+          const ack = acks[i] as PendingAck;
+          const result = results[i];
+          if (result instanceof Error) ack.reject(result);
+          else ack.resolve(result ?? []);
+        }
       },
-    ]);
-    return result as AppendedEvent[] | Error;
+      (error: unknown) => {
+        for (const ack of acks) ack.reject(error);
+      },
+    );
   }
 
   #poke(): void {
