@@ -25,11 +25,9 @@ function databaseOf(stdout: string): string {
 
 describe('agentbus demo', () => {
   it('exits 0 and prints the correlation table of the chain, in causal order, all with project-xyz-feature-123', async () => {
-    const started = Date.now();
     const result = await runCli(['demo']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(10_000);
     const table = result.stdout.slice(result.stdout.indexOf('## Event Correlation'));
     expect(table).toContain('**Correlation ID:** project-xyz-feature-123');
     expect(table).toMatch(/\| Time +\| Event +\| Agent +\| Correlation ID +\|/);
