@@ -24,7 +24,7 @@ export interface SubscribeOptions {
   handler: Handler;
   /** Handlers running at once in this process. @default 1 */
   concurrency?: number;
-  /** Most deliveries held in memory (running plus waiting); bounds memory, not throughput. @default max(256, 2 × concurrency) */
+  /** Most deliveries held in memory (running plus waiting); bounds memory, and the events one claim may take. @default max(1024, 2 × concurrency) */
   window?: number;
   /** Where a new subscription starts. Ignored when it exists. @default "latest" */
   start?: StartInput;
@@ -68,6 +68,12 @@ export interface ResolvedSubscribeOptions {
 }
 
 const NAME = /^[A-Za-z0-9_.:/-]{1,200}$/;
+/**
+ * Default `window`: enough for a consumer in the publisher's process to take a whole
+ * 1,000-event group commit in one claim and keep up from the in-memory tail (NATS's default
+ * max_ack_pending is 1,000 for the same reason). See docs/adr/0012.
+ */
+const DEFAULT_WINDOW = 1024;
 
 /** Validates a subscription (consumer group) name. */
 export function validateSubscriptionName(name: unknown, field = 'name'): string {
@@ -142,7 +148,7 @@ export function resolveSubscribeOptions(
   const filter = options.filter === undefined || options.filter === '' ? undefined : parseFilter(options.filter);
   const matcher = filter ? compilePattern(filter) : undefined;
   const concurrency = positiveInt(options.concurrency, 'concurrency', 1, 10_000);
-  const window = positiveInt(options.window, 'window', Math.max(256, 2 * concurrency), 100_000);
+  const window = positiveInt(options.window, 'window', Math.max(DEFAULT_WINDOW, 2 * concurrency), 100_000);
   if (window < concurrency) throw invalidField('OPTIONS_INVALID', 'window', `must be at least concurrency (${concurrency})`);
   const source = options.source ?? (name.startsWith('/') ? name : defaults.source);
   const maxLag = options.maxLag === undefined ? undefined : positiveInt(options.maxLag, 'maxLag', 1, Number.MAX_SAFE_INTEGER);

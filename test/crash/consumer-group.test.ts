@@ -112,7 +112,7 @@ describe('two consumer processes sharing a subscription name', () => {
       const sideB = join(dir, 'side-b.txt');
       const a = startChild('consumer.mjs', [dbPath, sideA, '8', '1s', '2', 'keepalive']);
       await a.waitForLine('ready');
-      // A is working through its first window (it holds up to 256 deliveries) ...
+      // A is working through its first window (its window holds up to 256 deliveries) ...
       await waitFor(() => readLines(sideA).length >= 50, 'A to handle 50 events');
       // ... when its event loop freezes (outside any transaction): it cannot renew its leases.
       a.proc.kill('SIGUSR2');
