@@ -24,7 +24,11 @@ export const TAIL_MAX_EVENTS = 8_192;
 /** A consumer that has not claimed for this long no longer holds entries in the tail. */
 const CONSUMER_IDLE_MS = 30_000;
 
-/** An appended event as the tail keeps it: what a claim decides on, and the stored text. */
+/**
+ * An appended event as the tail keeps it: what a claim decides on, and the event itself,
+ * as the appender's frozen copy or else as the stored text until a claim parses it (at
+ * least one of `text` and `parsed` is set).
+ */
 export interface TailEntry {
   readonly seq: number;
   readonly storedAt: number;
@@ -33,15 +37,22 @@ export interface TailEntry {
   readonly target: string | undefined;
   /** `event.expires_at` in milliseconds, or null. */
   readonly expiresAt: number | null;
-  readonly text: string;
-  /** The frozen event: the appender's frozen copy, or parsed from `text` at the first claim. */
-  parsed?: StoredEvent;
+  /** Length of the stored text (what the tail's size limit counts). */
+  readonly size: number;
+  text: string | undefined;
+  parsed: StoredEvent | undefined;
 }
 
 /** The entry's event, parsed on first use and deep-frozen: shared by every local subscriber. */
 export function storedEventOf(entry: TailEntry): StoredEvent {
   if (entry.parsed === undefined) {
-    entry.parsed = deepFreeze({ seq: entry.seq, storedAt: entry.storedAt, envelope: JSON.parse(entry.text) as Envelope });
+    entry.parsed = deepFreeze({
+      seq: entry.seq,
+      storedAt: entry.storedAt,
+      envelope: JSON.parse(entry.text as string) as Envelope,
+    });
+    // The text is no longer needed: keep one copy of the event, not two.
+    entry.text = undefined;
   }
   return entry.parsed;
 }
@@ -91,7 +102,7 @@ export class CommittedTail {
       if (this.size > 0 && entry.seq !== this.#first + this.size) this.#clear();
       if (this.size === 0) this.#first = entry.seq;
       this.#entries.push(entry);
-      this.#text += entry.text.length;
+      this.#text += entry.size;
     }
     while (this.size > 0 && (this.#text > this.maxText || this.size > this.maxEvents)) this.#shift();
     this.#compact();
@@ -138,7 +149,7 @@ export class CommittedTail {
   }
 
   #shift(): void {
-    this.#text -= (this.#entries[this.#offset] as TailEntry).text.length;
+    this.#text -= (this.#entries[this.#offset] as TailEntry).size;
     this.#entries[this.#offset] = undefined as unknown as TailEntry;
     this.#offset++;
     this.#first++;

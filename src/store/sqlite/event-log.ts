@@ -102,9 +102,10 @@ export class EventLog {
         if (batch) {
           const target = routing.deliver_to;
           const expiresAt = timeOf(event.expires_at);
-          const entry: TailEntry = { seq, storedAt, topic: routing.topic, target, expiresAt, text };
-          if (frozen) entry.parsed = Object.freeze({ seq, storedAt, envelope: frozen });
-          batch.push(entry);
+          // With the appender's frozen copy the tail keeps no text: one copy of the event, not two.
+          const parsed = frozen ? Object.freeze({ seq, storedAt, envelope: frozen }) : undefined;
+          const topic = routing.topic;
+          batch.push({ seq, storedAt, topic, target, expiresAt, size: text.length, text: parsed ? undefined : text, parsed });
         }
       } else {
         const first = toStoredEvent(this.#byId.get(event.id) as EventRow);
