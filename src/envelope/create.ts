@@ -61,11 +61,12 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): EnvelopeWit
     throw invalidField('ENVELOPE_INVALID', 'input', 'publish input must be an object');
   }
   const generatedId = input.id === undefined ? options.newId() : undefined;
+  const generatedTimestamp = input.timestamp === undefined ? formatTimestamp(options.clock.now()) : undefined;
   const event: Record<string, unknown> = {
     id: input.id ?? generatedId,
     type: input.type,
     source: input.source,
-    timestamp: input.timestamp ?? formatTimestamp(options.clock.now()),
+    timestamp: input.timestamp ?? generatedTimestamp,
     version: input.version,
     correlation_id: input.correlationId,
     causation_id: input.causationId,
@@ -74,7 +75,8 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): EnvelopeWit
     expires_at: input.expiresAt,
     schema: input.schema,
   };
-  if (input.extensions !== undefined && input.extensions !== null) addExtensions(event, input.extensions);
+  const plain = input.extensions === undefined || input.extensions === null;
+  if (!plain) addExtensions(event, input.extensions);
   const routing = {
     topic: input.topic,
     partition_key: input.partitionKey,
@@ -82,7 +84,10 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): EnvelopeWit
     deliver_to: input.deliverTo,
   };
   const payload = input.payload === undefined ? {} : input.payload;
-  return normaliseEnvelope(event, payload, routing, options.limits, options.defaultSource ?? DEFAULT_SOURCE, generatedId);
+  // Years 0000-9999 format as 24 characters; others (6-digit years) are checked, and refused.
+  const timestamp = generatedTimestamp?.length === 24 ? generatedTimestamp : undefined;
+  const known = { id: generatedId, timestamp, plain };
+  return normaliseEnvelope(event, payload, routing, options.limits, options.defaultSource ?? DEFAULT_SOURCE, known);
 }
 
 function addExtensions(event: Record<string, unknown>, extensions: unknown): void {

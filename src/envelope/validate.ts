@@ -128,6 +128,21 @@ function checkTopLevel(input: unknown): Record<string, unknown> {
   return record;
 }
 
+/**
+ * Parts of an envelope its builder made itself (`createEnvelope`), valid by construction.
+ * @internal
+ */
+export interface KnownParts {
+  /** An id the builder generated. */
+  readonly id?: string | undefined;
+  /** A timestamp the builder formatted from its clock. */
+  readonly timestamp?: string | undefined;
+  /** The event and routing blocks hold known fields only: no extensions to look for. */
+  readonly plain?: boolean;
+}
+
+const NOTHING_KNOWN: KnownParts = {};
+
 /** Characters of `{"event":`, `,"payload":`, `,"routing":` and `}` around the three blocks. */
 const ENVELOPE_FRAME = 32;
 
@@ -144,13 +159,13 @@ export function normaliseEnvelope(
   rawRouting: unknown,
   limits: EnvelopeLimits | undefined,
   defaultSource: string,
-  /** An id the caller generated itself: it is known to be valid and is not checked again. */
-  generatedId?: string,
+  /** What the caller built itself: valid by construction, not checked again. */
+  known: KnownParts = NOTHING_KNOWN,
 ): EnvelopeWithText {
   const resolved = resolveLimits(limits);
   const extensions = { bytes: 0 };
-  const event = normaliseEvent(asRecord(rawEvent, 'event'), defaultSource, resolved, extensions, generatedId);
-  const routing = normaliseRouting(asRecord(rawRouting, 'routing'), resolved, extensions);
+  const event = normaliseEvent(asRecord(rawEvent, 'event'), defaultSource, resolved, extensions, known);
+  const routing = normaliseRouting(asRecord(rawRouting, 'routing'), resolved, extensions, known);
   assertJsonValue(payload, 'payload', resolved.maxDepth, resolved.maxPayloadBytes);
   const envelope: Envelope = { event, payload: payload as JsonValue, routing };
   const text = JSON.stringify(envelope);
@@ -177,10 +192,10 @@ function normaliseEvent(
   defaultSource: string,
   limits: Required<EnvelopeLimits>,
   extensions: { bytes: number },
-  generatedId: string | undefined,
+  known: KnownParts,
 ): EventHeader {
   const rawId = required(e.id, 'event.id');
-  if (rawId !== generatedId && !isEventId(rawId)) throw bad('event.id', 'must be 1-200 characters of A-Z a-z 0-9 . _ : -');
+  if (rawId !== known.id && !isEventId(rawId)) throw bad('event.id', 'must be 1-200 characters of A-Z a-z 0-9 . _ : -');
   const id = rawId as string;
   const type = required(e.type, 'event.type');
   if (type === '') throw bad('event.type', 'must not be empty');
@@ -191,7 +206,10 @@ function normaliseEvent(
   if (typeof source !== 'string' || !SOURCE.test(source)) {
     throw bad('event.source', 'must be 1-255 URI-reference characters, e.g. /backend-architect');
   }
-  const timestamp = checkTimestamp(required(e.timestamp, 'event.timestamp'), 'event.timestamp');
+  const timestamp =
+    e.timestamp !== undefined && e.timestamp === known.timestamp
+      ? known.timestamp
+      : checkTimestamp(required(e.timestamp, 'event.timestamp'), 'event.timestamp');
   const version = absent(e.version) ? DEFAULT_VERSION : checkText(e.version, 'event.version', 64);
   const correlationId = absent(e.correlation_id) ? id : checkText(e.correlation_id, 'event.correlation_id', 255);
   const causationId =
@@ -210,11 +228,16 @@ function normaliseEvent(
   if (!absent(e.traceparent)) event.traceparent = checkTraceparent(e.traceparent);
   if (!absent(e.expires_at)) event.expires_at = checkTimestamp(e.expires_at, 'event.expires_at');
   if (!absent(e.schema)) event.schema = checkText(e.schema, 'event.schema', 2048);
-  copyExtensions(e, event, EVENT_FIELDS, 'event', limits, extensions);
+  if (!known.plain) copyExtensions(e, event, EVENT_FIELDS, 'event', limits, extensions);
   return event;
 }
 
-function normaliseRouting(r: Record<string, unknown>, limits: Required<EnvelopeLimits>, extensions: { bytes: number }): Routing {
+function normaliseRouting(
+  r: Record<string, unknown>,
+  limits: Required<EnvelopeLimits>,
+  extensions: { bytes: number },
+  known: KnownParts,
+): Routing {
   const topic = checkTopic(r.topic);
   const priority = absent(r.priority) ? 'normal' : checkPriority(r.priority);
   const routing: Routing = absent(r.partition_key)
@@ -226,7 +249,7 @@ function normaliseRouting(r: Record<string, unknown>, limits: Required<EnvelopeL
     }
     routing.deliver_to = r.deliver_to;
   }
-  copyExtensions(r, routing, ROUTING_FIELDS, 'routing', limits, extensions);
+  if (!known.plain) copyExtensions(r, routing, ROUTING_FIELDS, 'routing', limits, extensions);
   return routing;
 }
 
