@@ -24,7 +24,7 @@ export interface SubscribeOptions {
   handler: Handler;
   /** Handlers running at once in this process. @default 1 */
   concurrency?: number;
-  /** Most deliveries held in memory (running plus waiting); bounds memory, and the events one claim may take. @default max(1024, 2 × concurrency) */
+  /** Most deliveries held in memory (running plus waiting); bounds memory, and the events one claim may take. @default max(2048, 2 × concurrency) */
   window?: number;
   /** Where a new subscription starts. Ignored when it exists. @default "latest" */
   start?: StartInput;
@@ -69,11 +69,11 @@ export interface ResolvedSubscribeOptions {
 
 const NAME = /^[A-Za-z0-9_.:/-]{1,200}$/;
 /**
- * Default `window`: enough for a consumer in the publisher's process to take a whole
- * 1,000-event group commit in one claim and keep up from the in-memory tail (NATS's default
- * max_ack_pending is 1,000 for the same reason). See docs/adr/0012.
+ * Default `window`: twice the 1,000-event group commit of a busy publisher, so a consumer in
+ * the publisher's process takes a whole commit per claim and still catches up after a
+ * hiccup (a claim per flush is its pace), staying on the in-memory tail. See docs/adr/0012.
  */
-const DEFAULT_WINDOW = 1024;
+const DEFAULT_WINDOW = 2048;
 
 /** Validates a subscription (consumer group) name. */
 export function validateSubscriptionName(name: unknown, field = 'name'): string {

@@ -18,10 +18,16 @@ function startAgentProcess(db: string, heartbeatMs: number) {
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code, signal) => {
+      if (code === null) err += `\n(ended by ${signal})`;
+      resolve(code);
+    }),
+  );
   return {
     child,
     exited,
+    stderr: () => err,
     ready: () =>
       eventually(() => out.includes('ready') || (child.exitCode !== null && Promise.reject(new Error(err))), 'the agent process'),
   };
@@ -97,7 +103,7 @@ describe('agentbus agents', () => {
     const agentProcess = startAgentProcess(db, 60_000);
     await agentProcess.ready();
     agentProcess.child.kill('SIGTERM');
-    expect(await agentProcess.exited).toBe(0);
+    expect(await agentProcess.exited, agentProcess.stderr()).toBe(0);
     const [agent] = await agentsJson(db);
     expect(agent).toMatchObject({ name: '/backend-architect', state: 'stopped' });
   });

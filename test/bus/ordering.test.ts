@@ -98,6 +98,8 @@ describe('ordered subscriptions', () => {
     await b.publishBatch([1, 2].map((n) => ({ topic: 'orders', type: 'OrderPlaced', partitionKey: 'A', payload: { n } })));
     await until(() => log.length === 2, 'both handled');
     expect(log).toEqual(['A1', 'A2']);
+    // The dead letter commits a moment after its handler threw.
+    await until(async () => (await b.deadLetters.list()).length > 0, 'the dead letter');
     expect((await b.deadLetters.list()).map((d) => d.event.envelope.payload)).toEqual([{ n: 1 }]);
   });
 

@@ -94,8 +94,13 @@ describe('SQLite in-memory tail and read-only deliveries', () => {
 
   it('shares a copy taken at publish: changing the payload before the append commits changes nothing delivered', async () => {
     const bus = await open();
+    const warm = recorder(1, (e) => e);
     const got = recorder(2, (e) => e);
-    await bus.subscribe({ name: 'early', topic: 'tail.*', handler: got.handler });
+    let seen = 0;
+    await bus.subscribe({ name: 'early', topic: 'tail.*', handler: (e) => (seen++ === 0 ? warm : got).handler(e) });
+    // The first claim switches the tail on: what it finds in the same flush is read back.
+    await bus.publish({ topic: 'tail.x', type: 'T', payload: { warm: true } });
+    await within(warm.all, 20_000, 'warm-up delivery');
     const payloads = [
       { n: 0, nested: { tags: ['x'] } },
       { n: 1, nested: { tags: ['x'] } },
@@ -111,7 +116,7 @@ describe('SQLite in-memory tail and read-only deliveries', () => {
     expect(delivered.map((e) => e.payload)).toEqual([0, 1].map((n) => ({ n, nested: { tags: ['x'] } })));
     const history = [];
     for await (const e of bus.events({ topic: 'tail.x' })) history.push(e.envelope.payload);
-    expect(history).toEqual(delivered.map((e) => e.payload));
+    expect(history.slice(1)).toEqual(delivered.map((e) => e.payload));
     expect(tamper(delivered[0] as Envelope)).toEqual(['TypeError', 'TypeError', 'TypeError']);
   });
 

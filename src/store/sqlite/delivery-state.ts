@@ -147,7 +147,18 @@ export class SqliteDeliveryState implements DeliveryState {
   }
 
   claim(request: ClaimRequest): Promise<ClaimResult> {
-    return this.committer.enqueue((ctx) => this.#claimNow(request, ctx)).then(unwrap);
+    // After the flush's other jobs: a claim queued before this tick's appends still takes
+    // them (and sees the acknowledgements committed with it), instead of finding nothing
+    // and waiting for the next flush while the publisher moves ahead.
+    return this.committer
+      .enqueue((ctx) => {
+        const claimed: { result?: ClaimResult | AgentbusError } = {};
+        ctx.afterJobs(() => {
+          claimed.result = this.#claimNow(request, ctx);
+        });
+        return claimed;
+      })
+      .then((claimed) => unwrap(claimed.result as ClaimResult | AgentbusError));
   }
 
   claimOnAppend(request: ClaimRequest): ParkedClaim {
