@@ -8,20 +8,46 @@ import type { Envelope } from '../envelope/envelope.js';
 import { BackpressureError } from '../errors.js';
 import type { EventStore, LagLimit } from '../store/event-store.js';
 
+/** How long the limits last read let publishes through without waiting for a fresh read. */
+const KNOWN_FOR_MS = 100;
+
 /** Default longest wait of a blocked publisher. */
 export const DEFAULT_BLOCK_TIMEOUT_MS = 30_000;
 
 export class Backpressure {
   /** Limits read once per tick and shared by every publish of that tick. */
   #tick: Promise<Map<string, LagLimit & { reserved: number }>> | undefined;
+  /**
+   * The limits last read, for publishes issued before this tick's read comes back: when
+   * there are none (no subscription has a `max_lag`), they go ahead without waiting.
+   */
+  #known: Map<string, LagLimit & { reserved: number }> | undefined;
+  #knownAt = 0;
 
   constructor(
     private readonly store: EventStore,
     private readonly blockTimeoutMs: number,
   ) {}
 
-  /** Resolves when `envelopes` may be appended; throws `BackpressureError` otherwise. */
-  async admit(envelopes: readonly Envelope[]): Promise<void> {
+  /**
+   * Undefined when `items` may be appended at once (no subscription of this tick has a
+   * `max_lag`: the publish hot path waits for nothing); otherwise a promise that resolves
+   * when they may, or rejects with `BackpressureError`.
+   */
+  admit(items: readonly { readonly envelope: Envelope }[]): Promise<void> | undefined {
+    if (this.#known?.size === 0 && Date.now() - this.#knownAt < KNOWN_FOR_MS) {
+      void this.#limits(); // this tick's read, for the publishes that follow
+      return undefined;
+    }
+    return this.#admit(items.map((i) => i.envelope));
+  }
+
+  /** Forgets the limits read: a subscription of this process was just added or changed. */
+  invalidate(): void {
+    this.#known = undefined;
+  }
+
+  async #admit(envelopes: readonly Envelope[]): Promise<void> {
     const deadline = Date.now() + this.blockTimeoutMs;
     for (;;) {
       const limits = await this.#limits();
@@ -57,9 +83,15 @@ export class Backpressure {
 
   #limits(): Promise<Map<string, LagLimit & { reserved: number }>> {
     if (!this.#tick) {
-      this.#tick = this.store.deliveries
-        .lagLimits()
-        .then((limits) => new Map(limits.map((l) => [l.subscription, { ...l, reserved: 0 }])));
+      const invalidated = this.#known === undefined;
+      this.#tick = this.store.deliveries.lagLimits().then((limits) => {
+        const known = new Map(limits.map((l) => [l.subscription, { ...l, reserved: 0 }]));
+        if (invalidated || this.#known !== undefined) {
+          this.#known = known;
+          this.#knownAt = Date.now();
+        }
+        return known;
+      });
       setImmediate(() => {
         this.#tick = undefined;
       });

@@ -26,7 +26,7 @@ import {
 import { DEFAULT_RETRY_POLICY, type RetryPolicyInput, parseRetryPolicy } from './retry-policy.js';
 import { type BusObserver, Observers } from './observer.js';
 import type { BusStatus, StatusListener } from './status.js';
-import { loadTracing, startPublishTrace } from './tracing.js';
+import { loadTracing, startPublishTrace, tracingOn } from './tracing.js';
 import { type DelayOptions, Timers, resolveDueAt } from './timers.js';
 
 /** Options of {@link createBus}. */
@@ -270,6 +270,8 @@ export class Bus {
       ...(o.maxLag !== undefined ? { maxLag: o.maxLag, onFull: o.onFull } : {}),
       ordered: o.ordered,
     });
+    // Publishes from now on see this subscription's max_lag.
+    this.#backpressure.invalidate();
     const dispatcher = new Dispatcher(consumer, {
       name: o.name,
       handler: o.handler,
@@ -348,7 +350,8 @@ export class Bus {
 
   async #append(items: EnvelopeWithText[]): Promise<Envelope[]> {
     this.#assertOpen();
-    await this.#backpressure.admit(items.map((i) => i.envelope));
+    const admitted = this.#backpressure.admit(items);
+    if (admitted) await admitted;
     const stored = await this.transport.publish(items);
     if (this.#observers.active) this.#observers.published(stored.filter((s) => !s.duplicate).map((s) => s.envelope));
     return stored.map((s) => s.envelope);
@@ -359,6 +362,7 @@ export class Bus {
    * and it has none; the spans end when `fn` settles.
    */
   async #traced<T>(inputs: readonly PublishInput[], fn: (inputs: readonly PublishInput[]) => Promise<T>): Promise<T> {
+    if (!tracingOn()) return fn(inputs);
     const traces = inputs.map((input) =>
       typeof input === 'object' && input !== null ? startPublishTrace(String(input.topic), input.traceparent) : undefined,
     );

@@ -44,6 +44,11 @@ export function loadTracing(): Promise<void> {
   return loading;
 }
 
+/** True when spans are made (an OpenTelemetry SDK is registered and the API loaded). */
+export function tracingOn(): boolean {
+  return tracingApi() !== undefined;
+}
+
 /** The API when tracing is on; starts loading it when an SDK appeared since. */
 function tracingApi(): Api | undefined {
   if (api) return api;
