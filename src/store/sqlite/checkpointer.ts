@@ -8,8 +8,7 @@ import { Worker } from 'node:worker_threads';
 /**
  * A round copies the WAL up to the writer's last commit; the writer keeps committing
  * meanwhile, so the worker goes round again (a few times at most) until a round leaves
- * less than LEFT_FRAMES to copy. A 'finish' is one round while the writer holds its
- * commits: it copies everything, so the writer's next commit starts the WAL over.
+ * less than LEFT_FRAMES to copy: what the writer's connection finishes is then small.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -18,16 +17,13 @@ const db = new Database(workerData.path);
 db.pragma('busy_timeout = 2000');
 parentPort.on('message', (message) => {
   if (message === 'close') { db.close(); parentPort.close(); return; }
-  let complete = false;
   try {
-    const rounds = message === 'finish' ? 1 : workerData.rounds;
-    for (let round = 0; round < rounds; round++) {
+    for (let round = 0; round < workerData.rounds; round++) {
       const [result] = db.pragma('wal_checkpoint(PASSIVE)');
-      complete = result.busy === 0 && result.log === result.checkpointed;
       if (result.busy !== 0 || result.log - result.checkpointed < workerData.leftFrames) break;
     }
   } catch {}
-  parentPort.postMessage({ kind: message, complete });
+  parentPort.postMessage('done');
 });
 `;
 
@@ -42,7 +38,6 @@ export class Checkpointer {
   #worker: Worker | undefined;
   #busy = false;
   #again = false;
-  #finished: ((complete: boolean) => void) | undefined;
 
   /** @param onDone runs on the main thread after each background checkpoint. */
   constructor(
@@ -60,25 +55,10 @@ export class Checkpointer {
     this.#start().postMessage('checkpoint');
   }
 
-  /**
-   * One more round, for a caller that holds its commits meanwhile: nothing is appended while
-   * it copies, so it copies everything. Resolves whether it did; false when a round is
-   * already running.
-   */
-  finish(): Promise<boolean> {
-    if (this.#busy) return Promise.resolve(false);
-    this.#busy = true;
-    return new Promise<boolean>((resolve) => {
-      this.#finished = resolve;
-      this.#start().postMessage('finish');
-    });
-  }
-
   async close(): Promise<void> {
     const worker = this.#worker;
     if (!worker) return;
     this.#worker = undefined;
-    this.#finished?.(false);
     // Hold the event loop open until the worker has closed its connection and exited; a
     // worker that does not exit in time is terminated (a checkpoint loses nothing if cut).
     worker.ref();
@@ -100,15 +80,9 @@ export class Checkpointer {
       workerData: { driver, path: this.path, rounds: ROUNDS, leftFrames: LEFT_FRAMES },
     });
     worker.unref();
-    worker.on('message', ({ kind, complete }: { kind: string; complete: boolean }) => {
+    worker.on('message', () => {
       this.#busy = false;
-      if (kind === 'finish') {
-        const finished = this.#finished;
-        this.#finished = undefined;
-        finished?.(complete);
-      } else {
-        this.onDone();
-      }
+      this.onDone();
       if (this.#again) {
         this.#again = false;
         this.request();
@@ -117,8 +91,6 @@ export class Checkpointer {
     worker.on('error', () => {
       this.#busy = false;
       this.#worker = undefined;
-      this.#finished?.(false);
-      this.#finished = undefined;
     });
     this.#worker = worker;
     return worker;

@@ -110,30 +110,6 @@ export class GroupCommitter {
     }
   }
 
-  /**
-   * Holds flushes (not the event loop) while `fn` runs, at most `maxMs`: jobs queue up and
-   * commit together afterwards. For work on another connection that must see no new commits
-   * (the checkpoint that lets the WAL start over). Skipped while an exclusive transaction runs.
-   */
-  async pauseWhile(fn: () => Promise<unknown>, maxMs: number): Promise<void> {
-    if (this.#held) return;
-    this.#held = true;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        fn().catch(() => undefined),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, maxMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      this.#held = false;
-      this.#schedule();
-      this.#wakeIdle();
-    }
-  }
-
   /** Resolves when nothing is queued or being flushed. */
   async drain(): Promise<void> {
     while (this.#held || this.#queue.length > 0 || this.#scheduled) {

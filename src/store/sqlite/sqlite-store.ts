@@ -59,8 +59,6 @@ const CHECKPOINT_AT_WAL_BYTES = 16 * 1024 * 1024;
 /** The WAL file's size is looked at every this many flushes (or sooner after large appends). */
 const WAL_CHECK_EVERY_FLUSHES = 64;
 const WAL_CHECK_EVERY_BYTES = 4 * 1024 * 1024;
-/** Longest that commits are held for the checkpoint that lets the WAL start over. */
-const FINISH_MAX_MS = 100;
 /** After a checkpoint, a WAL file larger than this is truncated back to it. */
 const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
@@ -261,14 +259,12 @@ export class SqliteEventStore implements EventStore {
   /**
    * Under steady writes the background checkpoint never reaches the end of the WAL (new
    * commits keep arriving), so the WAL would never restart and grow without bound. After it
-   * (the worker goes round until a round leaves little to copy), commits are held while the
-   * worker copies the rest: that checkpoint completes, the next commit restarts the WAL, and
-   * `journal_size_limit` truncates it. The event loop never waits for the copy or its fsync;
-   * commits wait a few milliseconds at most once per CHECKPOINT_AT_WAL_BYTES written.
+   * (the worker goes round until a round leaves little to copy), the writer's own connection
+   * copies the little that was appended meanwhile, between two flushes: that checkpoint
+   * completes, the next commit restarts the WAL, and `journal_size_limit` truncates it.
    */
   #finishCheckpoint(): void {
-    const checkpointer = this.#checkpointer;
-    if (this.#closed || !this.#path || !checkpointer) return;
+    if (this.#closed || !this.#path || this.#db.inTransaction) return;
     let size = 0;
     try {
       size = statSync(`${this.#path}-wal`).size;
@@ -276,7 +272,11 @@ export class SqliteEventStore implements EventStore {
       return;
     }
     if (size < CHECKPOINT_AT_WAL_BYTES) return;
-    void this.#committer.pauseWhile(() => checkpointer.finish(), FINISH_MAX_MS);
+    try {
+      this.#db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // Busy (another process): the next round will try again.
+    }
   }
 
   #onAppend(listener: ChangeListener): () => void {
