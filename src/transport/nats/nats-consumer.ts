@@ -208,14 +208,14 @@ export class NatsConsumer implements TransportConsumer, DeliverySettler {
       }
       const { deliveryCount, streamSeq } = info;
       if (deliveryCount === 1) {
-        out.push(new NatsDelivery(this, { msg, text, event, deliveryCount, ledger: undefined, leaseUntil }));
+        out.push(new NatsDelivery(this, { msg, event, deliveryCount, ledger: undefined, leaseUntil }));
         continue;
       }
       const at = out.length;
       out.push(undefined as unknown as NatsDelivery); // keeps stream order; filled below
       redelivered.push(
         this.#c.ledger.get(this.#c.durable, streamSeq).then((ledger) => {
-          out[at] = new NatsDelivery(this, { msg, text, event, deliveryCount, ledger, leaseUntil });
+          out[at] = new NatsDelivery(this, { msg, event, deliveryCount, ledger, leaseUntil });
         }),
       );
     }

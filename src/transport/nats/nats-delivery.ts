@@ -17,7 +17,6 @@ export interface DeliverySettler {
 /** The parts a consumer builds a delivery from. */
 export interface DeliveryParts {
   readonly msg: Msg;
-  readonly text: string;
   readonly event: StoredEvent;
   readonly deliveryCount: number;
   readonly ledger: LedgerEntry | undefined;
@@ -34,8 +33,13 @@ export class NatsDelivery implements Delivery {
   /** Set once settled or released: later settlements are refused. */
   settled = false;
   readonly msg: Msg;
-  /** The envelope's JSON text as received (stored as is in a dead letter). */
-  readonly text: string;
+  /**
+   * The envelope's JSON text as received (stored as is in a dead letter): decoded again from
+   * the message when asked, so a held delivery does not keep a second copy of its body alive.
+   */
+  get text(): string {
+    return this.msg.string();
+  }
   readonly deliveryCount: number;
   readonly ledger: LedgerEntry | undefined;
   readonly #settler: DeliverySettler;
@@ -43,7 +47,6 @@ export class NatsDelivery implements Delivery {
   constructor(settler: DeliverySettler, parts: DeliveryParts) {
     this.#settler = settler;
     this.msg = parts.msg;
-    this.text = parts.text;
     this.event = parts.event;
     this.deliveryCount = parts.deliveryCount;
     this.ledger = parts.ledger;
