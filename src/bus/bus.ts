@@ -345,7 +345,9 @@ export class Bus {
     });
     // A bus with subscriptions of its own may deliver this event in process: a frozen copy
     // taken now (before the caller can change its payload) spares each delivery a parse.
-    return this.#dispatchers.size > 0 ? { ...item, frozen: frozenEnvelopeCopy(item.envelope) } : item;
+    // Only where the transport can hand it out (not on NATS, where it would be garbage).
+    const shared = this.#dispatchers.size > 0 && this.transport.sharesFrozenCopies === true;
+    return shared ? { ...item, frozen: frozenEnvelopeCopy(item.envelope) } : item;
   }
 
   async #append(items: EnvelopeWithText[]): Promise<Envelope[]> {

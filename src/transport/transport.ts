@@ -109,5 +109,11 @@ export interface Transport {
   redeliver?(dead: DeadLetter, replacement?: AppendItem): Promise<void>;
   /** Transports that keep consumers themselves: subscription administration. */
   readonly subscriptions?: TransportSubscriptionAdmin;
+  /**
+   * True when consumers in the publishing process may be handed `AppendItem.frozen` (the
+   * store-backed transport, through the store's in-memory tail): only then does the bus
+   * take that copy at publish.
+   */
+  readonly sharesFrozenCopies?: boolean;
   close(): Promise<void>;
 }
