@@ -57,6 +57,30 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         expect(stored[1]?.envelope.payload).toBe(1);
       });
 
+      test('a large batch with stored and repeated ids among new ones: positions in order, duplicates named', async () => {
+        await store.append([item({ id: 'evt-old-1', payload: 'old' }), item({ id: 'evt-old-2', payload: 'old' })]);
+        const input = Array.from({ length: 100 }, (_, i) => item({ id: `evt-new-${i}`, payload: i }));
+        input[10] = item({ id: 'evt-old-1', payload: 'again' });
+        input[45] = item({ id: 'evt-new-40', payload: 'repeat' });
+        input[99] = item({ id: 'evt-old-2', payload: 'again' });
+        const stored = await store.append(input);
+        const duplicates = stored.flatMap((s, i) => (s.duplicate ? [i] : []));
+        expect(duplicates).toEqual([10, 45, 99]);
+        expect(stored[10]?.envelope.payload).toBe('old');
+        expect(stored[45]?.envelope.payload).toBe(40);
+        expect(stored[45]?.seq).toBe(stored[40]?.seq);
+        const fresh = stored.filter((s) => !s.duplicate).map((s) => s.seq);
+        expect(fresh).toHaveLength(97);
+        for (let i = 1; i < fresh.length; i++) expect(fresh[i]).toBeGreaterThan(fresh[i - 1] as number);
+        const all = await collect(store.read());
+        expect(all.map((e) => e.envelope.event.id)).toEqual([
+          'evt-old-1',
+          'evt-old-2',
+          ...input.filter((_, i) => !duplicates.includes(i)).map((i) => i.envelope.event.id),
+        ]);
+        expect(await store.head()).toBe(fresh[96]);
+      });
+
       test('appends issued in the same tick all commit, in call order', async () => {
         const batch = items(200);
         const results = await Promise.all(batch.map((i) => store.append([i])));

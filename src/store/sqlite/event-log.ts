@@ -16,6 +16,31 @@ const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
 const PAGE_SIZE = 500;
 const STORED_AT_CHECKED = 'log:stored-at-checked';
 const TAIL_BATCH = 'log:tail-batch';
+const INSERT_COLUMNS =
+  '(id, topic, type, correlation_id, causation_id, partition_key, priority, ts, expires_at, stored_at, target, body)';
+const COLUMNS = 12;
+/** Rows per multi-row insert (32 to 100 measured alike here; 8 gave half the gain). */
+const CHUNK_ROWS = 32;
+/** Fewer rows than this go one by one (a statement per size would be prepared for little). */
+const MIN_CHUNK_ROWS = 8;
+
+/** Writes one row's parameters into `params` from `p`, in INSERT_COLUMNS order; returns the next index. */
+function bindRow(params: unknown[], p: number, item: AppendItem, storedAt: number): number {
+  const { event, routing } = item.envelope;
+  params[p] = event.id;
+  params[p + 1] = routing.topic;
+  params[p + 2] = event.type;
+  params[p + 3] = event.correlation_id;
+  params[p + 4] = event.causation_id;
+  params[p + 5] = routing.partition_key ?? null;
+  params[p + 6] = PRIORITY_RANK[routing.priority] ?? 1;
+  params[p + 7] = Date.parse(event.timestamp);
+  params[p + 8] = timeOf(event.expires_at);
+  params[p + 9] = storedAt;
+  params[p + 10] = routing.deliver_to ?? null;
+  params[p + 11] = item.text;
+  return p + COLUMNS;
+}
 
 /** Entries of one flush waiting for its commit to enter the tail. */
 type TailBatch = TailEntry[];
@@ -44,6 +69,8 @@ export class EventLog {
   readonly #head: Database.Statement;
   readonly #lastStoredAt: Database.Statement;
   readonly #cache = new Map<string, Database.Statement>();
+  /** Multi-row inserts by row count. */
+  readonly #chunks = new Map<number, Database.Statement>();
   #lastStoredAtSeen = 0;
   /** Events this process appended and committed, for local claims (no read-back). */
   readonly tail = new CommittedTail();
@@ -56,8 +83,7 @@ export class EventLog {
     private readonly counts?: SqliteEventCounts,
   ) {
     this.#insert = db.prepare(
-      `INSERT INTO events (id, topic, type, correlation_id, causation_id, partition_key, priority, ts, expires_at, stored_at, target, body)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO events ${INSERT_COLUMNS} VALUES (${new Array(COLUMNS).fill('?').join(', ')}) ON CONFLICT (id) DO NOTHING`,
     );
     this.#byId = db.prepare('SELECT seq, stored_at, body FROM events WHERE id = ?');
     this.#head = db.prepare('SELECT seq FROM events ORDER BY seq DESC LIMIT 1').pluck();
@@ -80,37 +106,15 @@ export class EventLog {
     this.#lastStoredAtSeen = storedAt;
     const out: AppendedEvent[] = [];
     const batch = ctx && this.tail.enabled ? this.#tailBatch(ctx) : undefined;
-    for (const { envelope, text, frozen } of items) {
-      const { event, routing } = envelope;
-      const info = this.#insert.run(
-        event.id,
-        routing.topic,
-        event.type,
-        event.correlation_id,
-        event.causation_id,
-        routing.partition_key ?? null,
-        PRIORITY_RANK[routing.priority] ?? 1,
-        Date.parse(event.timestamp),
-        timeOf(event.expires_at),
-        storedAt,
-        routing.deliver_to ?? null,
-        text,
-      );
-      if (info.changes === 1) {
-        const seq = Number(info.lastInsertRowid);
-        out.push({ seq, storedAt, envelope, duplicate: false });
-        if (batch) {
-          const target = routing.deliver_to;
-          const expiresAt = timeOf(event.expires_at);
-          // With the appender's frozen copy the tail keeps no text: one copy of the event, not two.
-          const parsed = frozen ? Object.freeze({ seq, storedAt, envelope: frozen }) : undefined;
-          const topic = routing.topic;
-          batch.push({ seq, storedAt, topic, target, expiresAt, size: text.length, text: parsed ? undefined : text, parsed });
-        }
-      } else {
-        const first = toStoredEvent(this.#byId.get(event.id) as EventRow);
-        out.push({ ...first, duplicate: true });
+    let at = 0;
+    while (at < items.length) {
+      const n = Math.min(CHUNK_ROWS, items.length - at);
+      if (n >= MIN_CHUNK_ROWS && this.#insertChunk(items, at, n, storedAt, out, batch)) {
+        at += n;
+        continue;
       }
+      // A short remainder, or a chunk that met an id already stored: row by row.
+      for (const end = at + n; at < end; at++) this.#insertOne(items[at] as AppendItem, storedAt, out, batch);
     }
     this.lag.appended(
       out.filter((e) => !e.duplicate).map((e) => e.envelope),
@@ -118,6 +122,77 @@ export class EventLog {
     );
     this.counts?.appended(out, ctx);
     return out;
+  }
+
+  /**
+   * `n` rows in one statement (one bind-and-step instead of `n`: about 1.7 µs less a row
+   * here). Without `ON CONFLICT`, an id already stored aborts this statement alone (SQLite
+   * backs out its rows, the transaction goes on) and the caller inserts the chunk row by
+   * row. All inserted, the rows took `n` consecutive positions in order: one writer holds
+   * the lock and AUTOINCREMENT gives each row the next one.
+   */
+  #insertChunk(
+    items: readonly AppendItem[],
+    from: number,
+    n: number,
+    storedAt: number,
+    out: AppendedEvent[],
+    batch: TailBatch | undefined,
+  ): boolean {
+    const params: unknown[] = new Array(n * COLUMNS);
+    let p = 0;
+    for (let i = from; i < from + n; i++) p = bindRow(params, p, items[i] as AppendItem, storedAt);
+    let last: number;
+    try {
+      last = Number(this.#chunkStatement(n).run(params).lastInsertRowid);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE') return false;
+      throw error;
+    }
+    let seq = last - n + 1;
+    for (let i = from; i < from + n; i++, seq++) this.#inserted(items[i] as AppendItem, seq, storedAt, out, batch);
+    return true;
+  }
+
+  #insertOne(item: AppendItem, storedAt: number, out: AppendedEvent[], batch: TailBatch | undefined): void {
+    const params: unknown[] = new Array(COLUMNS);
+    bindRow(params, 0, item, storedAt);
+    const info = this.#insert.run(params);
+    if (info.changes === 1) {
+      this.#inserted(item, Number(info.lastInsertRowid), storedAt, out, batch);
+    } else {
+      const first = toStoredEvent(this.#byId.get(item.envelope.event.id) as EventRow);
+      out.push({ ...first, duplicate: true });
+    }
+  }
+
+  #inserted(item: AppendItem, seq: number, storedAt: number, out: AppendedEvent[], batch: TailBatch | undefined): void {
+    const { envelope, text, frozen } = item;
+    out.push({ seq, storedAt, envelope, duplicate: false });
+    if (!batch) return;
+    const { event, routing } = envelope;
+    // With the appender's frozen copy the tail keeps no text: one copy of the event, not two.
+    const parsed = frozen ? Object.freeze({ seq, storedAt, envelope: frozen }) : undefined;
+    batch.push({
+      seq,
+      storedAt,
+      topic: routing.topic,
+      target: routing.deliver_to,
+      expiresAt: timeOf(event.expires_at),
+      size: text.length,
+      text: parsed ? undefined : text,
+      parsed,
+    });
+  }
+
+  #chunkStatement(n: number): Database.Statement {
+    let statement = this.#chunks.get(n);
+    if (!statement) {
+      const row = `(${new Array(COLUMNS).fill('?').join(', ')})`;
+      statement = this.db.prepare(`INSERT INTO events ${INSERT_COLUMNS} VALUES ${new Array(n).fill(row).join(', ')}`);
+      this.#chunks.set(n, statement);
+    }
+    return statement;
   }
 
   /**

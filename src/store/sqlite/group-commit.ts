@@ -81,6 +81,15 @@ export class GroupCommitter {
     });
   }
 
+  /**
+   * The function of the job queued last, while it waits for the next flush: a caller may add
+   * work to its own job (instead of queueing another) while it is still the last, so that
+   * jobs queued in between keep their order.
+   */
+  get lastQueued(): ((ctx: FlushContext) => unknown) | undefined {
+    return this.#queue[this.#queue.length - 1]?.run;
+  }
+
   /** Number of jobs waiting for the next flush. */
   get pending(): number {
     return this.#queue.length;

@@ -128,6 +128,18 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
   }
 }
 
+/** Appends sharing one job: the first caller's items, then each later caller's part. */
+interface OpenAppend {
+  readonly items: AppendItem[];
+  readonly parts: Array<{
+    from: number;
+    count: number;
+    resolve: (stored: AppendedEvent[]) => void;
+    reject: (error: unknown) => void;
+  }>;
+  readonly run: (ctx: FlushContext) => AppendedEvent[];
+}
+
 /** The SQLite implementation of {@link EventStore}. Create it with {@link openSqliteStore}. */
 export class SqliteEventStore implements EventStore {
   readonly state: SqliteStateArea;
@@ -149,6 +161,7 @@ export class SqliteEventStore implements EventStore {
   #flushesSinceWalCheck = 0;
   #wakePending = false;
   #closed = false;
+  #openAppend: OpenAppend | undefined;
 
   /** @internal use {@link openSqliteStore} */
   constructor(db: Database.Database, path: string | undefined, clock: Clock, background: boolean, watch: boolean) {
@@ -178,10 +191,41 @@ export class SqliteEventStore implements EventStore {
     return this.#path;
   }
 
+  /**
+   * Appends made one after another in a tick share one job (one multi-row insert instead of
+   * one job and insert each), as long as nothing else was queued in between.
+   */
   append(items: readonly AppendItem[]): Promise<AppendedEvent[]> {
     if (this.#closed) return Promise.reject(closedError());
     if (items.length === 0) return Promise.resolve([]);
-    return this.#committer.enqueue((ctx) => this.#appendNow(items, ctx));
+    const open = this.#openAppend;
+    if (open && this.#committer.lastQueued === open.run) {
+      return new Promise((resolve, reject) => {
+        open.parts.push({ from: open.items.length, count: items.length, resolve, reject });
+        for (const item of items) open.items.push(item);
+      });
+    }
+    const joined: OpenAppend = {
+      items: [...items],
+      parts: [],
+      run: (ctx) => {
+        if (this.#openAppend === joined) this.#openAppend = undefined;
+        return this.#appendNow(joined.items, ctx);
+      },
+    };
+    this.#openAppend = joined;
+    const first = this.#committer.enqueue(joined.run);
+    first.then(
+      (stored) => {
+        for (const part of joined.parts) part.resolve(stored.slice(part.from, part.from + part.count));
+      },
+      (error: unknown) => {
+        for (const part of joined.parts) part.reject(error);
+      },
+    );
+    // The first caller's events lead the job.
+    const count = items.length;
+    return first.then((stored) => (stored.length === count ? stored : stored.slice(0, count)));
   }
 
   read(query: HistoryQuery = {}): AsyncIterable<StoredEvent> {
