@@ -4,7 +4,7 @@
  * is loaded by `await import` in {@link createNatsTransport} only.
  */
 import { createHash } from 'node:crypto';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Envelope } from '../../envelope/envelope.js';
 import { AgentbusError, invalidField } from '../../errors.js';
@@ -24,6 +24,7 @@ import {
 import { DELIVER_TO_HEADER, NatsConsumer } from './nats-consumer.js';
 import { durableName, subjectOf } from './names.js';
 import { type NatsTransportOptions, type NatsTransportStatus, resolveNatsOptions } from './options.js';
+import { type PubAck, JetStreamPublisher } from './publisher.js';
 import { Puller } from './puller.js';
 import { Recorder } from './recorder.js';
 import { createNatsSubscriptionAdmin } from './subscription-admin.js';
@@ -83,7 +84,8 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       replicas: o.replicas,
       maxAgeMs: o.maxAgeMs,
     });
-    const transport = new NatsTransportImpl(mods, nc, jsm, mods.js.jetstream(nc), o);
+    const publisher = new JetStreamPublisher(nc, mods.core.createInbox(), mods.core.headers, PUBLISH_TIMEOUT_MS);
+    const transport = new NatsTransportImpl(mods, nc, jsm, publisher, o);
     await transport.start();
     return transport;
   } catch (error) {
@@ -94,6 +96,9 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
 
 type Resolved = ReturnType<typeof resolveNatsOptions>;
 
+/** How long a publish waits for the stream's acknowledgement (nats.js's own default). */
+const PUBLISH_TIMEOUT_MS = 5_000;
+
 const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 40);
 
 class NatsTransportImpl implements NatsTransport {
@@ -103,7 +108,7 @@ class NatsTransportImpl implements NatsTransport {
   readonly #mods: NatsModules;
   readonly #nc: NatsConnection;
   readonly #jsm: JetStreamManager;
-  readonly #js: JetStreamClient;
+  readonly #publisher: JetStreamPublisher;
   readonly #o: Resolved;
   readonly #store: EventStore;
   readonly #ledger: FailureLedger;
@@ -114,11 +119,11 @@ class NatsTransportImpl implements NatsTransport {
   #recorder: Recorder | undefined;
   #closed = false;
 
-  constructor(mods: NatsModules, nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient, o: Resolved) {
+  constructor(mods: NatsModules, nc: NatsConnection, jsm: JetStreamManager, publisher: JetStreamPublisher, o: Resolved) {
     this.#mods = mods;
     this.#nc = nc;
     this.#jsm = jsm;
-    this.#js = js;
+    this.#publisher = publisher;
     this.#o = o;
     this.stream = o.stream;
     this.subjectPrefix = o.subjectPrefix;
@@ -285,14 +290,14 @@ class NatsTransportImpl implements NatsTransport {
   async #publishOne(item: AppendItem, msgId: string, deliverTo?: string): Promise<AppendedEvent> {
     const { envelope, text } = item;
     const target = deliverTo ?? envelope.routing.deliver_to;
-    const headers = target ? this.#mods.core.headers() : undefined;
-    if (headers && target) headers.set(DELIVER_TO_HEADER, target);
-    let ack: Awaited<ReturnType<JetStreamClient['publish']>>;
+    let ack: PubAck;
     try {
-      ack = await this.#js.publish(subjectOf(this.subjectPrefix, envelope.routing.topic), text, {
-        msgID: msgId,
-        ...(headers ? { headers } : {}),
-      });
+      ack = await this.#publisher.publish(
+        subjectOf(this.subjectPrefix, envelope.routing.topic),
+        text,
+        msgId,
+        target ? { [DELIVER_TO_HEADER]: target } : undefined,
+      );
     } catch (error) {
       throw unavailable(`publishing ${envelope.event.id}`, error);
     }
