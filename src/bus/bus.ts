@@ -163,6 +163,7 @@ export class Bus {
       parts.clock,
       (input) => this.#create(input),
       (items) => this.transport.publish(items),
+      this.transport.ownLog ? { onStatus: (status) => this.#emit(status) } : undefined,
     );
     const kept = this.transport.subscriptions;
     this.subscriptions = kept

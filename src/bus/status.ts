@@ -19,7 +19,12 @@ export type BusStatus =
   | { readonly type: 'fetch_failed'; readonly subscription: string; readonly error: Error }
   | { readonly type: 'lease_renewal_failed'; readonly subscription: string; readonly error: Error }
   /** A fetched delivery was not started: its lease was taken over or lapsed while it waited. */
-  | { readonly type: 'lease_lost'; readonly subscription: string; readonly seq: number };
+  | { readonly type: 'lease_lost'; readonly subscription: string; readonly seq: number }
+  /**
+   * Events committed with a workflow transition or a fired timer could not be published to
+   * the transport's own log (NATS) yet; they stay in the outbox and are retried.
+   */
+  | { readonly type: 'outbox_retry'; readonly error: Error };
 
 /** Receives status events. */
 export type StatusListener = (status: BusStatus) => void;

@@ -14,8 +14,9 @@ import type { Envelope, PublishInput } from '../envelope/envelope.js';
 import type { EnvelopeWithText } from '../envelope/validate.js';
 import { parseTimestamp } from '../envelope/timestamp.js';
 import { invalidField } from '../errors.js';
-import type { AppendItem, EventStore, StateArea } from '../store/event-store.js';
+import type { AppendItem, EventStore, StateArea, StoreTransaction } from '../store/event-store.js';
 import { type Clock, parseDuration } from '../time.js';
+import { Outbox, type OutboxStatus } from './outbox.js';
 
 /** State-area namespace of the timers. */
 export const TIMERS_NAMESPACE = 'timers';
@@ -111,6 +112,7 @@ export class Timers {
   readonly #store: EventStore;
   readonly #create: (input: PublishInput) => EnvelopeWithText;
   readonly #relay: (items: readonly AppendItem[]) => Promise<unknown>;
+  readonly #outbox: Outbox | undefined;
   #timer: NodeJS.Timeout | undefined;
   #armedFor: number | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -126,20 +128,41 @@ export class Timers {
     clock: Clock,
     create: (input: PublishInput) => EnvelopeWithText,
     relay: (items: readonly AppendItem[]) => Promise<unknown> = async () => {},
+    /** The transport keeps a log of its own (NATS): relay through the outbox. */
+    outbox?: { readonly onStatus: (status: OutboxStatus) => void },
   ) {
     this.#store = store;
     this.clock = clock;
     this.#create = create;
     this.#relay = relay;
+    this.#outbox = outbox ? new Outbox(store, clock, relay, outbox.onStatus) : undefined;
   }
 
   /**
-   * Hands events committed to the store in a transaction (fired timers, workflow effects)
-   * to the transport too. A no-op for the store-backed transport (the append is idempotent
-   * by id); a transport with its own log (NATS) delivers them from there.
+   * Inside a store transaction: appends events that must also reach the transport (fired
+   * timers, workflow effects) and, for a transport with a log of its own, records them in
+   * the outbox in the same transaction. Hand them to {@link relay} after the commit.
+   */
+  async append(tx: StoreTransaction, items: readonly AppendItem[]): Promise<void> {
+    if (items.length === 0) return;
+    await tx.append(items);
+    await this.#outbox?.record(tx.state, items);
+  }
+
+  /**
+   * Hands events committed by {@link append} to the transport too. A no-op for the
+   * store-backed transport (the append is idempotent by id); a transport with its own log
+   * (NATS) delivers them from there, and a publish that fails is retried from the outbox
+   * (reported as `outbox_retry`), not thrown.
    */
   relay(items: readonly AppendItem[]): Promise<unknown> {
-    return items.length === 0 ? Promise.resolve() : this.#relay(items);
+    if (items.length === 0) return Promise.resolve();
+    return this.#outbox ? this.#outbox.relay(items) : this.#relay(items);
+  }
+
+  /** Publishes what the outbox holds from earlier processes (runs when timers start). */
+  drainOutbox(): Promise<number> {
+    return this.#outbox ? this.#outbox.drain() : Promise.resolve(0);
   }
 
   /** How many timers this process fired (won the race for) since the bus opened. */
@@ -160,6 +183,9 @@ export class Timers {
     if (this.#closed || this.#unsubscribe) return;
     this.#unsubscribe = this.#store.changes.onAppend(() => this.#rescanSoon());
     this.wake();
+    void this.drainOutbox().catch(() => {
+      // The store is unavailable or closing; the outbox keeps its records for the next start.
+    });
   }
 
   /**
@@ -217,6 +243,7 @@ export class Timers {
   /** Stops firing in this process; the timers stay in the store. */
   close(): void {
     this.#closed = true;
+    this.#outbox?.close();
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     clearTimeout(this.#timer);
@@ -260,7 +287,7 @@ export class Timers {
       await tx.state.delete(TIMERS_NAMESPACE, key, record.version);
       const { envelope } = record.value;
       const appended: AppendItem = { envelope, text: JSON.stringify(envelope) };
-      await tx.append([appended]);
+      await this.append(tx, [appended]);
       return appended;
     });
     if (!item) return false;

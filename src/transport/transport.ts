@@ -115,5 +115,11 @@ export interface Transport {
    * take that copy at publish.
    */
   readonly sharesFrozenCopies?: boolean;
+  /**
+   * True when the transport delivers from a log of its own (NATS), not from the store: events
+   * a transaction commits to the store (workflow effects, fired timers) then go through the
+   * bus's outbox to reach it.
+   */
+  readonly ownLog?: boolean;
   close(): Promise<void>;
 }

@@ -179,7 +179,7 @@ export async function requestApproval(bus: Bus, input: ApprovalRequestInput): Pr
     const timer_key = await putTimer(tx.state, { dueAt, item: timedOut });
     const value: ApprovalRecord = { ...record0, request_event_id: requested.envelope.event.id, timer_key };
     await tx.state.put(APPROVALS_NAMESPACE, id, value, 'absent');
-    await tx.append([requested]);
+    await bus.timers.append(tx, [requested]);
     appended = [requested];
     return value;
   });
@@ -251,7 +251,7 @@ export async function resolveApproval(bus: Bus, id: string, answer: ApprovalAnsw
       },
     });
     await tx.state.put(APPROVALS_NAMESPACE, id, value, stored.version);
-    await tx.append([item]);
+    await bus.timers.append(tx, [item]);
     appended = [item];
     return value;
   });

@@ -40,7 +40,7 @@ export async function commitDecision<S>(
     if (d.state !== undefined) await tx.state.put(namespace, key, d.state, record ? record.version : 'absent');
     for (const effect of d.effects) if (effect.kind === 'cancel') await cancelTimer(tx.state, effect.key);
     for (const timer of timers) await putTimer(tx.state, timer);
-    if (items.length > 0) await tx.append(items);
+    await bus.timers.append(tx, items);
     scheduled = timers.length > 0;
     published = items;
     return d;

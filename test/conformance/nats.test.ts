@@ -10,8 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createBus } from '../../src/bus/index.js';
+import { OUTBOX_NAMESPACE } from '../../src/bus/outbox.js';
 import { isAgentbusError } from '../../src/errors.js';
 import type { EventStore } from '../../src/store/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
@@ -177,6 +178,67 @@ describe.skipIf(!up)(`NATS JetStream at ${NATS_URL}`, () => {
       await transport.publish([item({ id: 'later' })]);
       expect((await within(bystander.fetch(10), 5_000, 'bystander')).map((x) => x.event.envelope.event.id)).toEqual(['later']);
       await Promise.all([target.close(), bystander.close()]);
+    });
+
+    it('a fired timer whose publish fails stays in the outbox and reaches JetStream on the retry', async () => {
+      const bus = await createBus({ store, transport });
+      const statuses: string[] = [];
+      bus.onStatus((status) => statuses.push(status.type));
+      const publish = transport.publish.bind(transport);
+      let failures = 1;
+      // The transport refuses the first publish after the commit (NATS down at that instant).
+      Object.assign(transport, {
+        publish: async (items: Parameters<NatsTransport['publish']>[0]) => {
+          if (failures-- > 0) throw new Error('NATS unavailable (test)');
+          return publish(items);
+        },
+      });
+      try {
+        const got: string[] = [];
+        let arrived: () => void = () => {};
+        const done = new Promise<void>((resolve) => {
+          arrived = resolve;
+        });
+        await bus.subscribe({
+          name: 'outbox-reader',
+          topic: 'project.>',
+          start: 'earliest',
+          handler: (event) => {
+            got.push(event.event.id);
+            arrived();
+          },
+        });
+        await bus.publish({ id: 'due-later', topic: 'project.tasks', type: 'ReminderDue', payload: {}, delay: 20 });
+        await within(done, 20_000, 'the delayed event, relayed from the outbox');
+        expect(got).toEqual(['due-later']);
+        expect(statuses).toContain('outbox_retry');
+        expect((await store.get('due-later'))?.envelope.event.type).toBe('ReminderDue');
+        await vi.waitFor(async () => expect(await collect(store.state.list(OUTBOX_NAMESPACE))).toEqual([]), { timeout: 5_000 });
+      } finally {
+        await bus.close();
+      }
+    });
+
+    it('events a crashed process committed but never published are published by the next one to start', async () => {
+      const orphan = item({ id: 'committed-not-published', topic: 'project.tasks' });
+      // What a crash between the commit and the publish leaves: the event in history, its
+      // outbox record beside it, nothing in JetStream.
+      await store.transaction(async (tx) => {
+        await tx.append([orphan]);
+        await tx.state.put(OUTBOX_NAMESPACE, 'committed-not-published', { at: Date.now() - 60_000 }, 'absent');
+      });
+      const bus = await createBus({ store, transport });
+      try {
+        let arrived: (id: string) => void = () => {};
+        const done = new Promise<string>((resolve) => {
+          arrived = resolve;
+        });
+        await bus.subscribe({ name: 'after-crash', topic: 'project.>', start: 'earliest', handler: (e) => arrived(e.event.id) });
+        expect(await within(done, 20_000, 'the orphaned event')).toBe('committed-not-published');
+        await vi.waitFor(async () => expect(await collect(store.state.list(OUTBOX_NAMESPACE))).toEqual([]), { timeout: 5_000 });
+      } finally {
+        await bus.close();
+      }
     });
 
     it('lists and deletes subscriptions as JetStream consumers and refuses what 2.9 cannot do', async () => {

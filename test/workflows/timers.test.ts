@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Bus, createBus } from '../../src/bus/index.js';
+import { OUTBOX_NAMESPACE } from '../../src/bus/outbox.js';
 import { isAgentbusError } from '../../src/errors.js';
 import type { StoredEvent } from '../../src/store/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
@@ -50,6 +51,8 @@ describe('delayed publish', () => {
     expect(stored.map((e) => e.envelope.event.id)).toEqual([envelope.event.id]);
     expect(await bus.timers.fireDue()).toBe(0);
     expect(await collect(bus.timers.list())).toEqual([]);
+    // The store is the log here: nothing goes through the outbox (that is for NATS).
+    expect(await collect(bus.store.state.list(OUTBOX_NAMESPACE))).toEqual([]);
   });
 
   it('deliverAt takes an RFC 3339 time; timers fire in due order', async () => {

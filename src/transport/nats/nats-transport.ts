@@ -105,6 +105,7 @@ class NatsTransportImpl implements NatsTransport {
   readonly stream: string;
   readonly subjectPrefix: string;
   readonly subscriptions: TransportSubscriptionAdmin;
+  readonly ownLog = true;
   readonly #mods: NatsModules;
   readonly #nc: NatsConnection;
   readonly #jsm: JetStreamManager;
