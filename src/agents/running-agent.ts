@@ -3,7 +3,7 @@
  * (guards, counts, actions, runners), and pause / resume / stop.
  */
 import type { Bus, Subscription } from '../bus/bus.js';
-import type { HandlerContext } from '../bus/handler-context.js';
+import { type HandlerContext, countWithAck } from '../bus/handler-context.js';
 import type { Envelope } from '../envelope/envelope.js';
 import { AgentbusError, isAgentbusError } from '../errors.js';
 import type { AgentDefinition, AgentSubscription } from './agent.js';
@@ -274,7 +274,10 @@ export class AgentInstance implements RunningAgent {
       const published = handle.published();
       this.#counts.consumed++;
       this.#counts.published += published;
-      if (guarded && published > 0) await this.#spend(event, published);
+      // Counted with the acknowledgement (one transaction on the store-backed transport): a
+      // handler that fails, or a crash before the ack commits, counts nothing.
+      if (guarded && published > 0)
+        countWithAck(base, { namespace: BUDGET_NAMESPACE, key: event.event.correlation_id, by: published });
     } catch (error) {
       this.#counts.failed++;
       throw error;
@@ -315,20 +318,5 @@ export class AgentInstance implements RunningAgent {
   async #spent(event: Envelope): Promise<number> {
     const record = await this.#bus.store.state.get<number>(BUDGET_NAMESPACE, event.event.correlation_id);
     return record?.value ?? 0;
-  }
-
-  /** Adds to the correlation's budget count (compare-and-set, retried on a concurrent write). */
-  async #spend(event: Envelope, count: number): Promise<void> {
-    const state = this.#bus.store.state;
-    const key = event.event.correlation_id;
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const current = await state.get<number>(BUDGET_NAMESPACE, key);
-      try {
-        await state.put(BUDGET_NAMESPACE, key, (current?.value ?? 0) + count, current ? current.version : 'absent');
-        return;
-      } catch (error) {
-        if (!isAgentbusError(error, 'CONCURRENCY_CONFLICT')) throw error;
-      }
-    }
   }
 }

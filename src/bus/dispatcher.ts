@@ -8,13 +8,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Envelope } from '../envelope/envelope.js';
 import { RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
 import { AgentbusError } from '../errors.js';
-import type { AppendItem, AppendedEvent, FailureInfo } from '../store/event-store.js';
+import type { AppendItem, AppendedEvent, FailureInfo, StateIncrement } from '../store/event-store.js';
 import type { Delivery, TransportConsumer } from '../transport/transport.js';
 import {
   type EnvelopeFactory,
   type HandlerContext,
   createHandlerContext,
   sealHandlerContext,
+  ackCounters,
   stagedEvents,
 } from './handler-context.js';
 import { type Queued, ReadyQueue } from './ready-queue.js';
@@ -292,7 +293,7 @@ export class Dispatcher {
       });
     }
     this.#ready.finished(item, outcome?.decision.kind === 'retry' ? 'retry' : 'done');
-    const settling = this.#settle(item, outcome, stagedEvents(ctx));
+    const settling = this.#settle(item, outcome, stagedEvents(ctx), ackCounters(ctx));
     this.#settling.add(settling);
     void settling.then(() => {
       this.#settling.delete(settling);
@@ -329,12 +330,14 @@ export class Dispatcher {
     item: Entry,
     outcome: { decision: RetryDecision; info: FailureInfo } | undefined,
     publish: readonly AppendItem[],
+    counters: readonly StateIncrement[],
   ): Promise<void> {
     const { delivery } = item;
     let settling: Promise<void>;
     try {
       if (!outcome) {
-        settling = delivery.ack(publish.length > 0 ? { publish } : undefined).then((appended) => this.#published(appended));
+        const effects = publish.length > 0 || counters.length > 0 ? { publish, counters } : undefined;
+        settling = delivery.ack(effects).then((appended) => this.#published(appended));
       } else if (outcome.decision.kind === 'retry') {
         settling = delivery
           .nak(outcome.decision.delayMs, outcome.info)

@@ -5,6 +5,7 @@
 import type { Envelope, JsonValue, PublishInput } from '../envelope/envelope.js';
 import type { EnvelopeWithText } from '../envelope/validate.js';
 import { AgentbusError } from '../errors.js';
+import type { StateIncrement } from '../store/event-store.js';
 
 /** Options of `ctx.publish`; correlation, causation and source come from the context. */
 export type ContextPublishOptions = Partial<Omit<PublishInput, 'type' | 'payload'>>;
@@ -50,9 +51,13 @@ export interface ContextArgs {
 
 const NOTHING_STAGED: EnvelopeWithText[] = [];
 
+const NO_COUNTERS: StateIncrement[] = [];
+
 /** The dispatcher's side of a context, out of the handler's reach (set in Context's static block). */
 let sealContext: (context: Context) => void;
 let stagedOf: (context: Context) => EnvelopeWithText[];
+let countersOf: (context: Context) => StateIncrement[];
+let addCounter: (context: Context, counter: StateIncrement) => void;
 
 /**
  * One object per delivery, its methods on the prototype: a handler that publishes nothing
@@ -65,6 +70,7 @@ class Context implements HandlerContext {
   readonly attempt: number;
   readonly signal: AbortSignal;
   #staged: EnvelopeWithText[] = NOTHING_STAGED;
+  #counters: StateIncrement[] = NO_COUNTERS;
   #sealed = false;
   readonly #args: ContextArgs;
 
@@ -73,6 +79,12 @@ class Context implements HandlerContext {
       context.#sealed = true;
     };
     stagedOf = (context) => context.#staged;
+    countersOf = (context) => context.#counters;
+    addCounter = (context, counter) => {
+      if (context.#sealed) throw new AgentbusError('CLOSED', 'a counter added after the handler finished');
+      if (context.#counters === NO_COUNTERS) context.#counters = [];
+      context.#counters.push(counter);
+    };
   }
 
   constructor(args: ContextArgs) {
@@ -126,4 +138,19 @@ export function sealHandlerContext(ctx: HandlerContext): void {
 /** The events the handler published through `ctx`, to commit with its acknowledgement. */
 export function stagedEvents(ctx: HandlerContext): EnvelopeWithText[] {
   return stagedOf(ctx as Context);
+}
+
+/**
+ * For runtimes built on the bus (the agents' chain budget): increases a counter of the state
+ * area with this delivery's acknowledgement, in its transaction where the transport can; not
+ * at all when the handler fails.
+ * @internal
+ */
+export function countWithAck(ctx: HandlerContext, counter: StateIncrement): void {
+  addCounter(ctx as Context, counter);
+}
+
+/** The counters {@link countWithAck} added, to commit with the acknowledgement. */
+export function ackCounters(ctx: HandlerContext): StateIncrement[] {
+  return countersOf(ctx as Context);
 }

@@ -279,6 +279,19 @@ export interface Settlement {
   readonly outcome: SettleOutcome;
   /** Events the handler published; appended only if the settlement is accepted. */
   readonly publish?: readonly AppendItem[];
+  /** Counters of the state area increased in the same transaction, for an accepted `ack` only. */
+  readonly counters?: readonly StateIncrement[];
+}
+
+/**
+ * An integer value of the state area increased by `by` (created at `by` when absent), its
+ * version bumped. Rides with an acknowledgement so that a count of what handlers did commits
+ * with it or not at all (the agents' chain budget).
+ */
+export interface StateIncrement {
+  readonly namespace: string;
+  readonly key: string;
+  readonly by: number;
 }
 
 /** A dead letter: a delivery that will not be retried. */

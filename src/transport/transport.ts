@@ -10,6 +10,7 @@ import type {
   DeadLetter,
   FailureInfo,
   StartPosition,
+  StateIncrement,
   StoredEvent,
 } from '../store/event-store.js';
 
@@ -27,11 +28,12 @@ export interface Delivery {
   /** When the event first failed for this consumer (ms), for redeliveries. */
   readonly firstFailedAt?: number;
   /**
-   * Settles the delivery as done. Events in `publish` are appended atomically with the
-   * acknowledgement where the transport can (the store-backed one does).
+   * Settles the delivery as done. Events in `publish` are appended, and `counters`
+   * increased, atomically with the acknowledgement where the transport can (the store-backed
+   * one does; NATS increases the counters, then publishes, then acknowledges).
    * @throws AgentbusError `LEASE_LOST` when the lease moved on; nothing is then written.
    */
-  ack(effects?: { publish?: readonly AppendItem[] }): Promise<AppendedEvent[]>;
+  ack(effects?: AckEffects): Promise<AppendedEvent[]>;
   /** Asks for redelivery after `delayMs`, recording why. @throws `LEASE_LOST` */
   nak(delayMs: number, error: FailureInfo): Promise<void>;
   /** Gives up on the event: it becomes a dead letter. @throws `LEASE_LOST` */
@@ -93,6 +95,12 @@ export interface TransportSubscriptionAdmin {
   resume(name: string): Promise<void>;
   reset(name: string, to: StartPosition): Promise<ConsumerInfo>;
   delete(name: string): Promise<boolean>;
+}
+
+/** What a handler's acknowledgement carries: the events it published, and counters it moved. */
+export interface AckEffects {
+  readonly publish?: readonly AppendItem[];
+  readonly counters?: readonly StateIncrement[];
 }
 
 /** Delivery to durable consumers; publishing into the log it delivers from. */

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AgentRuntimeOptions, GUARD_REASONS, defineAgent } from '../../src/agents/index.js';
+import { type AgentRuntimeOptions, BUDGET_NAMESPACE, GUARD_REASONS, defineAgent } from '../../src/agents/index.js';
 import { SYSTEM_EVENTS } from '../../src/envelope/index.js';
-import { type Harness, harness, history, waitForDeadLetter, waitForEvents } from './helpers.js';
+import { type Harness, eventually, harness, history, waitForDeadLetter, waitForEvents } from './helpers.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -61,6 +61,34 @@ describe('chain-reaction guards', () => {
     expect(dead.reason).toBe(GUARD_REASONS.budget);
     expect(dead.error).toMatch(/agents already published 4 events in correlation match-1, the budget is 4 \(guards\.budget\)/);
     expect((await history(bus, 'Ping')).length + (await history(bus, 'Pong')).length).toBe(5);
+  });
+
+  it('counts what a handler published toward the budget with its acknowledgement; a failed attempt counts nothing', async () => {
+    h = await harness();
+    const { bus, runtime } = h;
+    let attempts = 0;
+    await runtime.start(
+      defineAgent({
+        name: '/flaky',
+        subscriptions: [
+          {
+            topic: 'work',
+            filter: 'type=Job',
+            retry: { max_retries: 3, backoff_type: 'fixed', initial_delay: '10ms' },
+            handler: async (_e, ctx) => {
+              await ctx.publish('Result', { n: ++attempts });
+              // The first attempt publishes, then fails: its event is discarded, and so is its count.
+              if (attempts === 1) throw new Error('flaky');
+            },
+          },
+        ],
+      }),
+    );
+    await bus.publish({ topic: 'work', type: 'Job', correlationId: 'job-1' });
+    await eventually(async () => (await history(bus, 'Result')).length === 1, 'the result of the second attempt');
+    expect(attempts).toBe(2);
+    const spent = await eventually(() => bus.store.state.get<number>(BUDGET_NAMESPACE, 'job-1'), 'the budget record');
+    expect(spent.value).toBe(1);
   });
 
   it("lets an agent's own guards override the runtime's", async () => {

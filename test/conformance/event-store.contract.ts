@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAgentbusError } from '../../src/errors.js';
-import type { ClaimRequest, EventStore, StoredEvent } from '../../src/store/index.js';
+import type { ClaimRequest, EventStore, Settlement, StoredEvent } from '../../src/store/index.js';
 import { type ContractOptions, collect, item, items, skipped, sleep } from './fixtures.js';
 
 /** Opens a fresh, empty store; `dispose` closes it and removes what it created. */
@@ -481,6 +481,29 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         ]);
         expect(Array.isArray(result) && result[0]?.envelope.event.id).toBe('caused');
         expect(await store.get('caused')).toBeDefined();
+      });
+
+      test('counters ride with accepted acks only: in one settle, across settles, never with a retry or a refusal', async () => {
+        await store.append(items(4));
+        await store.deliveries.ensureConsumer({ name: 'cnt', topic: '>', start: 'earliest' });
+        const claimed = (await store.deliveries.claim(everything('cnt', 'm'))).deliveries;
+        const counter = (by: number) => [{ namespace: 'test.counters', key: 'corr-1', by }];
+        const settlement = (i: number, outcome: Settlement['outcome'], by: number): Settlement => {
+          const d = claimed[i];
+          if (!d) throw new Error('no delivery');
+          return { consumer: 'cnt', seq: d.event.seq, attempt: 1, lease: d.lease, outcome, counters: counter(by) };
+        };
+        // Two acks of one flush on the same counter, and a retry whose counter must not count.
+        const error = { reason: 'temporary_failure', message: 'try again' };
+        await store.deliveries.settle([settlement(0, { kind: 'ack' }, 2), settlement(1, { kind: 'ack' }, 3)]);
+        await store.deliveries.settle([settlement(2, { kind: 'retry', delayMs: 60_000, error }, 100)]);
+        expect((await store.state.get('test.counters', 'corr-1'))?.value).toBe(5);
+        // An ack in a later settle adds to it; a second settlement of a settled lease is refused and adds nothing.
+        await store.deliveries.settle([settlement(3, { kind: 'ack' }, 1)]);
+        const [refused] = await store.deliveries.settle([settlement(0, { kind: 'ack' }, 50)]);
+        expect(isAgentbusError(refused, 'LEASE_LOST')).toBe(true);
+        const record = await store.state.get('test.counters', 'corr-1');
+        expect(record?.value).toBe(6);
       });
 
       test('a paused consumer gets nothing and resumes at its position; reset moves it', async () => {

@@ -190,6 +190,13 @@ export function deliveryStatements(t: Tables) {
       text: `DELETE FROM ${t.retries} WHERE (consumer, seq) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))`,
     },
     deleteRetriesOf: { text: `DELETE FROM ${t.retries} WHERE consumer = $1` },
+    // Counters in the state area (value is JSON text: an integer's digits), one row per key.
+    incrementState: {
+      text: `INSERT INTO ${t.state} AS st (namespace, key, value, version, updated_at)
+             SELECT n, k, b::text, 1, $4 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS c(n, k, b)
+             ON CONFLICT (namespace, key) DO UPDATE SET value = (st.value::bigint + excluded.value::bigint)::text,
+               version = st.version + 1, updated_at = excluded.updated_at`,
+    },
     upsertRetries: {
       text: `INSERT INTO ${t.retries} AS r (${retryColumns})
              SELECT u.consumer, u.seq, u.attempt, u.due_at, NULL, NULL, 0, u.reason, u.error, u.stack, u.first_failed_at, u.last_failed_at, u.failures

@@ -70,6 +70,7 @@ export class SettlementBatcher {
     const removed = new KeyRows();
     const scheduled = new RetryRows();
     const dead = new DeadRows();
+    const counters = new Map<string, { namespace: string; key: string; by: number }>();
     for (const settlement of settlements) {
       const { consumer, seq, lease, outcome } = settlement;
       let retry: RetryRow | undefined;
@@ -95,6 +96,13 @@ export class SettlementBatcher {
       if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, flush)) flush.wake = true;
       if (outcome.kind === 'ack') {
         if (retry) removed.add(consumer, seq);
+        for (const { namespace, key, by } of settlement.counters ?? []) {
+          // One row per counter: an upsert may not touch the same row twice.
+          const id = `${namespace}\u0000${key}`;
+          const counter = counters.get(id);
+          if (counter) counter.by += by;
+          else counters.set(id, { namespace, key, by });
+        }
       } else if (outcome.kind === 'retry') {
         flush.wake = true;
         const { reason, message, stack } = outcome.error;
@@ -131,6 +139,10 @@ export class SettlementBatcher {
     if (removed.seqs.length > 0) await sql.rows(this.s.deleteRetries, [removed.consumers, removed.seqs]);
     await scheduled.write(sql, this.s);
     await dead.write(sql, this.s);
+    if (counters.size > 0) {
+      const rows = [...counters.values()];
+      await sql.rows(this.s.incrementState, [rows.map((c) => c.namespace), rows.map((c) => c.key), rows.map((c) => c.by), now]);
+    }
     return new Deferred(() => results.map((r) => (r === undefined ? [] : r instanceof Error ? r : (r.result ?? []))));
   }
 }

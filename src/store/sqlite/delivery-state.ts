@@ -559,6 +559,7 @@ export class SqliteDeliveryState implements DeliveryState {
     if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, ctx)) this.wake();
     if (outcome.kind === 'ack') {
       if (retry) this.#s.deleteRetry.run(consumer, seq);
+      for (const { namespace, key, by } of settlement.counters ?? []) this.#s.incrementState.run(namespace, key, by, now);
     } else if (outcome.kind === 'retry') {
       this.wake();
       const { reason, message, stack } = outcome.error;

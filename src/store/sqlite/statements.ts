@@ -133,6 +133,12 @@ function build(db: Database.Database) {
     ),
     extendRetry: q('UPDATE consumer_retries SET lease_until = ? WHERE consumer = ? AND seq = ? AND token = ? AND owner = ?'),
     deleteRetry: q('DELETE FROM consumer_retries WHERE consumer = ? AND seq = ?'),
+    // A counter in the state area (its value is JSON text: an integer's digits).
+    incrementState: q(
+      `INSERT INTO state (namespace, key, value, version, updated_at) VALUES (?, ?, CAST(? AS TEXT), 1, ?)
+       ON CONFLICT (namespace, key) DO UPDATE SET value = CAST(CAST(state.value AS INTEGER) + CAST(excluded.value AS INTEGER) AS TEXT),
+         version = state.version + 1, updated_at = excluded.updated_at`,
+    ),
     deleteRetries: q('DELETE FROM consumer_retries WHERE consumer = ?'),
     retryStats: q(
       `SELECT count(*) FILTER (WHERE owner IS NOT NULL AND lease_until > ?) AS leased,

@@ -11,7 +11,8 @@
 import type { Envelope } from '../../envelope/envelope.js';
 import { AgentbusError } from '../../errors.js';
 import type { AppendItem, AppendedEvent, EventStore, FailureInfo, StoredEvent } from '../../store/event-store.js';
-import type { ConsumerOptions, Delivery, TransportConsumer } from '../transport.js';
+import { incrementCounters } from '../../store/counters.js';
+import type { AckEffects, ConsumerOptions, Delivery, TransportConsumer } from '../transport.js';
 import type { AckBatch } from './ack-batch.js';
 import type { FailureLedger, LedgerEntry } from './failure-ledger.js';
 import { type DeliverySettler, NatsDelivery } from './nats-delivery.js';
@@ -112,8 +113,12 @@ export class NatsConsumer implements TransportConsumer, DeliverySettler {
     this.#onClose?.();
   }
 
-  async ack(d: NatsDelivery, publish: readonly AppendItem[] | undefined): Promise<AppendedEvent[]> {
+  async ack(d: NatsDelivery, effects: AckEffects | undefined): Promise<AppendedEvent[]> {
     this.#claim(d);
+    // Not one transaction here: counters first (a crash before the ack re-counts on redelivery,
+    // an over-count), then the events (republished with the same ids), then the ack.
+    if (effects?.counters?.length) await incrementCounters(this.#c.store.state, effects.counters);
+    const publish = effects?.publish;
     const published = publish && publish.length > 0 ? await this.#c.publishEffects(publish) : [];
     this.#c.acks.ack(d.msg, d.leaseUntil - Date.now() < URGENT_ACK_MS);
     if (d.ledger) await this.#c.ledger.delete(this.#c.durable, d.event.seq).catch(() => {});

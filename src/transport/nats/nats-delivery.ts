@@ -4,12 +4,12 @@
  */
 import type { Msg } from '@nats-io/transport-node';
 import type { AppendItem, AppendedEvent, FailureInfo, StoredEvent } from '../../store/event-store.js';
-import type { Delivery } from '../transport.js';
+import type { AckEffects, Delivery } from '../transport.js';
 import type { LedgerEntry } from './failure-ledger.js';
 
 /** What a NATS delivery asks of the consumer that fetched it. */
 export interface DeliverySettler {
-  ack(delivery: NatsDelivery, publish: readonly AppendItem[] | undefined): Promise<AppendedEvent[]>;
+  ack(delivery: NatsDelivery, effects: AckEffects | undefined): Promise<AppendedEvent[]>;
   nak(delivery: NatsDelivery, delayMs: number, error: FailureInfo): Promise<void>;
   term(delivery: NatsDelivery, error: FailureInfo, publish: readonly AppendItem[] | undefined): Promise<AppendedEvent[]>;
 }
@@ -56,8 +56,8 @@ export class NatsDelivery implements Delivery {
     if (parts.ledger?.firstFailedAt !== undefined) this.firstFailedAt = parts.ledger.firstFailedAt;
   }
 
-  ack(effects?: { publish?: readonly AppendItem[] }): Promise<AppendedEvent[]> {
-    return this.#settler.ack(this, effects?.publish);
+  ack(effects?: AckEffects): Promise<AppendedEvent[]> {
+    return this.#settler.ack(this, effects);
   }
 
   nak(delayMs: number, error: FailureInfo): Promise<void> {

@@ -18,7 +18,7 @@ import type {
   Settlement,
 } from '../../store/event-store.js';
 import { createOwnerId } from '../../store/owner.js';
-import type { ConsumerOptions, Delivery, Transport, TransportConsumer } from '../transport.js';
+import type { AckEffects, ConsumerOptions, Delivery, Transport, TransportConsumer } from '../transport.js';
 
 function leaseKey(lease: LeaseRef): string {
   return `${lease.kind}:${lease.key}:${lease.token}`;
@@ -88,8 +88,8 @@ class StoreBackedDelivery implements Delivery {
     return this.#settled;
   }
 
-  ack(effects?: { publish?: readonly AppendItem[] }): Promise<AppendedEvent[]> {
-    return this.#settle({ kind: 'ack' }, effects?.publish);
+  ack(effects?: AckEffects): Promise<AppendedEvent[]> {
+    return this.#settle({ kind: 'ack' }, effects);
   }
 
   async nak(delayMs: number, error: FailureInfo): Promise<void> {
@@ -97,14 +97,14 @@ class StoreBackedDelivery implements Delivery {
   }
 
   term(error: FailureInfo, effects?: { publish?: readonly AppendItem[] }): Promise<AppendedEvent[]> {
-    return this.#settle({ kind: 'dead', error }, effects?.publish);
+    return this.#settle({ kind: 'dead', error }, effects);
   }
 
   markReleased(): void {
     this.#settled = true;
   }
 
-  #settle(outcome: SettleOutcome, publish?: readonly AppendItem[]): Promise<AppendedEvent[]> {
+  #settle(outcome: SettleOutcome, effects?: AckEffects): Promise<AppendedEvent[]> {
     if (this.#settled) {
       return Promise.reject(
         new AgentbusError('LEASE_LOST', `delivery of position ${this.event.seq} was already settled`, {
@@ -113,7 +113,7 @@ class StoreBackedDelivery implements Delivery {
       );
     }
     this.#settled = true;
-    return this.consumer.settle(this, outcome, publish);
+    return this.consumer.settle(this, outcome, effects);
   }
 }
 
@@ -242,7 +242,9 @@ class StoreBackedConsumer implements TransportConsumer {
   }
 
   /** Settles one delivery; rejects with the store's refusal (a lost lease). */
-  settle(delivery: StoreBackedDelivery, outcome: SettleOutcome, publish?: readonly AppendItem[]): Promise<AppendedEvent[]> {
+  settle(delivery: StoreBackedDelivery, outcome: SettleOutcome, effects?: AckEffects): Promise<AppendedEvent[]> {
+    const publish = effects?.publish;
+    const counters = effects?.counters;
     const settlement: Settlement = {
       consumer: this.name,
       seq: delivery.event.seq,
@@ -250,8 +252,9 @@ class StoreBackedConsumer implements TransportConsumer {
       lease: delivery.lease,
       outcome,
       ...(publish?.length ? { publish } : {}),
+      ...(counters?.length ? { counters } : {}),
     };
-    if (outcome.kind === 'ack' && !publish?.length) {
+    if (outcome.kind === 'ack' && !publish?.length && !counters?.length) {
       // Plain acknowledgements of one tick go to the store together.
       return new Promise<AppendedEvent[]>((resolve, reject) => {
         this.#acks.push({ settlement, resolve, reject });
