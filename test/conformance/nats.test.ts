@@ -7,7 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -19,29 +18,9 @@ import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { type NatsTransport, createNatsTransport } from '../../src/transport/nats/index.js';
 import { collect, item, items, within } from './fixtures.js';
 import { describeTransportContract } from './transport.contract.js';
+import { NATS_URL, natsForSuite } from '../support/nats.js';
 
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-
-async function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect({ host: hostname, port: Number(port || 4222) });
-    socket.setTimeout(2_000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const up = await reachable(NATS_URL);
-if (!up && process.env.CI === 'true')
-  throw new Error(`NATS is not reachable at ${NATS_URL} and CI=true: the NATS suite must run`);
+const up = await natsForSuite('the NATS suite');
 
 /** A transport on a stream and prefix of its own, with a SQLite store in a temp dir. */
 async function openNats(

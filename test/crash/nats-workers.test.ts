@@ -6,37 +6,18 @@
  * Needs nats-server at 127.0.0.1:4222 (or NATS_URL); with CI=true its absence fails the test.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBus } from '../../src/bus/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { createNatsTransport } from '../../src/transport/nats/index.js';
 import { assertBuilt, killAllChildren, readLines, sleep, startChild, tempDir } from './crash-helpers.js';
+import { NATS_URL, natsForSuite } from '../support/nats.js';
 
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const EVENTS = 900;
 const WORKERS = 3;
 
-function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect({ host: hostname, port: Number(port || 4222) });
-    socket.setTimeout(2_000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const up = await reachable(NATS_URL);
-if (!up && process.env.CI === 'true') throw new Error(`NATS is not reachable at ${NATS_URL} and CI=true: this test must run`);
+const up = await natsForSuite('this test');
 
 /** `start` and `done` indexes of one worker's side-effect log. */
 function progress(path: string): { started: Set<number>; done: Set<number> } {

@@ -5,33 +5,13 @@
  * its own, deleted afterwards. With CI=true a server that is down fails the run.
  */
 import { randomBytes } from 'node:crypto';
-import { connect as connectSocket } from 'node:net';
 import { DiscardPolicy, type JetStreamManager, StorageType, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect, createInbox, headers } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamPublisher } from './publisher.js';
+import { NATS_URL, natsForSuite } from '../../../test/support/nats.js';
 
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-
-async function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connectSocket({ host: hostname, port: Number(port || 4222) });
-    socket.setTimeout(2_000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const up = await reachable(NATS_URL);
-if (!up && process.env.CI === 'true') throw new Error(`NATS is not reachable at ${NATS_URL} and CI=true: this suite must run`);
+const up = await natsForSuite('this suite');
 
 describe.skipIf(!up)('JetStreamPublisher', () => {
   let nc: NatsConnection;
