@@ -12,6 +12,7 @@ import { type AgentDefinition, type AgentInput, defineAgent } from './agent.js';
 import type { AgentLogEntry } from './context.js';
 import { type GuardOptions, mergeGuards, resolveGuardOverrides } from './guards.js';
 import { type AgentState, markMissedHeartbeats, writeHeartbeat } from './health.js';
+import { pruneBudgets } from './budget.js';
 import { AgentInstance, type RunningAgent } from './running-agent.js';
 import { positiveDuration } from './runners/runner.js';
 
@@ -29,6 +30,12 @@ export interface AgentRuntimeOptions {
   log?: (entry: AgentLogEntry) => void;
   /** Names this process in heartbeats. @default "<host>:<pid>:<random>" */
   instance?: string;
+  /**
+   * How long a correlation's chain-budget count is kept after its last event; the heartbeat
+   * deletes older ones (at most once an hour). A correlation quiet for longer starts afresh.
+   * @default "7d"
+   */
+  budgetRetention?: string | number;
 }
 
 /** Runs agents on a bus. */
@@ -72,6 +79,9 @@ export function createAgentRuntime(bus: Bus, options: AgentRuntimeOptions = {}):
   const instance = options.instance ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const log = options.log ?? defaultLog;
   const monitor = options.monitor ?? true;
+  const budgetRetentionMs = positiveDuration(options.budgetRetention, 'budgetRetention', 7 * 86_400_000);
+  const pruneEveryMs = Math.min(budgetRetentionMs, 3_600_000);
+  let prunedAt = Number.NEGATIVE_INFINITY;
   const agents = new Map<string, AgentInstance>();
   const startedAt = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -126,6 +136,11 @@ export function createAgentRuntime(bus: Bus, options: AgentRuntimeOptions = {}):
       await report(agent, agent.state);
       // Reported stopped once; a stopped agent may be started again under its name.
       if (agent.state === 'stopped') agents.delete(agent.name);
+    }
+    const now = Date.now();
+    if (now - prunedAt >= pruneEveryMs) {
+      prunedAt = now;
+      await pruneBudgets(bus.store.state, now - budgetRetentionMs);
     }
     if (!monitor) return;
     const marked = await markMissedHeartbeats(bus.store.state, { now: Date.now(), missedHeartbeats: missed });

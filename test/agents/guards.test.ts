@@ -1,5 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AgentRuntimeOptions, BUDGET_NAMESPACE, GUARD_REASONS, defineAgent } from '../../src/agents/index.js';
+import {
+  type AgentRuntimeOptions,
+  BUDGET_NAMESPACE,
+  GUARD_REASONS,
+  createAgentRuntime,
+  defineAgent,
+} from '../../src/agents/index.js';
+import { pruneBudgets } from '../../src/agents/budget.js';
+import type { Bus } from '../../src/bus/index.js';
 import { SYSTEM_EVENTS } from '../../src/envelope/index.js';
 import { type Harness, eventually, harness, history, waitForDeadLetter, waitForEvents } from './helpers.js';
 
@@ -89,6 +97,37 @@ describe('chain-reaction guards', () => {
     expect(attempts).toBe(2);
     const spent = await eventually(() => bus.store.state.get<number>(BUDGET_NAMESPACE, 'job-1'), 'the budget record');
     expect(spent.value).toBe(1);
+  });
+
+  it('prunes budget records of correlations quiet for longer than budgetRetention, at a heartbeat', async () => {
+    h = await harness({ budgetRetention: '1s', monitor: false });
+    const { bus, runtime } = h;
+    await bus.store.state.put(BUDGET_NAMESPACE, 'quiet-correlation', 7);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await bus.store.state.put(BUDGET_NAMESPACE, 'busy-correlation', 3);
+    await runtime.heartbeat();
+    const left = [];
+    for await (const record of bus.store.state.list(BUDGET_NAMESPACE)) left.push(record.key);
+    expect(left).toEqual(['busy-correlation']);
+  });
+
+  it('pruneBudgets keeps what was written since the cutoff', async () => {
+    h = await harness();
+    const { state } = h.bus.store;
+    await state.put(BUDGET_NAMESPACE, 'old', 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const cutoff = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await state.put(BUDGET_NAMESPACE, 'new', 2);
+    expect(await pruneBudgets(state, cutoff)).toBe(1);
+    expect(await state.get(BUDGET_NAMESPACE, 'old')).toBeUndefined();
+    expect((await state.get(BUDGET_NAMESPACE, 'new'))?.value).toBe(2);
+  });
+
+  it('refuses a bad budgetRetention naming the field', async () => {
+    h = await harness();
+    expect(() => createAgentRuntime(h?.bus as Bus, { budgetRetention: 'soon' })).toThrow(/budgetRetention/);
+    expect(() => createAgentRuntime(h?.bus as Bus, { budgetRetention: 0 })).toThrow(/budgetRetention: must be longer than zero/);
   });
 
   it("lets an agent's own guards override the runtime's", async () => {
