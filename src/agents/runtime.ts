@@ -143,7 +143,7 @@ export function createAgentRuntime(bus: Bus, options: AgentRuntimeOptions = {}):
       await pruneBudgets(bus.store.state, now - budgetRetentionMs);
     }
     if (!monitor) return;
-    const marked = await markMissedHeartbeats(bus.store.state, { now: Date.now(), missedHeartbeats: missed });
+    const marked = await markMissedHeartbeats(bus.store.state, { now, missedHeartbeats: missed });
     for (const m of marked) {
       await bus.publish({
         topic: SYSTEM_TOPICS.agents,

@@ -18,6 +18,7 @@
  */
 import type { AppendItem, EventStore, StateArea } from '../store/event-store.js';
 import type { Clock } from '../time.js';
+import type { BusStatus } from './status.js';
 
 /** State-area namespace of the outbox records (key: event id). */
 export const OUTBOX_NAMESPACE = 'outbox';
@@ -36,7 +37,7 @@ export interface OutboxValue {
 }
 
 /** A non-fatal condition of the outbox (the transport refused a publish; it will retry). */
-export type OutboxStatus = { readonly type: 'outbox_retry'; readonly error: Error };
+export type OutboxStatus = Extract<BusStatus, { type: 'outbox_retry' }>;
 
 export class Outbox {
   readonly #store: EventStore;

@@ -483,6 +483,11 @@ export interface EventStore {
   readonly changes: ChangeFeed;
   /** Runs `fn` atomically: all its appends and state writes commit, or none. */
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  /**
+   * True when the store hands `AppendItem.frozen` to subscribers in the appending process
+   * (SQLite's in-memory tail): only then is that copy worth taking at publish.
+   */
+  readonly sharesFrozenCopies?: boolean;
   /** Flushes pending writes and closes connections. */
   close(): Promise<void>;
 }

@@ -119,8 +119,8 @@ export interface Transport {
   readonly subscriptions?: TransportSubscriptionAdmin;
   /**
    * True when consumers in the publishing process may be handed `AppendItem.frozen` (the
-   * store-backed transport, through the store's in-memory tail): only then does the bus
-   * take that copy at publish.
+   * store-backed transport on a store that shares them, SQLite's in-memory tail): only then
+   * does the bus take that copy at publish.
    */
   readonly sharesFrozenCopies?: boolean;
   /**

@@ -147,6 +147,8 @@ export class SqliteEventStore implements EventStore {
   readonly streams: SqliteStreamStore;
   readonly counts: SqliteEventCounts;
   readonly changes = { onAppend: (listener: ChangeListener) => this.#onAppend(listener) };
+  /** The committed tail hands appended events' frozen copies to local claims. */
+  readonly sharesFrozenCopies = true;
 
   readonly #db: Database.Database;
   readonly #log: EventLog;

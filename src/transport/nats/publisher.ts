@@ -13,7 +13,7 @@
  * within `timeoutMs` (deadlines are in publish order, so a sweep stops at the first that is
  * not due). No timer runs while nothing waits.
  */
-import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 
 /** A stream's acknowledgement of one stored (or deduplicated) message. */
 export interface PubAck {
@@ -85,7 +85,7 @@ export class JetStreamPublisher {
     this.#sub.unsubscribe();
   }
 
-  #answer(msg: { subject: string; data: Uint8Array; headers?: MsgHdrs | undefined; string(): string }): void {
+  #answer(msg: Msg): void {
     const token = Number.parseInt(msg.subject.slice(this.#prefix.length), 36);
     const waiting = this.#waiting.get(token);
     if (!waiting) return; // given up on already

@@ -34,7 +34,7 @@ export const DEFAULT_LEASE_MS = 30_000;
 export function createStoreBackedTransport(store: EventStore): Transport {
   const consumers = new Set<StoreBackedConsumer>();
   return {
-    sharesFrozenCopies: true,
+    sharesFrozenCopies: store.sharesFrozenCopies === true,
     publish: (items) => store.append(items),
     async consumer(options) {
       const consumer = new StoreBackedConsumer(store, options);
