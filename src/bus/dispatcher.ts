@@ -228,6 +228,7 @@ export class Dispatcher {
       createEnvelope: this.#o.createEnvelope,
       working: () => this.#consumer.working([delivery]),
       ...(trace ? { traceparent: () => trace.traceparent() } : {}),
+      ...(delivery.effectId ? { effectId: delivery.effectId.bind(delivery) } : {}),
     });
     const run: Running = { item, ctx, trace, start };
     let result: unknown;
@@ -363,6 +364,7 @@ export class Dispatcher {
     if (event.type === SYSTEM_EVENTS.ErrorOccurred) return [];
     return [
       this.#o.createEnvelope({
+        ...(delivery.effectId ? { id: delivery.effectId('error-notice') } : {}),
         topic: SYSTEM_TOPICS.errors,
         type: SYSTEM_EVENTS.ErrorOccurred,
         source: RUNTIME_SOURCE,

@@ -47,6 +47,8 @@ export interface ContextArgs {
   working: () => Promise<void>;
   /** The traceparent for published events (the active span's); default: the incoming one. */
   traceparent?: () => string | undefined;
+  /** Ids for published events that stay the same across redeliveries (see `Delivery.effectId`). */
+  effectId?: (label: string) => string;
 }
 
 const NOTHING_STAGED: EnvelopeWithText[] = [];
@@ -115,6 +117,7 @@ class Context implements HandlerContext {
       causationId: incoming.event.id,
       ...(traceparent ? { traceparent } : {}),
       ...options,
+      ...(options.id === undefined && args.effectId ? { id: args.effectId(String(this.#staged.length)) } : {}),
       topic: options.topic ?? incoming.routing.topic,
       type,
       ...(payload === undefined ? {} : { payload }),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Clock } from '../time.js';
-import { createIdGenerator, formatIdTimestamp, isEventId, isGeneratedEventId } from './ids.js';
+import { createIdGenerator, deriveEventId, formatIdTimestamp, isEventId, isGeneratedEventId } from './ids.js';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -111,5 +111,22 @@ describe('isEventId', () => {
 
   it('tells generated ids from user-chosen ones', () => {
     expect(isGeneratedEventId('evt-20251129-143000-abc123')).toBe(false);
+  });
+});
+
+describe('deriveEventId', () => {
+  const at = Date.UTC(2025, 10, 29, 14, 30, 0, 7);
+
+  it('gives the same id for the same key and time, in the generated format', () => {
+    const id = deriveEventId(at, 'S.c.17.1795485488117446834.0');
+    expect(id).toBe(deriveEventId(at, 'S.c.17.1795485488117446834.0'));
+    expect(id.startsWith('evt-20251129-143000-007')).toBe(true);
+    expect(isGeneratedEventId(id)).toBe(true);
+  });
+
+  it('gives different ids for different keys', () => {
+    const ids = new Set(Array.from({ length: 1_000 }, (_, n) => deriveEventId(at, `S.c.17.1795485488117446834.${n}`)));
+    expect(ids.size).toBe(1_000);
+    expect(deriveEventId(at, 'S.c.17.1.0')).not.toBe(deriveEventId(at, 'S.d.17.1.0'));
   });
 });

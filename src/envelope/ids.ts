@@ -8,6 +8,7 @@
  *
  * Pure: the clock and the random source are injected.
  */
+import { createHash } from 'node:crypto';
 import { invalidField } from '../errors.js';
 import type { Clock } from '../time.js';
 
@@ -93,6 +94,22 @@ export function createIdGenerator(options: IdGeneratorOptions): IdGenerator {
     const millis = now - second * 1000;
     return cachedPrefix + String(millis).padStart(3, '0') + text;
   };
+}
+
+/**
+ * An event id for `key`: the generated format, with the time `epochMs` and 80 bits of the
+ * SHA-256 of `key` in place of the random ones. The same key and time give the same id, so a
+ * step that may run twice (a handler redelivered after publishing) names its events the same
+ * way both times and the copies are deduplicated; different keys collide no more often than
+ * random ids do.
+ *
+ * @example deriveEventId(Date.UTC(2025, 10, 29, 14, 30), 'S.c.17.1795485488117446834.0')
+ */
+export function deriveEventId(epochMs: number, key: string): string {
+  const now = Math.floor(epochMs);
+  const digest = createHash('sha256').update(key).digest();
+  const millis = now - Math.floor(now / 1000) * 1000;
+  return `evt-${formatIdTimestamp(now)}-${String(millis).padStart(3, '0')}${encodeCrockford(digest, 0)}`;
 }
 
 /**

@@ -23,7 +23,7 @@ export {
 } from './cloudevents.js';
 export { createEnvelope, createEnvelopeWithText } from './create.js';
 export { EVENT_KINDS, PRIORITIES } from './envelope.js';
-export { createIdGenerator, formatIdTimestamp, isEventId, isGeneratedEventId } from './ids.js';
+export { createIdGenerator, deriveEventId, formatIdTimestamp, isEventId, isGeneratedEventId } from './ids.js';
 export { utf8ByteLength } from './json.js';
 export { DOMAIN_EVENTS, INTEGRATION_EVENTS, RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from './taxonomy.js';
 export { inferKind } from './kind.js';

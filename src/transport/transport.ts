@@ -28,6 +28,14 @@ export interface Delivery {
   /** When the event first failed for this consumer (ms), for redeliveries. */
   readonly firstFailedAt?: number;
   /**
+   * Where the events published with the acknowledgement are not committed with it (NATS): the
+   * id for the published event labelled `label` (a handler's n-th publish is labelled `n`),
+   * the same on every delivery of this copy of the event. A redelivery after a crash between
+   * the publish and the ack then publishes the same ids again, and the stream's dedup window
+   * and the store's idempotent append keep one copy. Absent where effects commit with the ack.
+   */
+  effectId?(label: string): string;
+  /**
    * Settles the delivery as done. Events in `publish` are appended, and `counters`
    * increased, atomically with the acknowledgement where the transport can (the store-backed
    * one does; NATS increases the counters, then publishes, then acknowledges).

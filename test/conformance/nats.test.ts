@@ -15,6 +15,7 @@ import { OUTBOX_NAMESPACE } from '../../src/bus/outbox.js';
 import { isAgentbusError } from '../../src/errors.js';
 import type { EventStore } from '../../src/store/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { AckBatch } from '../../src/transport/nats/ack-batch.js';
 import { type NatsTransport, createNatsTransport } from '../../src/transport/nats/index.js';
 import { collect, item, items, within } from './fixtures.js';
 import { describeTransportContract } from './transport.contract.js';
@@ -280,6 +281,77 @@ describe.skipIf(!up)(`NATS JetStream at ${NATS_URL}`, () => {
         await transport.waitForHistory(10_000);
         const chain = await collect(bus.events({ correlationId: root.event.id }));
         expect(chain.map((e) => e.envelope.event.type)).toEqual(['APIDesignCompleted', 'UIImplementationStarted']);
+      } finally {
+        await bus.close();
+      }
+    });
+  });
+
+  describe('effects published before the ack', () => {
+    let transport: NatsTransport;
+    let store: EventStore;
+    let dispose: () => Promise<void>;
+    const ack = AckBatch.prototype.ack;
+    beforeEach(async () => {
+      ({ transport, store, dispose } = await openNats());
+    });
+    afterEach(async () => {
+      AckBatch.prototype.ack = ack;
+      await dispose();
+    });
+
+    it('a handler redelivered after its ack was lost publishes the same ids, kept once', async () => {
+      // The first ack of the writer's delivery never leaves the process: what a crash between
+      // the publish of its effects and the ack looks like to the server.
+      let lost = 0;
+      AckBatch.prototype.ack = function (this: AckBatch, msg, urgent) {
+        if (lost === 0 && msg.reply?.split('.')[3] === 'writer') {
+          lost++;
+          return;
+        }
+        ack.call(this, msg, urgent);
+      };
+      const bus = await createBus({ store, transport });
+      try {
+        const attempts: number[] = [];
+        let redelivered: () => void = () => {};
+        const second = new Promise<void>((resolve) => {
+          redelivered = resolve;
+        });
+        const writer = await bus.subscribe({
+          name: 'writer',
+          topic: 'project.tasks',
+          start: 'earliest',
+          ackWait: '1s',
+          handler: async (event, ctx) => {
+            attempts.push(event.event.id === 'task-1' ? attempts.length + 1 : -1);
+            await ctx.publish('DraftWritten', { attempt: attempts.length }, { topic: 'project.out' });
+            await ctx.publish('ReviewRequested', { attempt: attempts.length }, { topic: 'project.out' });
+            if (attempts.length === 2) redelivered();
+          },
+        });
+        const seen: string[] = [];
+        const reader = await bus.subscribe({
+          name: 'reader',
+          topic: 'project.out',
+          start: 'earliest',
+          handler: (event) => {
+            seen.push(event.event.id);
+          },
+        });
+        await bus.publish({ id: 'task-1', topic: 'project.tasks', type: 'TaskAssigned', payload: {} });
+        await within(second, 20_000, 'the redelivery after the lost ack');
+        await writer.idle();
+        await transport.waitForHistory(10_000);
+        await reader.idle();
+        expect(lost).toBe(1);
+        expect(attempts).toEqual([1, 2]);
+        const out = await collect(bus.events({ topic: 'project.out' }));
+        expect(out.map((e) => e.envelope.event.type)).toEqual(['DraftWritten', 'ReviewRequested']);
+        // The first attempt's events are the ones kept; the second attempt's were duplicates.
+        expect(out.map((e) => (e.envelope.payload as { attempt: number }).attempt)).toEqual([1, 1]);
+        expect(seen).toEqual(out.map((e) => e.envelope.event.id));
+        for (const e of out) expect(e.envelope.event.causation_id).toBe('task-1');
       } finally {
         await bus.close();
       }

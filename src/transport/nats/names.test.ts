@@ -4,6 +4,7 @@ import { isAgentbusError } from '../../errors.js';
 import {
   MAX_DURABLE_LENGTH,
   durableName,
+  copyOfAckReply,
   parseAckReply,
   subjectOf,
   subscriptionOfDurable,
@@ -89,5 +90,14 @@ describe('NATS name mapping', () => {
     });
     expect(parseAckReply('_INBOX.abc.1')).toBeUndefined();
     expect(parseAckReply('$JS.ACK.S.c.x.1.1.1.0')).toBeUndefined();
+  });
+
+  it('names a stored copy by stream, consumer, sequence and stored time, not by delivery', () => {
+    const first = copyOfAckReply('$JS.ACK.S.c.1.17.20.1795485488117446834.4');
+    expect(first).toBe('S.c.17.1795485488117446834');
+    expect(copyOfAckReply('$JS.ACK.S.c.3.17.25.1795485488117446834.0')).toBe(first);
+    expect(copyOfAckReply('$JS.ACK.S.other.1.17.20.1795485488117446834.4')).not.toBe(first);
+    expect(copyOfAckReply('$JS.ACK.hub.ACCHASH.S.c.2.5.9.1795485488117446834.0.tok')).toBe('S.c.5.1795485488117446834');
+    expect(copyOfAckReply('_INBOX.abc.1')).toBeUndefined();
   });
 });

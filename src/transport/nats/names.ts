@@ -99,6 +99,22 @@ export interface AckReplyInfo {
 }
 
 /**
+ * What names one stored copy of a message for one consumer, the same on every redelivery of
+ * it: `<stream>.<consumer>.<stream seq>.<nanos>` from its ack subject (the stored time keeps a
+ * stream deleted and made again, whose sequences start over, from naming an old copy).
+ * Undefined when `reply` is not an ack subject.
+ *
+ * @example copyOfAckReply('$JS.ACK.S.c.3.17.20.1795485488117446834.4') // "S.c.17.1795485488117446834"
+ */
+export function copyOfAckReply(reply: string): string | undefined {
+  const tokens = reply.split('.');
+  if (tokens[0] !== '$JS' || tokens[1] !== 'ACK') return undefined;
+  const at = tokens.length === 9 ? 4 : tokens.length >= 11 ? 6 : -1;
+  if (at < 0) return undefined;
+  return `${tokens[at - 2]}.${tokens[at - 1]}.${tokens[at + 1]}.${tokens[at + 3]}`;
+}
+
+/**
  * Parses the reply subject of a consumer delivery:
  * `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<nanos>.<pending>`
  * (nats-server 2.9), or the longer form of later servers with domain and account hash

@@ -3,9 +3,11 @@
  * fetched it; a delivery settles once.
  */
 import type { Msg } from '@nats-io/transport-node';
+import { deriveEventId } from '../../envelope/ids.js';
 import type { AppendItem, AppendedEvent, FailureInfo, StoredEvent } from '../../store/event-store.js';
 import type { AckEffects, Delivery } from '../transport.js';
 import type { LedgerEntry } from './failure-ledger.js';
+import { copyOfAckReply } from './names.js';
 
 /** What a NATS delivery asks of the consumer that fetched it. */
 export interface DeliverySettler {
@@ -54,6 +56,17 @@ export class NatsDelivery implements Delivery {
     this.attempt = Math.max(1, parts.deliveryCount - (parts.ledger?.releases ?? 0));
     this.failures = parts.ledger?.failures ?? 0;
     if (parts.ledger?.firstFailedAt !== undefined) this.firstFailedAt = parts.ledger.firstFailedAt;
+  }
+
+  /**
+   * Effects are published before the ack here, so their ids are derived from this copy of the
+   * message (stream, consumer, sequence, stored time) and `label`: a redelivery republishes
+   * the same ids, which the stream's dedup window and the store keep once.
+   */
+  effectId(label: string): string {
+    const copy =
+      (this.msg.reply ? copyOfAckReply(this.msg.reply) : undefined) ?? `${this.event.envelope.event.id}.${this.event.seq}`;
+    return deriveEventId(this.event.storedAt, `${copy}.${label}`);
   }
 
   ack(effects?: AckEffects): Promise<AppendedEvent[]> {
