@@ -36,7 +36,8 @@ describe.skipIf(!up)('JetStreamPublisher', () => {
     return prefix;
   }
 
-  const publisher = (timeoutMs = 5_000) => new JetStreamPublisher(nc, createInbox(), headers, timeoutMs);
+  const publisher = (timeoutMs = 5_000, retry: { retries?: number; delayMs?: number } = { retries: 0 }) =>
+    new JetStreamPublisher(nc, createInbox(), headers, timeoutMs, retry);
 
   it('resolves with the stream and sequence, and names a repeated message id a duplicate of the first', async () => {
     const prefix = await stream();
@@ -71,6 +72,48 @@ describe.skipIf(!up)('JetStreamPublisher', () => {
     const p = publisher();
     await expect(p.publish(`ab-nostream-${randomBytes(4).toString('hex')}.x`, 'x', 'id')).rejects.toThrow(/no JetStream stream/);
     p.close();
+  });
+
+  it('sends again after a 503, with the same message id, until a stream takes the subject', async () => {
+    const prefix = `ab_pub_${randomBytes(4).toString('hex')}`;
+    const p = publisher(5_000, { retries: 2, delayMs: 300 });
+    const ack = p.publish(`${prefix}.x`, 'late', 'id-late');
+    // Sent after the publish on the same connection, so the first try meets no stream (503).
+    await jsm.streams.add({ name: prefix.toUpperCase(), subjects: [`${prefix}.>`], storage: StorageType.Memory });
+    streams.push(prefix.toUpperCase());
+    await expect(ack).resolves.toEqual({ stream: prefix.toUpperCase(), seq: 1, duplicate: false });
+    const stored = await jsm.streams.getMessage(prefix.toUpperCase(), { seq: 1 });
+    expect(stored?.header.get('Nats-Msg-Id')).toBe('id-late');
+    p.close();
+  });
+
+  it('gives up after its retries when no stream ever takes the subject', async () => {
+    const p = publisher(5_000, { retries: 2, delayMs: 10 });
+    await expect(p.publish(`ab-nostream-${randomBytes(4).toString('hex')}.x`, 'x', 'id')).rejects.toThrow(
+      /no JetStream stream .*\(3 attempts\)/,
+    );
+    p.close();
+  });
+
+  it('sends again when no answer comes in time, then gives up', async () => {
+    const silent = `ab-silent-${randomBytes(4).toString('hex')}`;
+    const ids: Array<string | undefined> = [];
+    const sub = nc.subscribe(silent, { callback: (_e, msg) => void ids.push(msg.headers?.get('Nats-Msg-Id')) });
+    await nc.flush();
+    const p = publisher(100, { retries: 2 });
+    await expect(p.publish(silent, 'x', 'id-silent')).rejects.toThrow(/did not answer the publish within 100 ms \(3 attempts\)/);
+    expect(ids).toEqual(['id-silent', 'id-silent', 'id-silent']);
+    sub.unsubscribe();
+    p.close();
+  });
+
+  it('fails a publish pausing before its resend when closed', async () => {
+    const p = publisher(5_000, { retries: 2, delayMs: 60_000 });
+    const pending = p.publish(`ab-nostream-${randomBytes(4).toString('hex')}.x`, 'x', 'id');
+    await nc.flush();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the 503 has come back: it pauses
+    p.close(new Error('transport closed'));
+    await expect(pending).rejects.toThrow('transport closed');
   });
 
   it('gives up on an answer that does not come, and later publishes still work', async () => {

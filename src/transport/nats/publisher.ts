@@ -12,6 +12,12 @@
  * One timer, armed for the oldest publish still waiting, gives up on answers that do not come
  * within `timeoutMs` (deadlines are in publish order, so a sweep stops at the first that is
  * not due). No timer runs while nothing waits.
+ *
+ * A publish is sent again, with the same message id (JetStream keeps one copy inside its
+ * dedup window), when no answer came in time, and after a growing pause when the server
+ * answered 503 (no stream takes the subject at that moment: a stream leader being elected, a
+ * server restarting, a stream not made yet). `retries` such resends at most; then the publish
+ * fails. A stream's refusal (an API error) is final at once.
  */
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 
@@ -22,10 +28,24 @@ export interface PubAck {
   readonly duplicate: boolean;
 }
 
-interface Waiting {
+/** A publish on its way: what to send again, and whom to answer. */
+interface Pending {
+  readonly subject: string;
+  readonly data: string | Uint8Array;
+  readonly headers: MsgHdrs;
   readonly resolve: (ack: PubAck) => void;
   readonly reject: (error: Error) => void;
-  readonly deadline: number;
+  /** Sends so far. */
+  sent: number;
+  deadline: number;
+}
+
+/** Resends of a publish after a timeout or a 503, and the first pause after a 503. */
+export interface PublisherRetry {
+  /** @default 2 */
+  readonly retries?: number;
+  /** Pause before the first resend after a 503, doubling for each further one (ms). @default 250 */
+  readonly delayMs?: number;
 }
 
 /** Header names JetStream reads on a publish. */
@@ -35,18 +55,24 @@ export class JetStreamPublisher {
   readonly #nc: NatsConnection;
   readonly #headers: () => MsgHdrs;
   readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #delayMs: number;
   readonly #prefix: string;
   readonly #sub: Subscription;
-  /** Publishes waiting for their answer, by token, in publish order. */
-  readonly #waiting = new Map<number, Waiting>();
+  /** Publishes waiting for their answer, by token, in send order. */
+  readonly #waiting = new Map<number, Pending>();
+  /** Publishes pausing before a resend after a 503. */
+  readonly #pausing = new Map<NodeJS.Timeout, Pending>();
   #next = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed: Error | undefined;
 
-  constructor(nc: NatsConnection, inbox: string, headers: () => MsgHdrs, timeoutMs: number) {
+  constructor(nc: NatsConnection, inbox: string, headers: () => MsgHdrs, timeoutMs: number, retry: PublisherRetry = {}) {
     this.#nc = nc;
     this.#headers = headers;
     this.#timeoutMs = timeoutMs;
+    this.#retries = retry.retries ?? 2;
+    this.#delayMs = retry.delayMs ?? 250;
     this.#prefix = `${inbox}.`;
     this.#sub = nc.subscribe(`${inbox}.*`, { callback: (error, msg) => (error ? undefined : this.#answer(msg)) });
     void this.#sub.closed.then(() => this.close(new Error('the connection closed before JetStream answered')));
@@ -61,16 +87,8 @@ export class JetStreamPublisher {
     const headers = this.#headers();
     headers.set(MSG_ID, msgId);
     if (extra) for (const name in extra) headers.set(name, extra[name] as string);
-    const token = this.#next++;
     return new Promise<PubAck>((resolve, reject) => {
-      try {
-        this.#nc.publish(subject, data, { reply: this.#prefix + token.toString(36), headers });
-      } catch (error) {
-        reject(error instanceof Error ? error : new Error(String(error)));
-        return;
-      }
-      this.#waiting.set(token, { resolve, reject, deadline: Date.now() + this.#timeoutMs });
-      if (!this.#timer) this.#arm(this.#timeoutMs);
+      this.#send({ subject, data, headers, resolve, reject, sent: 0, deadline: 0 });
     });
   }
 
@@ -82,7 +100,47 @@ export class JetStreamPublisher {
     this.#timer = undefined;
     for (const waiting of this.#waiting.values()) waiting.reject(reason);
     this.#waiting.clear();
+    for (const [timer, pausing] of this.#pausing) {
+      clearTimeout(timer);
+      pausing.reject(reason);
+    }
+    this.#pausing.clear();
     this.#sub.unsubscribe();
+  }
+
+  #send(p: Pending): void {
+    if (this.#closed) {
+      p.reject(this.#closed);
+      return;
+    }
+    const token = this.#next++;
+    try {
+      this.#nc.publish(p.subject, p.data, { reply: this.#prefix + token.toString(36), headers: p.headers });
+    } catch (error) {
+      p.reject(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    p.sent++;
+    p.deadline = Date.now() + this.#timeoutMs;
+    this.#waiting.set(token, p);
+    if (!this.#timer) this.#arm(this.#timeoutMs);
+  }
+
+  /** Sends `p` again after a pause that doubles with each resend. */
+  #resendLater(p: Pending): void {
+    const timer = setTimeout(
+      () => {
+        this.#pausing.delete(timer);
+        this.#send(p);
+      },
+      this.#delayMs * 2 ** (p.sent - 1),
+    );
+    timer.unref();
+    this.#pausing.set(timer, p);
+  }
+
+  #attempts(p: Pending): string {
+    return p.sent === 1 ? '' : ` (${p.sent} attempts)`;
   }
 
   #answer(msg: Msg): void {
@@ -91,7 +149,8 @@ export class JetStreamPublisher {
     if (!waiting) return; // given up on already
     this.#waiting.delete(token);
     if (msg.data.length === 0 && msg.headers?.code === 503) {
-      waiting.reject(new Error('no JetStream stream takes this subject (503 no responders)'));
+      if (waiting.sent <= this.#retries) this.#resendLater(waiting);
+      else waiting.reject(new Error(`no JetStream stream takes this subject (503 no responders)${this.#attempts(waiting)}`));
       return;
     }
     let answer: { stream?: unknown; seq?: unknown; duplicate?: unknown; error?: { code?: unknown; description?: unknown } };
@@ -120,13 +179,17 @@ export class JetStreamPublisher {
   #sweep(): void {
     this.#timer = undefined;
     const now = Date.now();
+    const resend: Pending[] = [];
     for (const [token, waiting] of this.#waiting) {
       if (waiting.deadline > now) {
         this.#arm(waiting.deadline - now);
-        return;
+        break;
       }
       this.#waiting.delete(token);
-      waiting.reject(new Error(`JetStream did not answer the publish within ${this.#timeoutMs} ms`));
+      if (waiting.sent <= this.#retries) resend.push(waiting);
+      else
+        waiting.reject(new Error(`JetStream did not answer the publish within ${this.#timeoutMs} ms${this.#attempts(waiting)}`));
     }
+    for (const p of resend) this.#send(p);
   }
 }
