@@ -64,7 +64,7 @@ export {
   verifyWebhookSignature,
   webhookRunner,
 } from './agents/index.js';
-export { CHAIN_DEPTH_EXTENSION, chainDepth, startRoutes } from './bus/index.js';
+export { CHAIN_DEPTH_EXTENSION, cancelTimer, chainDepth, putTimer, startRoutes } from './bus/index.js';
 export {
   aggregatorStatusLine,
   defineAggregator,
@@ -106,7 +106,7 @@ export {
 export type { ApprovalAnswer, ApprovalRecord, ApprovalRequestInput, ApprovalStatus } from './workflows/approvals.js';
 export { startApprovalGate } from './workflows/approval-gate.js';
 export type { ApprovalGateConfig } from './workflows/approval-gate.js';
-export type { DelayOptions } from './bus/index.js';
+export type { DelayOptions, TimerInput } from './bus/index.js';
 export {
   AgentbusError,
   BackpressureError,

@@ -25,5 +25,14 @@ export {
   startRoutes,
 } from './routes.js';
 export type { ResolvedRouteRule, RouteOptions, RouteRule, RouteTarget, Routes } from './routes.js';
-export { RESCAN_THROTTLE_MS, TIMERS_NAMESPACE, Timers, cancelTimer, putTimer, resolveDueAt, timerKey } from './timers.js';
-export type { DelayOptions, TimerInput, TimerValue } from './timers.js';
+export {
+  RESCAN_THROTTLE_MS,
+  TIMERS_NAMESPACE,
+  Timers,
+  cancelTimer,
+  putTimer,
+  resolveDueAt,
+  setTimer,
+  timerKey,
+} from './timers.js';
+export type { DelayOptions, TimerInput, TimerValue, ValidTimer } from './timers.js';

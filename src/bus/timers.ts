@@ -11,7 +11,7 @@
  *   per {@link RESCAN_THROTTLE_MS}.
  */
 import type { Envelope, PublishInput } from '../envelope/envelope.js';
-import type { EnvelopeWithText } from '../envelope/validate.js';
+import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText } from '../envelope/validate.js';
 import { parseTimestamp } from '../envelope/timestamp.js';
 import { invalidField } from '../errors.js';
 import type { AppendItem, EventStore, StateArea, StoreTransaction } from '../store/event-store.js';
@@ -35,9 +35,18 @@ export interface TimerValue {
 
 /** A timer to set: the event to append, and when. */
 export interface TimerInput {
-  /** When to append `item` (ms since the epoch). */
+  /** When to append the event: ms since the epoch, a Date, or an RFC 3339 time. */
+  readonly dueAt: number | Date | string;
+  /**
+   * The event, a whole envelope (as `createEnvelope` returns it); its id makes the timer's
+   * key, so setting the same timer twice keeps one.
+   */
+  readonly envelope: unknown;
+}
+
+/** A timer the runtime built itself (valid by construction). */
+export interface ValidTimer {
   readonly dueAt: number;
-  /** The event; its id makes the timer's key, so setting the same timer twice keeps one. */
   readonly item: AppendItem;
 }
 
@@ -50,10 +59,30 @@ export function timerKey(dueAt: number, eventId: string): string {
 }
 
 /**
- * Writes a timer into `state` (a transaction's state area, to set it atomically with other
- * writes). Returns its key. Setting a timer that exists already changes nothing.
+ * Sets a timer inside your own store transaction (`tx.state`), atomically with your other
+ * writes: the event is appended when due, by a process of the bus that fires timers (one
+ * that subscribes, `agentbus run` or `agentbus serve`). Returns the timer's key, for
+ * {@link cancelTimer}. Setting a timer that exists already changes nothing.
+ *
+ * @throws AgentbusError `OPTIONS_INVALID` naming `dueAt`, or `ENVELOPE_INVALID` naming the
+ *   envelope's field; nothing is written.
+ * @example
+ * await store.transaction(async (tx) => {
+ *   await tx.state.put('orders', 'o-1', { status: 'awaiting-payment' }, 'absent')
+ *   const key = await putTimer(tx.state, { dueAt: Date.now() + 15 * 60_000, envelope: createEnvelope({ topic: 'orders', type: 'PaymentTimedOut' }) })
+ * })
  */
-export async function putTimer(state: StateArea, timer: TimerInput): Promise<string> {
+export async function putTimer(state: StateArea, timer: TimerInput, limits?: EnvelopeLimits): Promise<string> {
+  const raw = timer?.dueAt;
+  const dueAt = raw instanceof Date ? raw.getTime() : typeof raw === 'string' ? parseTimestamp(raw) : raw;
+  if (typeof dueAt !== 'number' || !Number.isFinite(dueAt) || dueAt < 0) {
+    throw invalidField('OPTIONS_INVALID', 'dueAt', 'must be ms since the epoch, a Date or an RFC 3339 time');
+  }
+  return setTimer(state, { dueAt, item: parseEnvelopeWithText(timer.envelope, limits) });
+}
+
+/** {@link putTimer} for a timer the runtime built (no validation). */
+export async function setTimer(state: StateArea, timer: ValidTimer): Promise<string> {
   const key = timerKey(timer.dueAt, timer.item.envelope.event.id);
   if (await state.get(TIMERS_NAMESPACE, key)) return key;
   const value: TimerValue = { due_at: timer.dueAt, envelope: timer.item.envelope };
@@ -61,10 +90,19 @@ export async function putTimer(state: StateArea, timer: TimerInput): Promise<str
   return key;
 }
 
-/** Deletes a timer by key from `state`; false when it already fired or was cancelled. */
+/**
+ * Deletes a timer by key from `state` (inside your own transaction: `tx.state`); false when
+ * it already fired or was cancelled.
+ * @throws AgentbusError `OPTIONS_INVALID` naming `key` when it is not a timer key.
+ */
 export function cancelTimer(state: StateArea, key: string): Promise<boolean> {
+  if (typeof key !== 'string' || !TIMER_KEY.test(key)) {
+    return Promise.reject(invalidField('OPTIONS_INVALID', 'key', 'must be a timer key as putTimer returns it'));
+  }
   return state.delete(TIMERS_NAMESPACE, key);
 }
+
+const TIMER_KEY = /^\d{15}\/./;
 
 /** The delay options of `bus.publish`: at most one of them. */
 export interface DelayOptions {
@@ -194,7 +232,7 @@ export class Timers {
    */
   async publishAt(input: PublishInput, dueAt: number): Promise<Envelope> {
     const item = this.#create({ ...input, timestamp: input.timestamp ?? new Date(dueAt).toISOString() });
-    await putTimer(this.#store.state, { dueAt, item });
+    await setTimer(this.#store.state, { dueAt, item });
     this.start();
     this.wake();
     return item.envelope;

@@ -23,6 +23,14 @@ function fieldOf(run: () => unknown): string | undefined {
 }
 
 describe('createEnvelope', () => {
+  it('needs no options: the system clock and ids of the generated format', () => {
+    const before = Date.now();
+    const envelope = createEnvelope({ topic: 'project.tasks', type: 'TaskCompletedEvent' });
+    expect(isGeneratedEventId(envelope.event.id)).toBe(true);
+    expect(Date.parse(envelope.event.timestamp)).toBeGreaterThanOrEqual(before - 1);
+    expect(createEnvelope({ topic: 'project.tasks', type: 'TaskCompletedEvent' }).event.id).not.toBe(envelope.event.id);
+  });
+
   it('generates the id and timestamp and fills every default', () => {
     const envelope = createEnvelope({ topic: 'project.tasks', type: 'TaskStartedEvent' }, options);
     expect(isGeneratedEventId(envelope.event.id)).toBe(true);

@@ -7,15 +7,16 @@ import { invalidField } from '../errors.js';
 import type { Clock } from '../time.js';
 import type { Envelope, JsonValue, PublishInput } from './envelope.js';
 import { setOwn } from './json.js';
+import { createIdGenerator } from './ids.js';
 import { formatTimestamp } from './timestamp.js';
 import { DEFAULT_SOURCE, EVENT_FIELDS, type EnvelopeLimits, type EnvelopeWithText, normaliseEnvelope } from './validate.js';
 
 /** What {@link createEnvelope} needs besides the input. */
 export interface CreateEnvelopeOptions {
-  /** Gives `event.timestamp` when the input has none. */
-  clock: Clock;
-  /** Gives `event.id` when the input has none, e.g. from `createIdGenerator`. */
-  newId: () => string;
+  /** Gives `event.timestamp` when the input has none. @default the system clock */
+  clock?: Clock;
+  /** Gives `event.id` when the input has none, e.g. from `createIdGenerator`. @default ids on `clock` */
+  newId?: () => string;
   /** `event.source` when the input has none. @default "/agentbus" */
   defaultSource?: string;
   /** @default DEFAULT_ENVELOPE_LIMITS */
@@ -30,15 +31,14 @@ export interface CreateEnvelopeOptions {
  * @throws AgentbusError `ENVELOPE_INVALID` naming the wire path (`event.type`, `routing.topic`,
  *   `payload.items[3]`, ...) of the first offending field.
  * @example
+ * const envelope = createEnvelope({ topic: 'project.tasks', type: 'TaskCompletedEvent', payload: { task_id: 'T1' } })
+ * // In tests, with a clock of your own:
  * const newId = createIdGenerator({ clock })
- * const envelope = createEnvelope(
- *   { topic: 'project.tasks', type: 'TaskCompletedEvent', payload: { task_id: 'T1' } },
- *   { clock, newId },
- * )
+ * createEnvelope({ topic: 'project.tasks', type: 'TaskCompletedEvent' }, { clock, newId })
  */
 export function createEnvelope<P extends JsonValue = JsonValue>(
   input: PublishInput<P>,
-  options: CreateEnvelopeOptions,
+  options: CreateEnvelopeOptions = {},
 ): Envelope<P> {
   // The payload was validated as P's JSON; the envelope carries it unchanged.
   return build(input, options).envelope as Envelope<P>;
@@ -51,7 +51,7 @@ export function createEnvelope<P extends JsonValue = JsonValue>(
  */
 export function createEnvelopeWithText<P extends JsonValue = JsonValue>(
   input: PublishInput<P>,
-  options: CreateEnvelopeOptions,
+  options: CreateEnvelopeOptions = {},
 ): EnvelopeWithText<P> {
   return build(input, options) as EnvelopeWithText<P>;
 }
@@ -60,8 +60,9 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): EnvelopeWit
   if (typeof input !== 'object' || input === null) {
     throw invalidField('ENVELOPE_INVALID', 'input', 'publish input must be an object');
   }
-  const generatedId = input.id === undefined ? options.newId() : undefined;
-  const generatedTimestamp = input.timestamp === undefined ? formatTimestamp(options.clock.now()) : undefined;
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const generatedId = input.id === undefined ? (options.newId ?? defaultNewId(clock))() : undefined;
+  const generatedTimestamp = input.timestamp === undefined ? formatTimestamp(clock.now()) : undefined;
   const event: Record<string, unknown> = {
     id: input.id ?? generatedId,
     type: input.type,
@@ -101,4 +102,14 @@ function addExtensions(event: Record<string, unknown>, extensions: unknown): voi
     // Not an assignment: a key named "__proto__" must become a field (and then be refused).
     setOwn(event, key, value);
   }
+}
+
+const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
+let systemIds: (() => string) | undefined;
+
+/** Ids on `clock`: one generator for the system clock, shared; a new one for another clock. */
+function defaultNewId(clock: Clock): () => string {
+  if (clock !== SYSTEM_CLOCK) return createIdGenerator({ clock });
+  systemIds ??= createIdGenerator({ clock: SYSTEM_CLOCK });
+  return systemIds;
 }

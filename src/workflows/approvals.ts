@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bus } from '../bus/bus.js';
-import { cancelTimer, putTimer } from '../bus/timers.js';
+import { cancelTimer, setTimer } from '../bus/timers.js';
 import type { Envelope, JsonObject, JsonValue } from '../envelope/envelope.js';
 import { AgentbusError, invalidField } from '../errors.js';
 import { isValidTopic } from '../routing/index.js';
@@ -176,7 +176,7 @@ export async function requestApproval(bus: Bus, input: ApprovalRequestInput): Pr
   const record = await bus.store.transaction(async (tx) => {
     const existing = await tx.state.get<ApprovalRecord>(APPROVALS_NAMESPACE, id);
     if (existing) return existing.value;
-    const timer_key = await putTimer(tx.state, { dueAt, item: timedOut });
+    const timer_key = await setTimer(tx.state, { dueAt, item: timedOut });
     const value: ApprovalRecord = { ...record0, request_event_id: requested.envelope.event.id, timer_key };
     await tx.state.put(APPROVALS_NAMESPACE, id, value, 'absent');
     await bus.timers.append(tx, [requested]);

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Bus } from '../bus/bus.js';
-import { cancelTimer, putTimer } from '../bus/timers.js';
+import { cancelTimer, setTimer } from '../bus/timers.js';
 import type { AppendItem } from '../store/event-store.js';
 import type { Decision, IdFor } from './effects.js';
 
@@ -39,7 +39,7 @@ export async function commitDecision<S>(
     }
     if (d.state !== undefined) await tx.state.put(namespace, key, d.state, record ? record.version : 'absent');
     for (const effect of d.effects) if (effect.kind === 'cancel') await cancelTimer(tx.state, effect.key);
-    for (const timer of timers) await putTimer(tx.state, timer);
+    for (const timer of timers) await setTimer(tx.state, timer);
     await bus.timers.append(tx, items);
     scheduled = timers.length > 0;
     published = items;

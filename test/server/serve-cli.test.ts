@@ -46,6 +46,26 @@ describe('agentbus serve', () => {
     ]);
   });
 
+  it('fires the delayed events other processes scheduled', async () => {
+    const db = freshDb();
+    const scheduled = await runCli(['publish', '--db', db, '--topic', 'project.later', '--type', 'ReminderDue', '--delay', '1s']);
+    expect(scheduled.code).toBe(0);
+    expect((await runCli(['events', '--db', db, '--json'])).stdout.trim()).toBe('[]');
+    const cli = startCli(['serve', '--port', '0', '--db', db]);
+    await cli.waitFor(({ stderr }) => LISTENING.test(stderr), 30_000);
+    const url = LISTENING.exec(cli.stderr())?.[1] as string;
+    let types: string[] = [];
+    for (let tries = 0; tries < 100 && types.length === 0; tries++) {
+      const body = (await (await fetch(`${url}/v1/events`)).json()) as {
+        events: Array<{ envelope: { event: { type: string } } }>;
+      };
+      types = body.events.map((e) => e.envelope.event.type);
+      if (types.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(types).toEqual(['ReminderDue']);
+    expect((await cli.stop('SIGTERM')).code).toBe(0);
+  });
+
   it('refuses a non-loopback address without tokens (exit 2, naming server.host)', async () => {
     const result = await runCli(['serve', '--host', '0.0.0.0', '--port', '0', '--db', freshDb()]);
     expect(result.code).toBe(2);

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Bus, createBus } from '../../src/bus/index.js';
 import { OUTBOX_NAMESPACE } from '../../src/bus/outbox.js';
 import { isAgentbusError } from '../../src/errors.js';
+import { cancelTimer, createEnvelope, putTimer } from '../../src/index.js';
 import type { StoredEvent } from '../../src/store/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { createManualClock } from '../../src/testing.js';
@@ -108,6 +109,47 @@ describe('delayed publish', () => {
     expect(got).toEqual([envelope.event.id]);
     const [stored] = await reminders(bus);
     expect((stored as StoredEvent).storedAt).toBeGreaterThanOrEqual(published + 300);
+  });
+});
+
+describe('timers set in your own transaction (putTimer, cancelTimer)', () => {
+  it('sets and cancels timers atomically with other writes, and refuses bad input by name', async () => {
+    const clock = createManualClock(Date.UTC(2025, 10, 29, 14, 0));
+    const bus = await open(dbPath(), { clock });
+    const timedOut = createEnvelope({ topic: 'orders', type: 'PaymentTimedOut', payload: { order: 'o-1' } });
+    const other = createEnvelope({ topic: 'orders', type: 'ReminderEvent', payload: { order: 'o-1' } });
+    let otherKey = '';
+    await bus.store.transaction(async (tx) => {
+      await tx.state.put('orders', 'o-1', { status: 'awaiting-payment' }, 'absent');
+      await putTimer(tx.state, { dueAt: '2025-11-29T14:15:00Z', envelope: timedOut });
+      otherKey = await putTimer(tx.state, { dueAt: clock.now() + 60_000, envelope: other });
+    });
+    await bus.store.transaction(async (tx) => {
+      expect(await cancelTimer(tx.state, otherKey)).toBe(true);
+    });
+    clock.advance(15 * 60_000);
+    expect(await bus.timers.fireDue()).toBe(1);
+    expect((await collect(bus.events({ topic: 'orders' }))).map((e) => e.envelope.event.id)).toEqual([timedOut.event.id]);
+
+    // Refused: nothing of the transaction is written.
+    for (const [timer, code, field] of [
+      [{ dueAt: 'soon', envelope: timedOut }, 'OPTIONS_INVALID', 'dueAt'],
+      [{ dueAt: Number.NaN, envelope: timedOut }, 'OPTIONS_INVALID', 'dueAt'],
+      [{ dueAt: 0, envelope: { ...timedOut, routing: { topic: 'bad topic' } } }, 'ENVELOPE_INVALID', 'routing.topic'],
+      [{ dueAt: 0, envelope: 'not an envelope' }, 'ENVELOPE_INVALID', 'envelope'],
+    ] as const) {
+      const error = await bus.store
+        .transaction(async (tx) => {
+          await tx.state.put('orders', 'o-2', { status: 'new' }, 'absent');
+          await putTimer(tx.state, timer as Parameters<typeof putTimer>[1]);
+        })
+        .catch((e: unknown) => e);
+      expect(isAgentbusError(error, code) && error.details.field, String(error)).toBe(field);
+      expect(await bus.store.state.get('orders', 'o-2')).toBeUndefined();
+    }
+    const badKey = await bus.store.transaction((tx) => cancelTimer(tx.state, 'nope')).catch((e: unknown) => e);
+    expect(isAgentbusError(badKey, 'OPTIONS_INVALID') && badKey.details.field).toBe('key');
+    expect(await collect(bus.timers.list())).toEqual([]);
   });
 });
 

@@ -62,6 +62,9 @@ async function serveAction(flags: ServeFlags, command: Command): Promise<void> {
     await bus.close();
     throw error;
   }
+  // A long-running process of the bus: it fires the delayed events and workflow timeouts
+  // that short-lived ones (`agentbus publish --delay`) scheduled.
+  bus.timers.start();
   const tokens = config.server.tokens.length;
   note(
     `agentbus serve: listening on ${server.url} (dashboard at /, API at /v1, OpenAPI at /openapi.json; ` +
