@@ -80,8 +80,7 @@ export async function loadConfig(
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
-      throw new AgentbusError('NOT_FOUND', `--config: no config file at ${path}`, { field: '--config', path });
+    if (code === 'ENOENT') throw invalidField('OPTIONS_INVALID', '--config', `no config file at ${path}`, { path });
     throw invalidField('OPTIONS_INVALID', '--config', `cannot read ${path}: ${code ?? String(error)}`);
   }
   let value: unknown;

@@ -72,6 +72,13 @@ describe('agentbus serve', () => {
     expect(result.stderr).toMatch(/^agentbus: server\.host: refusing to bind 0\.0\.0\.0 without tokens/);
   });
 
+  it('refuses a config file that is not there (exit 2, naming --config)', async () => {
+    const db = freshDb();
+    const result = await runCli(['events', '--db', db, '--config', join(dirname(db), 'missing.yaml')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^agentbus: --config: no config file at .*missing\.yaml/);
+  });
+
   it('refuses a config file with a bad field (exit 2, naming its path)', async () => {
     const db = freshDb();
     const config = join(dirname(db), 'bad.yaml');
