@@ -70,8 +70,11 @@ server:
     expect((await parseConfig({})).server).toEqual({ host: '127.0.0.1', port: 7070, bodyLimit: DEFAULT_BODY_LIMIT, tokens: [] });
   });
 
-  it('reports a missing file as NOT_FOUND and broken YAML as OPTIONS_INVALID', async () => {
-    await expect(loadConfig(join(dir, 'absent.yaml'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  it('refuses a missing file and broken YAML as OPTIONS_INVALID', async () => {
+    await expect(loadConfig(join(dir, 'absent.yaml'))).rejects.toMatchObject({
+      code: 'OPTIONS_INVALID',
+      details: { field: '--config' },
+    });
     await expect(loadConfig(file('broken.yaml', 'server: [unclosed'))).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
   });
 });
