@@ -38,6 +38,8 @@ export class Checkpointer {
   #worker: Worker | undefined;
   #busy = false;
   #again = false;
+  /** Set by close: no request starts a worker after it (one would keep the process alive). */
+  #closed = false;
 
   /** @param onDone runs on the main thread after each background checkpoint. */
   constructor(
@@ -47,6 +49,7 @@ export class Checkpointer {
 
   /** Asks for a PASSIVE checkpoint; coalesces requests while one runs. */
   request(): void {
+    if (this.#closed) return;
     if (this.#busy) {
       this.#again = true;
       return;
@@ -56,6 +59,7 @@ export class Checkpointer {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const worker = this.#worker;
     if (!worker) return;
     this.#worker = undefined;
@@ -82,6 +86,8 @@ export class Checkpointer {
     worker.unref();
     worker.on('message', () => {
       this.#busy = false;
+      // A checkpoint that ends while the store closes: its connection is closing too.
+      if (this.#closed) return;
       this.onDone();
       if (this.#again) {
         this.#again = false;
