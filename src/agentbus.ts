@@ -18,7 +18,7 @@ import {
 import { positiveInteger, validateTopicPrefix } from './cqrs/names.js';
 import { parseTimeout } from './cqrs/command-bus.js';
 import { createIdGenerator } from './envelope/ids.js';
-import { invalidField } from './errors.js';
+import { invalidField, refuseUnknownKeys } from './errors.js';
 
 /** CQRS settings of {@link createBus}. */
 export interface CqrsOptions {
@@ -50,6 +50,7 @@ export interface AgentBus extends Bus {
 }
 
 const SYSTEM_CLOCK = { now: () => Date.now() };
+const CQRS_OPTIONS: ReadonlySet<string> = new Set(['commandTopicPrefix', 'commandTimeout', 'queryTimeout', 'snapshotEvery']);
 
 /**
  * Opens a bus with the CQRS layer. With no options it uses `.agentbus/agentbus.db` in the
@@ -66,13 +67,16 @@ const SYSTEM_CLOCK = { now: () => Date.now() };
  * const { id } = await bus.commands.send('CreateUserCommand', { email: 'ada@example.com' })
  */
 export async function createBus(options: AgentBusOptions = {}): Promise<AgentBus> {
-  const cqrs = options.cqrs ?? {};
-  if (typeof cqrs !== 'object' || cqrs === null) throw invalidField('OPTIONS_INVALID', 'cqrs', 'must be an object');
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidField('OPTIONS_INVALID', 'options', 'must be an object');
+  }
+  const { cqrs = {}, ...busOptions } = options;
+  refuseUnknownKeys(cqrs, CQRS_OPTIONS, 'cqrs.');
   const commandTimeout = parseTimeout(cqrs.commandTimeout, 30_000, 'cqrs.commandTimeout');
   const queryTimeout = parseTimeout(cqrs.queryTimeout, 10_000, 'cqrs.queryTimeout');
   const snapshotEvery = positiveInteger(cqrs.snapshotEvery, 'cqrs.snapshotEvery', 100, 0);
   const commandTopicPrefix = validateTopicPrefix(cqrs.commandTopicPrefix ?? 'commands', 'cqrs.commandTopicPrefix');
-  const bus = await openBus(options);
+  const bus = await openBus(busOptions);
   const clock = options.clock ?? SYSTEM_CLOCK;
   const now = () => clock.now();
   const newId = createIdGenerator({ clock });

@@ -76,6 +76,25 @@ export function invalidField(
 }
 
 /**
+ * Refuses an options object (`what`, for the message) that is not a plain object, or has a
+ * key outside `known`: a typo would otherwise be ignored and lose a setting silently.
+ * @throws AgentbusError `code` naming `prefix + key`.
+ */
+export function refuseUnknownKeys(
+  value: unknown,
+  known: ReadonlySet<string>,
+  prefix: string,
+  code: AgentbusErrorCode = 'OPTIONS_INVALID',
+): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidField(code, prefix === '' ? 'options' : prefix.replace(/\.$/, ''), 'must be an object');
+  }
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) throw invalidField(code, `${prefix}${key}`, `unknown option; options are ${[...known].join(', ')}`);
+  }
+}
+
+/**
  * Thrown by a publisher when a subscription is too far behind and its policy is `reject`,
  * or when a `block` policy waited longer than its timeout.
  */

@@ -9,11 +9,31 @@ export interface Clock {
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** The longest wait on an in-memory timer (Node's `setTimeout` limit, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest duration of all, for durable timers: 100 years (365-day ones). */
+export const MAX_DURATION_MS = 100 * 365 * 86_400_000;
+/** The latest time an event timestamp can write (the end of year 9999, UTC). */
+export const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 /**
  * Parses a duration: a number of milliseconds, or a string like `"250ms"`, `"1s"`, `"30s"`,
- * `"5m"`, `"2h"`, `"1d"`, `"1.5s"`, `"1h30m"`. Returns milliseconds, or an error message.
+ * `"5m"`, `"2h"`, `"1d"`, `"1.5s"`, `"1h30m"`, at most `max` ms ({@link MAX_TIMER_MS} for
+ * what waits on an in-memory timer). Returns milliseconds, or an error message.
  */
-export function parseDuration(value: unknown): number | { error: string } {
+export function parseDuration(value: unknown, max: number = MAX_DURATION_MS): number | { error: string } {
+  const ms = parseAnyDuration(value);
+  if (typeof ms === 'number' && ms > max) return { error: `must be at most ${describeMax(max)}` };
+  return ms;
+}
+
+function describeMax(max: number): string {
+  if (max === MAX_TIMER_MS) return `${MAX_TIMER_MS} ms (about 24.8 days, the longest in-memory timer)`;
+  if (max === MAX_DURATION_MS) return '100 years';
+  return `${max} ms`;
+}
+
+function parseAnyDuration(value: unknown): number | { error: string } {
   if (typeof value === 'number') {
     return Number.isFinite(value) && value >= 0 ? value : { error: 'must be a non-negative number of milliseconds' };
   }

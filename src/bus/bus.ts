@@ -6,11 +6,18 @@ import type { Envelope, JsonValue, PublishInput } from '../envelope/envelope.js'
 import { createIdGenerator } from '../envelope/ids.js';
 import { createEnvelopeWithText } from '../envelope/create.js';
 import { frozenEnvelopeCopy } from '../envelope/frozen.js';
-import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText, resolveLimits } from '../envelope/validate.js';
-import { AgentbusError, invalidField } from '../errors.js';
-import type { AppendItem, ConsumerInfo, EventStore, HistoryQuery, StoredEvent } from '../store/event-store.js';
+import {
+  type EnvelopeLimits,
+  type EnvelopeWithText,
+  SOURCE_RULE,
+  isEventSource,
+  parseEnvelopeWithText,
+  resolveLimits,
+} from '../envelope/validate.js';
+import { AgentbusError, invalidField, refuseUnknownKeys } from '../errors.js';
+import type { AppendItem, ConsumerInfo, EventStore, HistoryQuery, StartPosition, StoredEvent } from '../store/event-store.js';
 import type { SqliteStoreOptions } from '../store/sqlite/index.js';
-import { type Clock, parseDuration } from '../time.js';
+import { type Clock, MAX_TIMER_MS, parseDuration } from '../time.js';
 import type { Transport, TransportSubscriptionAdmin } from '../transport/transport.js';
 import { type StoreChoice, type TransportChoice, openBackends } from './backends.js';
 import { type DeadLetterAdmin, createDeadLetterAdmin } from './dead-letters.js';
@@ -57,6 +64,20 @@ export interface BusOptions {
   clock?: Clock;
 }
 
+const BUS_OPTIONS: ReadonlySet<string> = new Set([
+  'path',
+  'sqlite',
+  'store',
+  'transport',
+  'source',
+  'limits',
+  'retry',
+  'blockTimeout',
+  'clock',
+]);
+const SQLITE_OPTIONS: ReadonlySet<string> = new Set(['synchronous', 'busyTimeoutMs', 'backgroundCheckpoints', 'watch']);
+const LIMIT_OPTIONS: ReadonlySet<string> = new Set(['maxPayloadBytes', 'maxDepth', 'maxExtensionBytes']);
+
 /** A running subscription in this process. */
 export interface Subscription {
   readonly name: string;
@@ -92,13 +113,19 @@ const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
  * await bus.publish({ topic: 'project.tasks', type: 'APIDesignCompleted', payload: { endpoints: 12 } })
  */
 export async function createBus(options: BusOptions = {}): Promise<Bus> {
+  refuseUnknownKeys(options, BUS_OPTIONS, '');
+  if (options.sqlite !== undefined) refuseUnknownKeys(options.sqlite, SQLITE_OPTIONS, 'sqlite.');
+  if (options.limits !== undefined) refuseUnknownKeys(options.limits, LIMIT_OPTIONS, 'limits.');
+  if (options.clock !== undefined && typeof options.clock?.now !== 'function') {
+    throw invalidField('OPTIONS_INVALID', 'clock', 'must be an object with a now() method returning ms since the epoch');
+  }
   const clock = options.clock ?? SYSTEM_CLOCK;
   const source = options.source ?? '/agentbus';
-  if (typeof source !== 'string' || source === '') throw invalidField('OPTIONS_INVALID', 'source', 'must be a non-empty string');
+  if (!isEventSource(source)) throw invalidField('OPTIONS_INVALID', 'source', `must be ${SOURCE_RULE}`);
   const retry = parseRetryPolicy(options.retry, DEFAULT_RETRY_POLICY, 'retry');
   // Refuse bad limits now, not at the first publish.
   if (options.limits !== undefined) resolveLimits(options.limits);
-  const blockTimeout = parseDuration(options.blockTimeout ?? DEFAULT_BLOCK_TIMEOUT_MS);
+  const blockTimeout = parseDuration(options.blockTimeout ?? DEFAULT_BLOCK_TIMEOUT_MS, MAX_TIMER_MS);
   if (typeof blockTimeout !== 'number') throw invalidField('OPTIONS_INVALID', 'blockTimeout', blockTimeout.error);
   if (options.path !== undefined && (typeof options.path !== 'string' || options.path === '')) {
     throw invalidField('OPTIONS_INVALID', 'path', 'must be a non-empty file path');
@@ -173,7 +200,11 @@ export class Bus {
           get: (name) => deliveries.getConsumer(validateSubscriptionName(name)),
           pause: (name) => deliveries.setPaused(validateSubscriptionName(name), true),
           resume: (name) => deliveries.setPaused(validateSubscriptionName(name), false),
-          reset: (name, to) => deliveries.resetConsumer(validateSubscriptionName(name), parseStart(to, 'to')),
+          reset: async (name, to) => {
+            const start = parseStart(to, 'to');
+            await this.#assertInLog(start, 'to');
+            return deliveries.resetConsumer(validateSubscriptionName(name), start);
+          },
           delete: (name) => deliveries.deleteConsumer(validateSubscriptionName(name)),
         };
   }
@@ -185,7 +216,7 @@ export class Bus {
    * @throws AgentbusError `ENVELOPE_INVALID` naming the field; nothing is written.
    */
   async publish<P extends JsonValue = JsonValue>(input: PublishInput<P> & DelayOptions): Promise<Envelope<P>> {
-    if (input.delay !== undefined || input.deliverAt !== undefined) {
+    if (input !== null && typeof input === 'object' && (input.delay !== undefined || input.deliverAt !== undefined)) {
       this.#assertOpen();
       const { delay, deliverAt, ...rest } = input;
       const dueAt = resolveDueAt({ delay, deliverAt }, this.#clock.now()) as number;
@@ -261,6 +292,7 @@ export class Bus {
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.#assertOpen();
     const o = resolveSubscribeOptions(options, { retry: this.#retry, source: this.#source });
+    await this.#assertInLog(o.start, 'start');
     const consumer = await this.transport.consumer({
       name: o.name,
       topic: o.topic,
@@ -335,6 +367,22 @@ export class Bus {
     this.#dispatchers.clear();
     if (this.#owns.transport) await this.transport.close();
     if (this.#owns.store) await this.store.close();
+  }
+
+  /**
+   * Refuses a start position past the end of the log: the subscription would skip every
+   * event up to it. (On NATS the stream's sequence is the position, checked by JetStream.)
+   */
+  async #assertInLog(start: StartPosition, field: string): Promise<void> {
+    if (this.transport.ownLog || typeof start !== 'object' || !('seq' in start)) return;
+    const next = (await this.store.head()) + 1;
+    if (start.seq > next) {
+      throw invalidField(
+        'OPTIONS_INVALID',
+        field,
+        `position ${start.seq} is past the end of the log: the next event takes ${next}`,
+      );
+    }
   }
 
   #create(input: PublishInput): AppendItem {

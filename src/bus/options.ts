@@ -3,10 +3,11 @@
  * before anything is written.
  */
 import { parseTimestamp } from '../envelope/timestamp.js';
+import { SOURCE_RULE, isEventSource } from '../envelope/validate.js';
 import { AgentbusError, invalidField } from '../errors.js';
 import { type EventPattern, compilePattern, parseFilter, validateTopicPattern } from '../routing/index.js';
 import type { StartPosition, StoredEvent } from '../store/event-store.js';
-import { parseDuration } from '../time.js';
+import { MAX_TIMER_MS, parseDuration } from '../time.js';
 import type { Handler } from './dispatcher.js';
 import { type RetryPolicy, type RetryPolicyInput, parseRetryPolicy } from './retry-policy.js';
 
@@ -93,7 +94,7 @@ function positiveInt(value: unknown, field: string, fallback: number, max: numbe
 
 function duration(value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined;
-  const ms = parseDuration(value);
+  const ms = parseDuration(value, MAX_TIMER_MS);
   if (typeof ms !== 'number') throw invalidField('OPTIONS_INVALID', field, ms.error);
   if (ms <= 0) throw invalidField('OPTIONS_INVALID', field, 'must be longer than zero');
   return ms;
@@ -155,7 +156,7 @@ export function resolveSubscribeOptions(
   if (options.onFull !== undefined && options.onFull !== 'block' && options.onFull !== 'reject') {
     throw invalidField('OPTIONS_INVALID', 'onFull', 'must be block or reject');
   }
-  if (typeof source !== 'string' || source === '') throw invalidField('OPTIONS_INVALID', 'source', 'must be a non-empty string');
+  if (!isEventSource(source)) throw invalidField('OPTIONS_INVALID', 'source', `must be ${SOURCE_RULE}`);
   return {
     name,
     topic,

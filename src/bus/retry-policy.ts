@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { AgentbusError, NonRetryableError, RetryAfterError } from '../errors.js';
-import { parseDuration } from '../time.js';
+import { MAX_TIMER_MS, parseDuration } from '../time.js';
 
 /** The seed's retry JSON, as users write it (snake_case, durations as text or ms). */
 export interface RetryPolicyInput {
@@ -47,7 +47,7 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 };
 
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
+  const ms = parseDuration(value, MAX_TIMER_MS);
   if (typeof ms === 'number') return ms;
   ctx.addIssue({ code: 'custom', message: ms.error });
   return z.NEVER;

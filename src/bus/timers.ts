@@ -15,7 +15,7 @@ import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText } fro
 import { parseTimestamp } from '../envelope/timestamp.js';
 import { invalidField } from '../errors.js';
 import type { AppendItem, EventStore, StateArea, StoreTransaction } from '../store/event-store.js';
-import { type Clock, parseDuration } from '../time.js';
+import { type Clock, MAX_TIME_MS, parseDuration } from '../time.js';
 import { Outbox, type OutboxStatus } from './outbox.js';
 
 /** State-area namespace of the timers. */
@@ -75,8 +75,8 @@ export function timerKey(dueAt: number, eventId: string): string {
 export async function putTimer(state: StateArea, timer: TimerInput, limits?: EnvelopeLimits): Promise<string> {
   const raw = timer?.dueAt;
   const dueAt = raw instanceof Date ? raw.getTime() : typeof raw === 'string' ? parseTimestamp(raw) : raw;
-  if (typeof dueAt !== 'number' || !Number.isFinite(dueAt) || dueAt < 0) {
-    throw invalidField('OPTIONS_INVALID', 'dueAt', 'must be ms since the epoch, a Date or an RFC 3339 time');
+  if (typeof dueAt !== 'number' || !Number.isFinite(dueAt) || dueAt < 0 || dueAt > MAX_TIME_MS) {
+    throw invalidField('OPTIONS_INVALID', 'dueAt', 'must be ms since the epoch, a Date or an RFC 3339 time, in years 1970-9999');
   }
   return setTimer(state, { dueAt, item: parseEnvelopeWithText(timer.envelope, limits) });
 }
@@ -124,6 +124,7 @@ export function resolveDueAt(options: DelayOptions, now: number): number | undef
   if (delay !== undefined) {
     const ms = parseDuration(delay);
     if (typeof ms !== 'number') throw invalidField('ENVELOPE_INVALID', 'delay', ms.error);
+    if (now + ms > MAX_TIME_MS) throw invalidField('ENVELOPE_INVALID', 'delay', 'ends after the year 9999');
     return now + ms;
   }
   if (deliverAt === undefined) return undefined;
@@ -135,8 +136,12 @@ export function resolveDueAt(options: DelayOptions, now: number): number | undef
         : typeof deliverAt === 'string'
           ? parseTimestamp(deliverAt)
           : undefined;
-  if (at === undefined || !Number.isFinite(at)) {
-    throw invalidField('ENVELOPE_INVALID', 'deliverAt', 'must be an RFC 3339 time, a Date or ms since the epoch');
+  if (at === undefined || !Number.isFinite(at) || at < 0 || at > MAX_TIME_MS) {
+    throw invalidField(
+      'ENVELOPE_INVALID',
+      'deliverAt',
+      'must be an RFC 3339 time, a Date or ms since the epoch, in years 1970-9999',
+    );
   }
   return at;
 }

@@ -12,7 +12,7 @@ import type { Bus, Subscription } from '../bus/bus.js';
 import type { HandlerContext } from '../bus/handler-context.js';
 import type { Envelope, JsonValue } from '../envelope/envelope.js';
 import { AgentbusError, invalidField } from '../errors.js';
-import { parseDuration } from '../time.js';
+import { MAX_TIMER_MS, parseDuration } from '../time.js';
 import { type StagedPublish, stagingContext } from './staging-context.js';
 import { typeToken, validateMessageType, validateTopicPrefix } from './names.js';
 import { type RemoteErrorData, fromRemoteError, toRemoteError } from './remote-error.js';
@@ -105,7 +105,7 @@ export function commandGroup(commandType: string): string {
 /** Parses a timeout option: a positive duration. */
 export function parseTimeout(value: unknown, fallback: number, field = 'timeout'): number {
   if (value === undefined) return fallback;
-  const ms = parseDuration(value);
+  const ms = parseDuration(value, MAX_TIMER_MS);
   if (typeof ms !== 'number') throw invalidField('OPTIONS_INVALID', field, ms.error);
   if (ms <= 0) throw invalidField('OPTIONS_INVALID', field, 'must be longer than zero');
   return ms;

@@ -60,6 +60,9 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): EnvelopeWit
   if (typeof input !== 'object' || input === null) {
     throw invalidField('ENVELOPE_INVALID', 'input', 'publish input must be an object');
   }
+  for (const key in input) {
+    if (!PUBLISH_OPTIONS.has(key)) throw unknownOption(key);
+  }
   const clock = options.clock ?? SYSTEM_CLOCK;
   const generatedId = input.id === undefined ? (options.newId ?? defaultNewId(clock))() : undefined;
   const generatedTimestamp = input.timestamp === undefined ? formatTimestamp(clock.now()) : undefined;
@@ -112,4 +115,30 @@ function defaultNewId(clock: Clock): () => string {
   if (clock !== SYSTEM_CLOCK) return createIdGenerator({ clock });
   systemIds ??= createIdGenerator({ clock: SYSTEM_CLOCK });
   return systemIds;
+}
+
+/** The fields of `PublishInput`: anything else is a typo that would lose data. */
+const PUBLISH_OPTIONS: ReadonlySet<string> = new Set([
+  'topic',
+  'type',
+  'payload',
+  'partitionKey',
+  'priority',
+  'deliverTo',
+  'correlationId',
+  'causationId',
+  'source',
+  'id',
+  'kind',
+  'timestamp',
+  'version',
+  'expiresAt',
+  'traceparent',
+  'schema',
+  'extensions',
+]);
+
+function unknownOption(key: string): Error {
+  const hint = key === 'delay' || key === 'deliverAt' ? ': only bus.publish schedules (one event at a time)' : '';
+  return invalidField('ENVELOPE_INVALID', key, `unknown publish option${hint}; options are ${[...PUBLISH_OPTIONS].join(', ')}`);
 }

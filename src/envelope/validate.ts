@@ -91,6 +91,14 @@ const SUBSCRIPTION_NAME = /^[A-Za-z0-9_.:/-]{1,200}$/;
 
 const TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
 const SOURCE = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]{1,255}$/;
+
+/** The rule of `event.source`, for options that set it. */
+export const SOURCE_RULE = '1-255 URI-reference characters (no spaces), e.g. /backend-architect';
+
+/** True when `value` can be an `event.source`. */
+export function isEventSource(value: unknown): value is string {
+  return typeof value === 'string' && SOURCE.test(value);
+}
 const EXTENSION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-[!-~]*)?$/;
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -61,7 +61,24 @@ describe('publish', () => {
       ])
       .catch((e: unknown) => e);
     expect((batch as { details: { field: string } }).details.field).toBe('[1].payload.n');
+    const refusals: Array<[() => Promise<unknown>, string]> = [
+      // A typo would store an event without its payload.
+      [() => b.publish({ topic: 'ok.topic', type: 'Fine', payloadd: { n: 1 } } as never), 'payloadd'],
+      // publishBatch appends at once: a delay there would be dropped silently.
+      [
+        () => b.publishBatch([{ topic: 'ok.topic', type: 'Fine' }, { topic: 'ok.topic', type: 'Later', delay: '1h' } as never]),
+        '[1].delay',
+      ],
+      [() => b.publish(null as never), 'input'],
+      [() => b.publish({ topic: 'ok.topic', type: 'Late', delay: 1e20 }), 'delay'],
+      [() => b.publish({ topic: 'ok.topic', type: 'Late', deliverAt: 8.64e15 + 1 }), 'deliverAt'],
+    ];
+    for (const [attempt, field] of refusals) {
+      const error = await attempt().catch((e: unknown) => e);
+      expect(isAgentbusError(error, 'ENVELOPE_INVALID') && error.details.field, String(error)).toBe(field);
+    }
     expect(await collect(b.events())).toEqual([]);
+    expect(await collect(b.timers.list())).toEqual([]);
   });
 
   it('publishes a batch in one commit and keeps given ids idempotent', async () => {
@@ -88,6 +105,11 @@ describe('subscribe', () => {
       [{ name: 'n', topic: 'a', handler, concurrency: 0 }, 'concurrency'],
       [{ name: 'n', topic: 'a', handler, retry: { initial_delay: 'soon' } }, 'retry.initial_delay'],
       [{ name: 'n', topic: 'a', handler, start: 'yesterday' }, 'start'],
+      // Past the end of the log: every event up to it would be skipped.
+      [{ name: 'n', topic: 'a', handler, start: 2 }, 'start'],
+      [{ name: 'n', topic: 'a', handler, source: 'has space' }, 'source'],
+      [{ name: 'n', topic: 'a', handler, timeout: '999999999999d' }, 'timeout'],
+      [{ name: 'n', topic: 'a', handler, ackWait: '30d' }, 'ackWait'],
       [{ name: 'n', topic: 'a' }, 'handler'],
     ];
     for (const [options, field] of cases) {
@@ -96,6 +118,11 @@ describe('subscribe', () => {
       expect((error as { details: { field: string } }).details.field).toBe(field);
     }
     expect(await b.subscriptions.list()).toEqual([]);
+    // The next position is fine: the subscription starts with the next event.
+    const started = await b.subscribe({ name: 'from-next', topic: 'a', handler, start: 1 });
+    await started.close();
+    const reset = await b.subscriptions.reset('from-next', 5).catch((e: unknown) => e);
+    expect(isAgentbusError(reset, 'OPTIONS_INVALID') && reset.details.field).toBe('to');
   });
 
   it('delivers by topic pattern and compact filter, stamping causation on what handlers publish', async () => {
@@ -320,12 +347,23 @@ describe('createBus', () => {
       [{ blockTimeout: 'soon' }, 'blockTimeout'],
       [{ retry: { max_retries: 'x' } }, 'retry.max_retries'],
       [{ source: '' }, 'source'],
+      [{ source: 'has space' }, 'source'],
+      // Typos are refused rather than ignored.
+      [{ pth: 'x.db' }, 'pth'],
+      [{ sqlite: { synchronus: 'full' } }, 'sqlite.synchronus'],
+      [{ limits: { maxPayload: 10 } }, 'limits.maxPayload'],
+      [{ cqrs: { commandTimout: '1s' } }, 'cqrs.commandTimout'],
+      [{ clock: 5 }, 'clock'],
+      [{ blockTimeout: '30d' }, 'blockTimeout'],
     ];
     for (const [options, field] of cases) {
       const error = await createBus({ path, ...options } as never).catch((e: unknown) => e);
       expect(isAgentbusError(error, 'OPTIONS_INVALID'), JSON.stringify(options)).toBe(true);
       expect((error as { details: { field: string } }).details.field).toBe(field);
     }
+    const none = await createBus(null as never).catch((e: unknown) => e);
+    expect(isAgentbusError(none, 'OPTIONS_INVALID') && none.details.field).toBe('options');
+    expect(existsSync(path)).toBe(false);
   });
 });
 
