@@ -4,7 +4,7 @@
  * before anything is written.
  */
 import type { Envelope } from '../envelope/envelope.js';
-import { AgentbusError, invalidField } from '../errors.js';
+import { AgentbusError, invalidField, refuseUnknownKeys } from '../errors.js';
 import { type StartInput, resolveSubscribeOptions } from '../bus/options.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicyInput } from '../bus/retry-policy.js';
 import { parseFilter, validateTopic, validateTopicPattern } from '../routing/index.js';
@@ -106,6 +106,27 @@ export interface AgentDefinition {
 const AGENT_NAME = /^\/[A-Za-z0-9_-]+(?:\/[A-Za-z0-9_-]+)*$/;
 const KEY = /^[A-Za-z0-9_-]{1,40}$/;
 const ACTIONS: readonly AgentAction[] = ['pause', 'resume', 'forward'];
+const DELIVERY_KEYS = ['concurrency', 'start', 'retry', 'timeout', 'ackWait', 'ordered'];
+const AGENT_KEYS: ReadonlySet<string> = new Set([
+  'name',
+  'description',
+  'subscriptions',
+  'handler',
+  'runner',
+  'guards',
+  ...DELIVERY_KEYS,
+]);
+const SUBSCRIPTION_KEYS: ReadonlySet<string> = new Set([
+  'key',
+  'topic',
+  'filter',
+  'handler',
+  'runner',
+  'action',
+  'to',
+  ...DELIVERY_KEYS,
+]);
+const TARGET_KEYS: ReadonlySet<string> = new Set(['topic', 'agent']);
 
 /** The topic of an agent's inbox: `/frontend-specialist` -> `agents.frontend-specialist`. */
 export function inboxTopic(agent: string): string {
@@ -142,6 +163,7 @@ export function validateAgentName(name: unknown, field = 'name'): string {
  */
 export function defineAgent(input: AgentInput): AgentDefinition {
   if (typeof input !== 'object' || input === null) throw invalidField('OPTIONS_INVALID', 'agent', 'must be an object');
+  refuseUnknownKeys(input, AGENT_KEYS, '');
   const name = validateAgentName(input.name);
   if (input.description !== undefined && typeof input.description !== 'string') {
     throw invalidField('OPTIONS_INVALID', 'description', 'must be a string');
@@ -209,6 +231,7 @@ function subscription(
 ): AgentSubscription {
   const at = `subscriptions[${index}]`;
   if (typeof s !== 'object' || s === null) throw invalidField('OPTIONS_INVALID', at, 'must be an object');
+  refuseUnknownKeys(s, SUBSCRIPTION_KEYS, `${at}.`);
   if (s.key !== undefined && (typeof s.key !== 'string' || !KEY.test(s.key))) {
     throw invalidField('OPTIONS_INVALID', `${at}.key`, 'must be 1 to 40 letters, digits, _ or -');
   }
@@ -252,6 +275,7 @@ function subscription(
 /** Validates a forward or route target: `{ topic }` or `{ agent, topic? }`. */
 export function validateTarget(to: unknown, field: string): ForwardTarget {
   if (typeof to !== 'object' || to === null) throw invalidField('OPTIONS_INVALID', field, 'must be { topic } or { agent }');
+  refuseUnknownKeys(to, TARGET_KEYS, `${field}.`);
   const t = to as { topic?: unknown; agent?: unknown };
   const topic = t.topic === undefined ? undefined : rethrowAsOptions(() => validateTopic(t.topic, `${field}.topic`));
   if (t.agent !== undefined) {

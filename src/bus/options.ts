@@ -4,7 +4,7 @@
  */
 import { parseTimestamp } from '../envelope/timestamp.js';
 import { SOURCE_RULE, isEventSource } from '../envelope/validate.js';
-import { AgentbusError, invalidField } from '../errors.js';
+import { AgentbusError, invalidField, refuseUnknownKeys } from '../errors.js';
 import { type EventPattern, compilePattern, parseFilter, validateTopicPattern } from '../routing/index.js';
 import type { StartPosition, StoredEvent } from '../store/event-store.js';
 import { MAX_TIMER_MS, parseDuration } from '../time.js';
@@ -129,11 +129,29 @@ function booleanOption(value: unknown, field: string): boolean {
   return value;
 }
 
+const SUBSCRIBE_OPTIONS: ReadonlySet<string> = new Set([
+  'name',
+  'topic',
+  'filter',
+  'handler',
+  'concurrency',
+  'window',
+  'start',
+  'retry',
+  'timeout',
+  'ackWait',
+  'source',
+  'maxLag',
+  'onFull',
+  'ordered',
+]);
+
 /** Validates `bus.subscribe` options. @throws AgentbusError naming the field. */
 export function resolveSubscribeOptions(
   options: SubscribeOptions,
   defaults: { retry: RetryPolicy; source: string },
 ): ResolvedSubscribeOptions {
+  if (typeof options === 'object' && options !== null) refuseUnknownKeys(options, SUBSCRIBE_OPTIONS, '');
   if (typeof options !== 'object' || options === null) {
     throw invalidField('OPTIONS_INVALID', 'options', 'subscribe takes an options object');
   }

@@ -8,7 +8,7 @@
  * redelivered source event never publishes twice.
  */
 import type { Envelope, JsonObject, JsonValue } from '../envelope/envelope.js';
-import { AgentbusError, NonRetryableError, invalidField } from '../errors.js';
+import { AgentbusError, NonRetryableError, invalidField, refuseUnknownKeys } from '../errors.js';
 import { type EventPattern, parseFilter, validateTopic, validateTopicPattern } from '../routing/index.js';
 import type { Bus, Subscription } from './bus.js';
 import { type StartInput, validateSubscriptionName } from './options.js';
@@ -116,6 +116,9 @@ function selector(select: unknown, field: string): ((event: Envelope) => JsonVal
   };
 }
 
+const RULE_KEYS: ReadonlySet<string> = new Set(['name', 'topic', 'match', 'to', 'select', 'type']);
+const TARGET_KEYS: ReadonlySet<string> = new Set(['topic', 'agent']);
+
 /**
  * Validates routing rules: names unique, topic patterns, filters, targets, `select`.
  * @throws AgentbusError `OPTIONS_INVALID` or `FILTER_SYNTAX` naming the field, e.g. `routes[1].to.topic`.
@@ -126,6 +129,7 @@ export function resolveRouteRules(rules: readonly RouteRule[], field = 'routes')
   return rules.map((rule, index) => {
     const at = `${field}[${index}]`;
     if (typeof rule !== 'object' || rule === null) throw invalidField('OPTIONS_INVALID', at, 'must be an object');
+    refuseUnknownKeys(rule, RULE_KEYS, `${at}.`);
     if (typeof rule.name !== 'string' || !RULE_NAME.test(rule.name)) {
       throw invalidField('OPTIONS_INVALID', `${at}.name`, 'must be 1 to 100 letters, digits, _ . -');
     }
@@ -161,6 +165,7 @@ export function resolveRouteRules(rules: readonly RouteRule[], field = 'routes')
 
 function target(to: unknown, field: string): RouteTarget {
   if (typeof to !== 'object' || to === null) throw invalidField('OPTIONS_INVALID', field, 'must be { topic } or { agent }');
+  refuseUnknownKeys(to, TARGET_KEYS, `${field}.`);
   const t = to as { topic?: unknown; agent?: unknown };
   const topic = t.topic === undefined ? undefined : asOptions(() => validateTopic(t.topic, `${field}.topic`));
   if (t.agent !== undefined) {

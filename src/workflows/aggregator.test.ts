@@ -131,6 +131,10 @@ describe('decideAggregator', () => {
       [{ ...SEED, count: 4 }, 'count'],
       [{ ...SEED, wait_for: [{ type: 'bad type' }] }, 'wait_for[0].type'],
       [{ ...SEED, extra: 1 }, '(root)'],
+      [{ ...SEED, wait_for: [{ type: 'A', from: 'has space' }] }, 'wait_for[0].from'],
+      [{ ...SEED, wait_for: [{ type: 'A' }, { type: 'A' }] }, 'wait_for[1]'],
+      [{ ...SEED, on_complete: SEED.wait_for[0]?.type }, 'on_complete'],
+      [{ ...SEED, timeout: '9999999999999d' }, 'timeout'],
     ];
     for (const [config, field] of cases) {
       let error: unknown;

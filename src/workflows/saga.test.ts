@@ -140,6 +140,22 @@ describe('decideSaga', () => {
     expect((error as { details: { field: string } }).details.field).toBe('steps[1].success');
   });
 
+  it('refuses a step whose success, failure or compensation is its own action', () => {
+    for (const [step, field] of [
+      [{ action: 'Build', success: 'Build', failure: 'BuildFailed' }, 'steps[0].success'],
+      [{ action: 'Build', success: 'Built', failure: 'Build' }, 'steps[0].failure'],
+      [{ action: 'Build', success: 'Built', failure: 'BuildFailed', compensation: 'Build' }, 'steps[0].compensation'],
+    ] as const) {
+      let error: unknown;
+      try {
+        defineSaga({ saga: 's', topic: 't.c', steps: [step] });
+      } catch (e) {
+        error = e;
+      }
+      expect(isAgentbusError(error, 'OPTIONS_INVALID') && error.details.field, String(error)).toBe(field);
+    }
+  });
+
   it('refuses an events_topic pattern that would not hear the step timeouts', () => {
     const steps = [{ action: 'A', success: 'B', failure: 'C' }];
     expect(defineSaga({ saga: 's', topic: 'deploy.commands', events_topic: 'deploy.*', steps }).eventsTopic).toBe('deploy.*');

@@ -3,6 +3,7 @@
  * schemas shared by the library entry points and the YAML workflow files.
  */
 import { z } from 'zod';
+import { SOURCE_RULE, isEventSource } from '../envelope/validate.js';
 import { AgentbusError } from '../errors.js';
 import { isValidTopic, matchTopic, validateTopicPattern } from '../routing/index.js';
 import { parseDuration } from '../time.js';
@@ -48,7 +49,12 @@ export const aggregatorConfigSchema = z
   .strictObject({
     aggregator_id: nameSchema,
     wait_for: z
-      .array(z.strictObject({ type: eventTypeSchema, from: z.string().min(1).max(255).optional() }))
+      .array(
+        z.strictObject({
+          type: eventTypeSchema,
+          from: z.string().refine(isEventSource, `must be an event source: ${SOURCE_RULE}`).optional(),
+        }),
+      )
       .min(1, 'must list at least one event'),
     timeout: durationSchema.optional(),
     on_complete: eventTypeSchema,
@@ -63,6 +69,18 @@ export const aggregatorConfigSchema = z
     }
     if (c.on_timeout !== undefined && c.timeout === undefined) {
       ctx.addIssue({ code: 'custom', path: ['timeout'], message: 'is needed when on_timeout is given' });
+    }
+    const awaited = new Set<string>();
+    c.wait_for.forEach((w, i) => {
+      const key = `${w.type}\u0000${w.from ?? ''}`;
+      if (awaited.has(key)) ctx.addIssue({ code: 'custom', path: ['wait_for', i], message: 'is listed twice' });
+      awaited.add(key);
+    });
+    for (const field of ['on_complete', 'on_timeout'] as const) {
+      const type = c[field];
+      if (type !== undefined && c.wait_for.some((w) => w.type === type)) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `${type} is awaited too: the aggregator would feed itself` });
+      }
     }
   });
 
@@ -103,6 +121,16 @@ export const sagaConfigSchema = z
     }
     const seen = new Map<string, string>();
     c.steps.forEach((step, i) => {
+      // A step whose action is its own success (or failure) ends as soon as it starts, with no one doing the work.
+      for (const field of ['success', 'failure', 'compensation'] as const) {
+        if (step[field] === step.action) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps', i, field],
+            message: `must differ from the step's action ${step.action}`,
+          });
+        }
+      }
       for (const field of ['success', 'failure'] as const) {
         const where = seen.get(step[field]);
         if (where) {

@@ -44,6 +44,36 @@ describe('defineAgent', () => {
     expect(inboxTopic('/team/reviewer')).toBe('agents.team.reviewer');
   });
 
+  it('refuses unknown keys and webhook settings that would fail every call, naming the field', () => {
+    const webhook = (extra: Record<string, unknown>) => ({ type: 'webhook' as const, url: 'http://127.0.0.1:1/hook', ...extra });
+    const cases: Array<[unknown, string]> = [
+      // A typo in a filter key would widen what the agent receives.
+      [{ name: '/a', subscriptions: [{ topic: 'a', filtr: 'type=OnlyThis', handler: noop }] }, 'subscriptions[0].filtr'],
+      [{ name: '/a', descripton: 'x', subscriptions: [{ topic: 'a', handler: noop }] }, 'descripton'],
+      [{ name: '/a', subscriptions: [{ topic: 'a', action: 'forward', to: { topik: 'b' } }] }, 'subscriptions[0].to.topik'],
+      [{ name: '/a', subscriptions: [{ topic: 'a', runner: webhook({ header: {} }) }] }, 'subscriptions[0].runner.header'],
+      [
+        { name: '/a', subscriptions: [{ topic: 'a', runner: webhook({ headers: { 'bad header': 'x' } }) }] },
+        'subscriptions[0].runner.headers.bad header',
+      ],
+      [
+        { name: '/a', subscriptions: [{ topic: 'a', runner: webhook({ headers: { 'X-A': 'v\r\nX-B: y' } }) }] },
+        'subscriptions[0].runner.headers.X-A',
+      ],
+      [{ name: '/a', subscriptions: [{ topic: 'a', runner: webhook({ secret: 'x' }) }] }, 'subscriptions[0].runner.secret'],
+      [
+        { name: '/a', subscriptions: [{ topic: 'a', runner: { type: 'command', command: 'x', argv: [] } }] },
+        'subscriptions[0].runner.argv',
+      ],
+    ];
+    for (const [input, field] of cases) {
+      expect(
+        refusal(() => defineAgent(input as never)),
+        JSON.stringify(input),
+      ).toMatchObject({ code: 'OPTIONS_INVALID', field });
+    }
+  });
+
   it('refuses bad definitions naming the field', () => {
     expect(refusal(() => defineAgent({ name: 'frontend', subscriptions: [{ topic: 'a', handler: noop }] }))).toMatchObject({
       code: 'OPTIONS_INVALID',

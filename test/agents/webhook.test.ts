@@ -5,7 +5,7 @@ import { WEBHOOK_HEADERS, defineAgent, signWebhook, verifyWebhookSignature } fro
 import type { Envelope } from '../../src/envelope/index.js';
 import { FAST_RETRY, type Harness, eventually, harness, history, waitForDeadLetter, waitForEvents } from './helpers.js';
 
-const SECRET = 'test-secret';
+const SECRET = 'test-secret-0123456789';
 
 interface Received {
   readonly headers: IncomingMessage['headers'];

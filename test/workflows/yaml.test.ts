@@ -62,6 +62,18 @@ describe('YAML workflow validation', () => {
     expect(r.line).toBe(6);
   });
 
+  it('names an unknown key of an agent entry (a misspelt filter would widen delivery)', () => {
+    const r = refusal(`agents:
+  - name: /python-pro
+    runner: { type: command, command: node }
+    subscriptions:
+      - topic: project.tasks
+        filtr: type=OnlyThis
+`);
+    expect(r.field).toBe('agents[0].subscriptions[0].filtr');
+    expect(r.line).toBe(6);
+  });
+
   it('names unknown keys, duplicate sagas and YAML syntax errors', () => {
     expect(refusal('agentz: []\n').field).toBe('(root)');
     const dup = refusal(`sagas:

@@ -5,7 +5,7 @@
  * handler timeout, and the bus renews the delivery's lease while the runner works.
  */
 import type { Envelope, JsonValue, Priority } from '../../envelope/envelope.js';
-import { AgentbusError, NonRetryableError, invalidField } from '../../errors.js';
+import { AgentbusError, NonRetryableError, invalidField, refuseUnknownKeys } from '../../errors.js';
 import { MAX_TIMER_MS, parseDuration } from '../../time.js';
 import type { AgentContext } from '../context.js';
 
@@ -66,14 +66,31 @@ export function positiveDuration(value: unknown, field: string, fallback: number
   return ms;
 }
 
-function stringRecord(value: unknown, field: string): void {
+function stringRecord(value: unknown, field: string, headers = false): void {
   if (value === undefined) return;
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw invalidField('OPTIONS_INVALID', field, 'must be an object of strings');
   for (const [key, v] of Object.entries(value)) {
     if (typeof v !== 'string') throw invalidField('OPTIONS_INVALID', `${field}.${key}`, 'must be a string');
+    // Checked now: a bad header would otherwise fail every call, each event a dead letter.
+    if (headers && !HEADER_NAME.test(key)) throw invalidField('OPTIONS_INVALID', `${field}.${key}`, 'is not an HTTP header name');
+    if (headers && !HEADER_VALUE.test(v)) {
+      throw invalidField(
+        'OPTIONS_INVALID',
+        `${field}.${key}`,
+        'must be an HTTP header value (no line breaks or control characters)',
+      );
+    }
   }
 }
+
+/** RFC 9110 token characters. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const WEBHOOK_KEYS: ReadonlySet<string> = new Set(['type', 'url', 'secret', 'timeout', 'headers']);
+const COMMAND_KEYS: ReadonlySet<string> = new Set(['type', 'command', 'args', 'cwd', 'env', 'timeout', 'killGrace']);
+/** As the HTTP API asks: a signature with a shorter secret is guessable. */
+const MIN_SECRET_LENGTH = 16;
 
 /** Validates a runner spec. @throws AgentbusError `OPTIONS_INVALID` naming the field. */
 export function validateRunnerSpec(spec: unknown, field = 'runner'): RunnerSpec {
@@ -81,6 +98,7 @@ export function validateRunnerSpec(spec: unknown, field = 'runner'): RunnerSpec 
     throw invalidField('OPTIONS_INVALID', field, 'must be { type: "webhook", url } or { type: "command", command }');
   const s = spec as Record<string, unknown>;
   if (s.type === 'webhook') {
+    refuseUnknownKeys(s, WEBHOOK_KEYS, `${field}.`);
     let url: URL | undefined;
     try {
       url = typeof s.url === 'string' ? new URL(s.url) : undefined;
@@ -90,14 +108,15 @@ export function validateRunnerSpec(spec: unknown, field = 'runner'): RunnerSpec 
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
       throw invalidField('OPTIONS_INVALID', `${field}.url`, 'must be an http:// or https:// URL');
     }
-    if (s.secret !== undefined && (typeof s.secret !== 'string' || s.secret === '')) {
-      throw invalidField('OPTIONS_INVALID', `${field}.secret`, 'must be a non-empty string');
+    if (s.secret !== undefined && (typeof s.secret !== 'string' || s.secret.length < MIN_SECRET_LENGTH)) {
+      throw invalidField('OPTIONS_INVALID', `${field}.secret`, `must be a string of at least ${MIN_SECRET_LENGTH} characters`);
     }
     positiveDuration(s.timeout, `${field}.timeout`, DEFAULT_RUNNER_TIMEOUT_MS);
-    stringRecord(s.headers, `${field}.headers`);
+    stringRecord(s.headers, `${field}.headers`, true);
     return spec as WebhookRunnerSpec;
   }
   if (s.type === 'command') {
+    refuseUnknownKeys(s, COMMAND_KEYS, `${field}.`);
     if (typeof s.command !== 'string' || s.command.trim() === '')
       throw invalidField('OPTIONS_INVALID', `${field}.command`, 'must be a non-empty string');
     if (s.args !== undefined && (!Array.isArray(s.args) || s.args.some((a) => typeof a !== 'string'))) {
