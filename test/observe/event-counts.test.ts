@@ -1,7 +1,7 @@
 /**
  * The store's per-topic and per-source counts (EventStore.counts) on SQLite: kept by appends,
  * duplicates left out, committed with the events, and filled from an existing log by the
- * migration that adds them.
+ * migration that adds them; the recent-activity table added to an existing database.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,6 +94,25 @@ describe('EventStore.counts on SQLite', () => {
       expect(await reopened.counts.totals()).toEqual([
         { topic: 'project.tasks', source: '/orchestrator', events: 3, lastSeq: 3 },
       ]);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('the migration adds recent activity to a database written before it, counting from then on', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore({ path });
+    await store.append(items(3, { topic: 'project.tasks' }));
+    await store.close();
+    const db = new Database(path);
+    db.exec("DROP TABLE activity; DELETE FROM schema_migrations WHERE name = 'recent activity per minute, topic and kind'");
+    db.close();
+    const reopened = await openSqliteStore({ path });
+    try {
+      // Nothing is filled in from the log: consumed and failed could not be.
+      expect(await reopened.counts.recent(0)).toEqual([]);
+      await reopened.append(items(2, { topic: 'project.tasks' }));
+      expect(await reopened.counts.recent(0)).toEqual([{ topic: 'project.tasks', kind: 'published', count: 2 }]);
     } finally {
       await reopened.close();
     }
