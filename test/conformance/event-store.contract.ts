@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAgentbusError } from '../../src/errors.js';
-import type { ActivityCount, ClaimRequest, EventStore, Settlement, StoredEvent } from '../../src/store/index.js';
+import type { ActivityCount, ClaimRequest, ClaimedDelivery, EventStore, Settlement, StoredEvent } from '../../src/store/index.js';
 import type { Clock } from '../../src/time.js';
 import { type ContractOptions, collect, item, items, skipped, sleep } from './fixtures.js';
 
@@ -21,6 +21,17 @@ const everything = (consumer: string, owner: string, max = 100, leaseMs = 30_000
   leaseMs,
   matchTopic: () => true,
 });
+
+/** The settlement of `d` for `consumer`: `outcome` at the first attempt, plus `extra`. */
+function settlementOf(
+  consumer: string,
+  d: ClaimedDelivery | undefined,
+  outcome: Settlement['outcome'],
+  extra: Partial<Settlement> = {},
+): Settlement {
+  if (!d) throw new Error('no delivery');
+  return { consumer, seq: d.event.seq, topic: d.event.envelope.routing.topic, attempt: 1, lease: d.lease, outcome, ...extra };
+}
 
 export function describeEventStoreContract(name: string, factory: StoreFactory, options?: ContractOptions): void {
   describe(`EventStore contract: ${name}`, () => {
@@ -307,18 +318,7 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
           const claimed = (await s.deliveries.claim(everything('act', 'm'))).deliveries;
           expect(claimed).toHaveLength(4);
           const error = { reason: 'temporary_failure', message: 'try later' };
-          const settle = (i: number, outcome: Settlement['outcome']): Settlement => {
-            const d = claimed[i];
-            if (!d) throw new Error('no delivery');
-            return {
-              consumer: 'act',
-              seq: d.event.seq,
-              topic: d.event.envelope.routing.topic,
-              attempt: 1,
-              lease: d.lease,
-              outcome,
-            };
-          };
+          const settle = (i: number, outcome: Settlement['outcome']) => settlementOf('act', claimed[i], outcome);
           await s.deliveries.settle([settle(0, { kind: 'ack' }), settle(3, { kind: 'ack' })]);
           await s.deliveries.settle([settle(1, { kind: 'retry', delayMs: HOUR, error })]);
           await s.deliveries.settle([settle(2, { kind: 'dead', error })]);
@@ -639,19 +639,8 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         await store.deliveries.ensureConsumer({ name: 'cnt', topic: '>', start: 'earliest' });
         const claimed = (await store.deliveries.claim(everything('cnt', 'm'))).deliveries;
         const counter = (by: number) => [{ namespace: 'test.counters', key: 'corr-1', by }];
-        const settlement = (i: number, outcome: Settlement['outcome'], by: number): Settlement => {
-          const d = claimed[i];
-          if (!d) throw new Error('no delivery');
-          return {
-            consumer: 'cnt',
-            seq: d.event.seq,
-            topic: d.event.envelope.routing.topic,
-            attempt: 1,
-            lease: d.lease,
-            outcome,
-            counters: counter(by),
-          };
-        };
+        const settlement = (i: number, outcome: Settlement['outcome'], by: number) =>
+          settlementOf('cnt', claimed[i], outcome, { counters: counter(by) });
         // Two acks of one flush on the same counter, and a retry whose counter must not count.
         const error = { reason: 'temporary_failure', message: 'try again' };
         await store.deliveries.settle([settlement(0, { kind: 'ack' }, 2), settlement(1, { kind: 'ack' }, 3)]);

@@ -22,6 +22,22 @@ function freshPath(): string {
   return join(dir, 'agentbus.db');
 }
 
+/**
+ * A database with `appended` events on `project.tasks`, taken back to the schema before the
+ * migration `name` (its table dropped, its record gone); reopened, the migration runs again.
+ */
+async function beforeMigration(table: string, name: string, appended: number, source = '/conformance'): Promise<string> {
+  const path = freshPath();
+  const store = await openSqliteStore({ path });
+  await store.append(items(appended, { topic: 'project.tasks', source }));
+  await store.close();
+  const db = new Database(path);
+  db.prepare(`DROP TABLE ${table}`).run();
+  db.prepare('DELETE FROM schema_migrations WHERE name = ?').run(name);
+  db.close();
+  return path;
+}
+
 describe('EventStore.counts on SQLite', () => {
   it('counts events per topic and source, once per id, across group commits and transactions', async () => {
     const store = await openSqliteStore({ path: freshPath() });
@@ -81,14 +97,7 @@ describe('EventStore.counts on SQLite', () => {
   });
 
   it('the migration fills the counts from a log written before it', async () => {
-    const path = freshPath();
-    const store = await openSqliteStore({ path });
-    await store.append(items(3, { topic: 'project.tasks', source: '/orchestrator' }));
-    await store.close();
-    // Back to the schema before the counts: table and migration record gone.
-    const db = new Database(path);
-    db.exec("DROP TABLE event_counts; DELETE FROM schema_migrations WHERE name = 'event counts per topic and source'");
-    db.close();
+    const path = await beforeMigration('event_counts', 'event counts per topic and source', 3, '/orchestrator');
     const reopened = await openSqliteStore({ path });
     try {
       expect(await reopened.counts.totals()).toEqual([
@@ -100,13 +109,7 @@ describe('EventStore.counts on SQLite', () => {
   });
 
   it('the migration adds recent activity to a database written before it, counting from then on', async () => {
-    const path = freshPath();
-    const store = await openSqliteStore({ path });
-    await store.append(items(3, { topic: 'project.tasks' }));
-    await store.close();
-    const db = new Database(path);
-    db.exec("DROP TABLE activity; DELETE FROM schema_migrations WHERE name = 'recent activity per minute, topic and kind'");
-    db.close();
+    const path = await beforeMigration('activity', 'recent activity per minute, topic and kind', 3);
     const reopened = await openSqliteStore({ path });
     try {
       // Nothing is filled in from the log: consumed and failed could not be.
