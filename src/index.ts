@@ -213,9 +213,12 @@ export {
   createMetrics,
   createObserveSources,
   isCompensationEvent,
+  parseStatusWindow,
   statusSnapshot,
   timeline,
+  windowLabel,
 } from './observe/index.js';
+export { ACTIVITY_RETENTION_MS } from './store/index.js';
 export type {
   BusMetrics,
   CausationNode,

@@ -20,6 +20,7 @@ export type {
   Throughput,
   TopicStatus,
 } from './status.js';
+export { DEFAULT_STATUS_WINDOW_MS, parseStatusWindow, windowLabel } from './window.js';
 export { causationTree, isCompensationEvent, timeline } from './timeline.js';
 export type { CausationNode, TimelineEntry, TimelineKind, TimelineOptions } from './timeline.js';
 export { toSnakeCase } from './json.js';

@@ -12,7 +12,8 @@ import { type CausationNode, type TimelineEntry, causationTree, timeline } from 
 /** What {@link createObserveSources} returns; fits the server's `Integrations`. */
 export interface ObserveSources {
   readonly metrics: () => Promise<{ contentType: string; text: string }>;
-  readonly status: () => Promise<JsonValue>;
+  /** The status snapshot, its throughput over `window` ms when given (else the configured or default window). */
+  readonly status: (options?: { readonly window?: number }) => Promise<JsonValue>;
   /** Timeline and tree of a correlation, with only the entries of topics `canRead` accepts. */
   readonly timeline: (correlationId: string, canRead?: (topic: string) => boolean) => Promise<JsonValue>;
   /** The underlying metrics (registry, JSON). */
@@ -41,7 +42,10 @@ export function createObserveSources(
   return {
     busMetrics,
     metrics: async () => ({ contentType: busMetrics.contentType, text: await busMetrics.text() }),
-    status: async () => toSnakeCase(await statusSnapshot(bus.store, options.status)) as JsonValue,
+    status: async (query = {}) =>
+      toSnakeCase(
+        await statusSnapshot(bus.store, { ...options.status, ...(query.window !== undefined ? { window: query.window } : {}) }),
+      ) as JsonValue,
     timeline: async (correlationId, canRead) => {
       const entries = await timeline(bus.store, correlationId);
       return timelineJson(correlationId, canRead ? entries.filter((e) => canRead(e.topic)) : entries);

@@ -1,29 +1,42 @@
 /**
  * The dashboard's figures, computed from the store alone (so `agentbus status` works from
- * any process): per-topic totals from the store's counters, per-subscription positions and
+ * any process): the throughput bars from the store's per-minute activity over a recent
+ * window, per-topic totals from the store's counters, per-subscription positions and
  * counters, open dead letters, agent heartbeats, and a latency sample of recent events.
  * Nothing here scans the whole history: the cost follows the number of topics,
- * subscriptions, pending events and dead letters.
+ * subscriptions, minutes in the window, pending events and dead letters.
  */
 import { type AgentRecord, listAgents } from '../agents/health.js';
 import type { Envelope } from '../envelope/envelope.js';
 import { SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
 import { compileTopicPattern } from '../routing/index.js';
-import type { ConsumerInfo, EventCount, EventStore } from '../store/event-store.js';
+import { bucketOf } from '../store/activity.js';
+import type { ActivityCount, ConsumerInfo, EventCount, EventStore } from '../store/event-store.js';
 import { getOrCreate } from './maps.js';
+import { DEFAULT_STATUS_WINDOW_MS, parseStatusWindow } from './window.js';
 
 /** Healthy, degraded (working, but something needs attention) or unhealthy. */
 export type HealthLevel = 'healthy' | 'degraded' | 'unhealthy';
 
-/** The dashboard's four bars. */
+/**
+ * The dashboard's four bars: the first three over the window (the seed's "Last Hour"), the
+ * fourth the dead letters open now. System topics are left out unless asked for.
+ */
 export interface Throughput {
-  /** Events in the log (system topics left out unless asked for). */
+  /** How far back the window reaches from the snapshot's time (ms). */
+  readonly windowMs: number;
+  /**
+   * Start of the window (RFC 3339): `windowMs` before the snapshot, rounded down to the
+   * minute, since the store counts per minute.
+   */
+  readonly since: string;
+  /** Events appended in the window (a repeated id counts once). */
   readonly published: number;
-  /** Of those, events every subscription of their topic has settled, open dead letters left out. */
+  /** Deliveries acknowledged in the window, across subscriptions (an event two subscriptions handle counts twice). */
   readonly consumed: number;
-  /** Handler failures: redeliveries made or scheduled, plus dead letters. */
+  /** Handler failures in the window: retries scheduled plus dead letters made. */
   readonly failed: number;
-  /** Open dead letters. */
+  /** Open dead letters, now (a state, not a rate). */
   readonly inDlq: number;
 }
 
@@ -103,6 +116,12 @@ export interface StatusSnapshot {
 
 /** Options of {@link statusSnapshot}. */
 export interface StatusOptions {
+  /**
+   * How far back the throughput bars count (ms): whole minutes from one minute to a day
+   * (what the store keeps). By Topic and Agent Activity stay totals.
+   * @default 3_600_000 (the last hour)
+   */
+  readonly window?: number;
   /** Count `system.*` topics (heartbeats, error notices) in the bars and By Topic. @default false */
   readonly includeSystem?: boolean;
   /** How many recent caused events the latency is averaged over. @default 200 */
@@ -140,14 +159,22 @@ export function agentOfSubscription(name: string): string {
 /**
  * Computes the dashboard's figures from the store.
  *
+ * @throws AgentbusError `OPTIONS_INVALID` naming `window` for a bad window, before reading anything
  * @example
- * const snapshot = await statusSnapshot(bus)          // or statusSnapshot(store)
+ * const snapshot = await statusSnapshot(bus, { window: 15 * 60_000 })   // or statusSnapshot(store)
  * console.log(formatDashboard(snapshot))
  */
 export async function statusSnapshot(source: StoreSource, options: StatusOptions = {}): Promise<StatusSnapshot> {
+  const windowMs = options.window === undefined ? DEFAULT_STATUS_WINDOW_MS : parseStatusWindow(options.window);
   const store = storeOf(source);
   const now = options.now ?? Date.now();
-  const [counts, consumers, head] = await Promise.all([store.counts.totals(), store.deliveries.listConsumers(), store.head()]);
+  const since = now - windowMs;
+  const [counts, consumers, head, recent] = await Promise.all([
+    store.counts.totals(),
+    store.deliveries.listConsumers(),
+    store.head(),
+    store.counts.recent(since),
+  ]);
   const perTopic = topicTotals(counts);
   const openDlq = await openDeadLetters(store);
   const subscriptions = await Promise.all(consumers.map((c) => subscriptionStatus(store, c, perTopic, openDlq)));
@@ -163,9 +190,9 @@ export async function statusSnapshot(source: StoreSource, options: StatusOptions
       return { topic: t.topic, published: t.events, consumed, lag, subscriptions: [...subs.keys()] };
     });
   const throughput: Throughput = {
-    published: topics.reduce((n, t) => n + t.published, 0),
-    consumed: topics.reduce((n, t) => n + (t.consumed ?? 0), 0),
-    failed: subscriptions.reduce((n, s) => n + s.failed, 0),
+    windowMs,
+    since: new Date(bucketOf(since)).toISOString(),
+    ...activityIn(recent, options.includeSystem === true),
     inDlq: [...openDlq.bySubscription.values()].reduce((n, v) => n + v, 0),
   };
   const heartbeats = await lastHeartbeats(store, options.heartbeatSample ?? 500);
@@ -188,6 +215,21 @@ export async function statusSnapshot(source: StoreSource, options: StatusOptions
       consumerLag: { level: lagLevel, maxPending },
     },
   };
+}
+
+/** The windowed bars from the store's recent activity. */
+function activityIn(
+  recent: readonly ActivityCount[],
+  includeSystem: boolean,
+): Pick<Throughput, 'published' | 'consumed' | 'failed'> {
+  const out = { published: 0, consumed: 0, failed: 0 };
+  for (const { topic, kind, count } of recent) {
+    if (!includeSystem && isSystemTopic(topic)) continue;
+    if (kind === 'published') out.published += count;
+    else if (kind === 'consumed') out.consumed += count;
+    else out.failed += count;
+  }
+  return out;
 }
 
 interface TopicTotal {

@@ -46,8 +46,11 @@ export interface MetricsText {
 export interface Integrations {
   /** `/metrics`: Prometheus text. */
   readonly metrics?: () => Promise<MetricsText>;
-  /** The overview: the seed's dashboard (throughput, topics, agents, health). */
-  readonly status?: () => Promise<JsonValue>;
+  /**
+   * The overview: the seed's dashboard (throughput, topics, agents, health), its throughput
+   * over `window` ms (a validated `?window=`) when given.
+   */
+  readonly status?: (options?: { readonly window?: number }) => Promise<JsonValue>;
   /**
    * Correlation timeline and causation tree of one correlation id, with only the events of
    * topics `canRead` accepts (the caller's subscribe rules).

@@ -9,6 +9,8 @@ export interface PageRoute {
   /** Hono path, e.g. `/timeline/:correlation`. */
   readonly path: string;
   readonly summary: string;
+  /** Query parameters it reads (OpenAPI parameter objects). */
+  readonly query?: readonly unknown[];
 }
 
 type Operation = Record<string, unknown>;
@@ -52,6 +54,13 @@ const HISTORY_PARAMS = [
 ];
 
 const NAME = param('name', 'path', 'Subscription name, percent-encoded (%2Fdeployer)');
+/** The status throughput's window. */
+export const WINDOW = param(
+  'window',
+  'query',
+  'What the throughput bars count: the last 15m, 1h, 24h... (whole minutes, 1m to 24h; default 1h)',
+  { type: 'string', pattern: '^[0-9hm]+$' },
+);
 const DLQ_ID = param('id', 'path', 'Dead-letter id', { type: 'integer', minimum: 1 });
 
 const API: Record<string, Record<string, Operation>> = {
@@ -204,8 +213,8 @@ const API: Record<string, Record<string, Operation>> = {
   '/v1/status': {
     get: op(
       'status',
-      'Overview: the seed dashboard as JSON (throughput, topics, agents, health)',
-      {},
+      'Overview: the seed dashboard as JSON (throughput over a window, topics, agents, health)',
+      { parameters: [WINDOW] },
       { 200: ok('Status'), 501: problemRef },
     ),
   },
@@ -322,7 +331,10 @@ export function buildOpenApi(pages: readonly PageRoute[]): Record<string, unknow
   const paths: Record<string, Record<string, Operation>> = structuredClone(API);
   for (const page of pages) {
     const path = toOpenApiPath(page.path);
-    const params = [...page.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => param(m[1] as string, 'path', m[1] as string));
+    const params = [
+      ...[...page.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => param(m[1] as string, 'path', m[1] as string)),
+      ...(page.query ?? []),
+    ];
     paths[path] = {
       ...paths[path],
       [page.method]: {

@@ -3,6 +3,7 @@
  */
 import { parseTimestamp } from '../envelope/index.js';
 import { invalidField } from '../errors.js';
+import { parseStatusWindow } from '../observe/index.js';
 
 /** Query parameters as Hono gives them. */
 export type Query = Readonly<Record<string, string | undefined>>;
@@ -44,4 +45,10 @@ export function stringParam(query: Query, name: string, max = 1024): string | un
   if (raw === undefined || raw === '') return undefined;
   if (raw.length > max) throw invalidField('OPTIONS_INVALID', `query.${name}`, `longer than ${max} characters`);
   return raw;
+}
+
+/** `window`: what the status throughput counts, whole minutes from 1m to 24h (`15m`, `1h`); undefined when absent. */
+export function windowParam(query: Query): number | undefined {
+  const raw = query.window;
+  return raw === undefined || raw === '' ? undefined : parseStatusWindow(raw, 'query.window');
 }

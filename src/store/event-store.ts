@@ -274,6 +274,11 @@ export interface FailureInfo {
 export interface Settlement {
   readonly consumer: string;
   readonly seq: number;
+  /**
+   * The settled event's topic (`routing.topic`), as the delivery carried it: an accepted
+   * settlement is counted under it in the store's recent activity ({@link EventCounts.recent}).
+   */
+  readonly topic: string;
   readonly attempt: number;
   readonly lease: LeaseRef;
   readonly outcome: SettleOutcome;
@@ -433,6 +438,23 @@ export interface EventCount {
 }
 
 /**
+ * What a count of recent activity counts:
+ * - `published`: events appended (duplicates not counted);
+ * - `consumed`: deliveries settled with an accepted `ack` (one per subscription that acked);
+ * - `retried`: handler failures whose delivery was scheduled again (`retry`);
+ * - `dead_lettered`: handler failures that became dead letters (`dead`, or recorded by a
+ *   transport that delivers outside the store).
+ */
+export type ActivityKind = 'published' | 'consumed' | 'retried' | 'dead_lettered';
+
+/** How much of one kind of activity happened on one topic. */
+export interface ActivityCount {
+  readonly topic: string;
+  readonly kind: ActivityKind;
+  readonly count: number;
+}
+
+/**
  * Aggregate counts of the log for dashboards and metrics, cheap whatever the history's size:
  * never a scan of the whole log.
  */
@@ -449,7 +471,29 @@ export interface EventCounts {
    * The cost is proportional to the number counted (an index range), not to the history.
    */
   after(topic: string, afterSeq: number): Promise<number>;
+  /**
+   * Recent activity per topic and kind, summed over the minutes from the one holding
+   * `sinceMs` to now: the window is rounded out to whole minutes (it may start up to a minute
+   * earlier). Kept by the store in minute buckets (by its clock, when the write commits),
+   * raised in the transactions that append events and settle deliveries, one upsert per
+   * topic and kind per commit; buckets older than {@link ACTIVITY_RETENTION_MS} are dropped.
+   * Ordered by topic, then kind. The cost is proportional to the buckets read (minutes x
+   * topics x kinds), not to the events.
+   * @throws `OPTIONS_INVALID` when `sinceMs` is not a finite number
+   */
+  recent(sinceMs: number): Promise<ActivityCount[]>;
+  /**
+   * Adds activity a transport saw outside the store's own appends and settlements (NATS
+   * members' acks and naks) to the current minute. Call it once per batch, not per event:
+   * it costs a write (riding along with the store's next commit where it can).
+   * @throws `OPTIONS_INVALID` for an unknown kind, an empty topic or a count that is not a
+   * positive whole number; nothing is written then
+   */
+  record(counts: readonly ActivityCount[]): Promise<void>;
 }
+
+/** How long the store keeps recent activity: a day. */
+export const ACTIVITY_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /** A subscription to "something new was written". Cross-process where the engine allows. */
 export interface ChangeFeed {

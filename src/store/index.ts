@@ -1,4 +1,6 @@
 export type {
+  ActivityCount,
+  ActivityKind,
   AppendItem,
   AppendedEvent,
   ChangeFeed,
@@ -32,4 +34,5 @@ export type {
   StreamExpectedVersion,
   StreamStore,
 } from './event-store.js';
+export { ACTIVITY_RETENTION_MS } from './event-store.js';
 export { createOwnerId } from './owner.js';

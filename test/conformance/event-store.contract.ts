@@ -4,11 +4,15 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAgentbusError } from '../../src/errors.js';
-import type { ClaimRequest, EventStore, Settlement, StoredEvent } from '../../src/store/index.js';
+import type { ActivityCount, ClaimRequest, ClaimedDelivery, EventStore, Settlement, StoredEvent } from '../../src/store/index.js';
+import type { Clock } from '../../src/time.js';
 import { type ContractOptions, collect, item, items, skipped, sleep } from './fixtures.js';
 
-/** Opens a fresh, empty store; `dispose` closes it and removes what it created. */
-export type StoreFactory = () => Promise<{ store: EventStore; dispose: () => Promise<void> }>;
+/**
+ * Opens a fresh, empty store (on `clock` when given); `dispose` closes it and removes what it
+ * created.
+ */
+export type StoreFactory = (options?: { clock?: Clock }) => Promise<{ store: EventStore; dispose: () => Promise<void> }>;
 
 const everything = (consumer: string, owner: string, max = 100, leaseMs = 30_000): ClaimRequest => ({
   consumer,
@@ -17,6 +21,17 @@ const everything = (consumer: string, owner: string, max = 100, leaseMs = 30_000
   leaseMs,
   matchTopic: () => true,
 });
+
+/** The settlement of `d` for `consumer`: `outcome` at the first attempt, plus `extra`. */
+function settlementOf(
+  consumer: string,
+  d: ClaimedDelivery | undefined,
+  outcome: Settlement['outcome'],
+  extra: Partial<Settlement> = {},
+): Settlement {
+  if (!d) throw new Error('no delivery');
+  return { consumer, seq: d.event.seq, topic: d.event.envelope.routing.topic, attempt: 1, lease: d.lease, outcome, ...extra };
+}
 
 export function describeEventStoreContract(name: string, factory: StoreFactory, options?: ContractOptions): void {
   describe(`EventStore contract: ${name}`, () => {
@@ -249,6 +264,130 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
       });
     });
 
+    describe('recent activity', () => {
+      const MINUTE = 60_000;
+      const HOUR = 60 * MINUTE;
+      /** A minute boundary, so the cases know which bucket each write lands in. */
+      const T0 = Date.UTC(2030, 0, 1, 12, 0, 0);
+      const rows = (counts: readonly ActivityCount[]) => counts.map((c) => [c.topic, c.kind, c.count]);
+
+      /** Runs `fn` on a store of its own, on a clock the case moves by hand. */
+      async function onClock(fn: (s: EventStore, clock: { t: number }) => Promise<void>): Promise<void> {
+        const clock = { t: T0, now: () => clock.t };
+        const opened = await factory({ clock });
+        try {
+          await fn(opened.store, clock);
+        } finally {
+          await opened.dispose();
+        }
+      }
+
+      test('counts appended events per topic by the minute they were stored, once per id, committed ones only', () =>
+        onClock(async (s, clock) => {
+          clock.t = T0 - 2 * HOUR;
+          await s.append(items(2, { topic: 'project.old' }));
+          clock.t = T0 + 10_000;
+          await s.append([...items(2, { topic: 'project.tasks' }), item({ topic: 'project.tasks', id: 'evt-active-once' })]);
+          await s.append([item({ topic: 'project.tasks', id: 'evt-active-once' })]);
+          await s.transaction((tx) => tx.append(items(1, { topic: 'project.alerts' })));
+          await s
+            .transaction(async (tx) => {
+              await tx.append(items(2, { topic: 'project.rolled-back' }));
+              throw new Error('abort');
+            })
+            .catch(() => {});
+          const lastHour = [
+            ['project.alerts', 'published', 1],
+            ['project.tasks', 'published', 3],
+          ];
+          expect(rows(await s.counts.recent(T0 - HOUR))).toEqual(lastHour);
+          expect(rows(await s.counts.recent(T0 - 3 * HOUR))).toEqual([
+            ['project.alerts', 'published', 1],
+            ['project.old', 'published', 2],
+            ['project.tasks', 'published', 3],
+          ]);
+          // The window is rounded out to whole minutes: the minute holding `since` counts whole.
+          expect(rows(await s.counts.recent(T0 + 30_000))).toEqual(lastHour);
+          expect(await s.counts.recent(T0 + MINUTE)).toEqual([]);
+        }));
+
+      test('counts accepted settlements: acks as consumed, retries and dead letters apart; refused ones not at all', () =>
+        onClock(async (s) => {
+          await s.append([...items(3, { topic: 'project.tasks' }), ...items(1, { topic: 'project.reviews' })]);
+          await s.deliveries.ensureConsumer({ name: 'act', topic: '>', start: 'earliest' });
+          const claimed = (await s.deliveries.claim(everything('act', 'm'))).deliveries;
+          expect(claimed).toHaveLength(4);
+          const error = { reason: 'temporary_failure', message: 'try later' };
+          const settle = (i: number, outcome: Settlement['outcome']) => settlementOf('act', claimed[i], outcome);
+          await s.deliveries.settle([settle(0, { kind: 'ack' }), settle(3, { kind: 'ack' })]);
+          await s.deliveries.settle([settle(1, { kind: 'retry', delayMs: HOUR, error })]);
+          await s.deliveries.settle([settle(2, { kind: 'dead', error })]);
+          // Settled already: refused, and not counted again.
+          const [refused] = await s.deliveries.settle([settle(0, { kind: 'ack' })]);
+          expect(refused).toBeInstanceOf(Error);
+          // A dead letter decided outside the store counts once, however often it is recorded.
+          const external = {
+            consumer: 'elsewhere',
+            event: item({ topic: 'project.external', id: 'evt-external-dead' }),
+            reason: 'invalid_payload',
+            error: 'bad',
+            retries: 0,
+            firstFailedAt: T0,
+            lastFailedAt: T0,
+          };
+          await s.deliveries.recordDeadLetter(external);
+          await s.deliveries.recordDeadLetter(external);
+          expect(rows(await s.counts.recent(T0))).toEqual([
+            ['project.external', 'dead_lettered', 1],
+            ['project.external', 'published', 1],
+            ['project.reviews', 'consumed', 1],
+            ['project.reviews', 'published', 1],
+            ['project.tasks', 'consumed', 1],
+            ['project.tasks', 'dead_lettered', 1],
+            ['project.tasks', 'published', 3],
+            ['project.tasks', 'retried', 1],
+          ]);
+        }));
+
+      test('record adds what a transport saw outside the store; bad counts are refused and write nothing', () =>
+        onClock(async (s) => {
+          await s.counts.record([
+            { topic: 'project.tasks', kind: 'consumed', count: 3 },
+            { topic: 'project.tasks', kind: 'retried', count: 1 },
+          ]);
+          await s.counts.record([{ topic: 'project.tasks', kind: 'consumed', count: 2 }]);
+          for (const bad of [
+            { topic: 'project.tasks', kind: 'consumed', count: 0 },
+            { topic: 'project.tasks', kind: 'consumed', count: 1.5 },
+            { topic: 'project.tasks', kind: 'lost', count: 1 },
+            { topic: '', kind: 'consumed', count: 1 },
+          ]) {
+            const error = await s.counts
+              .record([{ topic: 'project.tasks', kind: 'consumed', count: 1 }, bad as ActivityCount])
+              .catch((e: unknown) => e);
+            expect(isAgentbusError(error, 'OPTIONS_INVALID'), JSON.stringify(bad)).toBe(true);
+          }
+          expect(rows(await s.counts.recent(T0))).toEqual([
+            ['project.tasks', 'consumed', 5],
+            ['project.tasks', 'retried', 1],
+          ]);
+        }));
+
+      test('a later write drops the buckets older than a day', () =>
+        onClock(async (s, clock) => {
+          await s.append(items(1, { topic: 'project.early' }));
+          await s.counts.record([{ topic: 'project.early', kind: 'consumed', count: 1 }]);
+          clock.t = T0 + 25 * HOUR;
+          await s.append(items(1, { topic: 'project.late' }));
+          expect(rows(await s.counts.recent(0))).toEqual([['project.late', 'published', 1]]);
+        }));
+
+      test('recent refuses a time that is not a finite number', async () => {
+        const error = await store.counts.recent(Number.NaN).catch((e: unknown) => e);
+        expect(isAgentbusError(error, 'OPTIONS_INVALID')).toBe(true);
+      });
+    });
+
     describe('transaction', () => {
       test('commits appends and state writes together', async () => {
         await store.transaction(async (tx) => {
@@ -310,6 +449,7 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
           claim.deliveries.map((d) => ({
             consumer: 'c',
             seq: d.event.seq,
+            topic: d.event.envelope.routing.topic,
             attempt: 1,
             lease: d.lease,
             outcome: { kind: 'ack' },
@@ -340,7 +480,14 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         if (!d) throw new Error('no delivery');
         const error = { reason: 'temporary_failure', message: 'try later' };
         await store.deliveries.settle([
-          { consumer: 'r', seq: d.event.seq, attempt: 1, lease: d.lease, outcome: { kind: 'retry', delayMs: 150, error } },
+          {
+            consumer: 'r',
+            seq: d.event.seq,
+            topic: d.event.envelope.routing.topic,
+            attempt: 1,
+            lease: d.lease,
+            outcome: { kind: 'retry', delayMs: 150, error },
+          },
         ]);
         const early = await store.deliveries.claim(everything('r', 'm'));
         expect(early.deliveries).toEqual([]);
@@ -362,6 +509,7 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
           {
             consumer: 'd',
             seq: d.event.seq,
+            topic: d.event.envelope.routing.topic,
             attempt: 1,
             lease: d.lease,
             outcome: { kind: 'dead', error: { reason: 'invalid_payload', message: 'bad', stack: 'Error: bad\n  at x' } },
@@ -413,6 +561,7 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
           {
             consumer: 't',
             seq: first.event.seq,
+            topic: first.event.envelope.routing.topic,
             attempt: 1,
             lease: first.lease,
             outcome: { kind: 'ack' },
@@ -425,6 +574,7 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
           taken.map((d) => ({
             consumer: 't',
             seq: d.event.seq,
+            topic: d.event.envelope.routing.topic,
             attempt: d.attempt,
             lease: d.lease,
             outcome: { kind: 'ack' as const },
@@ -473,6 +623,7 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
           {
             consumer: 'o',
             seq: d.event.seq,
+            topic: d.event.envelope.routing.topic,
             attempt: 1,
             lease: d.lease,
             outcome: { kind: 'ack' },
@@ -488,11 +639,8 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         await store.deliveries.ensureConsumer({ name: 'cnt', topic: '>', start: 'earliest' });
         const claimed = (await store.deliveries.claim(everything('cnt', 'm'))).deliveries;
         const counter = (by: number) => [{ namespace: 'test.counters', key: 'corr-1', by }];
-        const settlement = (i: number, outcome: Settlement['outcome'], by: number): Settlement => {
-          const d = claimed[i];
-          if (!d) throw new Error('no delivery');
-          return { consumer: 'cnt', seq: d.event.seq, attempt: 1, lease: d.lease, outcome, counters: counter(by) };
-        };
+        const settlement = (i: number, outcome: Settlement['outcome'], by: number) =>
+          settlementOf('cnt', claimed[i], outcome, { counters: counter(by) });
         // Two acks of one flush on the same counter, and a retry whose counter must not count.
         const error = { reason: 'temporary_failure', message: 'try again' };
         await store.deliveries.settle([settlement(0, { kind: 'ack' }, 2), settlement(1, { kind: 'ack' }, 3)]);

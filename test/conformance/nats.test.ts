@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createBus } from '../../src/bus/index.js';
 import { OUTBOX_NAMESPACE } from '../../src/bus/outbox.js';
-import { isAgentbusError } from '../../src/errors.js';
+import { NonRetryableError, isAgentbusError } from '../../src/errors.js';
 import type { EventStore } from '../../src/store/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { AckBatch } from '../../src/transport/nats/ack-batch.js';
@@ -250,6 +250,48 @@ describe.skipIf(!up)(`NATS JetStream at ${NATS_URL}`, () => {
       expect(await field(transport.consumer({ name: 'l', topic: 'a.b', maxLag: 10 }))).toBe('maxLag');
       await (await transport.consumer({ name: 't', topic: 'a.b' })).close();
       expect(await field(transport.consumer({ name: 't', topic: 'a.c' }))).toBe('topic');
+    });
+
+    it("counts its members' settlements in the store's recent activity: acks, naks, dead letters once", async () => {
+      const bus = await createBus({ store, transport });
+      const failedOnce = new Set<string>();
+      try {
+        await bus.subscribe({
+          name: '/activity',
+          topic: 'project.>',
+          start: 'earliest',
+          retry: { max_retries: 2, initial_delay: '10ms', max_delay: '20ms' },
+          handler: (event) => {
+            const mode = (event.payload as { mode?: string }).mode;
+            if (mode === 'bad') throw new NonRetryableError('cannot be handled');
+            if (mode === 'flaky' && !failedOnce.has(event.event.id)) {
+              failedOnce.add(event.event.id);
+              throw new Error('fails once');
+            }
+          },
+        });
+        await bus.publishBatch([
+          ...Array.from({ length: 3 }, () => ({ topic: 'project.tasks', type: 'TaskCompletedEvent', payload: {} })),
+          { topic: 'project.tasks', type: 'TaskCompletedEvent', payload: { mode: 'flaky' } },
+          { topic: 'project.reviews', type: 'ReviewRequestedEvent', payload: { mode: 'bad' } },
+        ]);
+        await transport.waitForHistory(10_000);
+        const project = async () =>
+          (await store.counts.recent(0)).filter((c) => c.topic.startsWith('project.')).map((c) => [c.topic, c.kind, c.count]);
+        const expected = [
+          ['project.reviews', 'dead_lettered', 1],
+          ['project.reviews', 'published', 1],
+          ['project.tasks', 'consumed', 4],
+          ['project.tasks', 'published', 4],
+          ['project.tasks', 'retried', 1],
+        ];
+        for (let i = 0; i < 200 && JSON.stringify(await project()) !== JSON.stringify(expected); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect(await project()).toEqual(expected);
+      } finally {
+        await bus.close();
+      }
     });
 
     it('runs a bus end to end: handlers publish effects that reach other subscriptions and history', async () => {

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe } from 'vitest';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
+import type { Clock } from '../../src/time.js';
 import { createStoreBackedTransport } from '../../src/transport/index.js';
 import { type TestDatabase, dropSchema, testPostgres } from '../support/postgres.js';
 import { describeEventStoreContract } from './event-store.contract.js';
@@ -21,9 +22,9 @@ describe.skipIf(!server.available)(`PostgreSQL ${server.skipReason}`, () => {
     await db?.drop();
   });
 
-  async function postgresStore() {
+  async function postgresStore(options: { clock?: Clock } = {}) {
     const schema = `contract_${++schemas}`;
-    const store = await openPostgresStore({ url: db.url, schema, poolSize: 4 });
+    const store = await openPostgresStore({ url: db.url, schema, poolSize: 4, ...options });
     return {
       store,
       dispose: async () => {

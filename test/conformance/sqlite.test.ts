@@ -2,13 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import type { Clock } from '../../src/time.js';
 import { describeEventStoreContract } from './event-store.contract.js';
 import { describeTransportContract } from './transport.contract.js';
 import { createStoreBackedTransport } from '../../src/transport/index.js';
 
-async function sqliteStore() {
+async function sqliteStore(options: { clock?: Clock } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-contract-'));
-  const store = await openSqliteStore({ path: join(dir, 'agentbus.db') });
+  const store = await openSqliteStore({ path: join(dir, 'agentbus.db'), ...options });
   return {
     store,
     dispose: async () => {

@@ -1,7 +1,7 @@
 /**
  * The store's per-topic and per-source counts (EventStore.counts) on SQLite: kept by appends,
  * duplicates left out, committed with the events, and filled from an existing log by the
- * migration that adds them.
+ * migration that adds them; the recent-activity table added to an existing database.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,22 @@ function freshPath(): string {
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-counts-'));
   dirs.push(dir);
   return join(dir, 'agentbus.db');
+}
+
+/**
+ * A database with `appended` events on `project.tasks`, taken back to the schema before the
+ * migration `name` (its table dropped, its record gone); reopened, the migration runs again.
+ */
+async function beforeMigration(table: string, name: string, appended: number, source = '/conformance'): Promise<string> {
+  const path = freshPath();
+  const store = await openSqliteStore({ path });
+  await store.append(items(appended, { topic: 'project.tasks', source }));
+  await store.close();
+  const db = new Database(path);
+  db.prepare(`DROP TABLE ${table}`).run();
+  db.prepare('DELETE FROM schema_migrations WHERE name = ?').run(name);
+  db.close();
+  return path;
 }
 
 describe('EventStore.counts on SQLite', () => {
@@ -81,19 +97,25 @@ describe('EventStore.counts on SQLite', () => {
   });
 
   it('the migration fills the counts from a log written before it', async () => {
-    const path = freshPath();
-    const store = await openSqliteStore({ path });
-    await store.append(items(3, { topic: 'project.tasks', source: '/orchestrator' }));
-    await store.close();
-    // Back to the schema before the counts: table and migration record gone.
-    const db = new Database(path);
-    db.exec("DROP TABLE event_counts; DELETE FROM schema_migrations WHERE name = 'event counts per topic and source'");
-    db.close();
+    const path = await beforeMigration('event_counts', 'event counts per topic and source', 3, '/orchestrator');
     const reopened = await openSqliteStore({ path });
     try {
       expect(await reopened.counts.totals()).toEqual([
         { topic: 'project.tasks', source: '/orchestrator', events: 3, lastSeq: 3 },
       ]);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('the migration adds recent activity to a database written before it, counting from then on', async () => {
+    const path = await beforeMigration('activity', 'recent activity per minute, topic and kind', 3);
+    const reopened = await openSqliteStore({ path });
+    try {
+      // Nothing is filled in from the log: consumed and failed could not be.
+      expect(await reopened.counts.recent(0)).toEqual([]);
+      await reopened.append(items(2, { topic: 'project.tasks' }));
+      expect(await reopened.counts.recent(0)).toEqual([{ topic: 'project.tasks', kind: 'published', count: 2 }]);
     } finally {
       await reopened.close();
     }

@@ -132,3 +132,85 @@ export async function timelineDb(path: string): Promise<void> {
     await bus.close();
   }
 }
+
+/** The system clock shifted by `offset` ms, which a test moves. */
+export interface ShiftedClock {
+  offset: number;
+  now(): number;
+}
+
+export function shiftedClock(offset = 0): ShiftedClock {
+  const clock = { offset, now: () => Date.now() + clock.offset };
+  return clock;
+}
+
+const HOUR = 3_600_000;
+
+/** What {@link windowScenario} leaves in the last hour and in the last three hours. */
+export const WINDOW_FIGURES = {
+  lastHour: { published: 4, consumed: 3, failed: 2, inDlq: 2 },
+  lastThreeHours: { published: 9, consumed: 7, failed: 3, inDlq: 2 },
+} as const;
+
+/**
+ * The window scenario, on a bus whose store runs on `clock`:
+ * - two hours ago: /orchestrator publishes 4 tasks (acked by /window-worker) and a review
+ *   (dead-lettered by /window-reviewer);
+ * - now: 2 tasks (one of them published twice with the same id), a review (dead-lettered) and
+ *   a flaky job that fails once (a retry) and then succeeds.
+ * Each phase is settled before the clock moves on.
+ */
+export async function windowScenario(bus: Bus, clock: ShiftedClock): Promise<void> {
+  clock.offset = -2 * HOUR;
+  const subscriptions = [
+    await bus.subscribe({ name: '/window-worker', topic: 'project.tasks', start: 'earliest', handler: () => {} }),
+    await bus.subscribe({
+      name: '/window-reviewer',
+      topic: 'project.reviews',
+      start: 'earliest',
+      handler: () => {
+        throw new NonRetryableError('review payload is invalid');
+      },
+    }),
+    await bus.subscribe({
+      name: '/window-flaky',
+      topic: 'project.flaky',
+      start: 'earliest',
+      retry: { max_retries: 2, initial_delay: '10ms', max_delay: '20ms' },
+      handler: (_e, ctx) => {
+        if (ctx.attempt === 1) throw new Error('first attempt fails');
+      },
+    }),
+  ];
+  const source = '/orchestrator';
+  const settled = async (deadLetters: number) => {
+    await until(async () => {
+      if ((await openDeadLetters(bus)) !== deadLetters) return false;
+      const head = await bus.store.head();
+      for (const s of subscriptions) {
+        const info = await bus.subscriptions.get(s.name);
+        if (!info || info.ackFloor < head || info.inFlight > 0 || info.scheduled > 0) return false;
+      }
+      return true;
+    }, `every delivery settled, ${deadLetters} dead letters`);
+  };
+  try {
+    await bus.publishBatch([
+      ...Array.from({ length: 4 }, () => ({ source, topic: 'project.tasks', type: 'TaskCompletedEvent' })),
+      { source, topic: 'project.reviews', type: 'ReviewRequestedEvent' },
+    ]);
+    await settled(1);
+    clock.offset = 0;
+    const again = { source, topic: 'project.tasks', type: 'TaskCompletedEvent', id: 'evt-window-task-twice' };
+    await bus.publishBatch([
+      again,
+      { source, topic: 'project.tasks', type: 'TaskCompletedEvent' },
+      { source, topic: 'project.reviews', type: 'ReviewRequestedEvent' },
+      { source, topic: 'project.flaky', type: 'FlakyJob' },
+    ]);
+    await bus.publish(again);
+    await settled(2);
+  } finally {
+    for (const s of subscriptions) await s.close();
+  }
+}

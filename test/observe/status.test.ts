@@ -7,7 +7,7 @@ import { createAgentRuntime, defineAgent } from '../../src/agents/index.js';
 import { createBus } from '../../src/index.js';
 import { type StatusSnapshot, statusSnapshot } from '../../src/observe/index.js';
 import { freshDb, removeFreshDbs, runCli, startCli } from '../e2e/run-cli.js';
-import { dashboardDb, until } from './scenarios.js';
+import { WINDOW_FIGURES, dashboardDb, shiftedClock, until, windowScenario } from './scenarios.js';
 
 afterAll(removeFreshDbs);
 
@@ -48,7 +48,7 @@ describe('agentbus status', () => {
     } finally {
       await bus.close();
     }
-    expect(s.throughput).toEqual({ published: 13, consumed: 5, failed: 2, inDlq: 2 });
+    expect(s.throughput).toMatchObject({ windowMs: 3_600_000, published: 13, consumed: 5, failed: 2, inDlq: 2 });
     expect(s.topics.map((t) => [t.topic, t.published, t.consumed, t.lag])).toEqual([
       ['project.alerts', 1, 0, 1],
       ['project.designs', 5, null, null],
@@ -73,6 +73,7 @@ describe('agentbus status', () => {
     expect(result.code).toBe(0);
     const out = result.stdout;
     expect(out.split('\n')[0]).toBe('## Event System Dashboard');
+    expect(out).toContain('\n### Throughput (Last Hour)\n');
     expect(section(out, 'Throughput')).toEqual([
       'Events Published: ████████████████████ 13',
       'Events Consumed:  ████████░░░░░░░░░░░░ 5',
@@ -114,7 +115,8 @@ describe('agentbus status', () => {
     expect(result.code).toBe(0);
     expect(result.stdout.trim().split('\n')).toHaveLength(1);
     const json = JSON.parse(result.stdout);
-    expect(json.throughput).toEqual({ published: 13, consumed: 5, failed: 2, in_dlq: 2 });
+    expect(json.throughput).toMatchObject({ window_ms: 3_600_000, published: 13, consumed: 5, failed: 2, in_dlq: 2 });
+    expect(Date.parse(json.throughput.since)).toBeLessThanOrEqual(Date.parse(json.generated_at) - 3_600_000);
     expect(json.health.consumer_lag).toEqual({ level: 'low', max_pending: 1 });
     expect(json.subscriptions.find((s: { name: string }) => s.name === '/test-engineer')).toMatchObject({
       in_dlq: 2,
@@ -196,6 +198,69 @@ describe('agentbus status', () => {
     } finally {
       await runtime.close();
       await bus.close();
+    }
+  });
+});
+
+describe('agentbus status --window', () => {
+  let db: string;
+  beforeAll(async () => {
+    db = freshDb();
+    const clock = shiftedClock();
+    const bus = await createBus({ path: db, clock });
+    try {
+      await windowScenario(bus, clock);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  /** The bar lines of a published/consumed/failed/in-DLQ figure set, drawn against the largest. */
+  const bars = (f: { published: number; consumed: number; failed: number; inDlq: number }) => {
+    const max = Math.max(f.published, f.consumed, f.failed, f.inDlq);
+    const bar = (n: number) => `${'█'.repeat(Math.round((n / max) * 20))}${'░'.repeat(20 - Math.round((n / max) * 20))} ${n}`;
+    return [
+      `Events Published: ${bar(f.published)}`,
+      `Events Consumed:  ${bar(f.consumed)}`,
+      `Events Failed:    ${bar(f.failed)}`,
+      `Events in DLQ:    ${bar(f.inDlq)}`,
+    ];
+  };
+
+  it('heads the bars with the window and counts only what happened in it', async () => {
+    const result = await runCli(['status', '--db', db, '--window', '15m']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('\n### Throughput (Last 15 Minutes)\n');
+    expect(section(result.stdout, 'Throughput')).toEqual(bars(WINDOW_FIGURES.lastHour));
+    expect(section(result.stdout, 'Throughput')[0]).toBe('Events Published: ████████████████████ 4');
+  });
+
+  it('counts the last hour by default and a longer window when asked', async () => {
+    const hour = await runCli(['status', '--db', db]);
+    expect(hour.stdout).toContain('\n### Throughput (Last Hour)\n');
+    expect(section(hour.stdout, 'Throughput')).toEqual(bars(WINDOW_FIGURES.lastHour));
+    const three = await runCli(['status', '--db', db, '--window', '3h']);
+    expect(three.stdout).toContain('\n### Throughput (Last 3 Hours)\n');
+    expect(section(three.stdout, 'Throughput')).toEqual(bars(WINDOW_FIGURES.lastThreeHours));
+    // By Topic stays cumulative whatever the window.
+    expect(rows(section(hour.stdout, 'By Topic')).find((r) => r[0] === 'project.tasks')?.[1]).toBe('6');
+  });
+
+  it('prints the window in --json', async () => {
+    const result = await runCli(['status', '--db', db, '--window', '15m', '--json']);
+    expect(result.code).toBe(0);
+    const { throughput } = JSON.parse(result.stdout);
+    expect(throughput).toMatchObject({ window_ms: 900_000, published: 4, consumed: 3, failed: 2, in_dlq: 2 });
+  });
+
+  it('refuses a bad --window with one line naming it (exit 2)', async () => {
+    for (const value of ['soon', '0m', '25h', '90s']) {
+      const bad = await runCli(['status', '--db', db, '--window', value]);
+      expect(bad.code, value).toBe(2);
+      expect(bad.stdout).toBe('');
+      expect(bad.stderr.trim().split('\n'), value).toHaveLength(1);
+      expect(bad.stderr, value).toMatch(/^agentbus: .*--window.*minutes/);
     }
   });
 });

@@ -1,8 +1,9 @@
 /**
  * The dashboard in a real browser (Debian's chromium driven by playwright-core): it loads
  * under its CSP without errors, a published event appears live in the tail, a dead letter
- * is replayed by clicking, and markup in a topic, a payload and an error is shown as inert
- * text. Screenshots go to test-results/.
+ * is replayed by clicking, the throughput bars count the window their heading names, and
+ * markup in a topic, a payload and an error is shown as inert text. Screenshots go to
+ * test-results/.
  *
  * Skipped (with the reason) when /usr/bin/chromium is missing outside CI; with CI=true it
  * never skips.
@@ -11,6 +12,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Subscription } from '../../src/bus/index.js';
+import { WINDOW_FIGURES, shiftedClock, windowScenario } from '../observe/scenarios.js';
 import { type TestServer, startTestServer, token } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -121,6 +123,45 @@ describe.skipIf(!available && !ci)(
       }
       expect(problems).toEqual([]);
       await page.close();
+    });
+
+    it('heads the throughput bars with their window and shows the counts of that window, live', async () => {
+      const clock = shiftedClock();
+      const windowed = await startTestServer({ integrations: 'default', clock });
+      const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+      try {
+        await windowScenario(windowed.bus, clock);
+        const heading = page.locator('#throughput h2');
+        const bars = page.locator('#throughput .bars');
+        await page.goto(`${windowed.url}/`);
+        await expect.poll(() => heading.textContent()).toBe('Throughput (Last Hour)');
+        const hour = WINDOW_FIGURES.lastHour;
+        expect(await bars.textContent()).toMatch(new RegExp(`Events Published: █+░* ${hour.published}\n`));
+        expect(await bars.textContent()).toMatch(new RegExp(`Events Consumed: +█+░* ${hour.consumed}\n`));
+        expect(await bars.textContent()).toMatch(new RegExp(`Events Failed: +█+░* ${hour.failed}\n`));
+        expect(await bars.textContent()).toMatch(new RegExp(`Events in DLQ: +█+░* ${hour.inDlq}$`));
+        await page.screenshot({ path: `${SHOTS}/throughput-last-hour.png`, fullPage: true });
+
+        await page.goto(`${windowed.url}/?window=3h`);
+        await expect.poll(() => heading.textContent()).toBe('Throughput (Last 3 Hours)');
+        const three = WINDOW_FIGURES.lastThreeHours;
+        expect(await bars.textContent()).toMatch(new RegExp(`Events Published: █+ ${three.published}\n`));
+        expect(await bars.textContent()).toMatch(new RegExp(`Events Consumed: +█+░* ${three.consumed}\n`));
+        // The live refresh keeps the window: a new event shows up under the same heading.
+        await windowed.bus.publish({ topic: 'project.tasks', type: 'TaskCompletedEvent', source: '/orchestrator' });
+        await expect
+          .poll(() => bars.textContent(), { timeout: 20_000 })
+          .toMatch(new RegExp(`Events Published: █+ ${three.published + 1}\n`));
+        expect(await heading.textContent()).toBe('Throughput (Last 3 Hours)');
+        await page.screenshot({ path: `${SHOTS}/throughput-last-3-hours.png`, fullPage: true });
+
+        const bad = await page.goto(`${windowed.url}/?window=soon`);
+        expect(bad?.status()).toBe(400);
+        expect(await page.locator('body').textContent()).toContain('window');
+      } finally {
+        await page.close();
+        await windowed.close();
+      }
     });
 
     it('shows a published event live in the tail', async () => {

@@ -7,6 +7,7 @@ import type { TokenConfig } from '../../src/config/index.js';
 import { type Integrations, type RunningServer, startServer } from '../../src/server/index.js';
 import { defaultIntegrations } from '../../src/server/integrations-default.js';
 import { createTestBus } from '../../src/testing.js';
+import type { Clock } from '../../src/time.js';
 
 /** A running server with its bus and the log lines it wrote. */
 export interface TestServer {
@@ -26,11 +27,16 @@ export interface TestServerOptions {
   /** `default`: what `agentbus serve` wires in (observe, webhook subscriptions). */
   integrations?: Integrations | 'default';
   retry?: { max_retries: number };
+  /** The bus's (and its store's) clock. @default the system clock */
+  clock?: Clock;
 }
 
 /** Starts a server on 127.0.0.1:0 over a fresh SQLite database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const bus = await createTestBus(options.retry ? { retry: options.retry } : {});
+  const bus = await createTestBus({
+    ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   const logs: string[] = [];
   const integrations = options.integrations === 'default' ? await defaultIntegrations(bus) : options.integrations;
   const server = await startServer({

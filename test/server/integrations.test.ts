@@ -128,6 +128,23 @@ describe('observability', () => {
     });
   });
 
+  it('counts the status throughput over the window asked for (default the last hour), refusing a bad one', async () => {
+    await post('/v1/events', { event: { type: 'WindowedEvent' }, payload: {}, routing: { topic: 'window.http' } });
+    const hour = await json(fetch(`${t.url}/v1/status`));
+    expect(hour.throughput).toMatchObject({ window_ms: 3_600_000, published: expect.any(Number) });
+    expect(hour.throughput.published).toBeGreaterThan(0);
+    const quarter = await json(fetch(`${t.url}/v1/status?window=15m`));
+    expect(quarter.throughput).toMatchObject({ window_ms: 900_000, published: hour.throughput.published });
+    for (const value of ['soon', '0m', '25h', '90s']) {
+      const bad = await fetch(`${t.url}/v1/status?window=${value}`);
+      expect(bad.status, value).toBe(400);
+      expect(await json(bad), value).toMatchObject({ code: 'OPTIONS_INVALID', field: 'query.window' });
+    }
+    const doc = await json(fetch(`${t.url}/openapi.json`));
+    expect(doc.paths['/v1/status'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['window']);
+    expect(doc.paths['/'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['window']);
+  });
+
   it('lists agents, sagas and aggregators', async () => {
     const agents = await json(fetch(`${t.url}/v1/agents`));
     expect(JSON.stringify(agents)).toContain('/http-hook');

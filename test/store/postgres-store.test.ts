@@ -67,7 +67,44 @@ describe.skipIf(!server.available)(`PostgreSQL store ${server.skipReason}`, () =
     const schema = fresh();
     await Promise.all([openStore(schema), openStore(schema), openStore(schema)]);
     const rows = await sql<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
-    expect(rows.map((r) => r.version)).toEqual([1, 2]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+  });
+
+  it('several stores raise the same activity rows at once: every count kept, no deadlock', async () => {
+    const schema = fresh();
+    const stores = await Promise.all([openStore(schema), openStore(schema), openStore(schema)]);
+    const first = stores[0] as EventStore;
+    await first.deliveries.ensureConsumer({ name: 'shared', topic: '>', start: 'earliest' });
+    await Promise.all(stores.map((s, i) => s.append(items(30, { topic: i === 1 ? 'project.a' : 'project.b' }))));
+    // Every store claims small windows and settles each delivery on its own, all at once.
+    await Promise.all(
+      stores.map(async (s, i) => {
+        for (;;) {
+          const claim = { consumer: 'shared', owner: `member-${i}`, max: 7, leaseMs: 30_000, matchTopic: () => true };
+          const { deliveries } = await s.deliveries.claim(claim);
+          if (deliveries.length === 0) return;
+          const settle = (d: (typeof deliveries)[number]) =>
+            s.deliveries.settle([
+              {
+                consumer: 'shared',
+                seq: d.event.seq,
+                topic: d.event.envelope.routing.topic,
+                attempt: 1,
+                lease: d.lease,
+                outcome: { kind: 'ack' },
+              },
+            ]);
+          const results = await Promise.all(deliveries.map(settle));
+          expect(results.flat().every((r) => Array.isArray(r))).toBe(true);
+        }
+      }),
+    );
+    expect(await first.counts.recent(0)).toEqual([
+      { topic: 'project.a', kind: 'consumed', count: 30 },
+      { topic: 'project.a', kind: 'published', count: 30 },
+      { topic: 'project.b', kind: 'consumed', count: 60 },
+      { topic: 'project.b', kind: 'published', count: 60 },
+    ]);
   });
 
   it('gives positions in commit order across stores: a reader never sees a gap filled later', async () => {

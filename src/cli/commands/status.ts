@@ -1,12 +1,14 @@
 /**
- * `agentbus status`: the seed's "Event System Dashboard" for a database (throughput bars, By
- * Topic, Agent Activity, Health), once, or redrawn in place with `--watch`; `--json` prints
- * the snapshot.
+ * `agentbus status`: the seed's "Event System Dashboard" for a database (throughput bars over
+ * the last hour or `--window`, By Topic, Agent Activity, Health), once, or redrawn in place
+ * with `--watch`; `--json` prints the snapshot.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
+import { isAgentbusError } from '../../errors.js';
 import { toSnakeCase } from '../../observe/json.js';
 import { type HealthLevel, type StatusSnapshot, isUnhealthy, statusSnapshot } from '../../observe/status.js';
+import { parseStatusWindow, windowLabel } from '../../observe/window.js';
 import { globalOptions, withBus } from '../context.js';
 import { printJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
@@ -84,7 +86,7 @@ export function formatDashboard(s: StatusSnapshot): string {
   return [
     '## Event System Dashboard',
     '',
-    '### Throughput (All Time)',
+    `### Throughput (${windowLabel(t.windowMs)})`,
     ...bars.map(([label, value]) => `${label.padEnd(labelWidth)} ${formatBar(value, max)} ${formatCount(value)}`),
     '',
     '### By Topic',
@@ -104,6 +106,7 @@ export function formatDashboard(s: StatusSnapshot): string {
 
 interface StatusFlags {
   watch?: number | true;
+  window?: number;
   includeSystem?: boolean;
 }
 
@@ -118,12 +121,22 @@ function parseSeconds(value: string): number {
   return n;
 }
 
+/** `--window`: whole minutes from 1m to 24h (`15m`, `1h`, `24h`). */
+function parseWindowFlag(value: string): number {
+  try {
+    return parseStatusWindow(value);
+  } catch (error) {
+    if (!isAgentbusError(error)) throw error;
+    throw new InvalidArgumentError('Must be a whole number of minutes from 1m to 24h, like 15m, 1h or 24h.');
+  }
+}
+
 /** Clear the screen and move home: a redraw in place. */
 const REDRAW = '\x1b[H\x1b[2J';
 
 async function statusAction(flags: StatusFlags, command: Command): Promise<void> {
   const { target, json } = globalOptions(command);
-  const options = { includeSystem: flags.includeSystem === true };
+  const options = { includeSystem: flags.includeSystem === true, ...(flags.window ? { window: flags.window } : {}) };
   const show = (snapshot: StatusSnapshot, frame: number) => {
     if (json) return printJson(toSnakeCase(snapshot), true);
     const text = formatDashboard(snapshot);
@@ -162,13 +175,15 @@ export function registerStatus(program: Command): void {
     .command('status')
     .summary("show the seed's event system dashboard")
     .description(
-      "Show the seed's Event System Dashboard for the database: throughput bars (published, consumed, failed, in DLQ), " +
-        'By Topic (published, consumed, lag), Agent Activity (published, consumed, processing) and Health. ' +
-        'Counts cover the whole log; system.* topics are left out unless --include-system. ' +
+      "Show the seed's Event System Dashboard for the database: throughput bars (events published, deliveries " +
+        'acknowledged, handler failures over the last hour or --window; dead letters open now), ' +
+        'By Topic (published, consumed, lag) and Agent Activity (published, consumed, processing) over the whole log, ' +
+        'and Health. system.* topics are left out unless --include-system. ' +
         'With --watch the dashboard is redrawn every SECONDS (default 2) until Ctrl-C; with --json the snapshot is ' +
         'printed as one JSON line (one per refresh with --watch).',
     )
     .option('--watch [seconds]', 'redraw every SECONDS (default 2)', parseSeconds)
+    .option('--window <duration>', 'what the throughput bars count: the last DURATION, 1m to 24h (default 1h)', parseWindowFlag)
     .option('--include-system', 'count system.* topics (heartbeats, error notices) too')
     .action(statusAction);
 }

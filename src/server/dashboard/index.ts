@@ -5,7 +5,7 @@
 import type { Hono } from 'hono';
 import type { Authenticator } from '../auth.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
-import type { PageRoute } from '../openapi.js';
+import { type PageRoute, WINDOW } from '../openapi.js';
 import { registerAssets } from './assets.js';
 import { registerLogin } from './login.js';
 import { registerDlqPages } from './pages/dlq.js';
@@ -18,8 +18,8 @@ import { registerTopics } from './pages/topics.js';
 
 /** Every dashboard route, for the OpenAPI document. */
 export const DASHBOARD_PAGES: readonly PageRoute[] = [
-  { method: 'get', path: '/', summary: 'Dashboard: overview (the seed dashboard, live)' },
-  { method: 'get', path: '/ui/overview', summary: 'Dashboard fragment: overview' },
+  { method: 'get', path: '/', summary: 'Dashboard: overview (the seed dashboard, live)', query: [WINDOW] },
+  { method: 'get', path: '/ui/overview', summary: 'Dashboard fragment: overview', query: [WINDOW] },
   { method: 'get', path: '/topics', summary: 'Dashboard: topics with rates and lag' },
   { method: 'get', path: '/ui/topics', summary: 'Dashboard fragment: topics' },
   { method: 'get', path: '/subscriptions', summary: 'Dashboard: subscriptions' },

@@ -1,13 +1,14 @@
 /**
  * Health, metrics and the status of what runs on the bus: `/healthz`, `/metrics`,
- * `/v1/status` (the overview), `/v1/agents`, `/v1/sagas`, `/v1/aggregators`, and
- * `/v1/timeline/:correlation`.
+ * `/v1/status` (the overview; `?window=15m` for its throughput), `/v1/agents`, `/v1/sagas`,
+ * `/v1/aggregators`, and `/v1/timeline/:correlation`.
  */
 import type { Hono } from 'hono';
 import { AgentbusError } from '../../errors.js';
 import type { JsonValue } from '../../envelope/index.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import type { Integrations } from '../integrations.js';
+import { windowParam } from '../query.js';
 import { listAgents } from '../../agents/index.js';
 import { statusSnapshot, timeline, timelineJson, toSnakeCase } from '../../observe/index.js';
 import { aggregatorStatusLine, listAggregatorInstances, listSagas } from '../../workflows/index.js';
@@ -52,10 +53,13 @@ export function registerStatusRoutes(app: Hono<ServerEnv>, deps: ServerDeps): vo
       if (!source) throw notImplemented(what);
       return c.json(await source());
     });
-  const status = sources.status ?? (async () => toSnakeCase(await statusSnapshot(deps.bus.store)) as JsonValue);
+  const status =
+    sources.status ?? (async (options = {}) => toSnakeCase(await statusSnapshot(deps.bus.store, options)) as JsonValue);
   app.get('/v1/status', async (c) => {
     const principal = c.get('principal');
-    return c.json(onlyReadableTopics(await status(), (topic) => principal.canSubscribe(topic)));
+    const windowMs = windowParam(c.req.query());
+    const answer = await status(windowMs === undefined ? {} : { window: windowMs });
+    return c.json(onlyReadableTopics(answer, (topic) => principal.canSubscribe(topic)));
   });
   const store = deps.bus.store;
   json('/v1/agents', 'agent status', sources.agents ?? (async () => ({ agents: toSnakeCase(await listAgents(store)) })));

@@ -83,6 +83,7 @@ export class PostgresDeadLetters {
           record.firstFailedAt,
           record.lastFailedAt,
         ]);
+        flush.activity.add('dead_lettered', record.event.envelope.routing.topic);
         return Number(row?.id);
       };
       const [stored] = await sql.rows<{ seq: number }>(this.s.eventSeq, [record.event.envelope.event.id]);

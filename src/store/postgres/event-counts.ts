@@ -1,34 +1,90 @@
 /**
- * Per-topic and per-source event counts on PostgreSQL: an `event_counts` row per
- * (topic, source), raised by the append phase's insert statement itself, so dashboards read
- * totals without scanning the log.
+ * Counts on PostgreSQL, kept by the transactions that write what they count, so dashboards
+ * read them without scanning the log:
+ * - an `event_counts` row per (topic, source), raised by the append phase's insert itself;
+ * - `activity` rows per (minute, topic, kind): published raised by that same insert,
+ *   settlements (consumed, retried, dead-lettered) collected by the flush and written at its
+ *   end in one upsert, rows in a fixed order. The end of a flush that wrote activity also
+ *   drops minutes older than a day, at most once every few minutes per process.
  */
-import type { EventCount, EventCounts } from '../event-store.js';
+import { type ActivityTally, PruneSchedule, bucketOf, checkActivity, firstBucketSince, oldestKeptBucket } from '../activity.js';
+import type { ActivityCount, EventCount, EventCounts } from '../event-store.js';
 import type { Sql, Statement } from './connection.js';
+import type { Flush } from './group-commit.js';
 import type { Tables } from './tables.js';
 
+/** Runs a job in the store's next flush. */
+type RunInFlush = (job: (flush: Flush) => Promise<undefined>) => Promise<unknown>;
+
 export class PostgresEventCounts implements EventCounts {
-  readonly #totals: Statement;
-  readonly #after: Statement;
+  readonly #s: Record<'totals' | 'after' | 'recent' | 'upsertActivity' | 'prune', Statement>;
+  readonly #pruning = new PruneSchedule();
 
   constructor(
     t: Tables,
     private readonly reader: Sql,
+    private readonly run: RunInFlush,
   ) {
-    this.#totals = {
-      name: 'ab_counts_totals',
-      text: `SELECT topic, source, events, last_seq FROM ${t.eventCounts} ORDER BY topic, source`,
+    this.#s = {
+      totals: {
+        name: 'ab_counts_totals',
+        text: `SELECT topic, source, events, last_seq FROM ${t.eventCounts} ORDER BY topic, source`,
+      },
+      after: { name: 'ab_counts_after', text: `SELECT count(*) AS n FROM ${t.events} WHERE topic = $1 AND seq > $2` },
+      recent: {
+        name: 'ab_activity_recent',
+        text: `SELECT topic, kind, sum(n) AS count FROM ${t.activity} WHERE bucket >= $1 GROUP BY topic, kind ORDER BY topic, kind`,
+      },
+      upsertActivity: {
+        name: 'ab_activity_upsert',
+        text: `INSERT INTO ${t.activity} AS a (bucket, topic, kind, n)
+          SELECT $1, u.topic, u.kind, u.n FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(topic, kind, n)
+          ON CONFLICT (bucket, topic, kind) DO UPDATE SET n = a.n + excluded.n`,
+      },
+      prune: { name: 'ab_activity_prune', text: `DELETE FROM ${t.activity} WHERE bucket < $1` },
     };
-    this.#after = { name: 'ab_counts_after', text: `SELECT count(*) AS n FROM ${t.events} WHERE topic = $1 AND seq > $2` };
   }
 
   async totals(): Promise<EventCount[]> {
-    const rows = await this.reader.rows<{ topic: string; source: string; events: number; last_seq: number }>(this.#totals);
+    const rows = await this.reader.rows<{ topic: string; source: string; events: number; last_seq: number }>(this.#s.totals);
     return rows.map((r) => ({ topic: r.topic, source: r.source, events: Number(r.events), lastSeq: Number(r.last_seq) }));
   }
 
   async after(topic: string, afterSeq: number): Promise<number> {
-    const [row] = await this.reader.rows<{ n: number }>(this.#after, [topic, afterSeq]);
+    const [row] = await this.reader.rows<{ n: number }>(this.#s.after, [topic, afterSeq]);
     return Number(row?.n ?? 0);
+  }
+
+  async recent(sinceMs: number): Promise<ActivityCount[]> {
+    const rows = await this.reader.rows<ActivityCount>(this.#s.recent, [firstBucketSince(sinceMs)]);
+    return rows.map((r) => ({ topic: r.topic, kind: r.kind, count: Number(r.count) }));
+  }
+
+  async record(counts: readonly ActivityCount[]): Promise<void> {
+    checkActivity(counts);
+    if (counts.length === 0) return;
+    await this.run(async (flush) => {
+      flush.activity.addAll(counts);
+      return undefined;
+    });
+  }
+
+  /**
+   * The end of a flush: writes its settlements' activity in one upsert, and drops old minutes
+   * when due. `appended` says whether the flush's insert already counted published events.
+   */
+  async finish(sql: Sql, activity: ActivityTally, appended: boolean, now: number): Promise<void> {
+    if (!activity.empty) {
+      const rows = activity.rows();
+      await sql.rows(this.#s.upsertActivity, [
+        bucketOf(now),
+        rows.map((r) => r.topic),
+        rows.map((r) => r.kind),
+        rows.map((r) => r.count),
+      ]);
+    }
+    if ((appended || !activity.empty) && this.#pruning.due(now)) {
+      await sql.rows(this.#s.prune, [oldestKeptBucket(now)]);
+    }
   }
 }

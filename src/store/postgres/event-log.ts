@@ -5,6 +5,7 @@
 import type { Envelope, Priority } from '../../envelope/envelope.js';
 import { AgentbusError } from '../../errors.js';
 import { compileTopicPattern, isLiteralPattern } from '../../routing/index.js';
+import { bucketOf } from '../activity.js';
 import type { AppendedEvent, HistoryQuery, StoredEvent } from '../event-store.js';
 import type { Sql, Statement } from './connection.js';
 import type { AppendRequest, Flush } from './group-commit.js';
@@ -79,6 +80,10 @@ export class PostgresEventLog {
             SELECT u.topic, u.source, count(*), max(u.seq) FROM unnest($1::bigint[], $3::text[], $20::text[]) AS u(seq, topic, source)
             GROUP BY u.topic, u.source
             ON CONFLICT (topic, source) DO UPDATE SET events = c.events + excluded.events, last_seq = greatest(c.last_seq, excluded.last_seq)
+          ), active AS (
+            INSERT INTO ${t.activity} AS a (bucket, topic, kind, n)
+            SELECT $21, u.topic, 'published', count(*) FROM unnest($3::text[]) AS u(topic) GROUP BY u.topic
+            ON CONFLICT (bucket, topic, kind) DO UPDATE SET n = a.n + excluded.n
           )
           UPDATE ${t.logHead} SET last_seq = $17, stored_at = $12 WHERE id = 1
           RETURNING pg_notify($18, $19)`,
@@ -165,7 +170,13 @@ export class PostgresEventLog {
       request.result = out;
     }
     if (fresh.length > 0) {
-      await sql.rows(this.#s.insert, [...columns.values(storedAt, seq), notify.channel, notify.payload(seq), columns.source]);
+      await sql.rows(this.#s.insert, [
+        ...columns.values(storedAt, seq),
+        notify.channel,
+        notify.payload(seq),
+        columns.source,
+        bucketOf(now),
+      ]);
       this.lag.appended(fresh, flush);
     }
     return { head: seq, inserted: fresh.length };

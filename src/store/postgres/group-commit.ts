@@ -11,6 +11,7 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { AgentbusError } from '../../errors.js';
+import { ActivityTally } from '../activity.js';
 import type { AppendItem, AppendedEvent, StreamExpectedVersion } from '../event-store.js';
 import { type Sql, backendError, isRetryable, sqlOf } from './connection.js';
 
@@ -44,6 +45,8 @@ export class Flush {
   /** Write-back of caches, after every job, before the appends. */
   readonly beforeAppends: Array<(sql: Sql) => Promise<void>> = [];
   readonly scratch = new Map<string, unknown>();
+  /** Activity of this flush's settlements (and recorded activity), written at its end. */
+  readonly activity = new ActivityTally();
   /** Consumers may have new work after the commit: wake them (here and in other processes). */
   wake = false;
 

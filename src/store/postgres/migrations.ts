@@ -154,6 +154,21 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         SELECT topic, coalesce(body::jsonb -> 'event' ->> 'source', ''), count(*), max(seq) FROM ${s}.events GROUP BY 1, 2;
     `,
   },
+  {
+    version: 3,
+    name: 'recent activity per minute, topic and kind',
+    // Kept by the append phase and the settle flushes, old minutes dropped (ADR 0016). Not
+    // filled from the log: consumed and failed could not be, and published alone would mislead.
+    sql: (s) => `
+      CREATE TABLE ${s}.activity (
+        bucket bigint NOT NULL, -- the minute, epoch ms floored
+        topic  text   COLLATE "C" NOT NULL,
+        kind   text   COLLATE "C" NOT NULL, -- published, consumed, retried, dead_lettered
+        n      bigint NOT NULL,
+        PRIMARY KEY (bucket, topic, kind)
+      );
+    `,
+  },
 ];
 
 /**

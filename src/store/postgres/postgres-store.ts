@@ -179,7 +179,7 @@ export class PostgresEventStore implements EventStore {
       now,
     );
     this.streams = new PostgresStreamStore(parts.t, this.#reader, (job) => this.#run(job));
-    this.counts = new PostgresEventCounts(parts.t, this.#reader);
+    this.counts = new PostgresEventCounts(parts.t, this.#reader, (job) => this.#run(job));
     this.deliveries = new PostgresDeliveryState(parts.t, this.#reader, parts.log, parts.lag, this.#committer, now);
   }
 
@@ -254,12 +254,13 @@ export class PostgresEventStore implements EventStore {
     return { channel: this.#channel, payload: (head: number) => this.#feed.payload(head) };
   }
 
-  /** The end of every flush, inside its transaction: the append phase, lag, notification. */
+  /** The end of every flush, inside its transaction: the append phase, lag, notification, activity. */
   async #finish(flush: Flush): Promise<void> {
     const { sql } = flush;
+    const now = this.#clock.now();
     let notified = false;
     if (flush.needsHead) {
-      const outcome = await this.#log.appendPhase(sql, flush.appends, this.#clock.now(), flush, this.#notifyOptions());
+      const outcome = await this.#log.appendPhase(sql, flush.appends, now, flush, this.#notifyOptions());
       await this.#lag.apply(sql, flush.lagDeltas);
       for (const hook of flush.underHeadLock) await hook(sql);
       flush.scratch.set(HEAD, outcome.head);
@@ -272,6 +273,8 @@ export class PostgresEventStore implements EventStore {
       const head = (flush.scratch.get(HEAD) as number | undefined) ?? 0;
       await sql.rows(this.#notify, [this.#channel, this.#feed.payload(head)]);
     }
+    // Last, so the activity rows (which other processes' flushes raise too) are locked briefly.
+    await this.counts.finish(sql, flush.activity, notified, now);
   }
 
   #committed(flush: Flush): void {

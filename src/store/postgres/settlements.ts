@@ -5,6 +5,7 @@
  * changes back in a handful of batched statements. Events the handlers publish join the
  * flush's one insert, so they commit with the acknowledgements or not at all.
  */
+import { SETTLED_AS } from '../activity.js';
 import type { AppendedEvent, Settlement } from '../event-store.js';
 import { DeadRows, KeyRows, RetryRows, loadWindows, windowKey, writeBackWindows } from './batches.js';
 import type { DeliveryStatements, RetryRow } from './delivery-statements.js';
@@ -92,6 +93,7 @@ export class SettlementBatcher {
         // Settled: a second settlement of the same lease is refused.
         retries.set(key, undefined);
       }
+      flush.activity.add(SETTLED_AS[outcome.kind], settlement.topic);
       // Publishers blocked on this subscription's lag limit re-check after the commit.
       if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, flush)) flush.wake = true;
       if (outcome.kind === 'ack') {

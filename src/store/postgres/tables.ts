@@ -17,6 +17,7 @@ export interface Tables {
   readonly retries: string;
   readonly deadLetters: string;
   readonly eventCounts: string;
+  readonly activity: string;
 }
 
 /** The tables of `schema`. */
@@ -34,5 +35,6 @@ export function tablesOf(schema: string): Tables {
     retries: `${s}.consumer_retries`,
     deadLetters: `${s}.dead_letters`,
     eventCounts: `${s}.event_counts`,
+    activity: `${s}.activity`,
   };
 }

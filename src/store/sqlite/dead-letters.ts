@@ -2,6 +2,7 @@
  * Dead letters on SQLite: list, show, replay (atomically with the redelivery), archive, purge.
  */
 import type { AppendItem, DeadLetter, DeadLetterFilter, ExternalDeadLetter, ReplayDeadLetterOptions } from '../event-store.js';
+import type { SqliteEventCounts } from './event-counts.js';
 import type { EventLog } from './event-log.js';
 import { toStoredEvent } from './event-log.js';
 import type { GroupCommitter } from './group-commit.js';
@@ -16,6 +17,7 @@ export class SqliteDeadLetters {
     statements: Statements,
     private readonly log: EventLog,
     private readonly lag: LagAccounting,
+    private readonly counts: SqliteEventCounts,
     private readonly committer: GroupCommitter,
     private readonly now: () => number,
     private readonly wake: () => void,
@@ -80,6 +82,7 @@ export class SqliteDeadLetters {
           record.lastFailedAt,
         );
         this.#s.countDead.run(record.consumer);
+        this.counts.activity(ctx).add('dead_lettered', record.event.envelope.routing.topic);
         return Number(lastInsertRowid);
       })
       .then(async (id) => (await this.get(id)) as DeadLetter);

@@ -26,7 +26,9 @@ import type {
   StartPosition,
   StoredEvent,
 } from '../event-store.js';
+import { type ActivityTally, SETTLED_AS } from '../activity.js';
 import { isOwnerGone, newLeaseToken } from '../owner.js';
+import type { SqliteEventCounts } from './event-counts.js';
 import type { EventLog, EventRow } from './event-log.js';
 import { LagAccounting } from './lag-accounting.js';
 import { toStoredEvent } from './event-log.js';
@@ -66,6 +68,7 @@ export class SqliteDeliveryState implements DeliveryState {
     db: Database.Database,
     private readonly log: EventLog,
     private readonly lag: LagAccounting,
+    private readonly counts: SqliteEventCounts,
     private readonly committer: GroupCommitter,
     private readonly now: () => number,
     /** Asks the store to wake consumers after this flush commits (new work may be due). */
@@ -74,7 +77,7 @@ export class SqliteDeliveryState implements DeliveryState {
     this.#s = prepare(db);
     this.#guardedClaim = db.transaction((request: ClaimRequest, ctx: FlushContext) => this.#claimNow(request, ctx));
     log.onFlushAppend = (ctx) => this.#rideAlong(ctx);
-    this.#dead = new SqliteDeadLetters(this.#s, log, lag, committer, now, wake);
+    this.#dead = new SqliteDeadLetters(this.#s, log, lag, counts, committer, now, wake);
   }
 
   async ensureConsumer(spec: ConsumerSpec): Promise<ConsumerInfo> {
@@ -209,7 +212,10 @@ export class SqliteDeliveryState implements DeliveryState {
   }
 
   settle(settlements: readonly Settlement[]): Promise<Array<AppendedEvent[] | Error>> {
-    const run = (ctx: FlushContext) => settlements.map((s) => this.#settleNow(s, ctx));
+    const run = (ctx: FlushContext) => {
+      const activity = this.counts.activity(ctx);
+      return settlements.map((s) => this.#settleNow(s, ctx, activity));
+    };
     // A plain acknowledgement rides along with the next flush (the next append, usually):
     // it resolves only once committed, so nothing acknowledged is ever lost.
     const plain = settlements.every((s) => s.outcome.kind === 'ack' && !s.publish?.length);
@@ -543,7 +549,7 @@ export class SqliteDeliveryState implements DeliveryState {
     return cached;
   }
 
-  #settleNow(settlement: Settlement, ctx: FlushContext): AppendedEvent[] | Error {
+  #settleNow(settlement: Settlement, ctx: FlushContext, activity: ActivityTally): AppendedEvent[] | Error {
     const { consumer, seq, lease, outcome } = settlement;
     const now = this.now();
     let retry: RetryRow | undefined;
@@ -555,6 +561,7 @@ export class SqliteDeliveryState implements DeliveryState {
       retry = this.#s.retry.get(consumer, seq) as RetryRow | undefined;
       if (!retry || retry.token !== lease.token || retry.owner === null) return leaseLost(consumer, seq);
     }
+    activity.add(SETTLED_AS[outcome.kind], settlement.topic);
     // Publishers blocked on this subscription's lag limit re-check after the commit.
     if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, ctx)) this.wake();
     if (outcome.kind === 'ack') {

@@ -166,6 +166,21 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT topic, coalesce(json_extract(body, '$.event.source'), ''), count(*), max(seq) FROM events GROUP BY 1, 2;
     `,
   },
+  {
+    version: 8,
+    name: 'recent activity per minute, topic and kind',
+    // Kept by the append and settle transactions, old minutes dropped (ADR 0016). Not filled
+    // from the log: consumed and failed could not be, and published alone would mislead.
+    sql: `
+      CREATE TABLE activity (
+        bucket INTEGER NOT NULL, -- the minute, epoch ms floored
+        topic  TEXT    NOT NULL,
+        kind   TEXT    NOT NULL, -- published, consumed, retried, dead_lettered
+        n      INTEGER NOT NULL,
+        PRIMARY KEY (bucket, topic, kind)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions applied. */

@@ -172,17 +172,17 @@ export class SqliteEventStore implements EventStore {
     this.#clock = clock;
     this.#watch = watch;
     const lag = new LagAccounting(db);
-    this.counts = new SqliteEventCounts(db);
-    this.#log = new EventLog(db, lag, this.counts);
     this.#committer = new GroupCommitter(db, () => this.#afterFlush());
     const now = () => clock.now();
+    this.counts = new SqliteEventCounts(db, this.#committer, now);
+    this.#log = new EventLog(db, lag, this.counts);
     this.state = new SqliteStateArea(db, (job) => this.#committer.enqueue(job).then(unwrap), now);
     this.streams = new SqliteStreamStore(
       db,
       (job) => (this.#closed ? Promise.reject(closedError()) : this.#committer.enqueue(job).then(unwrap)),
       (items, ctx) => this.#appendNow(items, ctx),
     );
-    this.deliveries = new SqliteDeliveryState(db, this.#log, lag, this.#committer, now, () => {
+    this.deliveries = new SqliteDeliveryState(db, this.#log, lag, this.counts, this.#committer, now, () => {
       this.#wakePending = true;
     });
     this.#checkpointer = background && path ? new Checkpointer(path, () => this.#finishCheckpoint()) : undefined;

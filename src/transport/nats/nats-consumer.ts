@@ -14,6 +14,7 @@ import type { AppendItem, AppendedEvent, EventStore, FailureInfo, StoredEvent } 
 import { incrementCounters } from '../../store/counters.js';
 import type { AckEffects, ConsumerOptions, Delivery, TransportConsumer } from '../transport.js';
 import type { AckBatch } from './ack-batch.js';
+import type { ActivityBatch } from './activity-batch.js';
 import type { FailureLedger, LedgerEntry } from './failure-ledger.js';
 import { type DeliverySettler, NatsDelivery } from './nats-delivery.js';
 import { parseAckReply } from './names.js';
@@ -32,6 +33,8 @@ export interface ConsumerContext {
   readonly puller: Puller;
   /** Where acks are queued (sent together once per turn of the event loop). */
   readonly acks: AckBatch;
+  /** Where acks and naks are counted for the store's recent activity. */
+  readonly activity: ActivityBatch;
   /** Publishes a handler's events through JetStream and into the store. */
   readonly publishEffects: (items: readonly AppendItem[]) => Promise<AppendedEvent[]>;
 }
@@ -121,6 +124,7 @@ export class NatsConsumer implements TransportConsumer, DeliverySettler {
     const publish = effects?.publish;
     const published = publish && publish.length > 0 ? await this.#c.publishEffects(publish) : [];
     this.#c.acks.ack(d.msg, d.leaseUntil - Date.now() < URGENT_ACK_MS);
+    this.#c.activity.count('consumed', d.event.envelope.routing.topic);
     if (d.ledger) await this.#c.ledger.delete(this.#c.durable, d.event.seq).catch(() => {});
     return published;
   }
@@ -140,6 +144,7 @@ export class NatsConsumer implements TransportConsumer, DeliverySettler {
     });
     const delay = Math.max(0, Math.round(delayMs));
     d.msg.respond(delay > 0 ? `-NAK ${JSON.stringify({ delay: delay * 1e6 })}` : '-NAK');
+    this.#c.activity.count('retried', d.event.envelope.routing.topic);
   }
 
   async term(d: NatsDelivery, error: FailureInfo, publish: readonly AppendItem[] | undefined): Promise<AppendedEvent[]> {

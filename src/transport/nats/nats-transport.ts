@@ -11,6 +11,7 @@ import { AgentbusError, invalidField } from '../../errors.js';
 import type { AppendItem, AppendedEvent, DeadLetter, EventStore } from '../../store/event-store.js';
 import type { ConsumerOptions, Transport, TransportConsumer, TransportSubscriptionAdmin } from '../transport.js';
 import { AckBatch } from './ack-batch.js';
+import { ActivityBatch } from './activity-batch.js';
 import { FailureLedger } from './failure-ledger.js';
 import { LocalCopies } from './local-copies.js';
 import {
@@ -115,6 +116,7 @@ class NatsTransportImpl implements NatsTransport {
   readonly #ledger: FailureLedger;
   readonly #consumers = new Set<NatsConsumer>();
   readonly #acks = new AckBatch();
+  readonly #activity: ActivityBatch;
   /** What this process published, for its recorder (unused without one). */
   readonly #local = new LocalCopies();
   #recorder: Recorder | undefined;
@@ -130,6 +132,7 @@ class NatsTransportImpl implements NatsTransport {
     this.subjectPrefix = o.subjectPrefix;
     this.#store = o.store;
     this.#ledger = new FailureLedger(o.store.state, o.stream);
+    this.#activity = new ActivityBatch(o.store.counts, (error) => o.onStatus?.({ type: 'activity_lost', error }));
     this.subscriptions = createNatsSubscriptionAdmin({
       jsm,
       stream: o.stream,
@@ -223,6 +226,7 @@ class NatsTransportImpl implements NatsTransport {
         store: this.#store,
         puller,
         acks: this.#acks,
+        activity: this.#activity,
         publishEffects: (effects) => this.#publishEffects(effects),
       },
       () => this.#consumers.delete(consumer),
@@ -278,6 +282,7 @@ class NatsTransportImpl implements NatsTransport {
     await this.#recorder?.close();
     this.#recorder = undefined;
     this.#acks.flush();
+    await this.#activity.flush();
   }
 
   async #publishEffects(items: readonly AppendItem[]): Promise<AppendedEvent[]> {

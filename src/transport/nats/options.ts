@@ -7,7 +7,11 @@ import { validateStreamName, validateSubjectPrefix } from './names.js';
 
 /** A non-fatal condition of the NATS transport (it keeps running). */
 export interface NatsTransportStatus {
-  readonly type: 'recorder_failed' | 'recorder_dropped' | 'disconnected' | 'reconnected';
+  /**
+   * `activity_lost`: counts of acks and naks could not be written to the store's recent
+   * activity (the dashboard's Consumed and Failed miss them); delivery is not affected.
+   */
+  readonly type: 'recorder_failed' | 'recorder_dropped' | 'activity_lost' | 'disconnected' | 'reconnected';
   readonly error?: Error;
 }
 

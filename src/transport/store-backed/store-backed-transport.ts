@@ -248,6 +248,7 @@ class StoreBackedConsumer implements TransportConsumer {
     const settlement: Settlement = {
       consumer: this.name,
       seq: delivery.event.seq,
+      topic: delivery.event.envelope.routing.topic,
       attempt: delivery.attempt,
       lease: delivery.lease,
       outcome,

@@ -1,14 +1,18 @@
 /**
- * The overview: the seed's "Event System Dashboard", live. Throughput bars, by topic,
- * agent activity and health (src/observe's status snapshot), and an events-per-second chart
- * (uPlot).
+ * The overview: the seed's "Event System Dashboard", live. Throughput bars over the last hour
+ * (or `?window=15m`), by topic, agent activity and health (src/observe's status snapshot),
+ * and an events-per-second chart (uPlot).
  */
 import type { Hono } from 'hono';
 import { html } from 'hono/html';
-import { type HealthLevel, statusSnapshot } from '../../../observe/index.js';
+import { DEFAULT_STATUS_WINDOW_MS, type HealthLevel, statusSnapshot, windowLabel } from '../../../observe/index.js';
 import type { ServerDeps, ServerEnv } from '../../env.js';
+import { windowParam } from '../../query.js';
 import { type Html, live, page } from '../layout.js';
 import { bar, count } from '../views.js';
+
+/** Windows offered next to the bars' heading. */
+const WINDOW_LINKS = ['15m', '1h', '24h'];
 
 const HEALTH: Record<HealthLevel, Html> = {
   healthy: html`<span class="ok">🟢 Healthy</span>`,
@@ -16,14 +20,15 @@ const HEALTH: Record<HealthLevel, Html> = {
   unhealthy: html`<span class="bad">🔴 Unhealthy</span>`,
 };
 
-async function overviewFragment(deps: ServerDeps, canRead: (topic: string) => boolean): Promise<Html> {
-  const s = await statusSnapshot(deps.bus.store);
+async function overviewFragment(deps: ServerDeps, canRead: (topic: string) => boolean, windowMs: number): Promise<Html> {
+  const s = await statusSnapshot(deps.bus.store, { window: windowMs });
   const t = s.throughput;
   const max = Math.max(t.published, t.consumed, t.failed, t.inDlq, 1);
   const lag = s.health.consumerLag;
   const topics = s.topics.filter((topic) => canRead(topic.topic));
   return html`<div class="grid">
-<section><h2>Throughput</h2>
+<section id="throughput"><h2>Throughput (${windowLabel(t.windowMs)})</h2>
+<p class="muted">since ${t.since.slice(11, 16)} UTC (in DLQ: open now) · window:${WINDOW_LINKS.map((w) => html` <a href="/?window=${w}">${w}</a>`)}</p>
 <div class="bars">Events Published: ${bar(t.published, max)} ${count(t.published)}
 Events Consumed:  ${bar(t.consumed, max)} ${count(t.consumed)}
 Events Failed:    ${bar(t.failed, max)} ${count(t.failed)}
@@ -38,7 +43,7 @@ Events in DLQ:    ${bar(t.inDlq, max)} ${count(t.inDlq)}</div>
 <li>Open dead letters: <a href="/dlq">${count(t.inDlq)}</a></li>
 </ul></section>
 </div>
-<h2>By Topic</h2>
+<h2>By Topic <span class="muted">(all time)</span></h2>
 ${
   topics.length === 0
     ? html`<p class="muted">no events yet</p>`
@@ -47,7 +52,7 @@ ${
           html`<tr><td>${topic.topic}</td><td class="num">${count(topic.published)}</td><td class="num">${topic.consumed === null ? '–' : count(topic.consumed)}</td><td class="num">${topic.lag === null ? '–' : count(topic.lag)}</td></tr>`,
       )}</tbody></table>`
 }
-<h2>Agent Activity</h2>
+<h2>Agent Activity <span class="muted">(all time)</span></h2>
 ${
   s.agents.length === 0
     ? html`<p class="muted">no agents yet</p>`
@@ -58,21 +63,25 @@ ${
 }`;
 }
 
-/** Adds `/` and its live fragment. */
+/** Adds `/` and its live fragment; both take `?window=` (validated: a bad one is a 400 naming it). */
 export function registerOverview(app: Hono<ServerEnv>, deps: ServerDeps): void {
   app.get('/', async (c) => {
     const p = c.get('principal');
-    const body = await overviewFragment(deps, (t) => p.canSubscribe(t));
+    const asked = windowParam(c.req.query());
+    const body = await overviewFragment(deps, (t) => p.canSubscribe(t), asked ?? DEFAULT_STATUS_WINDOW_MS);
+    // The live refresh keeps the window asked for.
+    const fragment = asked === undefined ? '/ui/overview' : `/ui/overview?window=${asked / 60_000}m`;
     return c.html(
       page(
         'Event System Dashboard',
         '/',
-        html`<section><h2>Events per second</h2><div id="rate-chart" class="chart"></div></section>${live('/ui/overview', 2, body)}`,
+        html`<section><h2>Events per second</h2><div id="rate-chart" class="chart"></div></section>${live(fragment, 2, body)}`,
       ),
     );
   });
   app.get('/ui/overview', async (c) => {
     const p = c.get('principal');
-    return c.html(await overviewFragment(deps, (t) => p.canSubscribe(t)));
+    const windowMs = windowParam(c.req.query()) ?? DEFAULT_STATUS_WINDOW_MS;
+    return c.html(await overviewFragment(deps, (t) => p.canSubscribe(t), windowMs));
   });
 }
