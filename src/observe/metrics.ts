@@ -10,6 +10,7 @@ import type { Histogram, Registry } from 'prom-client';
 import type { Bus } from '../bus/bus.js';
 import type { BusObserver, HandlerEnd, HandlerStart } from '../bus/observer.js';
 import type { Envelope } from '../envelope/envelope.js';
+import { invalidField } from '../errors.js';
 import { LabelGuard } from './label-guard.js';
 import { getOrCreate } from './maps.js';
 import { type Bucket, type LatencySummary, summarize } from './quantiles.js';
@@ -87,6 +88,9 @@ function promClient(): typeof PromClient {
 /** 0.5 ms ... 60 s. */
 const DEFAULT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** Prometheus metric names: `[a-zA-Z_:][a-zA-Z0-9_:]*` (the prefix may be empty). */
+const METRIC_PREFIX = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
+
 /**
  * Creates the metrics of `bus` and starts observing it.
  *
@@ -95,7 +99,18 @@ const DEFAULT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  * app.get('/metrics', async (c) => c.text(await metrics.text(), 200, { 'Content-Type': metrics.contentType }))
  */
 export function createMetrics(bus: Bus, options: MetricsOptions = {}): BusMetrics {
+  if (typeof bus !== 'object' || bus === null || typeof (bus as Partial<Bus>).observe !== 'function') {
+    throw invalidField('OPTIONS_INVALID', 'bus', 'must be a bus from createBus');
+  }
+  if (typeof options !== 'object' || options === null) throw invalidField('OPTIONS_INVALID', 'options', 'must be an object');
   const p = options.prefix ?? 'agentbus_';
+  if (typeof p !== 'string' || !METRIC_PREFIX.test(p)) {
+    throw invalidField(
+      'OPTIONS_INVALID',
+      'prefix',
+      'must be a Prometheus metric name prefix: letters, digits, _ and :, not starting with a digit',
+    );
+  }
   const { Counter, Gauge, Histogram, Registry } = promClient();
   const registry = new Registry();
   if (options.defaultLabels) registry.setDefaultLabels(options.defaultLabels);

@@ -53,7 +53,7 @@ export async function startAggregator(
   config: AggregatorConfig | AggregatorDefinition,
   options: StartAggregatorOptions = {},
 ): Promise<RunningAggregator> {
-  const definition = 'waitFor' in config ? config : defineAggregator(config);
+  const definition = typeof config === 'object' && config !== null && 'waitFor' in config ? config : defineAggregator(config);
   const types = [...new Set([...definition.waitFor.map((w) => w.type), AGGREGATOR_TIMEOUT_EVENT])];
   const name = `aggregator:${definition.id}`;
   const subscription: Subscription = await bus.subscribe({

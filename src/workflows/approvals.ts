@@ -113,6 +113,12 @@ function validateRequest(input: ApprovalRequestInput): { id: string; topic: stri
     throw invalidField('OPTIONS_INVALID', 'title', 'must be a non-empty string of at most 500 characters');
   }
   const ms = timeoutMs(input.timeout);
+  if (input.cause !== undefined) {
+    const cause = input.cause as { event?: { id?: unknown }; routing?: { topic?: unknown } } | null;
+    if (typeof cause?.event?.id !== 'string' || typeof cause.routing?.topic !== 'string') {
+      throw invalidField('OPTIONS_INVALID', 'cause', 'must be the envelope that asks for the approval');
+    }
+  }
   const derived = input.cause ? `req-${input.cause.event.id}`.slice(0, 200) : `apr-${randomUUID()}`;
   const id = validateApprovalId(input.id ?? derived);
   const topic = input.topic ?? input.cause?.routing.topic ?? 'approvals';
@@ -205,6 +211,8 @@ function effective(record: ApprovalRecord, now: number): ApprovalRecord {
  */
 export async function resolveApproval(bus: Bus, id: string, answer: ApprovalAnswer): Promise<ApprovalRecord> {
   validateApprovalId(id);
+  if (typeof answer !== 'object' || answer === null)
+    throw invalidField('OPTIONS_INVALID', 'answer', 'must be { decision, reason? }');
   if (answer.decision !== 'grant' && answer.decision !== 'reject') {
     throw invalidField('OPTIONS_INVALID', 'decision', 'must be grant or reject');
   }

@@ -96,6 +96,7 @@ export async function startCompensationCoordinator(
   bus: Bus,
   options: CompensationCoordinatorOptions = {},
 ): Promise<CompensationCoordinator> {
+  if (typeof options !== 'object' || options === null) throw invalidField('OPTIONS_INVALID', 'options', 'must be an object');
   const failureTypes = options.failureTypes ?? ['TaskFailedEvent'];
   if (!Array.isArray(failureTypes) || failureTypes.length === 0) {
     throw invalidField('OPTIONS_INVALID', 'failureTypes', 'must list at least one event type');

@@ -63,7 +63,7 @@ export async function startSaga(
   config: SagaConfig | SagaDefinition,
   options: StartSagaOptions = {},
 ): Promise<RunningSaga> {
-  const definition = 'eventsTopic' in config ? config : defineSaga(config);
+  const definition = typeof config === 'object' && config !== null && 'eventsTopic' in config ? config : defineSaga(config);
   const name = `saga:${definition.name}`;
   const subscription: Subscription = await bus.subscribe({
     name,
