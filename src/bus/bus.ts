@@ -7,8 +7,9 @@ import { createIdGenerator } from '../envelope/ids.js';
 import { createEnvelopeWithText } from '../envelope/create.js';
 import { frozenEnvelopeCopy } from '../envelope/frozen.js';
 import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText, resolveLimits } from '../envelope/validate.js';
-import { AgentbusError, invalidField } from '../errors.js';
+import { AgentbusError, invalidField, prefixField } from '../errors.js';
 import type { AppendItem, ConsumerInfo, EventStore, HistoryQuery, StoredEvent } from '../store/event-store.js';
+import { validateEventIdQuery, validateHistoryQuery } from '../store/history-query.js';
 import type { SqliteStoreOptions } from '../store/sqlite/index.js';
 import { type Clock, parseDuration } from '../time.js';
 import type { Transport, TransportSubscriptionAdmin } from '../transport/transport.js';
@@ -302,14 +303,17 @@ export class Bus {
     };
   }
 
-  /** Streams history: by position range, topic pattern, type, correlation, causation, time. */
+  /**
+   * Streams history: by position range, topic pattern, type, correlation, causation, time.
+   * @throws AgentbusError `OPTIONS_INVALID` naming the query field (`TOPIC_INVALID` for `topic`).
+   */
   events(query: HistoryQuery = {}): AsyncIterable<StoredEvent> {
-    return this.store.read(query);
+    return this.store.read(validateHistoryQuery(query));
   }
 
-  /** One event by id. */
-  getEvent(id: string): Promise<StoredEvent | undefined> {
-    return this.store.get(id);
+  /** One event by id. @throws AgentbusError `OPTIONS_INVALID` naming `id` when it cannot be an event id. */
+  async getEvent(id: string): Promise<StoredEvent | undefined> {
+    return this.store.get(validateEventIdQuery(id));
   }
 
   /** Receives non-fatal conditions (handler failures, refused settlements, backend hiccups). */
@@ -403,10 +407,4 @@ function adminOf(kept: TransportSubscriptionAdmin): SubscriptionAdmin {
     reset: (name, to) => kept.reset(validateSubscriptionName(name), parseStart(to, 'to')),
     delete: (name) => kept.delete(validateSubscriptionName(name)),
   };
-}
-
-function prefixField(error: unknown, prefix: string): unknown {
-  if (!(error instanceof AgentbusError) || typeof error.details.field !== 'string') return error;
-  const field = `${prefix}.${error.details.field}`;
-  return new AgentbusError(error.code, `${field}: ${error.details.reason ?? error.message}`, { ...error.details, field });
 }
