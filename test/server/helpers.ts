@@ -26,11 +26,14 @@ export interface TestServerOptions {
   /** `default`: what `agentbus serve` wires in (observe, webhook subscriptions). */
   integrations?: Integrations | 'default';
   retry?: { max_retries: number };
+  /** Serve this bus (e.g. one on PostgreSQL) instead of a fresh SQLite one; the caller closes it. */
+  bus?: Bus;
 }
 
 /** Starts a server on 127.0.0.1:0 over a fresh SQLite database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const bus = await createTestBus(options.retry ? { retry: options.retry } : {});
+  const own = options.bus ? undefined : await createTestBus(options.retry ? { retry: options.retry } : {});
+  const bus = options.bus ?? (own as Bus);
   const logs: string[] = [];
   const integrations = options.integrations === 'default' ? await defaultIntegrations(bus) : options.integrations;
   const server = await startServer({
@@ -51,7 +54,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logs,
     close: async () => {
       await server.close();
-      await bus.dispose();
+      await own?.dispose();
     },
   };
 }
