@@ -3,16 +3,12 @@
  * SQLite and PostgreSQL, and write nothing when they refuse: dead-letter replay, list,
  * purge and archive; history queries; single-event lookups; timelines; state keys.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Bus, createBus } from '../../src/bus/index.js';
-import { AgentbusError, NonRetryableError } from '../../src/errors.js';
+import type { Bus } from '../../src/bus/index.js';
+import { AgentbusError } from '../../src/errors.js';
 import { timeline } from '../../src/observe/index.js';
-import { createTestBus } from '../../src/testing.js';
-import { collect, sleep, within } from '../conformance/fixtures.js';
-import { type TestDatabase, testPostgres } from '../support/postgres.js';
-
-const pg = await testPostgres();
+import { collect } from '../conformance/fixtures.js';
+import { type OpenBus, describeOnEachStore, openDeadLetters } from '../support/admin-buses.js';
 
 /** The error `fn` throws or rejects with (synchronously or not), which must be an AgentbusError. */
 async function refusal(fn: () => unknown): Promise<AgentbusError> {
@@ -31,7 +27,7 @@ async function expectRefused(fn: () => unknown, code: string, field: string): Pr
   expect({ code: error.code, field: error.details.field }).toEqual({ code, field });
 }
 
-function describeAdminInput(backend: string, open: () => Promise<{ bus: Bus; dispose: () => Promise<void> }>) {
+function describeAdminInput(backend: string, open: OpenBus) {
   describe(`admin and history input on ${backend}`, () => {
     let bus: Bus;
     let dispose: () => Promise<void>;
@@ -42,30 +38,7 @@ function describeAdminInput(backend: string, open: () => Promise<{ bus: Bus; dis
       await dispose?.();
     });
 
-    /** `n` open dead letters of a fresh subscription; returns the subscription and their ids. */
-    async function deadLetters(n: number): Promise<{ name: string; ids: number[] }> {
-      const name = `/picky-${randomBytes(3).toString('hex')}`;
-      const topic = `admin.${name.slice(1)}`;
-      const sub = await bus.subscribe({
-        name,
-        topic,
-        handler: () => {
-          throw new NonRetryableError('refused on purpose');
-        },
-      });
-      await bus.publishBatch(Array.from({ length: n }, (_, i) => ({ topic, type: 'Job', payload: { i } })));
-      await within(
-        (async () => {
-          while ((await bus.deadLetters.list({ subscription: name })).length < n) await sleep(10);
-        })(),
-        20_000,
-        'dead letters',
-      );
-      await sub.close();
-      const ids = (await bus.deadLetters.list({ subscription: name })).map((d) => d.id);
-      return { name, ids };
-    }
-
+    const deadLetters = (n: number) => openDeadLetters(bus, n);
     const statuses = async (ids: number[]) => Promise.all(ids.map(async (id) => (await bus.deadLetters.get(id))?.status));
 
     it('replay with a repeated id refuses the whole request and replays nothing', async () => {
@@ -178,21 +151,4 @@ function describeAdminInput(backend: string, open: () => Promise<{ bus: Bus; dis
   });
 }
 
-describeAdminInput('SQLite', async () => {
-  const bus = await createTestBus({ retry: { max_retries: 0 } });
-  return { bus, dispose: () => bus.dispose() };
-});
-
-describe.skipIf(!pg.available)(`PostgreSQL ${pg.skipReason}`, () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await pg.createDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
-  describeAdminInput('PostgreSQL', async () => {
-    const bus = await createBus({ store: { postgres: db.url }, retry: { max_retries: 0 } });
-    return { bus, dispose: () => bus.close() };
-  });
-});
+describeOnEachStore(describeAdminInput);

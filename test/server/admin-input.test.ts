@@ -7,13 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBus } from '../../src/bus/index.js';
-import { NonRetryableError } from '../../src/errors.js';
-import { sleep, within } from '../conformance/fixtures.js';
-import { type TestDatabase, testPostgres } from '../support/postgres.js';
+import { describeOnEachStore, openDeadLetters } from '../support/admin-buses.js';
 import { type TestServer, json, startTestServer } from './helpers.js';
-
-const pg = await testPostgres();
 
 async function expectProblem(response: Response | Promise<Response>, status: number, field?: string) {
   const r = await response;
@@ -45,28 +40,7 @@ function describeAdminHttp(backend: string, start: () => Promise<{ t: TestServer
       });
     const del = (path: string) => fetch(`${t.url}${path}`, { method: 'DELETE' });
 
-    /** `n` open dead letters of a fresh subscription. */
-    async function deadLetters(n: number): Promise<{ name: string; ids: number[] }> {
-      const name = `/http-picky-${randomBytes(3).toString('hex')}`;
-      const topic = `admin.${name.slice(1)}`;
-      const sub = await t.bus.subscribe({
-        name,
-        topic,
-        handler: () => {
-          throw new NonRetryableError('refused on purpose');
-        },
-      });
-      await t.bus.publishBatch(Array.from({ length: n }, (_, i) => ({ topic, type: 'Job', payload: { i } })));
-      await within(
-        (async () => {
-          while ((await t.bus.deadLetters.list({ subscription: name })).length < n) await sleep(10);
-        })(),
-        20_000,
-        'dead letters',
-      );
-      await sub.close();
-      return { name, ids: (await t.bus.deadLetters.list({ subscription: name })).map((d) => d.id) };
-    }
+    const deadLetters = (n: number) => openDeadLetters(t.bus, n);
     const statuses = (ids: number[]) => Promise.all(ids.map(async (id) => (await t.bus.deadLetters.get(id))?.status));
 
     it('POST /v1/dlq/replay checks every id before replaying any', async () => {
@@ -163,31 +137,19 @@ function describeAdminHttp(backend: string, start: () => Promise<{ t: TestServer
   });
 }
 
-describeAdminHttp('SQLite', async () => {
-  const t = await startTestServer({ retry: { max_retries: 0 } });
-  return { t, dispose: () => t.close() };
-});
-
-describe.skipIf(!pg.available)(`PostgreSQL ${pg.skipReason}`, () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await pg.createDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
-  describeAdminHttp('PostgreSQL', async () => {
-    const bus = await createBus({ store: { postgres: db.url }, retry: { max_retries: 0 } });
+describeOnEachStore((backend, open) =>
+  describeAdminHttp(backend, async () => {
+    const { bus, dispose } = await open();
     const t = await startTestServer({ bus });
     return {
       t,
       dispose: async () => {
         await t.close();
-        await bus.close();
+        await dispose();
       },
     };
-  });
-});
+  }),
+);
 
 /**
  * Sends each request on one raw socket, the next once the server has answered the one
