@@ -95,6 +95,16 @@ export function refuseUnknownKeys(
 }
 
 /**
+ * `error` with `prefix` put before its field (`[2]` and `routing.topic` give
+ * `[2].routing.topic`); anything without a field is returned as it is.
+ */
+export function prefixField(error: unknown, prefix: string): unknown {
+  if (!(error instanceof AgentbusError) || typeof error.details.field !== 'string') return error;
+  const field = `${prefix}.${error.details.field}`;
+  return new AgentbusError(error.code, `${field}: ${error.details.reason ?? error.message}`, { ...error.details, field });
+}
+
+/**
  * Thrown by a publisher when a subscription is too far behind and its policy is `reject`,
  * or when a `block` policy waited longer than its timeout.
  */

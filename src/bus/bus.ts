@@ -14,8 +14,9 @@ import {
   parseEnvelopeWithText,
   resolveLimits,
 } from '../envelope/validate.js';
-import { AgentbusError, invalidField, refuseUnknownKeys } from '../errors.js';
+import { AgentbusError, invalidField, prefixField, refuseUnknownKeys } from '../errors.js';
 import type { AppendItem, ConsumerInfo, EventStore, HistoryQuery, StartPosition, StoredEvent } from '../store/event-store.js';
+import { validateEventIdQuery, validateHistoryQuery } from '../store/history-query.js';
 import type { SqliteStoreOptions } from '../store/sqlite/index.js';
 import { type Clock, MAX_TIMER_MS, parseDuration } from '../time.js';
 import type { Transport, TransportSubscriptionAdmin } from '../transport/transport.js';
@@ -334,14 +335,17 @@ export class Bus {
     };
   }
 
-  /** Streams history: by position range, topic pattern, type, correlation, causation, time. */
+  /**
+   * Streams history: by position range, topic pattern, type, correlation, causation, time.
+   * @throws AgentbusError `OPTIONS_INVALID` naming the query field (`TOPIC_INVALID` for `topic`).
+   */
   events(query: HistoryQuery = {}): AsyncIterable<StoredEvent> {
-    return this.store.read(query);
+    return this.store.read(validateHistoryQuery(query));
   }
 
-  /** One event by id. */
-  getEvent(id: string): Promise<StoredEvent | undefined> {
-    return this.store.get(id);
+  /** One event by id. @throws AgentbusError `OPTIONS_INVALID` naming `id` when it cannot be an event id. */
+  async getEvent(id: string): Promise<StoredEvent | undefined> {
+    return this.store.get(validateEventIdQuery(id));
   }
 
   /** Receives non-fatal conditions (handler failures, refused settlements, backend hiccups). */
@@ -451,10 +455,4 @@ function adminOf(kept: TransportSubscriptionAdmin): SubscriptionAdmin {
     reset: (name, to) => kept.reset(validateSubscriptionName(name), parseStart(to, 'to')),
     delete: (name) => kept.delete(validateSubscriptionName(name)),
   };
-}
-
-function prefixField(error: unknown, prefix: string): unknown {
-  if (!(error instanceof AgentbusError) || typeof error.details.field !== 'string') return error;
-  const field = `${prefix}.${error.details.field}`;
-  return new AgentbusError(error.code, `${field}: ${error.details.reason ?? error.message}`, { ...error.details, field });
 }

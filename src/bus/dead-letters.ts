@@ -9,6 +9,7 @@ import type { JsonValue, PublishInput } from '../envelope/envelope.js';
 import type { EnvelopeWithText } from '../envelope/validate.js';
 import { AgentbusError, invalidField } from '../errors.js';
 import type { AppendItem, DeadLetter, DeliveryState } from '../store/event-store.js';
+import { validateSubscriptionName } from './options.js';
 
 /** Dead letters sharing one cause: same subscription, reason, message shape and throw site. */
 export interface DeadLetterGroup {
@@ -23,8 +24,15 @@ export interface DeadLetterGroup {
   readonly lastFailedAt: number;
 }
 
-/** What to replay: ids, or every open dead letter (of one subscription). */
-export type ReplaySelection = readonly number[] | { readonly all: true; readonly subscription?: string };
+/**
+ * What to replay: ids (as an array or `{ ids }`), or every open dead letter (of one
+ * subscription). Ids are checked all before any is replayed: each exists, is open and is
+ * named once.
+ */
+export type ReplaySelection =
+  | readonly number[]
+  | { readonly ids: readonly number[] }
+  | { readonly all: true; readonly subscription?: string };
 
 /** Options of a replay. */
 export interface ReplayOptions {
@@ -34,17 +42,87 @@ export interface ReplayOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-/** Dead-letter operations. */
+/**
+ * Dead-letter operations. Each refuses bad input with `OPTIONS_INVALID` naming the field
+ * (`subscription`, `status`, `limit`, `ids[1]`, `note`) before touching the store.
+ */
 export interface DeadLetterAdmin {
   list(filter?: { subscription?: string; status?: DeadLetter['status']; limit?: number }): Promise<DeadLetter[]>;
   /** Open dead letters grouped by error fingerprint, largest group first. */
   groups(filter?: { subscription?: string }): Promise<DeadLetterGroup[]>;
   get(id: number): Promise<DeadLetter | undefined>;
-  /** Redelivers to the dead letter's subscription only; returns what was replayed. */
+  /**
+   * Redelivers to the dead letter's subscription only; returns what was replayed.
+   * @throws AgentbusError `NOT_FOUND` or `CONCURRENCY_CONFLICT` (not open) naming `ids[i]`,
+   *   `OPTIONS_INVALID` for a repeated id or a bad selection; nothing is replayed then.
+   */
   replay(selection: ReplaySelection, options?: ReplayOptions): Promise<DeadLetter[]>;
+  /** @throws AgentbusError `OPTIONS_INVALID` naming `note` when it is blank or holds a NUL. */
   archive(id: number, note: string): Promise<DeadLetter>;
   /** Deletes replayed and archived dead letters (or those of `status`, or `all`). */
   purge(filter?: { subscription?: string; status?: DeadLetter['status'] | 'all' }): Promise<number>;
+}
+
+const STATUSES: readonly string[] = ['open', 'replayed', 'archived'];
+
+/** Checks a list, group or purge filter: a subscription name, a status of `statuses`, a limit. */
+function checkFilter(filter: unknown, statuses: readonly string[]): { subscription?: string; status?: string; limit?: number } {
+  if (filter === undefined) return {};
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) {
+    throw invalidField('OPTIONS_INVALID', 'filter', 'must be an object');
+  }
+  const { subscription, status, limit } = filter as Record<string, unknown>;
+  if (status !== undefined && !statuses.includes(status as string)) {
+    throw invalidField('OPTIONS_INVALID', 'status', `must be one of ${statuses.join(', ')}`);
+  }
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1)) {
+    throw invalidField('OPTIONS_INVALID', 'limit', 'must be a whole number of at least 1');
+  }
+  return {
+    ...(subscription === undefined ? {} : { subscription: validateSubscriptionName(subscription, 'subscription') }),
+    ...(status === undefined ? {} : { status: status as string }),
+    ...(limit === undefined ? {} : { limit: limit as number }),
+  };
+}
+
+/** A dead-letter id: a positive safe integer. */
+function checkId(id: unknown, field: string): number {
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
+    throw invalidField('OPTIONS_INVALID', field, `${String(id)} is not a dead-letter id (1, 2, ...)`);
+  }
+  return id;
+}
+
+/** The ids of an id selection, or the subscription of `{ all: true }`. */
+function checkSelection(selection: unknown): { ids: number[] } | { all: true; subscription?: string } {
+  const ids = Array.isArray(selection)
+    ? selection
+    : typeof selection === 'object' && selection !== null && 'ids' in selection
+      ? (selection as { ids: unknown }).ids
+      : undefined;
+  if (typeof selection === 'object' && selection !== null && (selection as { all?: unknown }).all === true) {
+    if (ids !== undefined) throw invalidField('OPTIONS_INVALID', 'ids', 'give ids or all, not both');
+    const { subscription } = selection as { subscription?: unknown };
+    return subscription === undefined
+      ? { all: true }
+      : { all: true, subscription: validateSubscriptionName(subscription, 'subscription') };
+  }
+  if (!Array.isArray(ids)) {
+    throw invalidField(
+      'OPTIONS_INVALID',
+      ids === undefined ? 'selection' : 'ids',
+      'give an array of dead-letter ids, { ids }, or { all: true }',
+    );
+  }
+  const seen = new Set<number>();
+  return {
+    ids: ids.map((raw: unknown, index) => {
+      const id = checkId(raw, `ids[${index}]`);
+      if (seen.has(id)) throw invalidField('OPTIONS_INVALID', `ids[${index}]`, `dead letter ${id} is named twice`);
+      seen.add(id);
+      return id;
+    }),
+  };
 }
 
 const PAGE = 200;
@@ -74,13 +152,13 @@ export function createDeadLetterAdmin(
   createEnvelope: (input: PublishInput) => EnvelopeWithText,
   redeliver?: (dead: DeadLetter, replacement?: AppendItem) => Promise<void>,
 ): DeadLetterAdmin {
-  const page = async (filter: { subscription?: string; status?: DeadLetter['status'] }): Promise<DeadLetter[]> => {
+  const page = async (filter: { subscription?: string; status?: string }): Promise<DeadLetter[]> => {
     const out: DeadLetter[] = [];
     let afterId = 0;
     for (;;) {
       const rows = await deliveries.listDeadLetters({
         ...(filter.subscription ? { consumer: filter.subscription } : {}),
-        ...(filter.status ? { status: filter.status } : {}),
+        ...(filter.status ? { status: filter.status as DeadLetter['status'] } : {}),
         afterId,
         limit: PAGE,
       });
@@ -109,17 +187,19 @@ export function createDeadLetterAdmin(
   };
 
   return {
-    async list(filter = {}) {
+    async list(input) {
+      const filter = checkFilter(input, STATUSES);
       return deliveries.listDeadLetters({
         ...(filter.subscription ? { consumer: filter.subscription } : {}),
-        ...(filter.status ? { status: filter.status } : {}),
+        ...(filter.status ? { status: filter.status as DeadLetter['status'] } : {}),
         ...(filter.limit ? { limit: filter.limit } : {}),
       });
     },
 
-    async groups(filter = {}) {
+    async groups(input) {
+      const { subscription } = checkFilter(input, []);
       const groups = new Map<string, DeadLetterGroup & { ids: number[] }>();
-      for (const dead of await page({ ...filter, status: 'open' })) {
+      for (const dead of await page({ ...(subscription ? { subscription } : {}), status: 'open' })) {
         const key = fingerprint(dead);
         const group = groups.get(key);
         if (group) {
@@ -146,27 +226,31 @@ export function createDeadLetterAdmin(
       return [...groups.values()].sort((a, b) => b.count - a.count || a.lastFailedAt - b.lastFailedAt);
     },
 
-    get: (id) => deliveries.getDeadLetter(id),
+    get: async (id) => deliveries.getDeadLetter(checkId(id, 'id')),
 
     async replay(selection, options = {}) {
-      const targets = Array.isArray(selection)
-        ? await Promise.all(
-            (selection as readonly number[]).map(async (id) => {
-              if (!Number.isInteger(id) || id < 1) throw invalidField('OPTIONS_INVALID', 'id', `${id} is not a dead-letter id`);
-              const dead = await deliveries.getDeadLetter(id);
-              if (!dead) throw new AgentbusError('NOT_FOUND', `dead letter ${id} does not exist`, { id });
-              return dead;
-            }),
-          )
-        : await page({
-            status: 'open',
-            ...('subscription' in selection && selection.subscription ? { subscription: selection.subscription } : {}),
-          });
+      const chosen = checkSelection(selection);
+      const targets =
+        'ids' in chosen
+          ? await Promise.all(
+              chosen.ids.map(async (id, index) => {
+                const dead = await deliveries.getDeadLetter(id);
+                if (!dead)
+                  throw new AgentbusError('NOT_FOUND', `dead letter ${id} does not exist`, { id, field: `ids[${index}]` });
+                if (dead.status !== 'open') {
+                  throw new AgentbusError('CONCURRENCY_CONFLICT', `dead letter ${id} is ${dead.status}, not open`, {
+                    id,
+                    field: `ids[${index}]`,
+                  });
+                }
+                return dead;
+              }),
+            )
+          : await page({ status: 'open', ...(chosen.subscription ? { subscription: chosen.subscription } : {}) });
       // Validate every corrected copy before writing any.
       const copies = targets.map((dead) => (options.payload === undefined ? undefined : corrected(dead, options.payload)));
       const replayed: DeadLetter[] = [];
       for (const [index, dead] of targets.entries()) {
-        if (dead.status !== 'open') continue;
         const copy = copies[index];
         if (redeliver) await redeliver(dead, copy);
         replayed.push(await deliveries.replayDeadLetter(dead.id, copy, redeliver ? { redelivered: true } : undefined));
@@ -175,17 +259,22 @@ export function createDeadLetterAdmin(
       return replayed;
     },
 
-    archive(id, note) {
+    async archive(id, note) {
+      checkId(id, 'id');
       if (typeof note !== 'string' || note.trim() === '') {
-        return Promise.reject(invalidField('OPTIONS_INVALID', 'note', 'an archived dead letter needs a note saying why'));
+        throw invalidField('OPTIONS_INVALID', 'note', 'an archived dead letter needs a note saying why');
       }
+      // Free text, but PostgreSQL cannot store a NUL, so no backend does.
+      if (note.includes('\0')) throw invalidField('OPTIONS_INVALID', 'note', 'must not contain NUL characters');
       return deliveries.archiveDeadLetter(id, note);
     },
 
-    purge: (filter = {}) =>
-      deliveries.purgeDeadLetters({
+    async purge(input) {
+      const filter = checkFilter(input, [...STATUSES, 'all']);
+      return deliveries.purgeDeadLetters({
         ...(filter.subscription ? { consumer: filter.subscription } : {}),
-        ...(filter.status ? { status: filter.status } : {}),
-      }),
+        ...(filter.status ? { status: filter.status as DeadLetter['status'] | 'all' } : {}),
+      });
+    },
   };
 }

@@ -24,7 +24,7 @@ export {
 export { createEnvelope, createEnvelopeWithText } from './create.js';
 export { EVENT_KINDS, PRIORITIES } from './envelope.js';
 export { createIdGenerator, deriveEventId, formatIdTimestamp, isEventId, isGeneratedEventId } from './ids.js';
-export { utf8ByteLength } from './json.js';
+export { isWellFormed, utf8ByteLength } from './json.js';
 export { DOMAIN_EVENTS, INTEGRATION_EVENTS, RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from './taxonomy.js';
 export { inferKind } from './kind.js';
 export { SEED_EXAMPLE } from './seed-example.js';
@@ -35,9 +35,12 @@ export {
   DEFAULT_SOURCE,
   DEFAULT_VERSION,
   EVENT_FIELDS,
+  hasControlCharacter,
+  isEventType,
   parseEnvelope,
   parseEnvelopeWithText,
   resolveLimits,
+  textProblem,
 } from './validate.js';
 
 export type { HttpHeaders, HttpMessage } from './cloudevents-http.js';

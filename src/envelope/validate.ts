@@ -207,7 +207,7 @@ function normaliseEvent(
   const id = rawId as string;
   const type = required(e.type, 'event.type');
   if (type === '') throw bad('event.type', 'must not be empty');
-  if (typeof type !== 'string' || !TYPE.test(type)) {
+  if (!isEventType(type)) {
     throw bad('event.type', 'must be a letter followed by up to 199 of A-Z a-z 0-9 _ . : -');
   }
   const source = absent(e.source) ? defaultSource : e.source;
@@ -330,14 +330,36 @@ function checkTraceparent(value: unknown): string {
 
 /** Non-empty text of at most `max` UTF-16 units, without control characters or lone surrogates. */
 function checkText(value: unknown, path: string, max: number): string {
-  if (typeof value !== 'string') throw bad(path, 'must be a string');
-  if (value.length === 0 || value.length > max) throw bad(path, `must be 1-${max} characters`);
+  const problem = textProblem(value, max);
+  if (problem !== undefined) throw bad(path, problem);
+  return value as string;
+}
+
+/**
+ * Why `value` is not header text (`correlation_id`, `causation_id`, ...): non-empty, at most
+ * `max` UTF-16 units, no control characters (NUL included), no lone surrogates. Undefined
+ * when it is.
+ */
+export function textProblem(value: unknown, max: number): string | undefined {
+  if (typeof value !== 'string') return 'must be a string';
+  if (value.length === 0 || value.length > max) return `must be 1-${max} characters`;
+  if (hasControlCharacter(value)) return 'must not contain control characters';
+  if (!isWellFormed(value)) return 'must not contain lone surrogates';
+  return undefined;
+}
+
+/** True when `value` holds a C0 control character (U+0000-U+001F) or DEL. */
+export function hasControlCharacter(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) throw bad(path, 'must not contain control characters');
+    if (code < 0x20 || code === 0x7f) return true;
   }
-  if (!isWellFormed(value)) throw bad(path, 'must not contain lone surrogates');
-  return value;
+  return false;
+}
+
+/** True when `value` can be an `event.type`: a letter, then up to 199 of `A-Z a-z 0-9 _ . : -`. */
+export function isEventType(value: unknown): value is string {
+  return typeof value === 'string' && TYPE.test(value);
 }
 
 /**

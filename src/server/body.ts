@@ -19,3 +19,10 @@ export async function jsonObject(c: Context): Promise<Record<string, unknown>> {
   }
   return value as Record<string, unknown>;
 }
+
+/** `body` when it has no keys but `known`. @throws `OPTIONS_INVALID` naming the first other key (`body.x`). */
+export function knownKeys(body: Record<string, unknown>, known: readonly string[]): Record<string, unknown> {
+  for (const key of Object.keys(body))
+    if (!known.includes(key)) throw invalidField('OPTIONS_INVALID', `body.${key}`, 'unknown field');
+  return body;
+}

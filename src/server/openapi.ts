@@ -150,7 +150,15 @@ const API: Record<string, Record<string, Operation>> = {
   '/v1/subscriptions/{name}/reset': {
     post: op('subscriptions', 'Move the position (admin): body { to: earliest | latest | position | RFC 3339 }', {
       parameters: [NAME],
-      requestBody: json({ type: 'object', properties: { to: { oneOf: [{ type: 'string' }, { type: 'integer' }] } } }),
+      requestBody: {
+        required: true,
+        ...json({
+          type: 'object',
+          required: ['to'],
+          additionalProperties: false,
+          properties: { to: { oneOf: [{ type: 'string' }, { type: 'integer' }] } },
+        }),
+      },
     }),
   },
   '/v1/dlq': {
@@ -174,9 +182,10 @@ const API: Record<string, Record<string, Operation>> = {
     }),
   },
   '/v1/dlq/replay': {
-    post: op('dlq', 'Replay several: body { ids: [..] } or { all: true, subscription? } (admin)', {
+    post: op('dlq', 'Replay several: body { ids: [..] } or { all: true, subscription? }, not both (admin)', {
       requestBody: json({
         type: 'object',
+        additionalProperties: false,
         properties: {
           ids: { type: 'array', items: { type: 'integer' } },
           all: { type: 'boolean' },
@@ -199,7 +208,7 @@ const API: Record<string, Record<string, Operation>> = {
       'Replay, optionally with a corrected payload: fix and replay (admin)',
       {
         parameters: [DLQ_ID],
-        requestBody: json({ type: 'object', properties: { payload: {} } }),
+        requestBody: json({ type: 'object', additionalProperties: false, properties: { payload: {} } }),
       },
       { 200: ok('The dead letter, now replayed'), 404: problemRef, 409: problemRef },
     ),
@@ -207,7 +216,10 @@ const API: Record<string, Record<string, Operation>> = {
   '/v1/dlq/{id}/archive': {
     post: op('dlq', 'Archive with a note (admin)', {
       parameters: [DLQ_ID],
-      requestBody: { required: true, ...json({ type: 'object', required: ['note'], properties: { note: { type: 'string' } } }) },
+      requestBody: {
+        required: true,
+        ...json({ type: 'object', required: ['note'], additionalProperties: false, properties: { note: { type: 'string' } } }),
+      },
     }),
   },
   '/v1/status': {

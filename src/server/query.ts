@@ -39,10 +39,14 @@ export function enumParam<T extends string>(query: Query, name: string, values: 
   return raw as T;
 }
 
-/** A non-empty string, or undefined when absent. */
+/**
+ * A non-empty string, or undefined when absent. An empty one (`?topic=`) is refused: it would
+ * otherwise read as "no filter" and widen the request.
+ */
 export function stringParam(query: Query, name: string, max = 1024): string | undefined {
   const raw = query[name];
-  if (raw === undefined || raw === '') return undefined;
+  if (raw === undefined) return undefined;
+  if (raw === '') throw invalidField('OPTIONS_INVALID', `query.${name}`, 'must not be empty; leave it out for no filter');
   if (raw.length > max) throw invalidField('OPTIONS_INVALID', `query.${name}`, `longer than ${max} characters`);
   return raw;
 }

@@ -29,14 +29,19 @@ export interface TestServerOptions {
   retry?: { max_retries: number };
   /** The bus's (and its store's) clock. @default the system clock */
   clock?: Clock;
+  /** Serve this bus (e.g. one on PostgreSQL) instead of a fresh SQLite one; the caller closes it. */
+  bus?: Bus;
 }
 
 /** Starts a server on 127.0.0.1:0 over a fresh SQLite database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const bus = await createTestBus({
-    ...(options.retry ? { retry: options.retry } : {}),
-    ...(options.clock ? { clock: options.clock } : {}),
-  });
+  const own = options.bus
+    ? undefined
+    : await createTestBus({
+        ...(options.retry ? { retry: options.retry } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
+      });
+  const bus = options.bus ?? (own as Bus);
   const logs: string[] = [];
   const integrations = options.integrations === 'default' ? await defaultIntegrations(bus) : options.integrations;
   const server = await startServer({
@@ -57,7 +62,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logs,
     close: async () => {
       await server.close();
-      await bus.dispose();
+      await own?.dispose();
     },
   };
 }

@@ -5,12 +5,13 @@
  */
 import type { Hono } from 'hono';
 import type { JsonValue } from '../../envelope/index.js';
-import { AgentbusError, invalidField } from '../../errors.js';
+import { type ReplaySelection, validateSubscriptionName } from '../../bus/index.js';
+import { AgentbusError, invalidField, prefixField } from '../../errors.js';
 import type { DeadLetter } from '../../store/event-store.js';
 import { requireAdmin } from '../auth.js';
-import { jsonObject } from '../body.js';
+import { jsonObject, knownKeys } from '../body.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
-import { enumParam, intParam, stringParam } from '../query.js';
+import { type Query, enumParam, intParam, stringParam } from '../query.js';
 import { deadLetterGroupJson, deadLetterJson } from '../../bus/wire.js';
 
 const STATUSES = ['open', 'replayed', 'archived'] as const;
@@ -29,7 +30,7 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
 
   app.get('/v1/dlq', async (c) => {
     const q = c.req.query();
-    const subscription = stringParam(q, 'subscription');
+    const subscription = subscriptionParam(q);
     const status = enumParam(q, 'status', [...STATUSES, 'all'] as const, 'open');
     const limit = intParam(q, 'limit', 1, 10_000, 500);
     const letters = await dlq.list({
@@ -41,7 +42,7 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
   });
 
   app.get('/v1/dlq/groups', async (c) => {
-    const subscription = stringParam(c.req.query(), 'subscription');
+    const subscription = subscriptionParam(c.req.query());
     const groups = await dlq.groups(subscription ? { subscription } : {});
     return c.json({ groups: groups.map(deadLetterGroupJson) });
   });
@@ -50,53 +51,70 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
 
   app.post('/v1/dlq/:id/replay', async (c) => {
     const dead = await getDead(deps, c.req.param('id'));
-    const body = await jsonObject(c);
+    const body = knownKeys(await jsonObject(c), ['payload']);
     const payload = body.payload as JsonValue | undefined;
     if (dead.status !== 'open') {
       throw new AgentbusError('CONCURRENCY_CONFLICT', `dead letter ${dead.id} is ${dead.status}, not open`, { id: dead.id });
     }
-    const [replayed] = await dlq.replay([dead.id], payload === undefined ? {} : { payload });
+    const [replayed] = await inBody(dlq.replay([dead.id], payload === undefined ? {} : { payload }));
     return c.json(deadLetterJson(replayed ?? dead));
   });
 
   app.post('/v1/dlq/replay', async (c) => {
-    const body = await jsonObject(c);
+    const body = knownKeys(await jsonObject(c), ['ids', 'all', 'subscription']);
+    if (body.all !== undefined && body.all !== true) throw invalidField('OPTIONS_INVALID', 'body.all', 'must be true when given');
     if (body.all === true) {
-      const subscription = body.subscription;
-      if (subscription !== undefined && typeof subscription !== 'string') {
-        throw invalidField('OPTIONS_INVALID', 'body.subscription', 'must be a subscription name');
-      }
-      const replayed = await dlq.replay({ all: true, ...(subscription ? { subscription } : {}) });
+      if (body.ids !== undefined) throw invalidField('OPTIONS_INVALID', 'body.ids', 'give "ids" or "all": true, not both');
+      const { subscription } = body;
+      const replayed = await inBody(
+        dlq.replay({ all: true, ...(subscription === undefined ? {} : { subscription }) } as ReplaySelection),
+      );
       return c.json({ replayed: replayed.map(deadLetterJson) });
     }
-    const ids = body.ids;
-    if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => Number.isInteger(id) && id >= 1)) {
+    if (body.subscription !== undefined) {
+      throw invalidField('OPTIONS_INVALID', 'body.subscription', 'narrows "all": true only; ids name their dead letters');
+    }
+    if (!Array.isArray(body.ids) || body.ids.length === 0) {
       throw invalidField('OPTIONS_INVALID', 'body.ids', 'give an array of dead-letter ids, or "all": true');
     }
-    const replayed = await dlq.replay(ids as number[]);
+    const replayed = await inBody(dlq.replay({ ids: body.ids } as ReplaySelection));
     return c.json({ replayed: replayed.map(deadLetterJson) });
   });
 
   app.post('/v1/dlq/:id/archive', async (c) => {
     const dead = await getDead(deps, c.req.param('id'));
-    const { note } = await jsonObject(c);
-    if (typeof note !== 'string' || note.trim() === '') {
-      throw invalidField('OPTIONS_INVALID', 'body.note', 'an archived dead letter needs a note saying why');
-    }
-    return c.json(deadLetterJson(await dlq.archive(dead.id, note)));
+    const { note } = knownKeys(await jsonObject(c), ['note']);
+    return c.json(deadLetterJson(await inBody(dlq.archive(dead.id, note as string))));
   });
 
   app.delete('/v1/dlq', async (c) => {
     const q = c.req.query();
-    const subscription = stringParam(q, 'subscription');
+    const subscription = subscriptionParam(q);
     const status = enumParam(q, 'status', [...STATUSES, 'all'] as const);
     const purged = await dlq.purge({ ...(subscription ? { subscription } : {}), ...(status ? { status } : {}) });
     return c.json({ purged });
   });
 }
 
+/** The `subscription` query parameter: absent, or a subscription name. */
+function subscriptionParam(query: Query): string | undefined {
+  const raw = stringParam(query, 'subscription');
+  return raw === undefined ? undefined : validateSubscriptionName(raw, 'query.subscription');
+}
+
+/** The library's refusals name fields of the body it was given (`ids[1]` → `body.ids[1]`). */
+async function inBody<T>(result: Promise<T>): Promise<T> {
+  try {
+    return await result;
+  } catch (error) {
+    throw prefixField(error, 'body');
+  }
+}
+
 async function getDead(deps: ServerDeps, raw: string): Promise<DeadLetter> {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw invalidField('OPTIONS_INVALID', 'id', 'must be a dead-letter id (1, 2, ...)');
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < 1) {
+    throw invalidField('OPTIONS_INVALID', 'id', 'must be a dead-letter id (1, 2, ... up to 2^53 - 1)');
+  }
   const dead = await deps.bus.deadLetters.get(Number(raw));
   if (!dead) throw new AgentbusError('NOT_FOUND', `dead letter ${raw} does not exist`, { id: Number(raw) });
   return dead;

@@ -4,8 +4,8 @@
  */
 import type { Hono } from 'hono';
 import { AgentbusError } from '../../errors.js';
-import { validateTopicPattern } from '../../routing/index.js';
 import type { HistoryQuery, StoredEvent } from '../../store/event-store.js';
+import { validateHistoryQuery } from '../../store/history-query.js';
 import { forbidden } from '../auth.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import { enumParam, intParam, stringParam, timeParam } from '../query.js';
@@ -38,19 +38,21 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
   app.get('/v1/events', async (c) => {
     const principal = c.get('principal');
     const q = c.req.query();
-    const topic = stringParam(q, 'topic');
     const limit = intParam(q, 'limit', 1, HISTORY_LIMIT.max, HISTORY_LIMIT.default) as number;
-    const query: HistoryQuery = {
-      ...(topic !== undefined ? { topic: validateTopicPattern(topic, 'query.topic') } : {}),
-      ...optional('type', stringParam(q, 'type')),
-      ...optional('correlationId', stringParam(q, 'correlation_id')),
-      ...optional('causationId', stringParam(q, 'causation_id')),
-      ...optional('since', timeParam(q, 'since')),
-      ...optional('until', timeParam(q, 'until')),
-      ...optional('fromSeq', intParam(q, 'from_seq', 1, Number.MAX_SAFE_INTEGER)),
-      ...optional('toSeq', intParam(q, 'to_seq', 1, Number.MAX_SAFE_INTEGER)),
-      direction: enumParam(q, 'direction', ['forward', 'backward'] as const, 'forward'),
-    };
+    const query = validateHistoryQuery(
+      {
+        topic: stringParam(q, 'topic'),
+        type: stringParam(q, 'type'),
+        correlationId: stringParam(q, 'correlation_id'),
+        causationId: stringParam(q, 'causation_id'),
+        since: timeParam(q, 'since'),
+        until: timeParam(q, 'until'),
+        fromSeq: intParam(q, 'from_seq', 1, Number.MAX_SAFE_INTEGER),
+        toSeq: intParam(q, 'to_seq', 1, Number.MAX_SAFE_INTEGER),
+        direction: enumParam(q, 'direction', ['forward', 'backward'] as const, 'forward'),
+      },
+      (key) => `query.${QUERY_NAMES[key] ?? key}`,
+    );
     const events: StoredEvent[] = [];
     let more = false;
     for await (const event of bus.events(query)) {
@@ -77,9 +79,13 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
   });
 }
 
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
-}
+/** Query parameter names of the history fields that differ from the library's. */
+const QUERY_NAMES: Partial<Record<keyof HistoryQuery, string>> = {
+  correlationId: 'correlation_id',
+  causationId: 'causation_id',
+  fromSeq: 'from_seq',
+  toSeq: 'to_seq',
+};
 
 function notFound(message: string, id: string): never {
   throw new AgentbusError('NOT_FOUND', message, { id });

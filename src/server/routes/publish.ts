@@ -5,7 +5,7 @@
  */
 import { createIdGenerator, fromBinaryHttp, fromHttp, parseEnvelopeWithText } from '../../envelope/index.js';
 import type { Envelope, HttpHeaders } from '../../envelope/index.js';
-import { AgentbusError, invalidField } from '../../errors.js';
+import { AgentbusError, invalidField, prefixField } from '../../errors.js';
 
 /** Publish requests read from one body: the envelopes and whether one or many were sent. */
 export interface PublishRequest {
@@ -73,11 +73,7 @@ function withPrefix<T>(index: number, fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    if (error instanceof AgentbusError && typeof error.details.field === 'string') {
-      const field = `[${index}].${error.details.field}`;
-      throw new AgentbusError(error.code, `${field}: ${error.details.reason ?? error.message}`, { ...error.details, field });
-    }
-    throw error;
+    throw prefixField(error, `[${index}]`);
   }
 }
 

@@ -4,8 +4,8 @@
  * `/v1/aggregators`, and `/v1/timeline/:correlation`.
  */
 import type { Hono } from 'hono';
-import { AgentbusError } from '../../errors.js';
-import type { JsonValue } from '../../envelope/index.js';
+import { AgentbusError, invalidField } from '../../errors.js';
+import { type JsonValue, textProblem } from '../../envelope/index.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import type { Integrations } from '../integrations.js';
 import { windowParam } from '../query.js';
@@ -76,6 +76,8 @@ export function registerStatusRoutes(app: Hono<ServerEnv>, deps: ServerDeps): vo
   app.get('/v1/timeline/:correlation', async (c) => {
     const principal = c.get('principal');
     const correlation = c.req.param('correlation');
+    const problem = textProblem(correlation, 255);
+    if (problem !== undefined) throw invalidField('OPTIONS_INVALID', 'correlation', problem);
     const canRead = (topic: string) => principal.canSubscribe(topic);
     if (sources.timeline) return c.json(await sources.timeline(correlation, canRead));
     const entries = await timeline(deps.bus.store, correlation);

@@ -70,14 +70,14 @@ export function registerStreamRoute(app: Hono<ServerEnv>, deps: ServerDeps): voi
  */
 async function startPosition(lastEventId: string | undefined, from: string, head: () => Promise<number>): Promise<number> {
   if (lastEventId !== undefined && lastEventId !== '') {
-    if (!/^\d+$/.test(lastEventId))
-      throw invalidField('OPTIONS_INVALID', 'Last-Event-ID', 'must be an event position (a whole number)');
+    if (!/^\d+$/.test(lastEventId) || !Number.isSafeInteger(Number(lastEventId) + 1))
+      throw invalidField('OPTIONS_INVALID', 'Last-Event-ID', 'must be an event position (a whole number below 2^53 - 1)');
     return Number(lastEventId) + 1;
   }
   if (from === 'earliest') return 1;
   if (from === 'latest') return (await head()) + 1;
-  if (/^\d+$/.test(from) && Number(from) >= 1) return Number(from);
-  throw invalidField('OPTIONS_INVALID', 'query.from', 'must be earliest, latest or a position (1, 2, ...)');
+  if (/^\d+$/.test(from) && Number.isSafeInteger(Number(from)) && Number(from) >= 1) return Number(from);
+  throw invalidField('OPTIONS_INVALID', 'query.from', 'must be earliest, latest or a position (1, 2, ... up to 2^53 - 1)');
 }
 
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

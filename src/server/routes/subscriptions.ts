@@ -11,7 +11,7 @@ import type { JsonValue } from '../../envelope/index.js';
 import { AgentbusError, invalidField } from '../../errors.js';
 import { parseFilter, validateTopicPattern } from '../../routing/index.js';
 import { requireAdmin } from '../auth.js';
-import { jsonObject } from '../body.js';
+import { jsonObject, knownKeys } from '../body.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import type { WebhookSubscriptionSpec } from '../integrations.js';
 import { subscriptionJson } from '../../bus/wire.js';
@@ -70,7 +70,9 @@ export function registerSubscriptionRoutes(app: Hono<ServerEnv>, deps: ServerDep
   app.post('/v1/subscriptions/:name/reset', async (c) => {
     requireAdmin(c.get('principal'), 'reset subscriptions');
     const name = await existing(deps, c.req.param('name'));
-    const { to } = await jsonObject(c);
+    const { to } = knownKeys(await jsonObject(c), ['to']);
+    // No default: an empty body must not move a subscription to the end of the log.
+    if (to === undefined) throw invalidField('OPTIONS_INVALID', 'body.to', 'required: earliest, latest, a position or a time');
     parseStart(to, 'body.to');
     return c.json(subscriptionJson(await subscriptions.reset(name, to as StartInput)));
   });
@@ -97,8 +99,7 @@ function publicWebhook(spec: WebhookSubscriptionSpec | undefined) {
 
 /** Validates a create-subscription body, naming `body.<field>` on refusal. */
 export function parseWebhookSpec(body: Record<string, unknown>): WebhookSubscriptionSpec {
-  const known = new Set(['name', 'topic', 'filter', 'start', 'webhook', 'retry']);
-  for (const key of Object.keys(body)) if (!known.has(key)) throw invalidField('OPTIONS_INVALID', `body.${key}`, 'unknown field');
+  knownKeys(body, ['name', 'topic', 'filter', 'start', 'webhook', 'retry']);
   // A webhook subscription is an agent of its own: its name is an agent name (`/deployer`).
   const name = validateAgentName(body.name, 'body.name');
   const topic = validateTopicPattern(body.topic, 'body.topic');

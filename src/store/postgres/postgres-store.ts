@@ -9,6 +9,7 @@ import type { Pool } from 'pg';
 import { AgentbusError, invalidField } from '../../errors.js';
 import type { Clock } from '../../time.js';
 import type { AppendItem, AppendedEvent, EventStore, HistoryQuery, StoreTransaction, StoredEvent } from '../event-store.js';
+import { validateEventIdQuery, validateHistoryQuery } from '../history-query.js';
 import { type ChangeListener, PostgresChangeFeed, SAFETY_CHECK_MS } from './change-feed.js';
 import { type Sql, backendError, connectionConfig, createPool, loadPg, quoteIdent, redactUrl, sqlOf } from './connection.js';
 import { PostgresDeliveryState } from './delivery-state.js';
@@ -192,11 +193,15 @@ export class PostgresEventStore implements EventStore {
   }
 
   read(query: HistoryQuery = {}): AsyncIterable<StoredEvent> {
-    return this.#log.read(this.#reader, query);
+    return this.#log.read(this.#reader, validateHistoryQuery(query));
   }
 
   get(id: string): Promise<StoredEvent | undefined> {
-    return this.#log.get(this.#reader, id);
+    try {
+      return this.#log.get(this.#reader, validateEventIdQuery(id));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   head(): Promise<number> {

@@ -6,6 +6,7 @@
  */
 import { AgentbusError } from '../../errors.js';
 import type { ExpectedVersion, StateArea, StateRecord } from '../event-store.js';
+import { stateKeyProblem } from '../state-key.js';
 import type { Sql, Statement } from './connection.js';
 import type { Tables } from './tables.js';
 
@@ -88,11 +89,15 @@ export class PostgresStateArea implements StateArea {
   }
 
   async get<T>(namespace: string, key: string): Promise<StateRecord<T> | undefined> {
+    const refused = stateKeyProblem({ namespace, key });
+    if (refused) throw refused;
     const [row] = await this.reader.rows<StateRow>(this.#s.get, [namespace, key]);
     return row ? toRecord<T>(row) : undefined;
   }
 
   put<T>(namespace: string, key: string, value: T, expected: ExpectedVersion = 'any'): Promise<number> {
+    const refused = stateKeyProblem({ namespace, key });
+    if (refused) return Promise.reject(refused);
     const text = JSON.stringify(value);
     if (text === undefined) {
       return Promise.reject(
@@ -106,10 +111,14 @@ export class PostgresStateArea implements StateArea {
   }
 
   delete(namespace: string, key: string, expected: ExpectedVersion = 'any'): Promise<boolean> {
+    const refused = stateKeyProblem({ namespace, key });
+    if (refused) return Promise.reject(refused);
     return this.write((sql) => this.#delete(sql, namespace, key, expected));
   }
 
   async *list<T>(namespace: string, options: { prefix?: string } = {}): AsyncGenerator<StateRecord<T>> {
+    const refused = stateKeyProblem({ namespace, prefix: options.prefix });
+    if (refused) throw refused;
     const prefix = options.prefix ?? '';
     let after = '';
     for (;;) {

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { AgentbusError } from '../../errors.js';
 import type { Clock } from '../../time.js';
 import type { AppendItem, AppendedEvent, EventStore, HistoryQuery, StoreTransaction, StoredEvent } from '../event-store.js';
+import { validateEventIdQuery, validateHistoryQuery } from '../history-query.js';
 import { type ChangeListener, watchCommits } from './change-feed.js';
 import { Checkpointer } from './checkpointer.js';
 import { SqliteDeliveryState } from './delivery-state.js';
@@ -231,11 +232,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   read(query: HistoryQuery = {}): AsyncIterable<StoredEvent> {
-    return this.#log.read(query);
+    return this.#log.read(validateHistoryQuery(query));
   }
 
   async get(id: string): Promise<StoredEvent | undefined> {
-    return this.#log.get(id);
+    return this.#log.get(validateEventIdQuery(id));
   }
 
   async head(): Promise<number> {

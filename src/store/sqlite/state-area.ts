@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import { AgentbusError } from '../../errors.js';
 import type { ExpectedVersion, StateArea, StateRecord } from '../event-store.js';
+import { stateKeyProblem } from '../state-key.js';
 
 interface StateRow {
   namespace: string;
@@ -61,11 +62,15 @@ export class SqliteStateArea implements StateArea {
   }
 
   async get<T>(namespace: string, key: string): Promise<StateRecord<T> | undefined> {
+    const refused = stateKeyProblem({ namespace, key });
+    if (refused) throw refused;
     const row = this.#get.get(namespace, key) as StateRow | undefined;
     return row ? toRecord<T>(row) : undefined;
   }
 
   put<T>(namespace: string, key: string, value: T, expected: ExpectedVersion = 'any'): Promise<number> {
+    const refused = stateKeyProblem({ namespace, key });
+    if (refused) return Promise.reject(refused);
     const text = JSON.stringify(value);
     if (text === undefined) {
       return Promise.reject(new AgentbusError('OPTIONS_INVALID', `state ${namespace}/${key}: value is not JSON`));
@@ -88,6 +93,8 @@ export class SqliteStateArea implements StateArea {
   }
 
   delete(namespace: string, key: string, expected: ExpectedVersion = 'any'): Promise<boolean> {
+    const refused = stateKeyProblem({ namespace, key });
+    if (refused) return Promise.reject(refused);
     return this.write(() => this.deleteNow(namespace, key, expected));
   }
 
@@ -100,6 +107,8 @@ export class SqliteStateArea implements StateArea {
   }
 
   async *list<T>(namespace: string, options: { prefix?: string } = {}): AsyncGenerator<StateRecord<T>> {
+    const refused = stateKeyProblem({ namespace, prefix: options.prefix });
+    if (refused) throw refused;
     const prefix = options.prefix ?? '';
     let after = '';
     for (;;) {

@@ -156,7 +156,7 @@ export function registerDlqPages(app: Hono<ServerEnv>, deps: ServerDeps): void {
       .map(Number);
     if (ids.length === 0) throw invalidField('OPTIONS_INVALID', 'ids', 'no dead letters selected');
     const open = [];
-    for (const id of ids) if ((await deps.bus.deadLetters.get(id))?.status === 'open') open.push(id);
+    for (const id of new Set(ids)) if ((await deps.bus.deadLetters.get(id))?.status === 'open') open.push(id);
     if (open.length > 0) await deps.bus.deadLetters.replay(open);
     if (c.req.header('hx-request') === 'true') return c.html(live('/ui/dlq?status=open', 5, await dlqFragment(deps, 'open')));
     return c.redirect('/dlq', 303);
