@@ -206,6 +206,21 @@ describe("requests Node's HTTP parser refuses", () => {
     expect(problem).toMatchObject({ status: 400, code: 'OPTIONS_INVALID', field: 'content-length' });
   });
 
+  it('a body that is not UTF-8 is 400 naming the body, and nothing is stored', async () => {
+    const envelope = Buffer.from(
+      '{"event":{"type":"TaskCompletedEvent"},"payload":{"note":"\u00ff"},"routing":{"topic":"project.tasks"}}',
+    );
+    const bad = Buffer.concat([envelope.subarray(0, 60), Buffer.from([0xff, 0xfe]), envelope.subarray(60)]);
+    const response = await fetch(`${t.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: bad,
+    });
+    expect(response.status).toBe(400);
+    expect(await json(response)).toMatchObject({ field: 'body' });
+    expect(await json(await fetch(`${t.url}/v1/events`))).toMatchObject({ events: [] });
+  });
+
   it('after an answered request on a kept-alive connection, an oversized one still gets its problem', async () => {
     const first = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
     const second = `GET /v1/events?${'x'.repeat(17_000)} HTTP/1.1\r\nHost: x\r\n\r\n`;

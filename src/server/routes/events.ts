@@ -11,6 +11,7 @@ import type { ServerDeps, ServerEnv } from '../env.js';
 import { enumParam, intParam, stringParam, timeParam } from '../query.js';
 import { storedEventJson } from '../../bus/wire.js';
 import { readPublishRequest } from './publish.js';
+import { bodyText } from '../body.js';
 
 /** Default and largest `limit` of a history query. */
 export const HISTORY_LIMIT = { default: 100, max: 1000 } as const;
@@ -21,7 +22,7 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
 
   app.post('/v1/events', async (c) => {
     const principal = c.get('principal');
-    const request = readPublishRequest(Object.fromEntries(c.req.raw.headers), await c.req.text());
+    const request = readPublishRequest(Object.fromEntries(c.req.raw.headers), await bodyText(c));
     for (const envelope of request.envelopes) {
       if (!principal.canPublish(envelope.routing.topic)) throw forbidden(principal, `publish to ${envelope.routing.topic}`);
     }
