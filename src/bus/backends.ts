@@ -16,6 +16,12 @@ import type { Transport } from '../transport/transport.js';
 export interface SqliteStoreChoice {
   /** Database file. @default ".agentbus/agentbus.db" */
   readonly sqlite: string;
+  /**
+   * Create the database when the file is missing or empty; with false such a file is refused
+   * (`NOT_FOUND`), for readers that must not leave an empty database behind a mistyped path.
+   * @default true
+   */
+  readonly create?: boolean;
 }
 
 /** History and state in PostgreSQL. */
@@ -65,9 +71,6 @@ export async function openBackends(options: {
   clock: Clock;
 }): Promise<Backends> {
   // Every option is checked before anything is opened: a refusal writes nothing.
-  if (typeof options.clock !== 'object' || options.clock === null || typeof options.clock.now !== 'function') {
-    throw invalidField('OPTIONS_INVALID', 'clock', 'must be a Clock: an object with now() returning ms since the epoch');
-  }
   const transportChoice = checkTransport(options.transport);
   const sqlitePath = checkStore(options);
   // A SQLite file this call creates is removed again when a later step fails.
@@ -140,8 +143,10 @@ function checkStore(options: { store?: StoreChoice; path?: string }): string | u
     return undefined;
   }
   if ('sqlite' in choice) {
-    const { sqlite } = choice as SqliteStoreChoice;
+    const { sqlite, create } = choice as SqliteStoreChoice;
     if (typeof sqlite !== 'string' || sqlite === '') throw invalidField('OPTIONS_INVALID', 'store.sqlite', 'must be a file path');
+    if (create !== undefined && typeof create !== 'boolean')
+      throw invalidField('OPTIONS_INVALID', 'store.create', 'must be true or false');
     return checkSqlitePath(sqlite, 'store.sqlite');
   }
   throw invalidField('OPTIONS_INVALID', 'store', 'must be an EventStore, { sqlite: PATH } or { postgres: URL }');
@@ -167,8 +172,9 @@ async function openStore(options: {
     return { store: await openPostgresStore({ ...rest, url: postgres, clock }), ownsStore: true };
   }
   if ('sqlite' in choice) {
-    const { sqlite } = choice as SqliteStoreChoice;
-    return { store: await openSqliteStore({ ...options.sqlite, path: sqlite, clock }), ownsStore: true };
+    const { sqlite, create } = choice as SqliteStoreChoice;
+    const store = await openSqliteStore({ ...options.sqlite, path: sqlite, clock, ...(create === undefined ? {} : { create }) });
+    return { store, ownsStore: true };
   }
   throw invalidField('OPTIONS_INVALID', 'store', 'must be an EventStore, { sqlite: PATH } or { postgres: URL }');
 }

@@ -121,11 +121,13 @@ export function relabel(error: unknown, labels: Readonly<Record<string, FieldLab
  * @throws AgentbusError `OPTIONS_INVALID` naming the flag or the config file's key.
  */
 export async function busOptionsOf(target: string | BusTarget, options: { mustExist?: boolean } = {}): Promise<BusPlan> {
-  const sqlite = options.mustExist ? { sqlite: { create: false } } : {};
+  // A reader opens an existing database only (`create: false`): it never leaves an empty one behind.
+  const sqliteAt = (path: string): BusOptions =>
+    options.mustExist ? { store: { sqlite: path, create: false } } : { store: { sqlite: path } };
   if (typeof target === 'string') {
     const label = { field: '--db' };
     if (target.trim() === '') throw refuse(label, 'must be a file path (got an empty string)');
-    return { options: { path: target, ...sqlite }, sqlitePath: target, labels: { path: label } };
+    return { options: sqliteAt(target), sqlitePath: target, labels: { path: label, 'store.sqlite': label } };
   }
   if (target.db.trim() === '') throw refuse({ field: '--db' }, 'must be a file path (got an empty string)');
   const config = target.config !== undefined ? await loadConfig(target.config) : undefined;
@@ -164,10 +166,11 @@ export async function busOptionsOf(target: string | BusTarget, options: { mustEx
     'transport.subjectPrefix': { field: '--nats-prefix' },
     'store.postgres': storeLabel,
     path: store === undefined ? { field: '--db' } : storeLabel,
+    'store.sqlite': store === undefined ? { field: '--db' } : storeLabel,
   };
   if (store !== undefined && isPostgres(store)) return { options: { store: { postgres: store }, ...transport }, labels };
   const path = store ?? target.db;
-  return { options: { path, ...sqlite, ...transport }, sqlitePath: path, labels };
+  return { options: { ...sqliteAt(path), ...transport }, sqlitePath: path, labels };
 }
 
 /**

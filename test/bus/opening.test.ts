@@ -81,6 +81,11 @@ describe('createBus refuses before creating anything', () => {
       'transport.nats',
     ],
     ['a clock that is not one', (dir) => ({ path: join(dir, 'a.db'), clock: 5 as never }), 'clock'],
+    [
+      'store.create that is no boolean',
+      (dir) => ({ store: { sqlite: join(dir, 'a.db'), create: 'no' as never } }),
+      'store.create',
+    ],
   ];
   for (const [what, options, field] of cases) {
     it(`${what}: OPTIONS_INVALID naming ${field}, no file`, async () => {
@@ -144,6 +149,15 @@ describe('opening a SQLite file', () => {
     writeFileSync(empty, '');
     expect(await refusal(() => openSqliteStore({ path: empty, create: false }))).toEqual({ code: 'NOT_FOUND', field: 'path' });
     expect(statSync(empty).size).toBe(0);
+  });
+
+  it('createBus with store: { sqlite, create: false } refuses a missing file naming path', async () => {
+    const path = join(tempDir(), 'missing.db');
+    expect(await refusal(() => createBus({ store: { sqlite: path, create: false } }))).toEqual({
+      code: 'NOT_FOUND',
+      field: 'path',
+    });
+    expect(existsSync(path)).toBe(false);
   });
 
   it('with create: false, opens an agentbus database; by default an empty file becomes one', async () => {

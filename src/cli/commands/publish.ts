@@ -115,15 +115,10 @@ async function publishAction(stdinArg: string | undefined, flags: PublishFlags, 
         ? {}
         : { deliverAt: /^\d+$/.test(flags.deliverAt) ? Number(flags.deliverAt) : flags.deliverAt }),
     };
-    let due: number | undefined;
     try {
-      due = resolveDueAt(delay, clock.now());
+      resolveDueAt(delay, clock.now());
     } catch (error) {
       throw renameField(error, { delay: '--delay', deliverAt: '--deliver-at' });
-    }
-    if (due !== undefined && Number.isNaN(new Date(due).getTime())) {
-      const flag = flags.delay === undefined ? '--deliver-at' : '--delay';
-      throw invalidField('OPTIONS_INVALID', flag, 'too far in the future (past the largest date, in the year 275760)');
     }
     publish = (bus) => bus.publish({ ...input, ...delay });
   }

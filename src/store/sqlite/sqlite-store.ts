@@ -76,8 +76,10 @@ const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 /**
  * Opens (and creates or migrates) the SQLite store.
  *
- * @throws AgentbusError `OPTIONS_INVALID` for a bad option, `BACKEND_UNAVAILABLE` when the
- * file cannot be opened, `STORE_CORRUPT` when it is not an agentbus database.
+ * @throws AgentbusError `OPTIONS_INVALID` for a bad option, and naming `path` for a file that
+ * is not SQLite or another application's database (tables but no agentbus schema);
+ * `NOT_FOUND` for a missing or empty file with `create: false`; `BACKEND_UNAVAILABLE` when the
+ * file cannot be opened; `STORE_CORRUPT` when SQLite finds the database damaged.
  * @example
  * const store = await openSqliteStore({ path: 'events.db', synchronous: 'full' })
  */
