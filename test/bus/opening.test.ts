@@ -6,12 +6,12 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBus } from '../../src/index.js';
 import type { AgentBusOptions } from '../../src/agentbus.js';
 import { isAgentbusError } from '../../src/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { foreignDatabase, tableNames } from '../support/foreign-sqlite.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -35,24 +35,6 @@ async function refusal(open: () => Promise<{ close(): Promise<void> }>): Promise
   await opened.close();
   throw new Error('expected a refusal');
 }
-
-/** A SQLite file of another application: one table of its own. */
-function foreignDatabase(dir: string): string {
-  const path = join(dir, 'other.db');
-  const db = new Database(path);
-  db.exec('CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)');
-  db.close();
-  return path;
-}
-
-const tables = (path: string) => {
-  const db = new Database(path, { readonly: true });
-  try {
-    return db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-  } finally {
-    db.close();
-  }
-};
 
 describe('createBus refuses before creating anything', () => {
   const cases: Array<[string, (dir: string) => AgentBusOptions, string]> = [
@@ -129,7 +111,7 @@ describe('opening a SQLite file', () => {
     const before = statSync(path).mtimeMs;
     expect(await refusal(() => openSqliteStore({ path }))).toEqual({ code: 'OPTIONS_INVALID', field: 'path' });
     expect(await refusal(() => createBus({ path }))).toEqual({ code: 'OPTIONS_INVALID', field: 'path' });
-    expect(tables(path)).toEqual(['customers']);
+    expect(tableNames(path)).toEqual(['customers']);
     expect(statSync(path).mtimeMs).toBe(before);
     expect(existsSync(`${path}-wal`)).toBe(false);
   });

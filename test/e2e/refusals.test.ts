@@ -6,8 +6,8 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { foreignDatabase, tableNames } from '../support/foreign-sqlite.js';
 import { type CliResult, runCli } from './run-cli.js';
 
 const dirs: string[] = [];
@@ -70,30 +70,14 @@ describe('refused backend choices write nothing', () => {
 });
 
 describe("another application's SQLite file", () => {
-  function foreign(cwd: string): string {
-    const path = join(cwd, 'other.db');
-    const db = new Database(path);
-    db.exec('CREATE TABLE customers (id INTEGER PRIMARY KEY)');
-    db.close();
-    return path;
-  }
-  const tables = (path: string) => {
-    const db = new Database(path, { readonly: true });
-    try {
-      return db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
-    } finally {
-      db.close();
-    }
-  };
-
   for (const args of [['events'], PUBLISH, ['status'], ['subscriptions', 'list']]) {
     it(`${args[0]} refuses it naming --db and leaves its tables alone`, async () => {
       const cwd = workDir();
-      const db = foreign(cwd);
+      const db = foreignDatabase(cwd);
       const result = await runCli(['--db', db, ...args], { cwd });
       expectRefused(result, '--db');
       expect(result.stderr).toContain('not an agentbus database (it has tables of its own)');
-      expect(tables(db)).toEqual(['customers']);
+      expect(tableNames(db)).toEqual(['customers']);
     });
   }
 

@@ -8,7 +8,6 @@ import { AgentbusError } from '../../errors.js';
 import { timelineJson } from '../../observe/sources.js';
 import { type CausationNode, type TimelineEntry, causationTree, timeline } from '../../observe/timeline.js';
 import { globalOptions, withBus } from '../context.js';
-import { parseNonEmpty } from '../parse.js';
 import { formatTimeColumn, printJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
 
@@ -97,7 +96,7 @@ async function timelineAction(correlationId: string, flags: TimelineFlags, comma
 export function registerTimeline(program: Command): void {
   program
     .command('timeline')
-    .argument('<correlation-id>', 'the correlation id (event.correlation_id)', parseNonEmpty)
+    .argument('<correlation-id>', 'the correlation id (event.correlation_id)')
     .summary('show the events of one correlation id, as a table or a causation tree')
     .description(
       "Show every event of a correlation id in time order as the seed's table | Time | Event | Agent | Correlation ID | " +
