@@ -100,7 +100,7 @@ function refuse(label: FieldLabel, reason: string): AgentbusError {
  * `error` naming the flag or config key the user gave instead of the library's field
  * (`transport.stream` becomes `--nats-stream`); other errors unchanged.
  */
-export function relabel(error: unknown, labels: Readonly<Record<string, FieldLabel>>): unknown {
+function relabel(error: unknown, labels: Readonly<Record<string, FieldLabel>>): unknown {
   if (!isAgentbusError(error)) return error;
   const label = labels[String(error.details.field)];
   if (label === undefined) return error;
