@@ -2,12 +2,11 @@
  * What every command shares: the global options (`--db`, `--store`, `--nats`, `--config`,
  * `--json`) and opening the bus they choose.
  */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type AgentBus, createBus } from '../agentbus.js';
 import type { BusOptions } from '../bus/index.js';
 import { loadConfig } from '../config/index.js';
-import { AgentbusError, invalidField } from '../errors.js';
+import { AgentbusError, invalidField, isAgentbusError } from '../errors.js';
 
 /**
  * Which backends a command opens: resolved from `--store` (or `AGENTBUS_STORE`), `--nats`
@@ -67,19 +66,90 @@ export function globalOptions(command: Command): GlobalOptions {
 }
 
 const isPostgres = (store: string) => /^postgres(ql)?:\/\//.test(store);
+/** `scheme://...`: a URL, never a SQLite file. */
+const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/** Where a value came from, as an error names it: a flag, or a key of the config file. */
+interface FieldLabel {
+  readonly field: string;
+  /** The config file the value came from. */
+  readonly file?: string;
+}
+
+/** What {@link busOptionsOf} resolves. */
+export interface BusPlan {
+  /** What to pass to `createBus`. */
+  readonly options: BusOptions;
+  /** The SQLite file it opens, if any. */
+  readonly sqlitePath?: string;
+  /** The library's field names (`path`, `transport.stream`, ...) as the user gave them. */
+  readonly labels: Readonly<Record<string, FieldLabel>>;
+}
+
+function refuse(label: FieldLabel, reason: string): AgentbusError {
+  return label.file === undefined
+    ? invalidField('OPTIONS_INVALID', label.field, reason)
+    : new AgentbusError('OPTIONS_INVALID', `${label.file}: ${label.field}: ${reason}`, {
+        field: label.field,
+        reason,
+        file: label.file,
+      });
+}
 
 /**
- * The `createBus` options a target chooses, and the SQLite file it opens (if any).
- * @throws AgentbusError `OPTIONS_INVALID` naming the field of a bad config file or flag, `NOT_FOUND` for a missing config file.
+ * `error` naming the flag or config key the user gave instead of the library's field
+ * (`transport.stream` becomes `--nats-stream`); other errors unchanged.
  */
-export async function busOptionsOf(target: string | BusTarget): Promise<{ options: BusOptions; sqlitePath?: string }> {
-  if (typeof target === 'string') return { options: { path: target }, sqlitePath: target };
+function relabel(error: unknown, labels: Readonly<Record<string, FieldLabel>>): unknown {
+  if (!isAgentbusError(error)) return error;
+  const label = labels[String(error.details.field)];
+  if (label === undefined) return error;
+  let reason = String(error.details.reason ?? error.message);
+  if (error.code === 'NOT_FOUND' && label.field === '--db') reason += ' (publish an event first, or pass --db / AGENTBUS_DB)';
+  const message = label.file === undefined ? `${label.field}: ${reason}` : `${label.file}: ${label.field}: ${reason}`;
+  return new AgentbusError(
+    error.code,
+    message,
+    { ...error.details, field: label.field, reason, ...(label.file === undefined ? {} : { file: label.file }) },
+    { cause: error },
+  );
+}
+
+/**
+ * The `createBus` options a target chooses, the SQLite file it opens (if any), and how to
+ * name the library's fields in errors. Refuses bad values without opening anything.
+ * @throws AgentbusError `OPTIONS_INVALID` naming the flag or the config file's key.
+ */
+export async function busOptionsOf(target: string | BusTarget, options: { mustExist?: boolean } = {}): Promise<BusPlan> {
+  // A reader opens an existing database only (`create: false`): it never leaves an empty one behind.
+  const sqliteAt = (path: string): BusOptions =>
+    options.mustExist ? { store: { sqlite: path, create: false } } : { store: { sqlite: path } };
+  if (typeof target === 'string') {
+    const label = { field: '--db' };
+    if (target.trim() === '') throw refuse(label, 'must be a file path (got an empty string)');
+    return { options: sqliteAt(target), sqlitePath: target, labels: { path: label, 'store.sqlite': label } };
+  }
+  if (target.db.trim() === '') throw refuse({ field: '--db' }, 'must be a file path (got an empty string)');
   const config = target.config !== undefined ? await loadConfig(target.config) : undefined;
-  const store = target.store ?? (target.dbGiven ? undefined : config?.store);
+  const fromConfig = (field: string): FieldLabel => ({ field, ...(target.config === undefined ? {} : { file: target.config }) });
+  const configStore = target.dbGiven ? undefined : config?.store;
+  const store = target.store ?? configStore;
+  const storeLabel: FieldLabel = target.store !== undefined ? { field: '--store' } : fromConfig('store');
+  if (store !== undefined) {
+    if (store.trim() === '') throw refuse(storeLabel, 'must be a SQLite file path or a postgres:// URL (got an empty string)');
+    const scheme = URL_SCHEME.exec(store)?.[0];
+    if (scheme !== undefined && !isPostgres(store)) {
+      throw refuse(
+        storeLabel,
+        `unsupported URL scheme ${scheme} (give a SQLite file path, or a postgres:// or postgresql:// URL)`,
+      );
+    }
+  }
   const natsText = target.nats ?? config?.nats;
+  const natsLabel: FieldLabel = target.nats !== undefined ? { field: '--nats' } : fromConfig('nats');
   const servers = typeof natsText === 'string' ? natsText.split(',').map((s) => s.trim()) : natsText;
   if (servers !== undefined && (servers.length === 0 || servers.some((s) => s === ''))) {
-    throw invalidField('OPTIONS_INVALID', '--nats', 'must be one or more server URLs, comma-separated');
+    throw refuse(natsLabel, 'must be one or more server URLs, comma-separated');
   }
   const transport = servers
     ? {
@@ -90,34 +160,48 @@ export async function busOptionsOf(target: string | BusTarget): Promise<{ option
         },
       }
     : {};
-  if (store !== undefined && isPostgres(store)) return { options: { store: { postgres: store }, ...transport } };
+  const labels: Record<string, FieldLabel> = {
+    'transport.nats': natsLabel,
+    'transport.stream': { field: '--nats-stream' },
+    'transport.subjectPrefix': { field: '--nats-prefix' },
+    'store.postgres': storeLabel,
+    path: store === undefined ? { field: '--db' } : storeLabel,
+    'store.sqlite': store === undefined ? { field: '--db' } : storeLabel,
+  };
+  if (store !== undefined && isPostgres(store)) return { options: { store: { postgres: store }, ...transport }, labels };
   const path = store ?? target.db;
-  return { options: { path, ...transport }, sqlitePath: path };
+  return { options: { ...sqliteAt(path), ...transport }, sqlitePath: path, labels };
+}
+
+/**
+ * Opens the bus `target` chooses. Every option is checked before anything is opened, and a
+ * refusal names the flag or config key the value came from.
+ * @throws AgentbusError `OPTIONS_INVALID` naming the flag, `NOT_FOUND` when `mustExist` and there is no database.
+ */
+export async function openBus(
+  target: string | BusTarget,
+  options: { mustExist?: boolean } = {},
+): Promise<{ bus: AgentBus; plan: BusPlan }> {
+  const plan = await busOptionsOf(target, options);
+  try {
+    return { bus: await createBus(plan.options), plan };
+  } catch (error) {
+    throw relabel(error, plan.labels);
+  }
 }
 
 /**
  * Opens the bus `target` chooses (a SQLite path, or every global option), runs `fn`, and closes the bus whatever happens.
- * With `mustExist`, a missing database is refused instead of created: reading commands
- * never leave an empty database behind a mistyped path.
- * @throws AgentbusError `NOT_FOUND` when `mustExist` and there is no file at `db`.
+ * With `mustExist`, a missing or empty database is refused instead of created: reading
+ * commands never leave an empty database behind a mistyped path.
+ * @throws AgentbusError `NOT_FOUND` when `mustExist` and there is no agentbus database at `db`.
  */
 export async function withBus<T>(
   target: string | BusTarget,
   fn: (bus: AgentBus) => Promise<T>,
   options: { mustExist?: boolean } = {},
 ): Promise<T> {
-  const { options: busOptions, sqlitePath: db } = await busOptionsOf(target);
-  if (options.mustExist && db !== undefined && db !== ':memory:' && !existsSync(db)) {
-    throw new AgentbusError(
-      'NOT_FOUND',
-      `--db: no agentbus database at ${db} (publish an event first, or pass --db / AGENTBUS_DB)`,
-      {
-        field: '--db',
-        path: db,
-      },
-    );
-  }
-  const bus = await createBus(busOptions);
+  const { bus } = await openBus(target, options);
   try {
     return await fn(bus);
   } finally {

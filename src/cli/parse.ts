@@ -48,3 +48,9 @@ export function parseWhen(value: string, now: number = Date.now()): number {
   }
   return time;
 }
+
+/** A value that is not empty (`--type`, `--subscription`, an id): '' is refused, never read as "no filter". */
+export function parseNonEmpty(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('Must not be empty.');
+  return value;
+}

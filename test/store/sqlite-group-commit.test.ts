@@ -57,7 +57,7 @@ describe('SQLite store', () => {
     expect(mode).toBe('wal');
   });
 
-  it('refuses a bad synchronous level and a file that is not a database', async () => {
+  it('refuses a bad synchronous level and a file that is not a database (naming path: the wrong file was given)', async () => {
     await expect(openSqliteStore({ path: ':memory:', synchronous: 'sometimes' as never })).rejects.toThrow(/synchronous/);
     const dir = mkdtempSync(join(tmpdir(), 'agentbus-bad-'));
     const path = join(dir, 'not-a-db');
@@ -65,6 +65,7 @@ describe('SQLite store', () => {
     const error = await openSqliteStore({ path }).catch((e: unknown) => e);
     rmSync(dir, { recursive: true, force: true });
     expect(error).toBeInstanceOf(AgentbusError);
-    expect((error as AgentbusError).code).toBe('STORE_CORRUPT');
+    expect((error as AgentbusError).code).toBe('OPTIONS_INVALID');
+    expect((error as AgentbusError).details.field).toBe('path');
   });
 });

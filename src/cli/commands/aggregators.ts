@@ -13,6 +13,7 @@ import {
   statusCell,
 } from '../../workflows/index.js';
 import { globalOptions, withBus } from '../context.js';
+import { parseNonEmpty } from '../parse.js';
 import { formatTimeColumn, note, printJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
 
@@ -68,8 +69,8 @@ export function registerAggregators(program: Command): void {
     .description(
       "Without ID: a table of aggregator instances (one per correlation id). With ID: per instance the seed's table Event | Status | Received At and its Aggregation Status line.",
     )
-    .argument('[id]', 'aggregator_id')
-    .option('--correlation-id <id>', 'only the instance of this correlation id')
+    .argument('[id]', 'aggregator_id', parseNonEmpty)
+    .option('--correlation-id <id>', 'only the instance of this correlation id', parseNonEmpty)
     .action(async (id: string | undefined, flags: { correlationId?: string }, command: Command) => {
       const { target, json } = globalOptions(command);
       const instances = await withBus(

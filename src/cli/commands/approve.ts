@@ -9,6 +9,7 @@ import type { JsonValue } from '../../envelope/envelope.js';
 import { invalidField } from '../../errors.js';
 import { type ApprovalRecord, listApprovals, resolveApproval, validateApprovalId } from '../../workflows/approvals.js';
 import { globalOptions, withBus } from '../context.js';
+import { parseNonEmpty } from '../parse.js';
 import { note, printJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
 
@@ -56,7 +57,7 @@ export function registerApprovals(program: Command): void {
     .description(
       'Grants the pending approval ID: publishes ApprovalGranted (same correlation, caused by the request) and cancels its timeout. Refused (exit 1, nothing written) when the id is unknown, already answered, or timed out.',
     )
-    .argument('<id>', 'approval id (see agentbus approvals)')
+    .argument('<id>', 'approval id (see agentbus approvals)', parseNonEmpty)
     .option('--data <json>', 'JSON data given with the approval')
     .action((id: string, flags: { data?: string }, command: Command) => answer(id, 'grant', flags, command));
   program
@@ -65,7 +66,7 @@ export function registerApprovals(program: Command): void {
     .description(
       'Rejects the pending approval ID: publishes ApprovalRejected with the reason and cancels its timeout. Refused (exit 1, nothing written) when the id is unknown, already answered, or timed out.',
     )
-    .argument('<id>', 'approval id (see agentbus approvals)')
+    .argument('<id>', 'approval id (see agentbus approvals)', parseNonEmpty)
     .option('--reason <text>', 'why it is rejected')
     .action((id: string, flags: { reason?: string }, command: Command) => answer(id, 'reject', flags, command));
   program

@@ -9,7 +9,7 @@ import { AgentbusError, invalidField } from '../../errors.js';
 import type { DeadLetter } from '../../store/event-store.js';
 import { globalOptions, withBus } from '../context.js';
 import { note, printJson, writeLine } from '../output.js';
-import { parseJsonValue, parsePositiveInt } from '../parse.js';
+import { parseJsonValue, parseNonEmpty, parsePositiveInt } from '../parse.js';
 import { formatTable } from '../table.js';
 
 const STATUSES = ['open', 'replayed', 'archived'] as const;
@@ -95,7 +95,7 @@ export function registerDlq(program: Command): void {
   dlq
     .command('list')
     .description('Table: # | Event ID | Type | Subscription | Failure Reason | Retries | Action')
-    .option('--subscription <name>', 'only this subscription')
+    .option('--subscription <name>', 'only this subscription', parseNonEmpty)
     .addOption(new Option('--status <status>', 'open, replayed, archived or all').default('open').argParser(parseStatus))
     .option('--group', 'group open dead letters by error fingerprint')
     .option('--limit <n>', 'at most this many', parsePositiveInt)
@@ -166,7 +166,7 @@ export function registerDlq(program: Command): void {
     )
     .argument('[ids...]', 'dead-letter numbers')
     .option('--all', 'every open dead letter (of --subscription)')
-    .option('--subscription <name>', 'with --all: only this subscription')
+    .option('--subscription <name>', 'with --all: only this subscription', parseNonEmpty)
     .option('--payload <json>', 'corrected payload for the replayed copy', parseJsonValue)
     .action(async (ids: string[], flags: { all?: boolean; subscription?: string; payload?: JsonValue }, command: Command) => {
       const { target, json } = globalOptions(command);
@@ -218,7 +218,7 @@ export function registerDlq(program: Command): void {
   dlq
     .command('purge')
     .description('Delete resolved (replayed and archived) dead letters, or those of --status')
-    .option('--subscription <name>', 'only this subscription')
+    .option('--subscription <name>', 'only this subscription', parseNonEmpty)
     .addOption(
       new Option('--status <status>', 'open, replayed, archived or all (default: replayed and archived)').argParser(parseStatus),
     )

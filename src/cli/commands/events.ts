@@ -6,7 +6,7 @@ import { validateTopicPattern } from '../../routing/index.js';
 import type { HistoryQuery, StoredEvent } from '../../store/event-store.js';
 import { globalOptions, withBus } from '../context.js';
 import { formatTimeColumn, note, printJson, storedEventJson, writeLine } from '../output.js';
-import { parsePositiveInt, parseWhen } from '../parse.js';
+import { parseNonEmpty, parsePositiveInt, parseWhen } from '../parse.js';
 import { formatTable } from '../table.js';
 
 interface EventsFlags {
@@ -98,10 +98,10 @@ export function registerEvents(program: Command): void {
         'Time is UTC, HH:MM:SS when all rows share a day). Oldest first from --from-seq, or newest first with --reverse. ' +
         'With --json: one JSON array of {seq, stored_at, envelope} (stored_at: RFC 3339 commit time), [] when none match.',
     )
-    .option('--topic <pattern>', 'topic pattern: project.tasks, project.*, project.>')
-    .option('--type <type>', 'only this event type')
-    .option('--correlation-id <id>', 'only events of this correlation')
-    .option('--causation-id <id>', 'only events caused by this event id')
+    .option('--topic <pattern>', 'topic pattern: project.tasks, project.*, project.>', parseNonEmpty)
+    .option('--type <type>', 'only this event type', parseNonEmpty)
+    .option('--correlation-id <id>', 'only events of this correlation', parseNonEmpty)
+    .option('--causation-id <id>', 'only events caused by this event id', parseNonEmpty)
     .option('--since <when>', 'events at or after WHEN: RFC 3339, or a duration ago (30m, 1h, 2d)', (v: string) => parseWhen(v))
     .option('--until <when>', 'events before WHEN: RFC 3339, or a duration ago', (v: string) => parseWhen(v))
     .option('--from-seq <n>', 'lowest position to show', parsePositiveInt)

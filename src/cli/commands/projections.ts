@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import type { AgentBus } from '../../agentbus.js';
 import { type Projection, type ProjectionInfo, isProjection } from '../../cqrs/index.js';
 import { validateProjectionName } from '../../cqrs/projection.js';
-import { AgentbusError } from '../../errors.js';
+import { AgentbusError, invalidField } from '../../errors.js';
 import { parseTimeout } from '../../cqrs/command-bus.js';
 import { globalOptions, withBus } from '../context.js';
 import { note, printJson, writeLine } from '../output.js';
@@ -91,6 +91,13 @@ async function rebuildAction(name: string, flags: RebuildFlags, command: Command
   let definition: Projection | undefined;
   if (flags.module !== undefined) {
     const found = await projectionsOfModule(flags.module);
+    if (found.length === 0) {
+      throw invalidField(
+        'OPTIONS_INVALID',
+        '--module',
+        `${flags.module} exports no projection (export defineProjection results)`,
+      );
+    }
     definition = found.find((p) => p.name === name);
     if (!definition) {
       throw new AgentbusError(

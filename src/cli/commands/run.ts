@@ -4,10 +4,9 @@
  * finish, durable subscriptions, instances and timers remain for the next run.
  */
 import type { Command } from 'commander';
-import { createBus } from '../../bus/index.js';
 import { followEvents } from '../../bus/follow.js';
 import { loadWorkflow, runWorkflow } from '../../workflows/index.js';
-import { busOptionsOf, globalOptions } from '../context.js';
+import { globalOptions, openBus } from '../context.js';
 import type { StoredEvent } from '../../store/event-store.js';
 import { note } from '../output.js';
 
@@ -30,7 +29,7 @@ export function registerRun(program: Command): void {
       const { target } = globalOptions(command);
       // Refuse a bad file before opening (or creating) the database.
       const workflow = await loadWorkflow(file);
-      const bus = await createBus((await busOptionsOf(target)).options);
+      const { bus } = await openBus(target);
       let stopping: (() => void) | undefined;
       const stopped = new Promise<void>((resolve) => {
         stopping = resolve;

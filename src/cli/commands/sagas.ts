@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { AgentbusError } from '../../errors.js';
 import { type SagaState, listSagas, sagaJson } from '../../workflows/index.js';
 import { globalOptions, withBus } from '../context.js';
+import { parseNonEmpty } from '../parse.js';
 import { formatTimeColumn, note, printJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
 
@@ -47,7 +48,7 @@ export function registerSagas(program: Command): void {
     .description(
       "Without ID: a table of saga instances. With ID (a saga_id): its state as the seed's JSON { saga_id, current_step, status, completed_steps, compensation_stack }.",
     )
-    .argument('[id]', 'saga_id')
+    .argument('[id]', 'saga_id', parseNonEmpty)
     .action(async (id: string | undefined, _flags: unknown, command: Command) => {
       const { target, json } = globalOptions(command);
       const sagas = await withBus(target, (bus) => listSagas(bus.store, id === undefined ? {} : { sagaId: id }), {

@@ -3,11 +3,11 @@
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { type BusOptions, createBus } from '../../bus/index.js';
+import type { BusOptions } from '../../bus/index.js';
 import { DEFAULT_HOST, DEFAULT_PORT, loadConfig, parseConfig } from '../../config/index.js';
 import { type Integrations, type RunningServer, startServer } from '../../server/index.js';
 import { defaultIntegrations } from '../../server/integrations-default.js';
-import { busOptionsOf, globalOptions } from '../context.js';
+import { globalOptions, openBus } from '../context.js';
 import { note } from '../output.js';
 
 interface ServeFlags {
@@ -41,8 +41,10 @@ async function serveAction(flags: ServeFlags, command: Command): Promise<void> {
   const config = target.config !== undefined ? await loadConfig(target.config) : await parseConfig({});
   const host = flags.host ?? config.server.host ?? DEFAULT_HOST;
   const port = flags.port ?? config.server.port ?? DEFAULT_PORT;
-  const { options, sqlitePath } = await busOptionsOf(target);
-  const bus = await createBus(options);
+  const {
+    bus,
+    plan: { options, sqlitePath },
+  } = await openBus(target);
   let integrations: Integrations | undefined;
   let server: RunningServer;
   try {

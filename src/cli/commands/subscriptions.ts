@@ -9,7 +9,7 @@ import type { ConsumerInfo } from '../../store/event-store.js';
 import { subscriptionJson as wireSubscriptionJson } from '../../bus/wire.js';
 import { globalOptions, withBus } from '../context.js';
 import { note, printJson, writeLine } from '../output.js';
-import { relativeDuration } from '../parse.js';
+import { parseNonEmpty, relativeDuration } from '../parse.js';
 import { formatTable } from '../table.js';
 
 /**
@@ -122,7 +122,7 @@ export function registerSubscriptions(program: Command): void {
   subs
     .command('pause')
     .description('Pause a subscription: it keeps its position and gets nothing until resumed')
-    .argument('<name>', 'subscription name, e.g. /python-pro')
+    .argument('<name>', 'subscription name, e.g. /python-pro', parseNonEmpty)
     .action((name: string, _flags: object, command: Command) =>
       change(
         command,
@@ -134,7 +134,7 @@ export function registerSubscriptions(program: Command): void {
   subs
     .command('resume')
     .description('Resume a paused subscription: it catches up from its position')
-    .argument('<name>', 'subscription name')
+    .argument('<name>', 'subscription name', parseNonEmpty)
     .action((name: string, _flags: object, command: Command) =>
       change(
         command,
@@ -146,7 +146,7 @@ export function registerSubscriptions(program: Command): void {
   subs
     .command('reset')
     .description('Move a subscription: in-flight and scheduled deliveries are dropped')
-    .argument('<name>', 'subscription name')
+    .argument('<name>', 'subscription name', parseNonEmpty)
     .requiredOption('--to <where>', 'earliest, latest, a position, an RFC 3339 time, or a duration ago (1h)', parseTo)
     .action((name: string, flags: { to: StartInput }, command: Command) =>
       change(
@@ -159,7 +159,7 @@ export function registerSubscriptions(program: Command): void {
   subs
     .command('delete')
     .description('Delete a subscription and its delivery state (its events stay in the log)')
-    .argument('<name>', 'subscription name')
+    .argument('<name>', 'subscription name', parseNonEmpty)
     .action(async (name: string, _flags: object, command: Command) => {
       const { target, json } = globalOptions(command);
       const deleted = await withBus(target, (bus) => bus.subscriptions.delete(name), { mustExist: true });

@@ -7,7 +7,7 @@ import type { StoredEvent } from '../../store/event-store.js';
 import { globalOptions, withBus } from '../context.js';
 import { followEvents } from '../../bus/follow.js';
 import { note, storedEventJson, writeLine } from '../output.js';
-import { parsePositiveInt } from '../parse.js';
+import { parseNonEmpty, parsePositiveInt } from '../parse.js';
 
 /** Where tailing starts. */
 type From = 'earliest' | 'latest' | number;
@@ -35,24 +35,28 @@ async function tailAction(pattern: string, flags: TailFlags, command: Command): 
   const { target, json } = globalOptions(command);
   // Refuse a bad pattern or filter before opening anything.
   const topic = validateTopicPattern(pattern, 'pattern');
-  const matcher = flags.filter ? compilePattern(parseFilter(flags.filter)) : undefined;
+  const matcher = flags.filter !== undefined ? compilePattern(parseFilter(flags.filter)) : undefined;
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await withBus(target, async (bus) => {
-      const fromSeq = flags.from === 'earliest' ? 1 : flags.from === 'latest' ? (await bus.store.head()) + 1 : flags.from;
-      await followEvents(bus, {
-        fromSeq,
-        topic,
-        ...(matcher ? { match: (event: StoredEvent) => matcher(event.envelope) } : {}),
-        signal: stop.signal,
-        onEvent: (event) => writeLine(json ? JSON.stringify(storedEventJson(event)) : formatTailLine(event)),
-        onReady: () =>
-          note(`tailing ${topic}${flags.filter ? ` where ${flags.filter}` : ''}: waiting for events (Ctrl-C to stop)`),
-      });
-    });
+    await withBus(
+      target,
+      async (bus) => {
+        const fromSeq = flags.from === 'earliest' ? 1 : flags.from === 'latest' ? (await bus.store.head()) + 1 : flags.from;
+        await followEvents(bus, {
+          fromSeq,
+          topic,
+          ...(matcher ? { match: (event: StoredEvent) => matcher(event.envelope) } : {}),
+          signal: stop.signal,
+          onEvent: (event) => writeLine(json ? JSON.stringify(storedEventJson(event)) : formatTailLine(event)),
+          onReady: () =>
+            note(`tailing ${topic}${flags.filter ? ` where ${flags.filter}` : ''}: waiting for events (Ctrl-C to stop)`),
+        });
+      },
+      { mustExist: true },
+    );
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -70,7 +74,7 @@ export function registerTail(program: Command): void {
         'Runs until Ctrl-C (SIGINT) or SIGTERM.',
     )
     .argument('<pattern>', 'topic pattern: project.tasks, project.*, project.>, >')
-    .option('--filter <expr>', 'content filter, e.g. "type=APIDesignCompleted and payload.result.endpoints>10"')
+    .option('--filter <expr>', 'content filter, e.g. "type=APIDesignCompleted and payload.result.endpoints>10"', parseNonEmpty)
     .option('--from <where>', 'earliest, latest, or a position', parseFrom, 'latest' as From)
     .action(tailAction);
 }

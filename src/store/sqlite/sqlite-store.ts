@@ -3,7 +3,7 @@
  * transaction (group commit); WAL checkpoints run on a background thread, off the commit
  * path; other processes' commits are noticed through the file system, not by polling.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { AgentbusError } from '../../errors.js';
@@ -17,7 +17,7 @@ import { SqliteEventCounts } from './event-counts.js';
 import { EventLog } from './event-log.js';
 import { type FlushContext, GroupCommitter } from './group-commit.js';
 import { LagAccounting } from './lag-accounting.js';
-import { migrate } from './migrations.js';
+import { MIGRATIONS, migrate } from './migrations.js';
 import { SqliteStateArea } from './state-area.js';
 import { SqliteStreamStore } from './streams.js';
 import { unwrap } from '../refusals.js';
@@ -27,8 +27,18 @@ export type SqliteSynchronous = 'off' | 'normal' | 'full' | 'extra';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
-  /** Database file; created with its folder when missing. @default ".agentbus/agentbus.db" */
+  /**
+   * Database file; created with its folder when missing. A file that is not SQLite, or a
+   * SQLite database with tables but no agentbus schema (another application's), is refused.
+   * @default ".agentbus/agentbus.db"
+   */
   path?: string;
+  /**
+   * Create the database when the file is missing or empty. With false (readers that must not
+   * leave an empty database behind a mistyped path), such a file is refused with `NOT_FOUND`.
+   * @default true
+   */
+  create?: boolean;
   /**
    * SQLite `synchronous` level. `normal` (WAL): a commit survives a process crash; a power
    * loss may lose the last commits but never corrupts. `full`: a commit also survives a
@@ -66,8 +76,10 @@ const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 /**
  * Opens (and creates or migrates) the SQLite store.
  *
- * @throws AgentbusError `OPTIONS_INVALID` for a bad option, `BACKEND_UNAVAILABLE` when the
- * file cannot be opened, `STORE_CORRUPT` when it is not an agentbus database.
+ * @throws AgentbusError `OPTIONS_INVALID` for a bad option, and naming `path` for a file that
+ * is not SQLite or another application's database (tables but no agentbus schema);
+ * `NOT_FOUND` for a missing or empty file with `create: false`; `BACKEND_UNAVAILABLE` when the
+ * file cannot be opened; `STORE_CORRUPT` when SQLite finds the database damaged.
  * @example
  * const store = await openSqliteStore({ path: 'events.db', synchronous: 'full' })
  */
@@ -91,10 +103,11 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
     });
   }
   const memory = path === ':memory:';
+  if (!memory) checkFile(path, options.create ?? true);
   let db: Database.Database;
   try {
     if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
-    db = new Database(path);
+    db = new Database(path, { fileMustExist: options.create === false && !memory });
   } catch (error) {
     throw new AgentbusError(
       'BACKEND_UNAVAILABLE',
@@ -105,6 +118,8 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
   }
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    // Before any pragma that writes: another application's database is left as it was.
+    checkSchema(db, path, options.create ?? true);
     db.pragma('page_size = 8192');
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
@@ -127,6 +142,72 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
       { cause: error },
     );
   }
+}
+
+/** The first bytes of every SQLite database file. */
+const SQLITE_HEADER = 'SQLite format 3\0';
+
+/** Refuses a file that is not a database (by its header), and a missing or empty one unless `create`. */
+function checkFile(path: string, create: boolean): void {
+  let size: number;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) throw refusedPath(path, 'not a file');
+    size = stat.size;
+  } catch (error) {
+    if (error instanceof AgentbusError) throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return; // the open below reports it
+    size = 0;
+  }
+  if (size === 0) {
+    if (!create) throw noDatabase(path);
+    return;
+  }
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, header, 0, header.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (header.toString('latin1') !== SQLITE_HEADER) throw refusedPath(path, 'not an SQLite database file');
+}
+
+/**
+ * Refuses a database with tables of its own and no agentbus schema, and (unless `create`) one
+ * with no tables at all. The schema's marker is migration 1 recorded in `schema_migrations`.
+ */
+function checkSchema(db: Database.Database, path: string, create: boolean): void {
+  const tables = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
+    .pluck()
+    .all() as string[];
+  if (tables.includes('schema_migrations') && isAgentbusSchema(db)) return;
+  // Only `schema_migrations`: a first open that stopped before migration 1 committed.
+  if (tables.some((name) => name !== 'schema_migrations')) {
+    throw refusedPath(path, 'not an agentbus database (it has tables of its own)');
+  }
+  if (!create) throw noDatabase(path);
+}
+
+function isAgentbusSchema(db: Database.Database): boolean {
+  const first = MIGRATIONS[0] as { version: number; name: string };
+  try {
+    return (
+      db.prepare('SELECT 1 FROM schema_migrations WHERE version = ? AND name = ?').get(first.version, first.name) !== undefined
+    );
+  } catch {
+    return false; // another application's table of that name, with other columns
+  }
+}
+
+function refusedPath(path: string, reason: string): AgentbusError {
+  return new AgentbusError('OPTIONS_INVALID', `path: ${path}: ${reason}`, { field: 'path', reason: `${path}: ${reason}`, path });
+}
+
+function noDatabase(path: string): AgentbusError {
+  const reason = `no agentbus database at ${path}`;
+  return new AgentbusError('NOT_FOUND', `path: ${reason}`, { field: 'path', reason, path });
 }
 
 /** Appends sharing one job: the first caller's items, then each later caller's part. */

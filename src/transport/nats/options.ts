@@ -79,17 +79,59 @@ function optionalString(value: unknown, field: string): string | undefined {
   return value;
 }
 
+/** Schemes the Node transport connects with; a server without one is `nats://`. */
+const SERVER_SCHEMES = new Set(['nats', 'tls']);
+
+/**
+ * Why `server` is not a NATS server address (`nats://host:port`, `tls://host:port`,
+ * `host:port` or `host`), or undefined when it is one.
+ */
+export function serverUrlProblem(server: string): string | undefined {
+  if (server.trim() === '') return 'is empty';
+  if (/\s/.test(server.trim())) return `${JSON.stringify(server)} contains white space`;
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/.exec(server.trim());
+  if (match && !SERVER_SCHEMES.has((match[1] as string).toLowerCase())) {
+    return `${JSON.stringify(server)} has the scheme ${match[1]}:// (use nats:// or tls://)`;
+  }
+  const rest = match ? (match[2] as string) : server.trim();
+  try {
+    if (new URL(`nats://${rest}`).hostname === '') return `${JSON.stringify(server)} names no host`;
+  } catch {
+    return `${JSON.stringify(server)} is not a server URL (nats://host:port)`;
+  }
+  return undefined;
+}
+
+/** The server list of `servers`. @throws `OPTIONS_INVALID` naming `field` */
+function serverList(servers: unknown, field: string): readonly string[] {
+  const list = typeof servers === 'string' ? [servers] : servers;
+  if (!Array.isArray(list) || list.length === 0 || list.some((s) => typeof s !== 'string' || s === '')) {
+    throw invalidField('OPTIONS_INVALID', field, 'must be a server URL or a non-empty list of them');
+  }
+  for (const server of list as string[]) {
+    const problem = serverUrlProblem(server);
+    if (problem !== undefined) throw invalidField('OPTIONS_INVALID', field, problem);
+  }
+  return list as string[];
+}
+
 /** Validates and completes the options. @throws `OPTIONS_INVALID` naming the field */
 export function resolveNatsOptions(options: NatsTransportOptions) {
   if (typeof options !== 'object' || options === null) throw invalidField('OPTIONS_INVALID', 'options', 'must be an object');
-  const servers = typeof options.servers === 'string' ? [options.servers] : options.servers;
-  if (!Array.isArray(servers) || servers.length === 0 || servers.some((s) => typeof s !== 'string' || s === '')) {
-    throw invalidField('OPTIONS_INVALID', 'servers', 'must be a server URL or a non-empty list of them');
-  }
   const store = options.store;
   if (typeof store !== 'object' || store === null || typeof store.append !== 'function') {
     throw invalidField('OPTIONS_INVALID', 'store', 'must be an EventStore (openSqliteStore, openPostgresStore)');
   }
+  return { ...resolveNatsSettings(options), store };
+}
+
+/**
+ * Validates and completes every option but the store: what can be checked before the store
+ * is opened. @throws `OPTIONS_INVALID` naming the field
+ */
+export function resolveNatsSettings(options: Omit<NatsTransportOptions, 'store'>) {
+  if (typeof options !== 'object' || options === null) throw invalidField('OPTIONS_INVALID', 'options', 'must be an object');
+  const servers = serverList(options.servers, 'servers');
   const recorderInput = options.recorder ?? true;
   if (typeof recorderInput !== 'boolean' && (typeof recorderInput !== 'object' || recorderInput === null)) {
     throw invalidField('OPTIONS_INVALID', 'recorder', 'must be true, false or { name, batch }');
@@ -105,8 +147,7 @@ export function resolveNatsOptions(options: NatsTransportOptions) {
     throw invalidField('OPTIONS_INVALID', 'onStatus', 'must be a function');
   }
   return {
-    servers: servers as readonly string[],
-    store,
+    servers,
     stream: validateStreamName(options.stream ?? 'AGENTBUS'),
     subjectPrefix: validateSubjectPrefix(options.subjectPrefix ?? 'agentbus'),
     recorder:
