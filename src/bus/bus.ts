@@ -76,7 +76,7 @@ const BUS_OPTIONS: ReadonlySet<string> = new Set([
   'blockTimeout',
   'clock',
 ]);
-const SQLITE_OPTIONS: ReadonlySet<string> = new Set(['synchronous', 'busyTimeoutMs', 'backgroundCheckpoints', 'watch']);
+const SQLITE_OPTIONS: ReadonlySet<string> = new Set(['synchronous', 'busyTimeoutMs', 'backgroundCheckpoints', 'watch', 'create']);
 const LIMIT_OPTIONS: ReadonlySet<string> = new Set(['maxPayloadBytes', 'maxDepth', 'maxExtensionBytes']);
 
 /** A running subscription in this process. */
