@@ -1,6 +1,7 @@
 /**
  * Time as agentbus's pure layers see it: an injected clock, never `Date.now()`.
  */
+import { invalidField } from './errors.js';
 
 /** A source of the current time in milliseconds since the epoch. Inject a fake one in tests. */
 export interface Clock {
@@ -24,6 +25,19 @@ export const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 export function parseDuration(value: unknown, max: number = MAX_DURATION_MS): number | { error: string } {
   const ms = parseAnyDuration(value);
   if (typeof ms === 'number' && ms > max) return { error: `must be at most ${describeMax(max)}` };
+  return ms;
+}
+
+/**
+ * A positive duration option in ms, or `fallback` when absent; at most `max`
+ * ({@link MAX_TIMER_MS} unless the wait is durable).
+ * @throws AgentbusError `OPTIONS_INVALID` naming `field`.
+ */
+export function positiveDuration(value: unknown, field: string, fallback: number, max: number = MAX_TIMER_MS): number {
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value, max);
+  if (typeof ms !== 'number') throw invalidField('OPTIONS_INVALID', field, ms.error);
+  if (ms <= 0) throw invalidField('OPTIONS_INVALID', field, 'must be longer than zero');
   return ms;
 }
 

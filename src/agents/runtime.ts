@@ -14,7 +14,7 @@ import { type GuardOptions, mergeGuards, resolveGuardOverrides } from './guards.
 import { type AgentState, markMissedHeartbeats, writeHeartbeat } from './health.js';
 import { pruneBudgets } from './budget.js';
 import { AgentInstance, type RunningAgent } from './running-agent.js';
-import { positiveDuration } from './runners/runner.js';
+import { MAX_DURATION_MS, positiveDuration } from '../time.js';
 
 /** Options of {@link createAgentRuntime}. */
 export interface AgentRuntimeOptions {
@@ -79,7 +79,7 @@ export function createAgentRuntime(bus: Bus, options: AgentRuntimeOptions = {}):
   const instance = options.instance ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const log = options.log ?? defaultLog;
   const monitor = options.monitor ?? true;
-  const budgetRetentionMs = positiveDuration(options.budgetRetention, 'budgetRetention', 7 * 86_400_000);
+  const budgetRetentionMs = positiveDuration(options.budgetRetention, 'budgetRetention', 7 * 86_400_000, MAX_DURATION_MS);
   const pruneEveryMs = Math.min(budgetRetentionMs, 3_600_000);
   let prunedAt = Number.NEGATIVE_INFINITY;
   const agents = new Map<string, AgentInstance>();

@@ -7,7 +7,7 @@ import { SOURCE_RULE, isEventSource } from '../envelope/validate.js';
 import { AgentbusError, invalidField, refuseUnknownKeys } from '../errors.js';
 import { type EventPattern, compilePattern, parseFilter, validateTopicPattern } from '../routing/index.js';
 import type { StartPosition, StoredEvent } from '../store/event-store.js';
-import { MAX_TIMER_MS, parseDuration } from '../time.js';
+import { positiveDuration } from '../time.js';
 import type { Handler } from './dispatcher.js';
 import { type RetryPolicy, type RetryPolicyInput, parseRetryPolicy } from './retry-policy.js';
 
@@ -93,11 +93,7 @@ function positiveInt(value: unknown, field: string, fallback: number, max: numbe
 }
 
 function duration(value: unknown, field: string): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = parseDuration(value, MAX_TIMER_MS);
-  if (typeof ms !== 'number') throw invalidField('OPTIONS_INVALID', field, ms.error);
-  if (ms <= 0) throw invalidField('OPTIONS_INVALID', field, 'must be longer than zero');
-  return ms;
+  return value === undefined ? undefined : positiveDuration(value, field, 0);
 }
 
 /**

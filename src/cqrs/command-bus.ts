@@ -12,7 +12,7 @@ import type { Bus, Subscription } from '../bus/bus.js';
 import type { HandlerContext } from '../bus/handler-context.js';
 import type { Envelope, JsonValue } from '../envelope/envelope.js';
 import { AgentbusError, invalidField } from '../errors.js';
-import { MAX_TIMER_MS, parseDuration } from '../time.js';
+import { positiveDuration } from '../time.js';
 import { type StagedPublish, stagingContext } from './staging-context.js';
 import { typeToken, validateMessageType, validateTopicPrefix } from './names.js';
 import { type RemoteErrorData, fromRemoteError, toRemoteError } from './remote-error.js';
@@ -102,13 +102,9 @@ export function commandGroup(commandType: string): string {
   return `commands/${commandType}`;
 }
 
-/** Parses a timeout option: a positive duration. */
+/** Parses a timeout option: a positive duration. @throws AgentbusError `OPTIONS_INVALID` naming `field`. */
 export function parseTimeout(value: unknown, fallback: number, field = 'timeout'): number {
-  if (value === undefined) return fallback;
-  const ms = parseDuration(value, MAX_TIMER_MS);
-  if (typeof ms !== 'number') throw invalidField('OPTIONS_INVALID', field, ms.error);
-  if (ms <= 0) throw invalidField('OPTIONS_INVALID', field, 'must be longer than zero');
-  return ms;
+  return positiveDuration(value, field, fallback);
 }
 
 /** Creates the command bus of `bus`. */

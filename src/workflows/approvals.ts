@@ -12,7 +12,7 @@ import type { Envelope, JsonObject, JsonValue } from '../envelope/envelope.js';
 import { AgentbusError, invalidField } from '../errors.js';
 import { isValidTopic } from '../routing/index.js';
 import type { AppendItem, EventStore } from '../store/event-store.js';
-import { parseDuration } from '../time.js';
+import { MAX_DURATION_MS, positiveDuration } from '../time.js';
 import { idFor } from './commit.js';
 
 /** State-area namespace of approval requests (key: the approval id). */
@@ -100,19 +100,13 @@ export function validateApprovalId(id: unknown, field = 'id'): string {
   return id;
 }
 
-function timeoutMs(value: unknown): number {
-  const ms = parseDuration(value);
-  if (typeof ms !== 'number') throw invalidField('OPTIONS_INVALID', 'timeout', ms.error);
-  if (ms <= 0) throw invalidField('OPTIONS_INVALID', 'timeout', 'must be longer than zero');
-  return ms;
-}
-
 function validateRequest(input: ApprovalRequestInput): { id: string; topic: string; correlationId: string; ms: number } {
   if (typeof input !== 'object' || input === null) throw invalidField('OPTIONS_INVALID', '(root)', 'must be an object');
   if (typeof input.title !== 'string' || input.title.trim() === '' || input.title.length > 500) {
     throw invalidField('OPTIONS_INVALID', 'title', 'must be a non-empty string of at most 500 characters');
   }
-  const ms = timeoutMs(input.timeout);
+  if (input.timeout === undefined) throw invalidField('OPTIONS_INVALID', 'timeout', 'is required: a duration like "1h"');
+  const ms = positiveDuration(input.timeout, 'timeout', 0, MAX_DURATION_MS); // a durable timer: up to 100 years
   if (input.cause !== undefined) {
     const cause = input.cause as { event?: { id?: unknown }; routing?: { topic?: unknown } } | null;
     if (typeof cause?.event?.id !== 'string' || typeof cause.routing?.topic !== 'string') {

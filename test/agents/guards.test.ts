@@ -128,6 +128,9 @@ describe('chain-reaction guards', () => {
     h = await harness();
     expect(() => createAgentRuntime(h?.bus as Bus, { budgetRetention: 'soon' })).toThrow(/budgetRetention/);
     expect(() => createAgentRuntime(h?.bus as Bus, { budgetRetention: 0 })).toThrow(/budgetRetention: must be longer than zero/);
+    // Retention is not an in-memory timer: months are fine, a heartbeat interval of months is not.
+    await createAgentRuntime(h?.bus as Bus, { budgetRetention: '90d' }).close();
+    expect(() => createAgentRuntime(h?.bus as Bus, { heartbeatInterval: '90d' })).toThrow(/heartbeatInterval: must be at most/);
   });
 
   it("lets an agent's own guards override the runtime's", async () => {

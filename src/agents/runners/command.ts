@@ -15,10 +15,10 @@ import {
   type CommandRunnerSpec,
   DEFAULT_RUNNER_TIMEOUT_MS,
   RunnerError,
-  positiveDuration,
   publishOutput,
   validateRunnerSpec,
 } from './runner.js';
+import { positiveDuration } from '../../time.js';
 
 /** Most bytes of stderr kept for the failure message (the last ones). */
 const STDERR_KEEP = 8 * 1024;

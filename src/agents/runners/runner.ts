@@ -6,7 +6,7 @@
  */
 import type { Envelope, JsonValue, Priority } from '../../envelope/envelope.js';
 import { AgentbusError, NonRetryableError, invalidField, refuseUnknownKeys } from '../../errors.js';
-import { MAX_TIMER_MS, parseDuration } from '../../time.js';
+import { positiveDuration } from '../../time.js';
 import type { AgentContext } from '../context.js';
 
 /** Runs an agent's work for one event. Publish results with `ctx.publish`; throw to fail. */
@@ -56,15 +56,6 @@ export function isAgentRunner(value: unknown): value is AgentRunner {
 
 /** The default timeout of webhook and command runners. */
 export const DEFAULT_RUNNER_TIMEOUT_MS = 60_000;
-
-/** Parses a positive duration option. @throws AgentbusError `OPTIONS_INVALID` */
-export function positiveDuration(value: unknown, field: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const ms = parseDuration(value, MAX_TIMER_MS);
-  if (typeof ms !== 'number') throw invalidField('OPTIONS_INVALID', field, ms.error);
-  if (ms <= 0) throw invalidField('OPTIONS_INVALID', field, 'must be longer than zero');
-  return ms;
-}
 
 function stringRecord(value: unknown, field: string, headers = false): void {
   if (value === undefined) return;

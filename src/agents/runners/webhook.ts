@@ -13,11 +13,11 @@ import {
   DEFAULT_RUNNER_TIMEOUT_MS,
   RunnerError,
   type WebhookRunnerSpec,
-  positiveDuration,
   publishOutput,
   throwIfAborted,
   validateRunnerSpec,
 } from './runner.js';
+import { positiveDuration } from '../../time.js';
 
 /** Most bytes of a response body read. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
