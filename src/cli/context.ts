@@ -66,8 +66,6 @@ export function globalOptions(command: Command): GlobalOptions {
 }
 
 const isPostgres = (store: string) => /^postgres(ql)?:\/\//.test(store);
-/** `scheme://...`: a URL, never a SQLite file. */
-const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
 /** Where a value came from, as an error names it: a flag, or a key of the config file. */
 interface FieldLabel {
@@ -136,14 +134,8 @@ export async function busOptionsOf(target: string | BusTarget, options: { mustEx
   const store = target.store ?? configStore;
   const storeLabel: FieldLabel = target.store !== undefined ? { field: '--store' } : fromConfig('store');
   if (store !== undefined) {
+    // Another URL scheme is refused by createBus (as store.sqlite / path, named --store here).
     if (store.trim() === '') throw refuse(storeLabel, 'must be a SQLite file path or a postgres:// URL (got an empty string)');
-    const scheme = URL_SCHEME.exec(store)?.[0];
-    if (scheme !== undefined && !isPostgres(store)) {
-      throw refuse(
-        storeLabel,
-        `unsupported URL scheme ${scheme} (give a SQLite file path, or a postgres:// or postgresql:// URL)`,
-      );
-    }
   }
   const natsText = target.nats ?? config?.nats;
   const natsLabel: FieldLabel = target.nats !== undefined ? { field: '--nats' } : fromConfig('nats');

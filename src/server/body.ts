@@ -2,7 +2,7 @@
  * Reading JSON bodies of the admin routes: small objects, validated by the caller.
  */
 import type { Context } from 'hono';
-import { invalidField } from '../errors.js';
+import { invalidField, refuseUnknownKeys } from '../errors.js';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -37,7 +37,6 @@ export async function jsonObject(c: Context): Promise<Record<string, unknown>> {
 
 /** `body` when it has no keys but `known`. @throws `OPTIONS_INVALID` naming the first other key (`body.x`). */
 export function knownKeys(body: Record<string, unknown>, known: readonly string[]): Record<string, unknown> {
-  for (const key of Object.keys(body))
-    if (!known.includes(key)) throw invalidField('OPTIONS_INVALID', `body.${key}`, 'unknown field');
+  refuseUnknownKeys(body, new Set(known), 'body.');
   return body;
 }

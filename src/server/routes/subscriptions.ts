@@ -8,7 +8,7 @@ import type { Hono } from 'hono';
 import { validateAgentName } from '../../agents/index.js';
 import { type StartInput, parseStart, validateSubscriptionName } from '../../bus/index.js';
 import type { JsonValue } from '../../envelope/index.js';
-import { AgentbusError, invalidField } from '../../errors.js';
+import { AgentbusError, invalidField, refuseUnknownKeys } from '../../errors.js';
 import { parseFilter, validateTopicPattern } from '../../routing/index.js';
 import { requireAdmin } from '../auth.js';
 import { jsonObject, knownKeys } from '../body.js';
@@ -16,6 +16,8 @@ import type { ServerDeps, ServerEnv } from '../env.js';
 import type { WebhookSubscriptionSpec } from '../integrations.js';
 import { subscriptionJson } from '../../bus/wire.js';
 import { notImplemented } from './status.js';
+
+const WEBHOOK_KEYS: ReadonlySet<string> = new Set(['url', 'headers', 'timeout', 'secret']);
 
 /** Adds the subscription routes. */
 export function registerSubscriptionRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void {
@@ -117,8 +119,8 @@ export function parseWebhookSpec(body: Record<string, unknown>): WebhookSubscrip
   if (typeof webhook !== 'object' || webhook === null || Array.isArray(webhook)) {
     throw invalidField('OPTIONS_INVALID', 'body.webhook', 'must be an object with a url');
   }
-  const { url, headers, timeout, secret, ...rest } = webhook as Record<string, unknown>;
-  for (const key of Object.keys(rest)) throw invalidField('OPTIONS_INVALID', `body.webhook.${key}`, 'unknown field');
+  refuseUnknownKeys(webhook, WEBHOOK_KEYS, 'body.webhook.');
+  const { url, headers, timeout, secret } = webhook as Record<string, unknown>;
   if (secret !== undefined && (typeof secret !== 'string' || secret.length < 16)) {
     throw invalidField('OPTIONS_INVALID', 'body.webhook.secret', 'must be a string of at least 16 characters');
   }
