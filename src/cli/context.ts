@@ -25,6 +25,11 @@ export interface BusTarget {
   readonly natsStream?: string;
   /** Subject prefix. @default "agentbus" */
   readonly natsPrefix?: string;
+  /**
+   * NATS flags typed on the command line (not taken from the environment): without a NATS
+   * server they are a mistake, while exported variables may serve other commands.
+   */
+  readonly natsFlagsGiven?: readonly string[];
   /** Config file (YAML or JSON) with `store` and `nats`. */
   readonly config?: string;
 }
@@ -53,6 +58,14 @@ export function globalOptions(command: Command): GlobalOptions {
   let root: Command = command;
   while (root.parent) root = root.parent;
   const source = root.getOptionValueSource('db');
+  const natsFlagsGiven = (
+    [
+      ['natsStream', '--nats-stream'],
+      ['natsPrefix', '--nats-prefix'],
+    ] as const
+  )
+    .filter(([key]) => root.getOptionValueSource(key) === 'cli')
+    .map(([, flag]) => flag);
   const target: BusTarget = {
     db: all.db,
     dbGiven: source === 'cli' || source === 'env',
@@ -61,6 +74,7 @@ export function globalOptions(command: Command): GlobalOptions {
     ...(all.natsStream !== undefined ? { natsStream: all.natsStream } : {}),
     ...(all.natsPrefix !== undefined ? { natsPrefix: all.natsPrefix } : {}),
     ...(all.config !== undefined ? { config: all.config } : {}),
+    ...(natsFlagsGiven.length > 0 ? { natsFlagsGiven } : {}),
   };
   return { db: all.db, json: all.json === true, target };
 }
@@ -142,6 +156,10 @@ export async function busOptionsOf(target: string | BusTarget, options: { mustEx
   const servers = typeof natsText === 'string' ? natsText.split(',').map((s) => s.trim()) : natsText;
   if (servers !== undefined && (servers.length === 0 || servers.some((s) => s === ''))) {
     throw refuse(natsLabel, 'must be one or more server URLs, comma-separated');
+  }
+  const [strayFlag] = servers === undefined ? (target.natsFlagsGiven ?? []) : [];
+  if (strayFlag !== undefined) {
+    throw refuse({ field: strayFlag }, 'needs a NATS server: give --nats (or AGENTBUS_NATS, or nats in the config file)');
   }
   const transport = servers
     ? {

@@ -50,6 +50,8 @@ describe('refused backend choices write nothing', () => {
     ['a bad --nats-prefix', [...PUBLISH, '--nats', 'nats://127.0.0.1:4222', '--nats-prefix', 'a..b'], '--nats-prefix'],
     ['a --nats that is no URL', [...PUBLISH, '--nats', 'garbage url'], '--nats'],
     ['a config nats that is no URL', ['--config', 'c.yaml', ...PUBLISH], 'c.yaml: nats', { 'c.yaml': 'nats: "garbage url"\n' }],
+    ['--nats-stream without --nats', [...PUBLISH, '--nats-stream', 'ORDERS'], '--nats-stream'],
+    ['--nats-prefix without --nats', ['--nats-prefix', 'orders', 'events'], '--nats-prefix'],
     ['a --delay past the largest date', [...PUBLISH, '--delay', '300000000d'], '--delay'],
   ];
   for (const [what, args, field, files] of cases) {
@@ -60,6 +62,13 @@ describe('refused backend choices write nothing', () => {
       expect(readdirSync(cwd)).toEqual(Object.keys(files ?? {}));
     });
   }
+
+  it('AGENTBUS_NATS_STREAM without a NATS server is left alone (it may serve other commands)', async () => {
+    const cwd = workDir();
+    const result = await runCli(PUBLISH, { cwd, env: { AGENTBUS_NATS_STREAM: 'ORDERS' } });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
 
   it('an unreachable NATS server fails (exit 1) without leaving an empty database', async () => {
     const cwd = workDir();
