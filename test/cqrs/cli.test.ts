@@ -81,7 +81,7 @@ describe('agentbus projections', () => {
   it('rebuilds from a module with a progress bar, or resets for the running process (--wait)', async () => {
     await bus.streams.append('user-1', [{ type: 'UserCreatedEvent', payload: { id: '1', name: 'A', email: 'a@x' } }]);
     const fromModule = await runCli(['--db', db, 'projections', 'rebuild', 'users', '--module', USERS_MODULE]);
-    expect(fromModule.stderr).toMatch(/rebuilding users \[#+\] 100% 1\/1/);
+    expect(fromModule.stderr).toMatch(/rebuilding users █+ 100% 1\/1/);
     expect(fromModule.stdout).toBe('rebuilt users from history: position 1, 1 event applied\n');
     expect(await bus.projections.state('users')).toEqual({ 1: { id: '1', name: 'A', email: 'a@x' } });
 
@@ -90,7 +90,7 @@ describe('agentbus projections', () => {
     await within(running.caughtUp(), 30_000, 'catch up');
     const reset = await runCli(['--db', db, 'projections', 'rebuild', 'counter', '--wait', '--timeout', '30s']);
     expect(reset.code).toBe(0);
-    expect(reset.stderr).toMatch(/rebuilding counter \[#+\] 100% 6\/6\n$/);
+    expect(reset.stderr).toMatch(/rebuilding counter █+ 100% 6\/6\n$/);
     expect(reset.stdout).toBe('rebuilt counter from history: position 6, 5 events applied\n');
     expect(await running.state()).toEqual({ count: 5 });
 

@@ -11,6 +11,7 @@ import { globalOptions, withBus } from '../context.js';
 import { note, printJson, writeLine } from '../output.js';
 import { parseJsonValue, parseNonEmpty, parsePositiveInt } from '../parse.js';
 import { formatTable } from '../table.js';
+import { createProgressBar } from './progress-bar.js';
 
 const STATUSES = ['open', 'replayed', 'archived'] as const;
 
@@ -180,17 +181,16 @@ export function registerDlq(program: Command): void {
               throw invalidField('OPTIONS_INVALID', 'ids', `${id} is not a dead-letter number`);
             return Number(id);
           });
-      const bulk = flags.all || ids.length > 1;
+      const bar = (flags.all || ids.length > 1) && !json ? createProgressBar('replaying') : undefined;
       const replayed = await withBus(
         target,
         (bus) =>
           bus.deadLetters.replay(selection, {
             ...(flags.payload !== undefined ? { payload: flags.payload } : {}),
-            ...(bulk && !json ? { onProgress: (done, total) => progress(done, total) } : {}),
+            ...(bar ? { onProgress: (done, total) => bar.update(done, total) } : {}),
           }),
         { mustExist: true },
-      );
-      if (bulk && !json) process.stderr.write('\n');
+      ).finally(() => bar?.done());
       if (json) return printJson(replayed.map(deadLetterJson), true);
       if (replayed.length === 0) return note('nothing to replay: no open dead letters matched');
       writeLine(
@@ -236,17 +236,6 @@ export function registerDlq(program: Command): void {
       if (json) return printJson({ purged: count }, true);
       writeLine(`purged ${count} dead letter${count === 1 ? '' : 's'}`);
     });
-}
-
-/** A progress bar on a terminal; on a pipe, a line at every tenth. */
-function progress(done: number, total: number): void {
-  const width = 20;
-  const filled = Math.round((done / Math.max(1, total)) * width);
-  if (process.stderr.isTTY) {
-    process.stderr.write(`\rreplaying ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${done}/${total}`);
-  } else if (done === total || Math.floor((done * 10) / total) > Math.floor(((done - 1) * 10) / total)) {
-    process.stderr.write(`replaying ${done}/${total}\n`);
-  }
 }
 
 function notFound(id: number): AgentbusError {

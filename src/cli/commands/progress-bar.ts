@@ -1,6 +1,7 @@
 /**
  * A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise.
  */
+import { textBar } from '../../observe/text.js';
 
 /** A progress bar; `done` ends its line. */
 export interface ProgressBar {
@@ -10,11 +11,10 @@ export interface ProgressBar {
 
 const WIDTH = 30;
 
-/** Formats `[#######.......]  45% 1234/2742`. */
+/** Formats `█████████░░░░░░░░░░░  45% 1234/2742` (the seed's bar). */
 export function formatProgress(position: number, total: number): string {
   const ratio = total <= 0 ? 1 : Math.min(1, position / total);
-  const filled = Math.round(ratio * WIDTH);
-  return `[${'#'.repeat(filled)}${'.'.repeat(WIDTH - filled)}] ${String(Math.floor(ratio * 100)).padStart(3)}% ${position}/${total}`;
+  return `${textBar(ratio, 1, WIDTH)} ${String(Math.floor(ratio * 100)).padStart(3)}% ${position}/${total}`;
 }
 
 /** A bar labelled `label` writing to `stream` (default stderr). */

@@ -8,26 +8,13 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { isAgentbusError } from '../../errors.js';
 import { toSnakeCase } from '../../observe/json.js';
 import { type HealthLevel, type StatusSnapshot, isUnhealthy, statusSnapshot } from '../../observe/status.js';
+import { formatCount, textBar } from '../../observe/text.js';
 import { parseStatusWindow, windowLabel } from '../../observe/window.js';
 import { globalOptions, withBus } from '../context.js';
 import { printJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
 
-/** Width of a bar in characters. */
-const BAR_WIDTH = 20;
-
 const LEVEL: Record<HealthLevel, string> = { healthy: '🟢 Healthy', degraded: '🟡 Degraded', unhealthy: '🔴 Unhealthy' };
-
-/** `1,247`. */
-export function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
-}
-
-/** A 20-character bar: `value / max` of it filled (rounded), the rest light. */
-export function formatBar(value: number, max: number): string {
-  const filled = max <= 0 ? 0 : Math.min(BAR_WIDTH, Math.max(0, Math.round((value / max) * BAR_WIDTH)));
-  return '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled);
-}
 
 function latency(ms: number | null): string {
   if (ms === null) return 'n/a';
@@ -87,7 +74,7 @@ export function formatDashboard(s: StatusSnapshot): string {
     '## Event System Dashboard',
     '',
     `### Throughput (${windowLabel(t.windowMs)})`,
-    ...bars.map(([label, value]) => `${label.padEnd(labelWidth)} ${formatBar(value, max)} ${formatCount(value)}`),
+    ...bars.map(([label, value]) => `${label.padEnd(labelWidth)} ${textBar(value, max)} ${formatCount(value)}`),
     '',
     '### By Topic',
     topics.length > 0 ? formatTable(['Topic', 'Published', 'Consumed', 'Lag'], topics) : '(no events yet)',

@@ -1,19 +1,8 @@
 /**
- * Small view helpers shared by the pages: the seed's text bars, tables of records, JSON.
+ * Small view helpers shared by the pages: table cells and JSON (bars and counts: observe/text.ts).
  */
 import { html } from 'hono/html';
 import type { Html } from './layout.js';
-
-/** The seed's bar: `████████░░░░` for `value` out of `max`, `width` cells. */
-export function bar(value: number, max: number, width = 20): string {
-  const filled = max <= 0 ? 0 : Math.round((Math.min(value, max) / max) * width);
-  return '█'.repeat(filled) + '░'.repeat(width - filled);
-}
-
-/** `1,247` */
-export function count(value: number): string {
-  return value.toLocaleString('en-US');
-}
 
 /** A cell's text for any JSON value. */
 export function cellText(value: unknown): string {

@@ -9,7 +9,7 @@ import { DEFAULT_STATUS_WINDOW_MS, type HealthLevel, statusSnapshot, windowLabel
 import type { ServerDeps, ServerEnv } from '../../env.js';
 import { windowParam } from '../../query.js';
 import { type Html, live, page } from '../layout.js';
-import { bar, count } from '../views.js';
+import { formatCount, textBar } from '../../../observe/text.js';
 
 /** Windows offered next to the bars' heading. */
 const WINDOW_LINKS = ['15m', '1h', '24h'];
@@ -29,18 +29,18 @@ async function overviewFragment(deps: ServerDeps, canRead: (topic: string) => bo
   return html`<div class="grid">
 <section id="throughput"><h2>Throughput (${windowLabel(t.windowMs)})</h2>
 <p class="muted">since ${t.since.slice(11, 16)} UTC (in DLQ: open now) · window:${WINDOW_LINKS.map((w) => html` <a href="/?window=${w}">${w}</a>`)}</p>
-<div class="bars">Events Published: ${bar(t.published, max)} ${count(t.published)}
-Events Consumed:  ${bar(t.consumed, max)} ${count(t.consumed)}
-Events Failed:    ${bar(t.failed, max)} ${count(t.failed)}
-Events in DLQ:    ${bar(t.inDlq, max)} ${count(t.inDlq)}</div>
+<div class="bars">Events Published: ${textBar(t.published, max)} ${formatCount(t.published)}
+Events Consumed:  ${textBar(t.consumed, max)} ${formatCount(t.consumed)}
+Events Failed:    ${textBar(t.failed, max)} ${formatCount(t.failed)}
+Events in DLQ:    ${textBar(t.inDlq, max)} ${formatCount(t.inDlq)}</div>
 </section>
 <section><h2>Health</h2>
 <ul>
 <li>Event Bus: ${HEALTH[s.health.bus]}</li>
 <li>Store: ${HEALTH[s.health.store]} (head at position <span id="head">${String(s.head)}</span>)</li>
 <li>Average Latency: ${s.health.averageLatencyMs === null ? 'n/a' : `${Math.round(s.health.averageLatencyMs)}ms`}</li>
-<li>Consumer Lag: ${lag.level === 'low' ? 'Low' : lag.level === 'medium' ? 'Medium' : 'High'} (most pending: ${count(lag.maxPending)})</li>
-<li>Open dead letters: <a href="/dlq">${count(t.inDlq)}</a></li>
+<li>Consumer Lag: ${lag.level === 'low' ? 'Low' : lag.level === 'medium' ? 'Medium' : 'High'} (most pending: ${formatCount(lag.maxPending)})</li>
+<li>Open dead letters: <a href="/dlq">${formatCount(t.inDlq)}</a></li>
 </ul></section>
 </div>
 <h2>By Topic <span class="muted">(all time)</span></h2>
@@ -49,7 +49,7 @@ ${
     ? html`<p class="muted">no events yet</p>`
     : html`<table><thead><tr><th>Topic</th><th class="num">Published</th><th class="num">Consumed</th><th class="num">Lag</th></tr></thead><tbody>${topics.map(
         (topic) =>
-          html`<tr><td>${topic.topic}</td><td class="num">${count(topic.published)}</td><td class="num">${topic.consumed === null ? '–' : count(topic.consumed)}</td><td class="num">${topic.lag === null ? '–' : count(topic.lag)}</td></tr>`,
+          html`<tr><td>${topic.topic}</td><td class="num">${formatCount(topic.published)}</td><td class="num">${topic.consumed === null ? '–' : formatCount(topic.consumed)}</td><td class="num">${topic.lag === null ? '–' : formatCount(topic.lag)}</td></tr>`,
       )}</tbody></table>`
 }
 <h2>Agent Activity <span class="muted">(all time)</span></h2>
@@ -58,7 +58,7 @@ ${
     ? html`<p class="muted">no agents yet</p>`
     : html`<table><thead><tr><th>Agent</th><th class="num">Published</th><th class="num">Consumed</th><th class="num">Processing</th></tr></thead><tbody>${s.agents.map(
         (a) =>
-          html`<tr><td>${a.agent}</td><td class="num">${count(a.published)}</td><td class="num">${count(a.consumed)}</td><td class="num">${count(a.processing)}</td></tr>`,
+          html`<tr><td>${a.agent}</td><td class="num">${formatCount(a.published)}</td><td class="num">${formatCount(a.consumed)}</td><td class="num">${formatCount(a.processing)}</td></tr>`,
       )}</tbody></table>`
 }`;
 }

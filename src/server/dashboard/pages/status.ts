@@ -15,7 +15,7 @@ import {
 } from '../../../workflows/index.js';
 import type { ServerDeps, ServerEnv } from '../../env.js';
 import { type Html, live, page, shortTime } from '../layout.js';
-import { count } from '../views.js';
+import { formatCount } from '../../../observe/text.js';
 
 const STATE_CLASS: Record<string, string> = { running: 'ok', paused: 'warn', unhealthy: 'bad', stopped: 'muted' };
 
@@ -25,7 +25,7 @@ async function agentsFragment(deps: ServerDeps): Promise<Html> {
   return html`<table><thead><tr><th>Agent</th><th>State</th><th class="num">Published</th><th class="num">Consumed</th><th class="num">Failed</th><th class="num">Processing</th><th>Last heartbeat</th><th>Subscriptions</th></tr></thead>
 <tbody>${agents.map(
     (a) =>
-      html`<tr><td>${a.name}</td><td class="${STATE_CLASS[a.state] ?? ''}">${a.state}</td><td class="num">${count(a.published)}</td><td class="num">${count(a.consumed)}</td><td class="num">${count(a.failed)}</td><td class="num">${count(a.processing)}</td>
+      html`<tr><td>${a.name}</td><td class="${STATE_CLASS[a.state] ?? ''}">${a.state}</td><td class="num">${formatCount(a.published)}</td><td class="num">${formatCount(a.consumed)}</td><td class="num">${formatCount(a.failed)}</td><td class="num">${formatCount(a.processing)}</td>
 <td>${a.lastHeartbeat === undefined ? '–' : shortTime(a.lastHeartbeat)}</td><td>${a.subscriptions.map(
         (s) => html`<div>${s.topic}${s.filter ? html` <span class="muted">where ${s.filter}</span>` : ''} → ${s.runs}</div>`,
       )}</td></tr>`,

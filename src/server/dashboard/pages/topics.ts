@@ -7,7 +7,7 @@ import { html } from 'hono/html';
 import { compileTopicPattern } from '../../../routing/index.js';
 import type { ServerDeps, ServerEnv } from '../../env.js';
 import { type Html, live, page, shortTime } from '../layout.js';
-import { count } from '../views.js';
+import { formatCount } from '../../../observe/text.js';
 
 /** How many recent events the topic figures are drawn from. */
 const WINDOW = 1000;
@@ -50,10 +50,10 @@ async function topicRows(deps: ServerDeps, canRead: (topic: string) => boolean):
 async function topicsFragment(deps: ServerDeps, canRead: (topic: string) => boolean): Promise<Html> {
   const rows = await topicRows(deps, canRead);
   if (rows.length === 0) return html`<p class="muted">no events yet</p>`;
-  return html`<table><thead><tr><th>Topic</th><th class="num">Events (last ${count(WINDOW)})</th><th class="num">Per minute</th><th>Last event</th><th class="num">Lag (most behind)</th><th>Subscriptions</th></tr></thead>
+  return html`<table><thead><tr><th>Topic</th><th class="num">Events (last ${formatCount(WINDOW)})</th><th class="num">Per minute</th><th>Last event</th><th class="num">Lag (most behind)</th><th>Subscriptions</th></tr></thead>
 <tbody>${rows.map(
     (r) =>
-      html`<tr><td>${r.topic}</td><td class="num">${count(r.events)}</td><td class="num">${count(r.lastMinute)}</td><td>${shortTime(r.last)}</td><td class="num">${count(r.behind)}</td><td>${r.subscriptions.join(', ')}</td></tr>`,
+      html`<tr><td>${r.topic}</td><td class="num">${formatCount(r.events)}</td><td class="num">${formatCount(r.lastMinute)}</td><td>${shortTime(r.last)}</td><td class="num">${formatCount(r.behind)}</td><td>${r.subscriptions.join(', ')}</td></tr>`,
   )}</tbody></table>`;
 }
 
