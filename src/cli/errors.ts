@@ -36,9 +36,29 @@ export function oneLine(message: string): string {
   return message.replace(/\s*\r?\n\s*/g, ' ').trim();
 }
 
-/** Commander's own error text (`error: unknown option '--x'`) as the CLI's one line. */
+/** `Must be ...` as `must be ...`, without the closing period. */
+function asReason(text: string): string {
+  const trimmed = text.trim().replace(/\.$/, '');
+  return trimmed.charAt(0).toLowerCase() + trimmed.slice(1);
+}
+
+/** ` (got 'x')`, or nothing for an empty value (the reason says it is empty). */
+function got(value: string | undefined): string {
+  return value ? ` (got '${value}')` : '';
+}
+
+/**
+ * Commander's own error text as the CLI's one line. Refused values name the flag or argument
+ * first, like the CLI's other refusals (`agentbus: --limit: must be ... (got '-3')`); other
+ * messages (`unknown option '--x'`) are kept.
+ */
 export function formatCommanderError(text: string): string {
-  return `agentbus: ${oneLine(text.replace(/^error:\s*/, ''))}\n`;
+  const message = oneLine(text.replace(/^error:\s*/, ''));
+  const option = /^option '(-[^ ']+)[^']*' argument '(.*)' is invalid\. (.*)$/.exec(message);
+  if (option) return `agentbus: ${option[1]}: ${asReason(option[3] ?? '')}${got(option[2])}\n`;
+  const argument = /^command-argument value '(.*)' is invalid for argument '([^']+)'\. (.*)$/.exec(message);
+  if (argument) return `agentbus: ${argument[2]}: ${asReason(argument[3] ?? '')}${got(argument[1])}\n`;
+  return `agentbus: ${message}\n`;
 }
 
 /** True when stack traces were asked for. */

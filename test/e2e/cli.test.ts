@@ -150,7 +150,7 @@ describe('agentbus publish', () => {
 
   describe('refuses bad input with exit 2, one stderr line naming the field, and writes nothing', () => {
     const cases: Array<[string, string[], string, string?]> = [
-      ['a topic with an empty token', ['--topic', 'project..tasks', '--type', 'X'], 'routing.topic'],
+      ['a topic with an empty token', ['--topic', 'project..tasks', '--type', 'X'], '--topic'],
       ['--data that is not JSON', ['--topic', 'project.tasks', '--type', 'X', '--data', '{bad'], '--data'],
       ['an unknown --priority', ['--topic', 'project.tasks', '--type', 'X', '--priority', 'urgent'], '--priority'],
       ['--topic without --type', ['--topic', 'project.tasks'], '--type'],
@@ -186,7 +186,7 @@ describe('agentbus publish', () => {
 
     it('a refused publish on a new path creates no database file', async () => {
       const db = freshDb();
-      expectRefused(await runCli(['publish', '--db', db, '--topic', 'project..tasks', '--type', 'X']), 'routing.topic');
+      expectRefused(await runCli(['publish', '--db', db, '--topic', 'project..tasks', '--type', 'X']), '--topic');
       expectRefused(await runCli(['publish', '--db', db], { input: '{"event":{}}' }), 'payload');
       expect(existsSync(db)).toBe(false);
     });

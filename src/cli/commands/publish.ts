@@ -46,8 +46,21 @@ function renameField(error: unknown, names: Record<string, string>): unknown {
   if (!(error instanceof AgentbusError)) return error;
   const field = names[String(error.details.field)];
   if (field === undefined) return error;
-  return new AgentbusError('OPTIONS_INVALID', `${field}: ${error.details.reason ?? error.message}`, { ...error.details, field });
+  return new AgentbusError(error.code, `${field}: ${error.details.reason ?? error.message}`, { ...error.details, field });
 }
+
+/** The envelope fields the event flags set, as the CLI names them. */
+const FLAG_OF_FIELD: Record<string, string> = {
+  'routing.topic': '--topic',
+  'event.type': '--type',
+  payload: '--data',
+  'event.correlation_id': '--correlation-id',
+  'event.causation_id': '--causation-id',
+  'routing.partition_key': '--partition-key',
+  'routing.priority': '--priority',
+  'event.source': '--source',
+  'event.id': '--id',
+};
 
 /**
  * `wire` with a placeholder `event.id` and `event.timestamp` where they are missing, for
@@ -107,7 +120,11 @@ async function publishAction(stdinArg: string | undefined, flags: PublishFlags, 
     const input = inputFromFlags(flags);
     // Validate before opening the database: refused input never even creates the file.
     const clock = { now: () => Date.now() };
-    createEnvelope(input, { clock, newId: createIdGenerator({ clock }) });
+    try {
+      createEnvelope(input, { clock, newId: createIdGenerator({ clock }) });
+    } catch (error) {
+      throw renameField(error, FLAG_OF_FIELD);
+    }
     const delay = {
       ...(flags.delay === undefined ? {} : { delay: flags.delay }),
       // Digits only: ms since the epoch, as the library takes them.
