@@ -182,6 +182,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    name: 'failures of retries scheduled before version 5',
+    // Version 5 added `failures` as 0 for every waiting retry, so a retry a release before it
+    // scheduled lost the failures it had spent and got its whole budget again. Those releases
+    // spent the budget per delivery (`attempt`); a row with a recorded failure and no failures
+    // counted can only be theirs (every later failure counts one).
+    sql: `
+      UPDATE consumer_retries SET failures = attempt WHERE failures = 0 AND last_failed_at IS NOT NULL;
+    `,
+  },
 ];
 
 /** The versions recorded in `schema_migrations`, which must exist. */
