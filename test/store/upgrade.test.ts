@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Envelope, createBus, statusSnapshot } from '../../src/index.js';
+import { type AgentBus, type Envelope, createBus, statusSnapshot } from '../../src/index.js';
 import type { EventStore } from '../../src/store/event-store.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/migrations.js';
@@ -54,6 +54,18 @@ interface Loaded {
   query<T>(text: string): Promise<T[]>;
   open(): Promise<EventStore>;
   dispose(): Promise<void>;
+}
+
+/** A fixture opened with this build. */
+interface Upgraded {
+  readonly loaded: Loaded;
+  /** The events as the old release stored them. */
+  readonly raw: readonly RawEvent[];
+  /** Positions of the events on `project.*`, which `/reviewer` receives. */
+  readonly project: readonly number[];
+  readonly store: EventStore;
+  /** Only when a retry policy was given. */
+  readonly bus: AgentBus;
 }
 
 /** The generator's clock started here; everything in the fixtures happened within a minute. */
@@ -142,6 +154,33 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
 function describeUpgrade(fixture: Fixture): void {
   const known = (fixture.engine === 'sqlite' ? MIGRATIONS : POSTGRES_MIGRATIONS).map((m) => m.version);
   const load = () => (fixture.engine === 'sqlite' ? Promise.resolve(loadSqlite(fixture.file)) : loadPostgres(fixture.file));
+  /**
+   * Loads the fixture, reads its events as stored, opens it with this build (a bus on it too
+   * when `retry` is given) and runs `fn`; closes and drops everything after.
+   */
+  const upgraded = async (
+    fn: (opened: Upgraded) => Promise<void>,
+    retry?: { max_retries: number; initial_delay: number },
+  ): Promise<void> => {
+    const loaded = await load();
+    try {
+      const raw = await rawEvents(loaded);
+      const project = raw.filter((e) => e.envelope.routing.topic.startsWith('project.')).map((e) => e.seq);
+      const store = await loaded.open();
+      try {
+        const bus = retry ? await createBus({ store, clock, retry }) : undefined;
+        try {
+          await fn({ loaded, raw, project, store, bus: bus as AgentBus });
+        } finally {
+          await bus?.close();
+        }
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await loaded.dispose();
+    }
+  };
 
   describe(`${fixture.engine} schema version ${fixture.version} (${fixture.file})`, () => {
     it('applies and records the later migrations, once', async () => {
@@ -162,11 +201,8 @@ function describeUpgrade(fixture: Fixture): void {
       }
     });
 
-    it('reads every event as the old release stored it: history, correlations, causations, ids', async () => {
-      const loaded = await load();
-      const raw = await rawEvents(loaded);
-      const store = await loaded.open();
-      try {
+    it('reads every event as the old release stored it: history, correlations, causations, ids', () =>
+      upgraded(async ({ raw, store }) => {
         // The generator wrote 12 events (one id twice) and three to streams where it could.
         expect(raw).toHaveLength(fixture.streams ? 15 : 12);
         expect(plain(await collect(store.read()))).toEqual(plain(raw));
@@ -191,21 +227,15 @@ function describeUpgrade(fixture: Fixture): void {
           expect(plain(await collect(store.read({ causationId: cause.envelope.event.id })))).toEqual(plain(expected));
           expect(plain([(await store.get(cause.envelope.event.id)) as RawEvent])).toEqual(plain([cause]));
         }
-        const project = raw.filter((e) => e.envelope.routing.topic.startsWith('project.'));
-        expect(plain(await collect(store.read({ topic: 'project.>' })))).toEqual(plain(project));
+        const projectEvents = raw.filter((e) => e.envelope.routing.topic.startsWith('project.'));
+        expect(plain(await collect(store.read({ topic: 'project.>' })))).toEqual(plain(projectEvents));
         expect(plain(await collect(store.read({ type: 'TaskCreated' })))).toEqual(
           plain(raw.filter((e) => e.envelope.event.type === 'TaskCreated')),
         );
-      } finally {
-        await store.close();
-        await loaded.dispose();
-      }
-    });
+      }));
 
-    it('keeps state entries and streams, and both take new writes', async () => {
-      const loaded = await load();
-      const store = await loaded.open();
-      try {
+    it('keeps state entries and streams, and both take new writes', () =>
+      upgraded(async ({ store }) => {
         expect(await store.state.get('sagas', 'project-beta')).toMatchObject({
           value: { step: 'fixing', attempts: 2 },
           version: 2,
@@ -226,17 +256,10 @@ function describeUpgrade(fixture: Fixture): void {
           await store.streams.append('order-42', [item({ topic: 'ledger.orders', type: 'OrderShipped' })], 2);
           expect(await store.streams.version('order-42')).toBe(3);
         }
-      } finally {
-        await store.close();
-        await loaded.dispose();
-      }
-    });
+      }));
 
-    it('counts every event once per topic and source, and the status snapshot agrees', async () => {
-      const loaded = await load();
-      const raw = await rawEvents(loaded);
-      const store = await loaded.open();
-      try {
+    it('counts every event once per topic and source, and the status snapshot agrees', () =>
+      upgraded(async ({ raw, store }) => {
         const expected = new Map<string, { topic: string; source: string; events: number; lastSeq: number }>();
         for (const { seq, envelope } of raw) {
           const key = `${envelope.routing.topic} ${envelope.event.source}`;
@@ -272,118 +295,92 @@ function describeUpgrade(fixture: Fixture): void {
         expect(reviewer).toMatchObject({ inFlight: 1, scheduled: 1, inDlq: 1, failed: 2, pending: 11, paused: false });
         const auditor = status.subscriptions.find((s) => s.name === '/auditor');
         expect(auditor).toMatchObject({ pending: 0, inFlight: 0, scheduled: 0, inDlq: 0 });
-      } finally {
-        await store.close();
-        await loaded.dispose();
-      }
-    });
+      }));
 
-    it('resumes the subscriptions where they were: the retry fires, the lapsed lease is redelivered, nothing acked comes back; the dead letter replays', async () => {
-      const loaded = await load();
-      const raw = await rawEvents(loaded);
-      const store = await loaded.open();
-      const bus = await createBus({ store, clock, retry: { max_retries: 3, initial_delay: 50 } });
-      try {
-        const seen: Array<[number, number]> = [];
-        const audited: number[] = [];
-        await bus.subscribe({ name: '/auditor', topic: 'project.alerts', handler: (_e, ctx) => void audited.push(ctx.seq) });
-        await bus.subscribe({
-          name: '/reviewer',
-          topic: 'project.>',
-          handler: (_e, ctx) => void seen.push([ctx.seq, ctx.attempt]),
-        });
-        const project = raw.filter((e) => e.envelope.routing.topic.startsWith('project.')).map((e) => e.seq);
-        // 1-3 were acked, 4 failed (retry due), 5 is dead, 6 was in flight; the rest never claimed.
-        const expected = [[project[3], 2], [project[5], 2], ...project.slice(6).map((seq) => [seq, 1])];
-        await until(() => seen.length >= expected.length, 'the resumed deliveries');
-        await sleep(300);
-        expect([...seen].sort((a, b) => (a[0] as number) - (b[0] as number))).toEqual(expected);
-        expect(audited).toEqual([]);
+    it('resumes the subscriptions where they were: the retry fires, the lapsed lease is redelivered, nothing acked comes back; the dead letter replays', () =>
+      upgraded(
+        async ({ raw, project, store, bus }) => {
+          const seen: Array<[number, number]> = [];
+          const audited: number[] = [];
+          await bus.subscribe({ name: '/auditor', topic: 'project.alerts', handler: (_e, ctx) => void audited.push(ctx.seq) });
+          await bus.subscribe({
+            name: '/reviewer',
+            topic: 'project.>',
+            handler: (_e, ctx) => void seen.push([ctx.seq, ctx.attempt]),
+          });
+          // 1-3 were acked, 4 failed (retry due), 5 is dead, 6 was in flight; the rest never claimed.
+          const expected = [[project[3], 2], [project[5], 2], ...project.slice(6).map((seq) => [seq, 1])];
+          await until(() => seen.length >= expected.length, 'the resumed deliveries');
+          await sleep(300);
+          expect([...seen].sort((a, b) => (a[0] as number) - (b[0] as number))).toEqual(expected);
+          expect(audited).toEqual([]);
 
-        const [dead, ...others] = await bus.deadLetters.list({ subscription: '/reviewer' });
-        expect(others).toEqual([]);
-        expect(dead).toMatchObject({
-          consumer: '/reviewer',
-          status: 'open',
-          reason: 'invalid_payload',
-          error: 'pr 41 does not exist',
-        });
-        expect(dead?.event.seq).toBe(project[4]);
-        expect(dead?.event.envelope.event.id).toBe(raw.find((e) => e.seq === project[4])?.envelope.event.id);
-        await bus.deadLetters.replay([dead?.id as number]);
-        await until(() => seen.some(([seq]) => seq === project[4]), 'the replayed dead letter');
-        expect((await bus.deadLetters.get(dead?.id as number))?.status).toBe('replayed');
+          const [dead, ...others] = await bus.deadLetters.list({ subscription: '/reviewer' });
+          expect(others).toEqual([]);
+          expect(dead).toMatchObject({
+            consumer: '/reviewer',
+            status: 'open',
+            reason: 'invalid_payload',
+            error: 'pr 41 does not exist',
+          });
+          expect(dead?.event.seq).toBe(project[4]);
+          expect(dead?.event.envelope.event.id).toBe(raw.find((e) => e.seq === project[4])?.envelope.event.id);
+          await bus.deadLetters.replay([dead?.id as number]);
+          await until(() => seen.some(([seq]) => seq === project[4]), 'the replayed dead letter');
+          expect((await bus.deadLetters.get(dead?.id as number))?.status).toBe('replayed');
 
-        // New events reach both, after the old ones.
-        await bus.publish({ topic: 'project.alerts', type: 'IncidentClosed', correlationId: 'incident-7' });
-        await until(() => audited.length === 1 && seen.length === expected.length + 2, 'a new event');
-        expect(audited[0]).toBeGreaterThan(raw.at(-1)?.seq as number);
-        // Every delivery settles (acks may ride along with a later commit).
-        const settledAll = async () => {
-          const c = await store.deliveries.getConsumer('/reviewer');
-          return c?.inFlight === 0 && c.scheduled === 0;
-        };
-        await until(settledAll, 'every delivery settled');
-      } finally {
-        await bus.close();
-        await store.close();
-        await loaded.dispose();
-      }
-    });
+          // New events reach both, after the old ones.
+          await bus.publish({ topic: 'project.alerts', type: 'IncidentClosed', correlationId: 'incident-7' });
+          await until(() => audited.length === 1 && seen.length === expected.length + 2, 'a new event');
+          expect(audited[0]).toBeGreaterThan(raw.at(-1)?.seq as number);
+          // Every delivery settles (acks may ride along with a later commit).
+          const settledAll = async () => {
+            const c = await store.deliveries.getConsumer('/reviewer');
+            return c?.inFlight === 0 && c.scheduled === 0;
+          };
+          await until(settledAll, 'every delivery settled');
+        },
+        { max_retries: 3, initial_delay: 50 },
+      ));
 
-    it('a retry the old release scheduled keeps the failure it spent; a lapsed lease costs none', async () => {
-      const loaded = await load();
-      const raw = await rawEvents(loaded);
-      const [old] = await loaded.query<{ seq: number; first_failed_at: number }>(
-        'SELECT seq, first_failed_at FROM consumer_retries',
-      );
-      const store = await loaded.open();
-      try {
-        const project = raw.filter((e) => e.envelope.routing.topic.startsWith('project.')).map((e) => e.seq);
+    it('a retry the old release scheduled keeps the failure it spent; a lapsed lease costs none', () =>
+      upgraded(async ({ loaded, project, store }) => {
+        const [old] = await loaded.query<{ seq: number; first_failed_at: number }>(
+          'SELECT seq, first_failed_at FROM consumer_retries',
+        );
         expect(Number(old?.seq)).toBe(project[3]);
         const claim = { consumer: '/reviewer', owner: 'upgrade-test', max: 20, leaseMs: 30_000, matchTopic: () => true };
         const { deliveries } = await store.deliveries.claim(claim);
         const retried = deliveries.find((d) => d.event.seq === project[3]);
         expect(retried).toMatchObject({ attempt: 2, failures: 1, firstFailedAt: Number(old?.first_failed_at) });
         expect(deliveries.find((d) => d.event.seq === project[5])).toMatchObject({ attempt: 2, failures: 0 });
-      } finally {
-        await store.close();
-        await loaded.dispose();
-      }
-    });
+      }));
 
-    it('with one retry allowed, the old retry failing again is dead-lettered at once', async () => {
-      const loaded = await load();
-      const raw = await rawEvents(loaded);
-      const store = await loaded.open();
-      const bus = await createBus({ store, clock, retry: { max_retries: 1, initial_delay: 10 } });
-      try {
-        const project = raw.filter((e) => e.envelope.routing.topic.startsWith('project.')).map((e) => e.seq);
-        const failing = project[3] as number;
-        let tries = 0;
-        await bus.subscribe({
-          name: '/reviewer',
-          topic: 'project.>',
-          handler: (_e, ctx) => {
-            if (ctx.seq !== failing) return;
-            tries++;
-            throw new Error('search service answered 503');
-          },
-        });
-        await until(
-          async () => (await bus.deadLetters.list({ subscription: '/reviewer', status: 'open' })).length === 2,
-          'the dead letter',
-        );
-        await sleep(200);
-        expect(tries).toBe(1);
-        const dead = (await bus.deadLetters.list({ subscription: '/reviewer' })).find((d) => d.event.seq === failing);
-        expect(dead).toMatchObject({ retries: 1, error: 'search service answered 503' });
-      } finally {
-        await bus.close();
-        await store.close();
-        await loaded.dispose();
-      }
-    });
+    it('with one retry allowed, the old retry failing again is dead-lettered at once', () =>
+      upgraded(
+        async ({ project, bus }) => {
+          const failing = project[3] as number;
+          let tries = 0;
+          await bus.subscribe({
+            name: '/reviewer',
+            topic: 'project.>',
+            handler: (_e, ctx) => {
+              if (ctx.seq !== failing) return;
+              tries++;
+              throw new Error('search service answered 503');
+            },
+          });
+          await until(
+            async () => (await bus.deadLetters.list({ subscription: '/reviewer', status: 'open' })).length === 2,
+            'the dead letter',
+          );
+          await sleep(200);
+          expect(tries).toBe(1);
+          const dead = (await bus.deadLetters.list({ subscription: '/reviewer' })).find((d) => d.event.seq === failing);
+          expect(dead).toMatchObject({ retries: 1, error: 'search service answered 503' });
+        },
+        { max_retries: 1, initial_delay: 10 },
+      ));
   });
 }
 
