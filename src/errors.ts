@@ -22,6 +22,8 @@ export type AgentbusErrorCode =
   | 'CLOSED'
   | 'BACKEND_UNAVAILABLE'
   | 'STORE_CORRUPT'
+  /** A database whose schema a newer agentbus wrote: refused unopened; upgrade agentbus. */
+  | 'SCHEMA_TOO_NEW'
   | 'HANDLER_FAILED';
 
 /** What a user needs to act on an error: which field, why, and anything else relevant. */

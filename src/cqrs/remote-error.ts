@@ -30,6 +30,7 @@ const AGENTBUS_CODES: ReadonlySet<string> = new Set<AgentbusErrorCode>([
   'CLOSED',
   'BACKEND_UNAVAILABLE',
   'STORE_CORRUPT',
+  'SCHEMA_TOO_NEW',
   'HANDLER_FAILED',
 ]);
 

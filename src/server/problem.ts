@@ -36,6 +36,7 @@ const STATUS: Record<AgentbusErrorCode, number> = {
   CLOSED: 503,
   BACKEND_UNAVAILABLE: 503,
   STORE_CORRUPT: 500,
+  SCHEMA_TOO_NEW: 500,
   HANDLER_FAILED: 500,
 };
 

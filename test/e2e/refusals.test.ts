@@ -1,13 +1,14 @@
 /**
  * Refused input on the command line: one line naming the flag (or the config file's key) and
  * why, exit 2, and no database file created or changed. Read-only commands never create a
- * database, and no command migrates another application's SQLite file.
+ * database, and no command migrates another application's SQLite file or opens one a newer
+ * agentbus wrote.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { foreignDatabase, tableNames } from '../support/foreign-sqlite.js';
+import { KNOWN_SQLITE_VERSION, contentsOf, foreignDatabase, newerDatabase, tableNames } from '../support/foreign-sqlite.js';
 import { type CliResult, runCli } from './run-cli.js';
 
 const dirs: string[] = [];
@@ -97,6 +98,25 @@ describe("another application's SQLite file", () => {
     expectRefused(result, '--db');
     expect(result.stderr).toContain('not an SQLite database file');
   });
+});
+
+describe('a database a newer agentbus wrote', () => {
+  for (const args of [['events'], PUBLISH, ['status'], ['subscriptions', 'list'], ['dlq', 'list']]) {
+    it(`${args[0]} refuses it in one line, exit 1, and leaves it as it was`, async () => {
+      const cwd = workDir();
+      const db = await newerDatabase(cwd);
+      const before = contentsOf(db);
+      const result = await runCli(['--db', db, ...args], { cwd });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        `agentbus: ${db} has schema version ${KNOWN_SQLITE_VERSION + 1}, but this agentbus knows versions up to ` +
+          `${KNOWN_SQLITE_VERSION}: a newer agentbus wrote it. Upgrade agentbus to that version (or newer) to open it; ` +
+          'nothing was written.\n',
+      );
+      expect(contentsOf(db)).toBe(before);
+    });
+  }
 });
 
 describe('read-only commands never create a database', () => {

@@ -4,6 +4,7 @@
  * processes starting together apply each exactly once. Never edit a released migration:
  * add one.
  */
+import { refuseNewerSchema } from '../schema-version.js';
 import type { Sql } from './connection.js';
 
 /** One step of the schema; `sql(s)` gets the quoted schema name. */
@@ -174,12 +175,16 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
 /**
  * Applies every migration not yet recorded, in one transaction under an advisory lock keyed
  * by the schema name; returns the versions applied. `sql` must be a dedicated connection.
+ * A schema with a version this build does not know is refused and the transaction rolled
+ * back: nothing is written.
+ * @throws AgentbusError `SCHEMA_TOO_NEW` naming `database`
  */
 export async function migratePostgres(
   sql: Sql,
   schema: string,
   quotedSchema: string,
   now: number,
+  database: string,
   migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
 ): Promise<number[]> {
   const s = quotedSchema;
@@ -192,7 +197,13 @@ export async function migratePostgres(
         version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`,
     });
     const rows = await sql.rows<{ version: number }>({ text: `SELECT version FROM ${s}.schema_migrations` });
-    const applied = new Set(rows.map((r) => Number(r.version)));
+    const recorded = rows.map((r) => Number(r.version));
+    refuseNewerSchema(
+      database,
+      recorded,
+      migrations.map((m) => m.version),
+    );
+    const applied = new Set(recorded);
     const done: number[] = [];
     for (const migration of migrations) {
       if (applied.has(migration.version)) continue;

@@ -84,7 +84,8 @@ function validate(options: PostgresStoreOptions): Required<Omit<PostgresStoreOpt
  * first use.
  *
  * @throws AgentbusError `OPTIONS_INVALID` for a bad option, `BACKEND_UNAVAILABLE` when the
- * server cannot be reached or refuses the connection.
+ * server cannot be reached or refuses the connection, `SCHEMA_TOO_NEW` when a newer agentbus
+ * wrote the schema (left as it was).
  * @example
  * const store = await openPostgresStore({ url: 'postgres://agentbus@db:5432/agentbus' })
  * const bus = await createBus({ store })
@@ -99,7 +100,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   try {
     const client = await pool.connect();
     try {
-      await migratePostgres(sqlOf(client), o.schema, t.schema, o.clock.now());
+      const database = `the PostgreSQL store at ${redactUrl(o.url)} (schema ${o.schema})`;
+      await migratePostgres(sqlOf(client), o.schema, t.schema, o.clock.now(), database);
     } finally {
       client.release();
     }

@@ -3,6 +3,7 @@
  * transaction, and recorded in `schema_migrations`. Never edit a released migration: add one.
  */
 import type Database from 'better-sqlite3';
+import { refuseNewerSchema } from '../schema-version.js';
 
 /** One step of the schema. */
 export interface Migration {
@@ -181,19 +182,51 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    name: 'failures of retries scheduled before version 5',
+    // Version 5 added `failures` as 0 for every waiting retry, so a retry a release before it
+    // scheduled lost the failures it had spent and got its whole budget again. Those releases
+    // spent the budget per delivery (`attempt`); a row with a recorded failure and no failures
+    // counted can only be theirs (every later failure counts one).
+    sql: `
+      UPDATE consumer_retries SET failures = attempt WHERE failures = 0 AND last_failed_at IS NOT NULL;
+    `,
+  },
 ];
 
-/** Applies every migration not yet recorded; returns the versions applied. */
-export function migrate(db: Database.Database, now: number): number[] {
+/** The versions recorded in `schema_migrations`, which must exist. */
+export function recordedVersions(db: Database.Database): number[] {
+  return db
+    .prepare('SELECT version FROM schema_migrations')
+    .pluck()
+    .all()
+    .map((v) => Number(v));
+}
+
+/**
+ * Refuses a database (named `database` in the message) whose schema has a version this
+ * build does not know: a newer agentbus wrote it.
+ * @throws AgentbusError `SCHEMA_TOO_NEW`
+ */
+export function refuseUnknownVersions(db: Database.Database, database: string): void {
+  refuseNewerSchema(
+    database,
+    recordedVersions(db),
+    MIGRATIONS.map((m) => m.version),
+  );
+}
+
+/**
+ * Applies every migration not yet recorded; returns the versions applied. A database with a
+ * version this build does not know is refused before anything is applied.
+ * @throws AgentbusError `SCHEMA_TOO_NEW` naming `database`
+ */
+export function migrate(db: Database.Database, now: number, database = 'the database'): number[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
-  const applied = new Set(
-    db
-      .prepare('SELECT version FROM schema_migrations')
-      .pluck()
-      .all()
-      .map((v) => Number(v)),
-  );
+  refuseUnknownVersions(db, database);
+  const applied = new Set(recordedVersions(db));
   const done: number[] = [];
   for (const migration of MIGRATIONS) {
     if (applied.has(migration.version)) continue;

@@ -17,7 +17,7 @@ import { SqliteEventCounts } from './event-counts.js';
 import { EventLog } from './event-log.js';
 import { type FlushContext, GroupCommitter } from './group-commit.js';
 import { LagAccounting } from './lag-accounting.js';
-import { MIGRATIONS, migrate } from './migrations.js';
+import { MIGRATIONS, migrate, refuseUnknownVersions } from './migrations.js';
 import { SqliteStateArea } from './state-area.js';
 import { SqliteStreamStore } from './streams.js';
 import { unwrap } from '../refusals.js';
@@ -83,7 +83,8 @@ const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
  * @throws AgentbusError `OPTIONS_INVALID` for a bad option, and naming `path` for a file that
  * is not SQLite or another application's database (tables but no agentbus schema);
  * `NOT_FOUND` for a missing or empty file with `create: false`; `BACKEND_UNAVAILABLE` when the
- * file cannot be opened; `STORE_CORRUPT` when SQLite finds the database damaged.
+ * file cannot be opened; `STORE_CORRUPT` when SQLite finds the database damaged;
+ * `SCHEMA_TOO_NEW` for a database a newer agentbus wrote (left as it was).
  * @example
  * const store = await openSqliteStore({ path: 'events.db', synchronous: 'full' })
  */
@@ -133,7 +134,7 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
     if (background) db.pragma('wal_autocheckpoint = 0');
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     const clock = options.clock ?? SYSTEM_CLOCK;
-    migrate(db, clock.now());
+    migrate(db, clock.now(), path);
     return new SqliteEventStore(db, memory ? undefined : resolve(path), clock, background, options.watch ?? true);
   } catch (error) {
     db.close();
@@ -178,15 +179,19 @@ function checkFile(path: string, create: boolean): void {
 }
 
 /**
- * Refuses a database with tables of its own and no agentbus schema, and (unless `create`) one
- * with no tables at all. The schema's marker is migration 1 recorded in `schema_migrations`.
+ * Refuses a database with tables of its own and no agentbus schema, one whose schema a newer
+ * agentbus wrote, and (unless `create`) one with no tables at all. The schema's marker is
+ * migration 1 recorded in `schema_migrations`.
  */
 function checkSchema(db: Database.Database, path: string, create: boolean): void {
   const tables = db
     .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
     .pluck()
     .all() as string[];
-  if (tables.includes('schema_migrations') && isAgentbusSchema(db)) return;
+  if (tables.includes('schema_migrations') && isAgentbusSchema(db)) {
+    refuseUnknownVersions(db, path);
+    return;
+  }
   // Only `schema_migrations`: a first open that stopped before migration 1 committed.
   if (tables.some((name) => name !== 'schema_migrations')) {
     throw refusedPath(path, 'not an agentbus database (it has tables of its own)');
