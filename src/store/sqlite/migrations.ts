@@ -181,6 +181,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    name: 'retention',
+    // A prune keeps the events of dead letters: it looks them up by position (ADR 0018). Its
+    // progress (log start, events pruned, last prune) is kept in store_meta.
+    sql: `
+      CREATE INDEX dead_letters_by_seq ON dead_letters (seq);
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded; returns the versions applied. */
