@@ -22,7 +22,7 @@ export const PROJECTION_NAMESPACE = 'agentbus.projections';
 export const PROJECTION_CHECKPOINT_PREFIX = 'checkpoint/';
 
 /** Rows deleted per transaction at most: a few milliseconds of the write lock. */
-export const PRUNE_BATCH_ROWS = 2_000;
+export const PRUNE_BATCH_ROWS = 1_000;
 
 /** How much history to keep. An event goes when either limit says so. */
 export interface RetentionPolicy {
@@ -46,7 +46,7 @@ export interface PruneProgress {
 export interface PruneOptions extends RetentionPolicy {
   /** Count what would be pruned; delete nothing. @default false */
   readonly dryRun?: boolean;
-  /** Rows per transaction. @default 2000 */
+  /** Rows per transaction. @default 1000 */
   readonly batchSize?: number;
   /** Called after each batch. */
   readonly onProgress?: (progress: PruneProgress) => void;
