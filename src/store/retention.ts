@@ -194,6 +194,49 @@ export function batchEnd(rows: readonly { seq: number; stored_at: number }[], cu
   return end;
 }
 
+/** What one batch did, as both adapters report it. */
+export interface PruneBatch {
+  readonly pruned: number;
+  /** The batch's last position (the new log start - 1); undefined when it found nothing to prune. */
+  readonly end: number | undefined;
+  readonly head: number;
+  /** Set on the last batch when a hold stopped the prune short of the policy. */
+  readonly heldBy: RetentionHold | undefined;
+  /** Where this batch would have stopped at most (the head, lowered by the lowest hold). */
+  readonly target: number;
+  /** From its first statement to its commit (ms). */
+  elapsedMs: number;
+  /** Another process holds the prune lock (PostgreSQL). */
+  readonly busy?: boolean;
+}
+
+/** The loop both adapters run: batches from `from` on until one finds nothing, is busy, or the signal aborts. */
+export async function pruneInBatches(
+  o: CheckedPruneOptions,
+  from: number,
+  run: (from: number) => Promise<PruneBatch>,
+): Promise<{ pruned: number; from: number; batches: number; longestBatchMs: number; last: PruneBatch | undefined }> {
+  let pruned = 0;
+  let batches = 0;
+  let longestBatchMs = 0;
+  let last: PruneBatch | undefined;
+  while (!o.signal?.aborted) {
+    const batch = await run(from);
+    last = batch;
+    if (batch.end === undefined || batch.busy) break;
+    pruned += batch.pruned;
+    from = batch.end;
+    if (!o.dryRun) {
+      batches++;
+      longestBatchMs = Math.max(longestBatchMs, batch.elapsedMs);
+    }
+    o.onProgress?.({ pruned, logStart: from + 1, target: batch.target });
+    // Let the event loop (publishers, consumers) run between two batches.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return { pruned, from, batches, longestBatchMs, last };
+}
+
 /** The lowest of `holds`, if any. */
 export function lowestHold(holds: readonly RetentionHold[]): RetentionHold | undefined {
   let low: RetentionHold | undefined;

@@ -21,27 +21,20 @@ import {
   type PruneOptions,
   type PruneResult,
   type Retention,
-  type RetentionHold,
   type RetentionInfo,
   batchEnd,
   checkPruneOptions,
   mayGo,
   policyCut,
   holdsOf,
+  pruneInBatches,
+  type PruneBatch,
   lowestHold,
 } from '../retention.js';
 import { type Sql, type Statement, sqlOf } from './connection.js';
 import type { Tables } from './tables.js';
 
-interface Batch {
-  readonly pruned: number;
-  /** The new log start - 1; undefined when this batch found nothing to prune. */
-  readonly end: number | undefined;
-  readonly head: number;
-  readonly heldBy: RetentionHold | undefined;
-  readonly target: number;
-  readonly busy: boolean;
-}
+type Batch = PruneBatch;
 
 interface ProgressRow {
   pruned_through: number;
@@ -109,33 +102,22 @@ export class PostgresRetention implements Retention {
   async prune(options: PruneOptions): Promise<PruneResult> {
     const o = checkPruneOptions(options);
     const sql = sqlOf(this.pool);
-    let pruned = 0;
-    let batches = 0;
-    let longest = 0;
-    let from = Number((await sql.rows<ProgressRow>(this.#s.progress))[0]?.pruned_through ?? 0);
-    let last: Batch | undefined;
-    for (;;) {
-      if (o.signal?.aborted) break;
+    const start = Number((await sql.rows<ProgressRow>(this.#s.progress))[0]?.pruned_through ?? 0);
+    const run = await pruneInBatches(o, start, async (from) => {
       const started = performance.now();
       const batch = o.dryRun ? await this.#batch(sql, o, from, true) : await this.#transaction(o, from);
-      last = batch;
-      if (batch.end === undefined || batch.busy) break;
-      pruned += batch.pruned;
-      from = batch.end;
-      if (!o.dryRun) {
-        batches++;
-        longest = Math.max(longest, performance.now() - started);
-      }
-      o.onProgress?.({ pruned, logStart: from + 1, target: batch.target });
-    }
+      batch.elapsedMs = performance.now() - started;
+      return batch;
+    });
+    const { last } = run;
     const [progress] = await sql.rows<ProgressRow>(this.#s.progress);
     return {
-      pruned,
-      firstRetained: o.dryRun ? from + 1 : Number(progress?.pruned_through ?? 0) + 1,
+      pruned: run.pruned,
+      firstRetained: o.dryRun ? run.from + 1 : Number(progress?.pruned_through ?? 0) + 1,
       head: last?.head ?? (await this.#head(sql)),
       ...(last?.heldBy ? { heldBy: last.heldBy } : {}),
-      batches,
-      longestBatchMs: longest,
+      batches: run.batches,
+      longestBatchMs: run.longestBatchMs,
       ...(last?.busy ? { busy: true } : {}),
       dryRun: o.dryRun,
     };
@@ -150,7 +132,7 @@ export class PostgresRetention implements Retention {
       const [lock] = await sql.rows<{ locked: boolean }>(this.#s.lock, [this.#lockKey]);
       if (!lock?.locked) {
         await sql.rows({ text: 'ROLLBACK' });
-        return { pruned: 0, end: undefined, head: 0, heldBy: undefined, target: 0, busy: true };
+        return { pruned: 0, end: undefined, head: 0, heldBy: undefined, target: 0, busy: true, elapsedMs: 0 };
       }
       const [progress] = await sql.rows<ProgressRow>(this.#s.progress);
       const batch = await this.#batch(sql, o, Math.max(from, Number(progress?.pruned_through ?? 0)), false);
@@ -177,15 +159,15 @@ export class PostgresRetention implements Retention {
     if (end === undefined) {
       // Done: held back when the policy would have let the held event go.
       const held = hold !== undefined && hold.seq < head && (await this.#mayGoAt(sql, hold.seq, cut));
-      return { pruned: 0, end, head, heldBy: held ? hold : undefined, target, busy: false };
+      return { pruned: 0, end, head, heldBy: held ? hold : undefined, target, busy: false, elapsedMs: 0 };
     }
     if (dryRun) {
       const [row] = await sql.rows<{ n: number }>(this.#s.count, [from, end]);
-      return { pruned: Number(row?.n ?? 0), end, head, heldBy: undefined, target, busy: false };
+      return { pruned: Number(row?.n ?? 0), end, head, heldBy: undefined, target, busy: false, elapsedMs: 0 };
     }
     const deleted = await sql.rows<never>({ text: `${this.#s.delete.text} RETURNING 1` }, [from, end]);
     await sql.rows(this.#s.record, [end, deleted.length, this.now()]);
-    return { pruned: deleted.length, end, head, heldBy: undefined, target, busy: false };
+    return { pruned: deleted.length, end, head, heldBy: undefined, target, busy: false, elapsedMs: 0 };
   }
 
   /** Whether the policy lets the first event at or after `seq` go. */

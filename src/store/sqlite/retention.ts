@@ -19,27 +19,19 @@ import {
   type PruneOptions,
   type PruneResult,
   type Retention,
-  type RetentionHold,
   type RetentionInfo,
   batchEnd,
   checkPruneOptions,
   mayGo,
   policyCut,
   holdsOf,
+  pruneInBatches,
+  type PruneBatch,
   lowestHold,
 } from '../retention.js';
 import type { GroupCommitter } from './group-commit.js';
 
-interface Batch {
-  readonly pruned: number;
-  /** The new log start; undefined when this batch found nothing to prune. */
-  readonly end: number | undefined;
-  readonly head: number;
-  readonly heldBy: RetentionHold | undefined;
-  readonly target: number;
-  /** Statements to commit (ms); filled after the commit. */
-  elapsedMs: number;
-}
+type Batch = PruneBatch;
 
 export class SqliteRetention implements Retention {
   readonly #holds: Database.Statement;
@@ -106,34 +98,17 @@ export class SqliteRetention implements Retention {
 
   async prune(options: PruneOptions): Promise<PruneResult> {
     const o = checkPruneOptions(options);
-    let pruned = 0;
-    let batches = 0;
-    let longest = 0;
-    let from = this.#progress().prunedThrough;
-    let last: Batch | undefined;
-    for (;;) {
-      if (o.signal?.aborted) break;
-      const batch = o.dryRun ? this.#batch(o, from, true) : await this.#runBatch(o, from);
-      last = batch;
-      if (batch.end === undefined) break;
-      pruned += batch.pruned;
-      from = batch.end;
-      if (!o.dryRun) {
-        batches++;
-        longest = Math.max(longest, batch.elapsedMs);
-      }
-      o.onProgress?.({ pruned, logStart: from + 1, target: batch.target });
-      // Let the event loop (publishers, consumers) run between two batches.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    const head = last?.head ?? (this.#head.get() as number | undefined) ?? 0;
+    const run = await pruneInBatches(o, this.#progress().prunedThrough, (from) =>
+      o.dryRun ? Promise.resolve(this.#batch(o, from, true)) : this.#runBatch(o, from),
+    );
+    const { last } = run;
     return {
-      pruned,
-      firstRetained: o.dryRun ? from + 1 : this.logStart(),
-      head,
+      pruned: run.pruned,
+      firstRetained: o.dryRun ? run.from + 1 : this.logStart(),
+      head: last?.head ?? (this.#head.get() as number | undefined) ?? 0,
       ...(last?.heldBy ? { heldBy: last.heldBy } : {}),
-      batches,
-      longestBatchMs: longest,
+      batches: run.batches,
+      longestBatchMs: run.longestBatchMs,
       dryRun: o.dryRun,
     };
   }
