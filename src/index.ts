@@ -163,6 +163,8 @@ export { parseDuration } from './time.js';
 
 export type {
   BusOptions,
+  BusPruneOptions,
+  RetentionOptions,
   BusStatus,
   ContextPublishOptions,
   DeadLetterAdmin,

@@ -36,6 +36,15 @@ import { type BusObserver, Observers } from './observer.js';
 import type { BusStatus, StatusListener } from './status.js';
 import { loadTracing, startPublishTrace, tracingOn } from './tracing.js';
 import { type DelayOptions, Timers, resolveDueAt } from './timers.js';
+import type { PruneResult } from '../store/retention.js';
+import {
+  type BusPruneOptions,
+  type ResolvedRetention,
+  type RetentionOptions,
+  RetentionRunner,
+  resolvePruneOptions,
+  resolveRetention,
+} from './retention.js';
 
 /** Options of {@link createBus}. */
 export interface BusOptions {
@@ -61,6 +70,13 @@ export interface BusOptions {
   retry?: RetryPolicyInput;
   /** How long a publish blocked by a subscription's `maxLag` waits before failing with `BACKPRESSURE`. @default "30s" */
   blockTimeout?: string | number;
+  /**
+   * How much history to keep: `{ maxAge: '30d' }`, `{ maxEvents: 10_000_000 }` or both (an
+   * event goes when either says so). The bus prunes in the background, in small batches,
+   * never what a subscription, a dead letter, a stream, a projection or the outbox still
+   * needs (docs/operations.md, Retention). @default none: the log keeps everything
+   */
+  retention?: RetentionOptions;
   /** @default the system clock */
   clock?: Clock;
 }
@@ -74,6 +90,7 @@ const BUS_OPTIONS: ReadonlySet<string> = new Set([
   'limits',
   'retry',
   'blockTimeout',
+  'retention',
   'clock',
 ]);
 const SQLITE_OPTIONS: ReadonlySet<string> = new Set(['synchronous', 'busyTimeoutMs', 'backgroundCheckpoints', 'watch', 'create']);
@@ -131,10 +148,29 @@ export async function createBus(options: BusOptions = {}): Promise<Bus> {
   if (options.path !== undefined && (typeof options.path !== 'string' || options.path === '')) {
     throw invalidField('OPTIONS_INVALID', 'path', 'must be a non-empty file path');
   }
+  const retention = resolveRetention(options.retention);
   const { store, transport, ownsStore, ownsTransport } = await openBackends({ ...options, clock });
+  if (retention && typeof store.retention?.prune !== 'function') {
+    if (ownsTransport) await transport.close();
+    if (ownsStore) await store.close();
+    throw invalidField('OPTIONS_INVALID', 'retention', 'the store given has no retention (store.retention.prune)');
+  }
   // Loads @opentelemetry/api only when an SDK registered itself (else resolves at once).
   await loadTracing();
-  return new Bus({ store, transport, clock, source, retry, limits: options.limits, ownsStore, ownsTransport, blockTimeout });
+  const bus = new Bus({
+    store,
+    transport,
+    clock,
+    source,
+    retry,
+    limits: options.limits,
+    ownsStore,
+    ownsTransport,
+    blockTimeout,
+    retention,
+  });
+  bus.startRetention();
+  return bus;
 }
 
 /** Publish, subscribe, history. Create it with {@link createBus}. */
@@ -157,6 +193,8 @@ export class Bus {
   readonly #status = new Set<StatusListener>();
   readonly #observers = new Observers();
   readonly #backpressure: Backpressure;
+  readonly #retention: ResolvedRetention | undefined;
+  #pruner: RetentionRunner | undefined;
   #closed = false;
 
   /** @internal use {@link createBus} */
@@ -170,8 +208,10 @@ export class Bus {
     ownsStore: boolean;
     ownsTransport: boolean;
     blockTimeout: number;
+    retention?: ResolvedRetention | undefined;
   }) {
     this.store = parts.store;
+    this.#retention = parts.retention;
     this.transport = parts.transport;
     this.#clock = parts.clock;
     this.#source = parts.source;
@@ -362,10 +402,37 @@ export class Bus {
     return this.#observers.add(observer);
   }
 
+  /** The `retention` option as resolved (ms), or undefined when the log keeps everything. */
+  get retentionPolicy(): ResolvedRetention | undefined {
+    return this.#retention;
+  }
+
+  /** @internal starts the background pruner of the `retention` option (createBus calls it). */
+  startRetention(): void {
+    if (!this.#retention || this.#pruner || this.#closed) return;
+    this.#pruner = new RetentionRunner(this.store.retention, this.#retention, (status) => this.#emit(status));
+    this.#pruner.start();
+  }
+
+  /**
+   * Prunes the log now, by the bus's `retention` option or the limits given, in small
+   * transactions; never what a subscription, dead letter, stream, projection or the outbox
+   * still needs. Safe while other processes publish, consume and prune.
+   * @returns how many events went, the first retained position, and what held it back.
+   * @throws AgentbusError `OPTIONS_INVALID` naming the field, or when there is no limit at all.
+   * @example
+   * const { pruned, firstRetained } = await bus.prune({ maxAge: '30d' })
+   */
+  async prune(options: BusPruneOptions = {}): Promise<PruneResult> {
+    this.#assertOpen();
+    return this.store.retention.prune(resolvePruneOptions(options, this.#retention));
+  }
+
   /** Drains running handlers, flushes, and closes what the bus opened. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#pruner?.close();
     this.timers.close();
     await Promise.all([...this.#dispatchers].map((d) => d.close()));
     this.#dispatchers.clear();

@@ -16,6 +16,8 @@ export {
 export type { ClassifiedFailure, RetryDecision, RetryPolicy, RetryPolicyInput } from './retry-policy.js';
 export type { BusObserver, HandlerEnd, HandlerStart } from './observer.js';
 export type { BusStatus, StatusListener } from './status.js';
+export { DEFAULT_RETENTION_INTERVAL_MS, resolveRetention } from './retention.js';
+export type { BusPruneOptions, ResolvedRetention, RetentionOptions } from './retention.js';
 export {
   CHAIN_DEPTH_EXTENSION,
   ROUTED_BY_EXTENSION,

@@ -17,11 +17,12 @@
  * event relayed again after the window is delivered again (delivery is at least once).
  */
 import type { AppendItem, EventStore, StateArea } from '../store/event-store.js';
+import { OUTBOX_NAMESPACE } from '../store/retention.js';
 import type { Clock } from '../time.js';
 import type { BusStatus } from './status.js';
 
-/** State-area namespace of the outbox records (key: event id). */
-export const OUTBOX_NAMESPACE = 'outbox';
+/** State-area namespace of the outbox records (key: event id); retention keeps their events. */
+export { OUTBOX_NAMESPACE } from '../store/retention.js';
 /** A record younger than this is left to the process relaying it (ms). */
 export const OUTBOX_GRACE_MS = 10_000;
 /** Records published per round of a drain. */

@@ -24,7 +24,16 @@ export type BusStatus =
    * Events committed with a workflow transition or a fired timer could not be published to
    * the transport's own log (NATS) yet; they stay in the outbox and are retried.
    */
-  | { readonly type: 'outbox_retry'; readonly error: Error };
+  | { readonly type: 'outbox_retry'; readonly error: Error }
+  /** A background prune (the `retention` option) deleted events; `heldBy` when something held it back. */
+  | {
+      readonly type: 'retention_pruned';
+      readonly pruned: number;
+      readonly firstRetained: number;
+      readonly heldBy?: { readonly kind: string; readonly name: string; readonly seq: number };
+    }
+  /** A background prune failed; the next one (a timer away) tries again. */
+  | { readonly type: 'retention_failed'; readonly error: Error };
 
 /** Receives status events. */
 export type StatusListener = (status: BusStatus) => void;

@@ -178,9 +178,13 @@ export async function busOptionsOf(target: string | BusTarget, options: { mustEx
     path: store === undefined ? { field: '--db' } : storeLabel,
     'store.sqlite': store === undefined ? { field: '--db' } : storeLabel,
   };
-  if (store !== undefined && isPostgres(store)) return { options: { store: { postgres: store }, ...transport }, labels };
+  // The config file's retention (checked when it was loaded): long-running commands prune by it.
+  const retention = config?.retention !== undefined ? { retention: config.retention } : {};
+  if (store !== undefined && isPostgres(store)) {
+    return { options: { store: { postgres: store }, ...transport, ...retention }, labels };
+  }
   const path = store ?? target.db;
-  return { options: { ...sqliteAt(path), ...transport }, sqlitePath: path, labels };
+  return { options: { ...sqliteAt(path), ...transport, ...retention }, sqlitePath: path, labels };
 }
 
 /**

@@ -10,6 +10,7 @@ import { registerApprovals } from './commands/approve.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerEvents } from './commands/events.js';
+import { registerPrune } from './commands/prune.js';
 import { registerPublish } from './commands/publish.js';
 import { registerRun } from './commands/run.js';
 import { registerSagas } from './commands/sagas.js';
@@ -62,6 +63,7 @@ export function createProgram(): Command {
   registerTail(program);
   registerSubscriptions(program);
   registerDlq(program);
+  registerPrune(program);
   registerSend(program);
   registerProjections(program);
   registerAgents(program);

@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { AgentbusError, invalidField } from '../errors.js';
+import { type RetentionOptions, resolveRetention } from '../bus/retention.js';
+import { AgentbusError, invalidField, isAgentbusError } from '../errors.js';
 import { CONFIG_SCHEMA, type ConfigFile } from './schema.js';
 
 /** Topic patterns a token may (`allow`) and may not (`deny`) use. Deny wins; no rule means deny. */
@@ -48,6 +49,8 @@ export interface AgentbusConfig {
   readonly store?: string;
   /** NATS URL(s). */
   readonly nats?: string | readonly string[];
+  /** Event-log retention (checked): the bus's `retention` option. */
+  readonly retention?: RetentionOptions;
   readonly server: ServerConfig;
 }
 
@@ -101,6 +104,7 @@ export async function parseConfig(value: unknown, options: ParseConfigOptions = 
   const result = CONFIG_SCHEMA.safeParse(value);
   if (!result.success) throw fromIssue(file, result.error.issues[0]);
   const config: ConfigFile = result.data;
+  const retention = checkRetention(config.retention, file);
   const tokens: TokenConfig[] = [];
   const names = new Set<string>();
   const secrets = new Set<string>();
@@ -120,8 +124,22 @@ export async function parseConfig(value: unknown, options: ParseConfigOptions = 
   return {
     ...(config.store !== undefined ? { store: config.store } : {}),
     ...(config.nats !== undefined ? { nats: config.nats } : {}),
+    ...(retention !== undefined ? { retention } : {}),
     server: { host: config.server.host, port: config.server.port, bodyLimit: config.server.bodyLimit, tokens },
   };
+}
+
+/** The `retention` section, checked as `createBus` checks it, errors naming the file. */
+function checkRetention(value: ConfigFile['retention'], file: string): RetentionOptions | undefined {
+  if (value === undefined) return undefined;
+  const options: RetentionOptions = Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+  try {
+    resolveRetention(options);
+  } catch (error) {
+    if (!isAgentbusError(error)) throw error;
+    throw refused(file, String(error.details.field), String(error.details.reason ?? error.message));
+  }
+  return options;
 }
 
 async function resolveToken(

@@ -79,12 +79,23 @@ const serverSection = z.strictObject({
   tokens: z.array(tokenEntry).default([]),
 });
 
+/** How much history to keep (the bus's `retention` option); values are checked by `resolveRetention`. */
+const retentionSection = z.strictObject({
+  /** `"30d"`, `"12h"`, or ms. */
+  maxAge: z.union([z.string(), z.number()]).optional(),
+  maxEvents: z.number().optional(),
+  /** How often to prune. @default "5m" */
+  interval: z.union([z.string(), z.number()]).optional(),
+});
+
 /** The config file's schema. Unknown keys are refused, so a typo never passes silently. */
 export const CONFIG_SCHEMA = z.strictObject({
   /** A SQLite file path, or a `postgres://` URL (passed through to the store). */
   store: z.string().min(1).optional(),
   /** NATS server URL(s) for the JetStream transport (passed through). */
   nats: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  /** Event-log retention of the bus the CLI and server open. @default none: keep everything */
+  retention: retentionSection.optional(),
   server: serverSection.default({ host: DEFAULT_HOST, port: DEFAULT_PORT, bodyLimit: DEFAULT_BODY_LIMIT, tokens: [] }),
 });
 

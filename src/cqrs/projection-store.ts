@@ -8,10 +8,11 @@
 import { compileTopicPattern } from '../routing/index.js';
 import type { EventStore, HistoryQuery, StateRecord, StoredEvent } from '../store/event-store.js';
 import { AgentbusError } from '../errors.js';
+import { PROJECTION_CHECKPOINT_PREFIX, PROJECTION_NAMESPACE } from '../store/retention.js';
 import type { Projection } from './projection.js';
 
-/** State namespace of read models and checkpoints. */
-export const PROJECTION_NAMESPACE = 'agentbus.projections';
+/** State namespace of read models and checkpoints; retention keeps what a checkpoint has not reached. */
+export { PROJECTION_NAMESPACE } from '../store/retention.js';
 
 /** A projection's checkpoint as stored. */
 export interface ProjectionCheckpoint {
@@ -40,7 +41,7 @@ export interface ProjectionInfo {
   readonly error?: { readonly seq: number; readonly message: string };
 }
 
-export const checkpointKey = (name: string) => `checkpoint/${name}`;
+export const checkpointKey = (name: string) => `${PROJECTION_CHECKPOINT_PREFIX}${name}`;
 export const modelKey = (name: string) => `model/${name}`;
 
 /** The events after `position` up to `head` that a projection folds, at most a batch. */

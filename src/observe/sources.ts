@@ -44,7 +44,7 @@ export function createObserveSources(
     metrics: async () => ({ contentType: busMetrics.contentType, text: await busMetrics.text() }),
     status: async (query = {}) =>
       toSnakeCase(
-        await statusSnapshot(bus.store, { ...options.status, ...(query.window !== undefined ? { window: query.window } : {}) }),
+        await statusSnapshot(bus, { ...options.status, ...(query.window !== undefined ? { window: query.window } : {}) }),
       ) as JsonValue,
     timeline: async (correlationId, canRead) => {
       const entries = await timeline(bus.store, correlationId);

@@ -12,6 +12,7 @@ import { SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
 import { compileTopicPattern } from '../routing/index.js';
 import { bucketOf } from '../store/activity.js';
 import type { ActivityCount, ConsumerInfo, EventCount, EventStore } from '../store/event-store.js';
+import type { RetentionHold } from '../store/retention.js';
 import { getOrCreate } from './maps.js';
 import { DEFAULT_STATUS_WINDOW_MS, parseStatusWindow } from './window.js';
 
@@ -101,6 +102,23 @@ export interface HealthStatus {
   readonly consumerLag: { readonly level: 'low' | 'medium' | 'high'; readonly maxPending: number };
 }
 
+/** The log's retention as `agentbus status` shows it (ADR 0018). */
+export interface RetentionStatus {
+  /** The first retained position: history is complete from here (1 when nothing was pruned). */
+  readonly firstRetained: number;
+  /** Events pruned since the store was created, by every process. */
+  readonly pruned: number;
+  /** RFC 3339 time of the last prune that deleted something; null if none. */
+  readonly lastPrunedAt: string | null;
+  /** The bus's retention option, when the snapshot was taken of a bus that has one. */
+  readonly policy: { readonly maxAgeMs: number | null; readonly maxEvents: number | null } | null;
+  /**
+   * What holds retention back, lowest position first (at most five): subscriptions (paused or
+   * lagging ones hold it longest), projections, the outbox. Nothing from these positions on is pruned.
+   */
+  readonly heldBy: readonly RetentionHold[];
+}
+
 /** Everything `agentbus status` shows. */
 export interface StatusSnapshot {
   /** RFC 3339 time of the snapshot. */
@@ -112,6 +130,8 @@ export interface StatusSnapshot {
   readonly subscriptions: readonly SubscriptionStatus[];
   readonly agents: readonly AgentStatus[];
   readonly health: HealthStatus;
+  /** Retention of the log; absent for a store without retention. */
+  readonly retention?: RetentionStatus;
 }
 
 /** Options of {@link statusSnapshot}. */
@@ -136,8 +156,10 @@ const LAG_MEDIUM = 100;
 const LAG_HIGH = 1_000;
 const DLQ_PAGE = 500;
 
-/** The store of a bus, or a store itself. */
-export type StoreSource = EventStore | { readonly store: EventStore };
+/** The store of a bus (with its retention option), or a store itself. */
+export type StoreSource =
+  | EventStore
+  | { readonly store: EventStore; readonly retentionPolicy?: { maxAgeMs?: number; maxEvents?: number } | undefined };
 
 function storeOf(source: StoreSource): EventStore {
   return 'deliveries' in source ? source : source.store;
@@ -201,6 +223,7 @@ export async function statusSnapshot(source: StoreSource, options: StatusOptions
   const maxPending = subscriptions.reduce((m, s) => Math.max(m, s.pending), 0);
   const lagLevel = maxPending >= LAG_HIGH ? 'high' : maxPending >= LAG_MEDIUM ? 'medium' : 'low';
   const unhealthyAgents = agents.some((a) => isUnhealthy(a.health));
+  const retention = await retentionStatus(source);
   return {
     generatedAt: new Date(now).toISOString(),
     head,
@@ -214,6 +237,22 @@ export async function statusSnapshot(source: StoreSource, options: StatusOptions
       averageLatencyMs: await averageLatency(store, options.latencySample ?? 200),
       consumerLag: { level: lagLevel, maxPending },
     },
+    ...(retention ? { retention } : {}),
+  };
+}
+
+/** The store's retention state, with the bus's policy when the source is a bus. */
+async function retentionStatus(source: StoreSource): Promise<RetentionStatus | undefined> {
+  const store = storeOf(source);
+  if (typeof store.retention?.info !== 'function') return undefined;
+  const info = await store.retention.info();
+  const policy = 'deliveries' in source ? undefined : source.retentionPolicy;
+  return {
+    firstRetained: info.firstRetained,
+    pruned: info.pruned,
+    lastPrunedAt: info.lastPrunedAt === undefined ? null : new Date(info.lastPrunedAt).toISOString(),
+    policy: policy ? { maxAgeMs: policy.maxAgeMs ?? null, maxEvents: policy.maxEvents ?? null } : null,
+    heldBy: info.holds.slice(0, 5),
   };
 }
 

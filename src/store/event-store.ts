@@ -6,6 +6,7 @@
  * against its real engine.
  */
 import type { Envelope } from '../envelope/envelope.js';
+import type { Retention } from './retention.js';
 
 /** An envelope as the store keeps it: with its global position. */
 export interface StoredEvent {
@@ -525,6 +526,11 @@ export interface EventStore {
   /** Per-topic and per-source counts, for dashboards and metrics. */
   readonly counts: EventCounts;
   readonly changes: ChangeFeed;
+  /**
+   * Pruning of the log's oldest events, and what holds it back (ADR 0018). Positions are
+   * never reused; `start: 'earliest'` begins at the first retained position.
+   */
+  readonly retention: Retention;
   /** Runs `fn` atomically: all its appends and state writes commit, or none. */
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
   /**

@@ -35,4 +35,13 @@ export type {
   StreamStore,
 } from './event-store.js';
 export { ACTIVITY_RETENTION_MS } from './event-store.js';
+export type {
+  PruneOptions,
+  PruneProgress,
+  PruneResult,
+  Retention,
+  RetentionHold,
+  RetentionInfo,
+  RetentionPolicy,
+} from './retention.js';
 export { createOwnerId } from './owner.js';

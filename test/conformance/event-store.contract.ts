@@ -7,6 +7,7 @@ import { isAgentbusError } from '../../src/errors.js';
 import type { ActivityCount, ClaimRequest, ClaimedDelivery, EventStore, Settlement, StoredEvent } from '../../src/store/index.js';
 import type { Clock } from '../../src/time.js';
 import { type ContractOptions, collect, item, items, skipped, sleep } from './fixtures.js';
+import { describeRetentionContract } from './retention.contract.js';
 
 /**
  * Opens a fresh, empty store (on `clock` when given); `dispose` closes it and removes what it
@@ -797,4 +798,5 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
       });
     });
   });
+  describeRetentionContract(name, factory, options);
 }

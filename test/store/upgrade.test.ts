@@ -391,3 +391,28 @@ describe('opening databases of earlier releases', () => {
 describe.skipIf(!server.available)(`opening PostgreSQL schemas of earlier releases ${server.skipReason}`, () => {
   for (const fixture of FIXTURE_LIST.filter((f) => f.engine === 'postgres')) describeUpgrade(fixture);
 });
+
+describe('SQLite migration 9 on a database already past version 5', () => {
+  it('leaves a lapsed lease recorded since version 5 without a failure counted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentbus-migration-9-'));
+    const path = join(dir, 'agentbus.db');
+    try {
+      await (await openSqliteStore({ path })).close();
+      const db = new Database(path);
+      const later = Date.now() + 1_000;
+      db.prepare(
+        `INSERT INTO consumer_retries (consumer, seq, attempt, due_at, token, reason, error, first_failed_at, last_failed_at, failures)
+         VALUES ('/c', 1, 1, ?, 0, 'lease_expired', 'lease lapsed', ?, ?, 0)`,
+      ).run(later, later, later);
+      db.prepare('DELETE FROM schema_migrations WHERE version = 9').run();
+      db.close();
+      await (await openSqliteStore({ path })).close();
+      const reopened = new Database(path, { readonly: true });
+      expect(reopened.prepare('SELECT failures FROM consumer_retries').pluck().get()).toBe(0);
+      expect(reopened.prepare('SELECT count(*) FROM schema_migrations WHERE version = 9').pluck().get()).toBe(1);
+      reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

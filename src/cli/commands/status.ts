@@ -88,7 +88,24 @@ export function formatDashboard(s: StatusSnapshot): string {
     `- Average Latency: ${latency(s.health.averageLatencyMs)}`,
     `- Consumer Lag: ${lagLevel}${lag.maxPending > 0 ? ` (${formatCount(lag.maxPending)} pending)` : ''}`,
     ...(agentHealth ? [`- Agents: ${agentHealth}`] : []),
+    ...retentionLines(s),
   ].join('\n');
+}
+
+/**
+ * The retention line, once the log has been pruned or the bus has a retention option: the
+ * first retained position, events pruned, and the lowest hold (what retention waits for).
+ */
+function retentionLines(s: StatusSnapshot): string[] {
+  const r = s.retention;
+  if (!r || (r.pruned === 0 && !r.policy)) return [];
+  const parts = [`${formatCount(r.pruned)} pruned`];
+  const hold = r.heldBy[0];
+  if (hold && hold.seq <= s.head) {
+    const paused = hold.paused ? ', paused' : '';
+    parts.push(`oldest needed by ${hold.kind} ${hold.name} at #${hold.seq}${paused}`);
+  }
+  return [`- Retention: history from #${r.firstRetained} (${parts.join('; ')})`];
 }
 
 interface StatusFlags {
@@ -131,7 +148,7 @@ async function statusAction(flags: StatusFlags, command: Command): Promise<void>
     else writeLine(frame === 0 ? text : `\n${text}`);
   };
   if (flags.watch === undefined) {
-    show(await withBus(target, (bus) => statusSnapshot(bus.store, options), { mustExist: true }), 0);
+    show(await withBus(target, (bus) => statusSnapshot(bus, options), { mustExist: true }), 0);
     return;
   }
   const seconds = flags.watch === true ? DEFAULT_WATCH_SECONDS : flags.watch;
@@ -144,7 +161,7 @@ async function statusAction(flags: StatusFlags, command: Command): Promise<void>
       process.once('SIGTERM', onSignal);
       try {
         for (let frame = 0; !stop.signal.aborted; frame++) {
-          show(await statusSnapshot(bus.store, options), frame);
+          show(await statusSnapshot(bus, options), frame);
           await delay(seconds * 1000, undefined, { signal: stop.signal }).catch(() => undefined);
         }
       } finally {

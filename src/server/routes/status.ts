@@ -53,8 +53,7 @@ export function registerStatusRoutes(app: Hono<ServerEnv>, deps: ServerDeps): vo
       if (!source) throw notImplemented(what);
       return c.json(await source());
     });
-  const status =
-    sources.status ?? (async (options = {}) => toSnakeCase(await statusSnapshot(deps.bus.store, options)) as JsonValue);
+  const status = sources.status ?? (async (options = {}) => toSnakeCase(await statusSnapshot(deps.bus, options)) as JsonValue);
   app.get('/v1/status', async (c) => {
     const principal = c.get('principal');
     const windowMs = windowParam(c.req.query());

@@ -281,11 +281,16 @@ export class PostgresDeliveryState implements DeliveryState {
     await sql.rows(this.#s.upsertLag, [name, pending]);
   }
 
+  /**
+   * Where a consumer starts: `earliest` and positions or times before the log start begin at
+   * the log start (events kept below it for streams and dead letters are not delivered again).
+   */
   async #startSeq(sql: Sql, start: StartPosition): Promise<number> {
-    if (start === 'earliest') return 1;
     if (start === 'latest') return (await this.log.head(sql)) + 1;
-    if ('seq' in start) return Math.max(1, start.seq);
-    return this.log.firstSeqAtOrAfter(sql, start.time);
+    const logStart = await this.log.start(sql);
+    if (start === 'earliest') return logStart;
+    if ('seq' in start) return Math.max(logStart, start.seq);
+    return Math.max(logStart, await this.log.firstSeqAtOrAfter(sql, start.time));
   }
 
   #info(row: ConsumerInfoRow): ConsumerInfo {

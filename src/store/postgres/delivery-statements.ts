@@ -252,12 +252,23 @@ export function deliveryStatements(t: Tables) {
       text: `UPDATE ${t.deadLetters} SET status = $1, note = coalesce($2, note), replayed_as = coalesce($3, replayed_as)
              WHERE id = $4 RETURNING id`,
     },
+    // Events of purged dead letters below the log start were kept for them alone: a purge
+    // releases them (ADR 0018). A CTE's deletions are not visible to its siblings, hence `id NOT IN gone`.
     purgeDead: {
       text: `WITH gone AS (
                DELETE FROM ${t.deadLetters} WHERE ($1::text IS NULL OR consumer = $1)
                  AND ($2::text = 'all' OR status = $2 OR ($2::text IS NULL AND status <> 'open'))
-               RETURNING 1)
-             SELECT count(*) AS n FROM gone`,
+               RETURNING id, seq),
+             released AS (
+               DELETE FROM ${t.events} e WHERE e.seq IN (SELECT seq FROM gone)
+                 AND e.seq <= (SELECT pruned_through FROM ${t.retention} WHERE id = 1)
+                 AND NOT EXISTS (SELECT 1 FROM ${t.deadLetters} d WHERE d.seq = e.seq AND d.id NOT IN (SELECT id FROM gone))
+                 AND NOT EXISTS (SELECT 1 FROM ${t.streamEvents} s WHERE s.seq = e.seq)
+               RETURNING 1),
+             counted AS (
+               UPDATE ${t.retention} SET pruned_events = pruned_events + (SELECT count(*) FROM released)
+               WHERE id = 1 AND EXISTS (SELECT 1 FROM released) RETURNING 1)
+             SELECT (SELECT count(*) FROM gone) AS n, (SELECT count(*) FROM counted) AS counted`,
     },
   };
   // Every statement is prepared once per connection under its own name.

@@ -44,7 +44,7 @@ export interface AppendOutcome {
 }
 
 export class PostgresEventLog {
-  readonly #s: Record<'lockHead' | 'existing' | 'streamVersions' | 'insert' | 'byId' | 'head' | 'firstAt', Statement>;
+  readonly #s: Record<'lockHead' | 'existing' | 'streamVersions' | 'insert' | 'byId' | 'head' | 'firstAt' | 'start', Statement>;
   readonly #reads = new Map<string, Statement>();
 
   constructor(
@@ -90,6 +90,7 @@ export class PostgresEventLog {
       },
       byId: { name: 'ab_log_by_id', text: `SELECT seq, stored_at, body FROM ${t.events} WHERE id = $1` },
       head: { name: 'ab_log_head', text: `SELECT last_seq FROM ${t.logHead} WHERE id = 1` },
+      start: { name: 'ab_log_start', text: `SELECT pruned_through + 1 AS start FROM ${t.retention} WHERE id = 1` },
       firstAt: {
         name: 'ab_log_first_at',
         text: `SELECT seq FROM ${t.events} WHERE ts >= $1 ORDER BY seq LIMIT 1`,
@@ -190,6 +191,15 @@ export class PostgresEventLog {
   async head(sql: Sql): Promise<number> {
     const [row] = await sql.rows<{ last_seq: number }>(this.#s.head);
     return Number(row?.last_seq ?? 0);
+  }
+
+  /**
+   * The log start: the first position from which history is complete (1 until a prune).
+   * Below it only events kept for streams and dead letters remain (ADR 0018).
+   */
+  async start(sql: Sql): Promise<number> {
+    const [row] = await sql.rows<{ start: number }>(this.#s.start);
+    return Number(row?.start ?? 1);
   }
 
   /** First position whose event time is at or after `time`; head + 1 when none. */

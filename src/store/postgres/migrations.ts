@@ -170,6 +170,22 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'retention',
+    // A prune keeps the events of dead letters (looked up by position) and records its
+    // progress in a row of its own, never in log_head, which every append locks (ADR 0018).
+    sql: (s) => `
+      CREATE INDEX dead_letters_by_seq ON ${s}.dead_letters (seq);
+      CREATE TABLE ${s}.retention (
+        id             smallint PRIMARY KEY CHECK (id = 1),
+        pruned_through bigint   NOT NULL,
+        pruned_events  bigint   NOT NULL,
+        pruned_at      bigint
+      );
+      INSERT INTO ${s}.retention VALUES (1, 0, 0, NULL);
+    `,
+  },
 ];
 
 /**

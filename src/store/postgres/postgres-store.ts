@@ -18,6 +18,7 @@ import { PostgresEventLog } from './event-log.js';
 import { type AppendRequest, Deferred, type Flush, GroupCommitter, type Settled } from './group-commit.js';
 import { PostgresLagAccounting } from './lag-accounting.js';
 import { migratePostgres } from './migrations.js';
+import { PostgresRetention } from './retention.js';
 import { PostgresStateArea } from './state-area.js';
 import { PostgresStreamStore } from './streams.js';
 import { type Tables, tablesOf } from './tables.js';
@@ -142,6 +143,7 @@ export class PostgresEventStore implements EventStore {
   readonly streams: PostgresStreamStore;
   readonly deliveries: PostgresDeliveryState;
   readonly counts: PostgresEventCounts;
+  readonly retention: PostgresRetention;
   readonly changes = { onAppend: (listener: ChangeListener) => this.#feed.onAppend(listener) };
   /** The schema holding this store's tables. */
   readonly schema: string;
@@ -184,6 +186,7 @@ export class PostgresEventStore implements EventStore {
     this.streams = new PostgresStreamStore(parts.t, this.#reader, (job) => this.#run(job));
     this.counts = new PostgresEventCounts(parts.t, this.#reader, (job) => this.#run(job));
     this.deliveries = new PostgresDeliveryState(parts.t, this.#reader, parts.log, parts.lag, this.#committer, now);
+    this.retention = new PostgresRetention(parts.pool, parts.t, now);
   }
 
   append(items: readonly AppendItem[]): Promise<AppendedEvent[]> {

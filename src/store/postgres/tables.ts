@@ -18,6 +18,7 @@ export interface Tables {
   readonly deadLetters: string;
   readonly eventCounts: string;
   readonly activity: string;
+  readonly retention: string;
 }
 
 /** The tables of `schema`. */
@@ -36,5 +37,6 @@ export function tablesOf(schema: string): Tables {
     deadLetters: `${s}.dead_letters`,
     eventCounts: `${s}.event_counts`,
     activity: `${s}.activity`,
+    retention: `${s}.retention`,
   };
 }

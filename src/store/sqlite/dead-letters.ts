@@ -95,10 +95,17 @@ export class SqliteDeadLetters {
       .then(async () => (await this.get(id)) as DeadLetter);
   }
 
+  /** Deletes dead letters, and the events below the log start that were kept for them alone. */
   purge(filter: { consumer?: string; status?: DeadLetter['status'] | 'all' } = {}): Promise<number> {
-    return this.committer.enqueue(
-      () => this.#s.purgeDead.run({ consumer: filter.consumer ?? null, status: filter.status ?? null }).changes,
-    );
+    return this.committer.enqueue(() => {
+      const gone = this.#s.purgeDead.all({ consumer: filter.consumer ?? null, status: filter.status ?? null }) as Array<{
+        seq: number;
+      }>;
+      let released = 0;
+      for (const seq of new Set(gone.map((row) => row.seq))) released += this.#s.releaseEvent.run(seq).changes;
+      if (released > 0) this.#s.countPruned.run(released);
+      return gone.length;
+    });
   }
 }
 

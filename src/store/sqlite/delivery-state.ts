@@ -319,10 +319,7 @@ export class SqliteDeliveryState implements DeliveryState {
   }
 
   #startSeq(start: StartPosition): number {
-    if (start === 'earliest') return 1;
-    if (start === 'latest') return this.log.head() + 1;
-    if ('seq' in start) return Math.max(1, start.seq);
-    return this.log.firstSeqAtOrAfter(start.time);
+    return this.log.startSeq(start);
   }
 
   #info(row: ConsumerRow): ConsumerInfo {

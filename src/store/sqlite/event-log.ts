@@ -68,6 +68,7 @@ export class EventLog {
   readonly #byId: Database.Statement;
   readonly #head: Database.Statement;
   readonly #lastStoredAt: Database.Statement;
+  readonly #prunedThrough: Database.Statement;
   readonly #cache = new Map<string, Database.Statement>();
   /** Multi-row inserts by row count. */
   readonly #chunks = new Map<number, Database.Statement>();
@@ -88,6 +89,7 @@ export class EventLog {
     this.#byId = db.prepare('SELECT seq, stored_at, body FROM events WHERE id = ?');
     this.#head = db.prepare('SELECT seq FROM events ORDER BY seq DESC LIMIT 1').pluck();
     this.#lastStoredAt = db.prepare('SELECT stored_at FROM events ORDER BY seq DESC LIMIT 1').pluck();
+    this.#prunedThrough = db.prepare("SELECT value FROM store_meta WHERE key = 'pruned_through'").pluck();
   }
 
   /**
@@ -276,8 +278,27 @@ export class EventLog {
     }
   }
 
+  /**
+   * The log start: the first position from which history is complete (1 until a prune).
+   * Below it only events kept for streams and dead letters remain (ADR 0018).
+   */
+  start(): number {
+    return ((this.#prunedThrough.get() as number | undefined) ?? 0) + 1;
+  }
+
+  /**
+   * Where a consumer starts: `earliest` and positions or times before the log start begin at
+   * the log start (events kept below it for streams and dead letters are not delivered again).
+   */
+  startSeq(start: 'earliest' | 'latest' | { readonly seq: number } | { readonly time: number }): number {
+    if (start === 'latest') return this.head() + 1;
+    if (start === 'earliest') return this.start();
+    if ('seq' in start) return Math.max(this.start(), start.seq);
+    return Math.max(this.start(), this.#firstSeqAtOrAfter(start.time));
+  }
+
   /** First position whose event time is at or after `time`; head + 1 when none. */
-  firstSeqAtOrAfter(time: number): number {
+  #firstSeqAtOrAfter(time: number): number {
     const seq = this.#statement('SELECT min(seq) FROM events WHERE ts >= ?').pluck().get(time) as number | null;
     return seq ?? this.head() + 1;
   }

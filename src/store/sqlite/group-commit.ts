@@ -26,6 +26,8 @@ export interface FlushContext {
 
 type Job = {
   run: (ctx: FlushContext) => unknown;
+  /** Runs in a transaction of its own, never sharing a flush (see {@link GroupCommitter.solo}). */
+  solo?: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 };
@@ -60,6 +62,19 @@ export class GroupCommitter {
   enqueue<T>(run: (ctx: FlushContext) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      this.#schedule();
+    });
+  }
+
+  /**
+   * Queues `run` to run alone in a transaction of its own, in queue order: jobs queued before
+   * it flush first, jobs queued after it wait for its commit. For maintenance (a prune batch)
+   * that must not lengthen the flushes publishers wait on, and must not wait for the queue to
+   * be empty (which under steady load it never is).
+   */
+  solo<T>(run: (ctx: FlushContext) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ run, solo: true, resolve: resolve as (v: unknown) => void, reject });
       this.#schedule();
     });
   }
@@ -146,8 +161,11 @@ export class GroupCommitter {
       clearTimeout(this.#lazyTimer);
       this.#lazyTimer = undefined;
     }
-    const jobs = this.#queue;
-    this.#queue = [];
+    // A solo job runs alone; other jobs run together up to the next solo one.
+    const soloAt = this.#queue.findIndex((job) => job.solo === true);
+    const take = soloAt === 0 ? 1 : soloAt > 0 ? soloAt : this.#queue.length;
+    const jobs = take === this.#queue.length ? this.#queue : this.#queue.slice(0, take);
+    this.#queue = take === this.#queue.length ? [] : this.#queue.slice(take);
     if (jobs.length === 0) {
       this.#wakeIdle();
       return;

@@ -187,10 +187,21 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'failures of retries scheduled before version 5',
     // Version 5 added `failures` as 0 for every waiting retry, so a retry a release before it
     // scheduled lost the failures it had spent and got its whole budget again. Those releases
-    // spent the budget per delivery (`attempt`); a row with a recorded failure and no failures
-    // counted can only be theirs (every later failure counts one).
+    // spent the budget per delivery (`attempt`). Only rows last failed before version 5 was
+    // applied are theirs: since then a lapsed lease records a retry with no failure counted.
     sql: `
-      UPDATE consumer_retries SET failures = attempt WHERE failures = 0 AND last_failed_at IS NOT NULL;
+      UPDATE consumer_retries SET failures = attempt
+       WHERE failures = 0 AND last_failed_at IS NOT NULL
+         AND last_failed_at < (SELECT applied_at FROM schema_migrations WHERE version = 5);
+    `,
+  },
+  {
+    version: 10,
+    name: 'retention',
+    // A prune keeps the events of dead letters: it looks them up by position (ADR 0018). Its
+    // progress (log start, events pruned, last prune) is kept in store_meta.
+    sql: `
+      CREATE INDEX dead_letters_by_seq ON dead_letters (seq);
     `,
   },
 ];

@@ -18,6 +18,7 @@ import { EventLog } from './event-log.js';
 import { type FlushContext, GroupCommitter } from './group-commit.js';
 import { LagAccounting } from './lag-accounting.js';
 import { MIGRATIONS, migrate, refuseUnknownVersions } from './migrations.js';
+import { SqliteRetention } from './retention.js';
 import { SqliteStateArea } from './state-area.js';
 import { SqliteStreamStore } from './streams.js';
 import { unwrap } from '../refusals.js';
@@ -237,6 +238,7 @@ export class SqliteEventStore implements EventStore {
   readonly deliveries: SqliteDeliveryState;
   readonly streams: SqliteStreamStore;
   readonly counts: SqliteEventCounts;
+  readonly retention: SqliteRetention;
   readonly changes = { onAppend: (listener: ChangeListener) => this.#onAppend(listener) };
   /** The committed tail hands appended events' frozen copies to local claims. */
   readonly sharesFrozenCopies = true;
@@ -276,6 +278,7 @@ export class SqliteEventStore implements EventStore {
     this.deliveries = new SqliteDeliveryState(db, this.#log, lag, this.counts, this.#committer, now, () => {
       this.#wakePending = true;
     });
+    this.retention = new SqliteRetention(db, this.#committer, now);
     this.#checkpointer = background && path ? new Checkpointer(path, () => this.#finishCheckpoint()) : undefined;
   }
 

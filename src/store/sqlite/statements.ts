@@ -164,7 +164,16 @@ function build(db: Database.Database) {
     ),
     purgeDead: q(
       `DELETE FROM dead_letters WHERE (@consumer IS NULL OR consumer = @consumer)
-       AND (@status = 'all' OR status = @status OR (@status IS NULL AND status != 'open'))`,
+       AND (@status = 'all' OR status = @status OR (@status IS NULL AND status != 'open')) RETURNING seq`,
+    ),
+    // An event below the log start kept for dead letters alone goes with the last of them (ADR 0018).
+    releaseEvent: q(
+      `DELETE FROM events WHERE seq = ? AND seq <= (SELECT value FROM store_meta WHERE key = 'pruned_through')
+       AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = events.seq)
+       AND NOT EXISTS (SELECT 1 FROM stream_events s WHERE s.seq = events.seq)`,
+    ),
+    countPruned: q(
+      "INSERT INTO store_meta (key, value) VALUES ('pruned_events', ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
     ),
   };
 }

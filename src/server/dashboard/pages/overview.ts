@@ -21,7 +21,7 @@ const HEALTH: Record<HealthLevel, Html> = {
 };
 
 async function overviewFragment(deps: ServerDeps, canRead: (topic: string) => boolean, windowMs: number): Promise<Html> {
-  const s = await statusSnapshot(deps.bus.store, { window: windowMs });
+  const s = await statusSnapshot(deps.bus, { window: windowMs });
   const t = s.throughput;
   const max = Math.max(t.published, t.consumed, t.failed, t.inDlq, 1);
   const lag = s.health.consumerLag;
