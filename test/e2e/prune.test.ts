@@ -81,7 +81,7 @@ describe('agentbus prune', () => {
     const result = await runCli(['prune', '--db', db, '--max-events', '1']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('pruned 4999 events; history from #5000');
-    expect(result.stderr).toMatch(/pruning \[#+\.*\] +\d+%/);
+    expect(result.stderr).toMatch(/pruning █+░* +\d+%/);
   });
 
   it.each([
