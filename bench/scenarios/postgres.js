@@ -44,7 +44,7 @@ async function admin(sql) {
 }
 
 /** Runs `fn(url)` in a fresh database, dropped afterwards. */
-async function withDatabase(fn) {
+export async function withDatabase(fn) {
   const name = `agentbus_bench_${randomBytes(5).toString('hex')}`;
   await admin(`CREATE DATABASE "${name}"`);
   try {
