@@ -108,7 +108,13 @@ describe('webhook runner', () => {
     const { url } = await receiver((_n, _e, res) => json(res, 200, [{ type: 'Reviewed' }]));
     const bus = await startWebhookAgent(url);
     let shared: AbortSignal | undefined;
-    await bus.subscribe({ name: 'peek', topic: 'peek', handler: (_e, ctx) => void (shared = ctx.signal) });
+    await bus.subscribe({
+      name: 'peek',
+      topic: 'peek',
+      handler: (_e, ctx) => {
+        shared = ctx.signal;
+      },
+    });
     await bus.publish({ topic: 'peek', type: 'Peek' });
     const signal = await eventually(() => shared, 'the peek handler');
     const calls = 40;
