@@ -70,7 +70,8 @@ export async function startAggregator(
     AGGREGATORS_NAMESPACE,
     `${definition.id}/`,
     options.retention,
-    (instance) => instance.status !== 'waiting',
+    // Names may contain '/': the prefix alone could take another aggregator's instances.
+    (instance) => instance.aggregator_id === definition.id && instance.status !== 'waiting',
   );
   const subscription: Subscription = await bus.subscribe({
     name,

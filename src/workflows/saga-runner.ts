@@ -78,7 +78,8 @@ export async function startSaga(
     SAGAS_NAMESPACE,
     `${definition.name}/`,
     options.retention,
-    (state) => state.status !== 'in_progress',
+    // Names may contain '/': the prefix alone could take another saga's instances.
+    (state) => state.saga === definition.name && state.status !== 'in_progress',
   );
   const subscription: Subscription = await bus.subscribe({
     name,
