@@ -4,23 +4,14 @@
  * acknowledgement (see `RunningAgent`); pruned here once a correlation has been quiet for
  * the runtime's `budgetRetention`, so that the namespace does not grow for ever.
  */
-import { isAgentbusError } from '../errors.js';
 import type { StateArea } from '../store/event-store.js';
+import { pruneFinished } from '../workflows/retention.js';
 import { BUDGET_NAMESPACE } from './running-agent.js';
 
 /**
  * Deletes the budget records last written before `before` (ms since the epoch); returns how
  * many. A record written meanwhile stays (each delete is a compare-and-set on the version read).
  */
-export async function pruneBudgets(state: StateArea, before: number): Promise<number> {
-  let pruned = 0;
-  for await (const record of state.list<number>(BUDGET_NAMESPACE)) {
-    if (record.updatedAt >= before) continue;
-    try {
-      if (await state.delete(BUDGET_NAMESPACE, record.key, record.version)) pruned++;
-    } catch (error) {
-      if (!isAgentbusError(error, 'CONCURRENCY_CONFLICT')) throw error;
-    }
-  }
-  return pruned;
+export function pruneBudgets(state: StateArea, before: number): Promise<number> {
+  return pruneFinished(state, BUDGET_NAMESPACE, '', before, () => true);
 }

@@ -160,6 +160,8 @@ export class Timers {
   #armedFor: number | undefined;
   #unsubscribe: (() => void) | undefined;
   #firing: Promise<number> | undefined;
+  /** The one round queued behind {@link #firing} for the calls made while it runs. */
+  #queued: Promise<number> | undefined;
   #again = false;
   #throttle: NodeJS.Timeout | undefined;
   #closed = false;
@@ -273,14 +275,28 @@ export class Timers {
    * Resolves with how many this call fired (handy with a manual clock in tests).
    */
   fireDue(): Promise<number> {
-    if (this.#firing) {
-      this.#again = true;
-      return this.#firing.then(() => this.fireDue());
+    if (!this.#firing) return this.#startRound();
+    // Calls made during a round share one round after it (it sees what they were called
+    // for): never a round, or a promise, per call. One per call piled up without bound
+    // whenever wake-ups came faster than rounds ended (PostgreSQL under load).
+    this.#again = true;
+    if (!this.#queued) {
+      const next = () => {
+        this.#queued = undefined;
+        // A round started since (by a call after the current one ended) serves these calls.
+        return this.#firing ?? this.#startRound();
+      };
+      this.#queued = this.#firing.then(next, next);
     }
-    this.#firing = this.#fireLoop().finally(() => {
-      this.#firing = undefined;
+    return this.#queued;
+  }
+
+  #startRound(): Promise<number> {
+    const round = this.#fireLoop().finally(() => {
+      if (this.#firing === round) this.#firing = undefined;
     });
-    return this.#firing;
+    this.#firing = round;
+    return round;
   }
 
   /** Stops firing in this process; the timers stay in the store. */

@@ -16,6 +16,7 @@ import {
   isAwaited,
 } from './aggregator.js';
 import { commitDecision, idFor } from './commit.js';
+import { InstancePruner } from './retention.js';
 import type { AggregatorConfig } from './schemas.js';
 
 /** State-area namespace of aggregator instances (key `<aggregator_id>/<correlation_id>`). */
@@ -30,6 +31,8 @@ export interface RunningAggregator {
   instance(correlationId: string): Promise<AggregatorInstance | undefined>;
   /** Resolves when this process holds no deliveries (tests). */
   idle(): Promise<void>;
+  /** Deletes the finished instances older than `retention` now; resolves with how many. */
+  prune(): Promise<number>;
   /** Stops the subscription; instances and timers stay in the store. */
   close(): Promise<void>;
 }
@@ -38,6 +41,12 @@ export interface RunningAggregator {
 export interface StartAggregatorOptions {
   /** Where a new subscription starts. @default "latest" */
   readonly start?: 'earliest' | 'latest';
+  /**
+   * How long an instance is kept after it completed or timed out (a duration); older ones
+   * are deleted, at most once an hour. An event of a deleted instance's correlation starts
+   * a new one. @default "7d"
+   */
+  readonly retention?: string | number;
 }
 
 /**
@@ -56,20 +65,35 @@ export async function startAggregator(
   const definition = typeof config === 'object' && config !== null && 'waitFor' in config ? config : defineAggregator(config);
   const types = [...new Set([...definition.waitFor.map((w) => w.type), AGGREGATOR_TIMEOUT_EVENT])];
   const name = `aggregator:${definition.id}`;
+  const pruner = new InstancePruner<AggregatorInstance>(
+    bus,
+    AGGREGATORS_NAMESPACE,
+    `${definition.id}/`,
+    options.retention,
+    // Names may contain '/': the prefix alone could take another aggregator's instances.
+    (instance) => instance.aggregator_id === definition.id && instance.status !== 'waiting',
+  );
   const subscription: Subscription = await bus.subscribe({
     name,
     topic: definition.topic,
     filter: { event: { type: types } },
     start: options.start ?? 'latest',
     source: `/agentbus/aggregators/${definition.id}`,
-    handler: (envelope) => handleAggregatorEvent(bus, definition, envelope),
+    handler: async (envelope) => {
+      await handleAggregatorEvent(bus, definition, envelope);
+      pruner.maybePrune();
+    },
   });
   return {
     definition,
     subscription: name,
     instance: (correlationId) => getAggregatorInstance(bus.store, definition.id, correlationId),
     idle: () => subscription.idle(),
-    close: () => subscription.close(),
+    prune: () => pruner.prune(),
+    close: async () => {
+      await subscription.close();
+      await pruner.close();
+    },
   };
 }
 

@@ -19,6 +19,7 @@ import {
   sagaEventTypes,
   sagaSource,
 } from './saga.js';
+import { InstancePruner } from './retention.js';
 import type { SagaConfig } from './schemas.js';
 
 /** State-area namespace of saga instances (key `<saga>/<saga_id>`). */
@@ -39,6 +40,8 @@ export interface RunningSaga {
   get(sagaId: string): Promise<SagaState | undefined>;
   /** Resolves when this process holds no deliveries (tests). */
   idle(): Promise<void>;
+  /** Deletes the finished instances older than `retention` now; resolves with how many. */
+  prune(): Promise<number>;
   /** Stops the subscription; instances and timers stay in the store. */
   close(): Promise<void>;
 }
@@ -49,6 +52,11 @@ export interface StartSagaOptions {
   readonly start?: 'earliest' | 'latest';
   /** Handlers running at once (instances are independent). @default 1 */
   readonly concurrency?: number;
+  /**
+   * How long an instance is kept after it ended (completed, compensated or failed; a
+   * duration); older ones are deleted, at most once an hour. @default "7d"
+   */
+  readonly retention?: string | number;
 }
 
 /**
@@ -65,6 +73,14 @@ export async function startSaga(
 ): Promise<RunningSaga> {
   const definition = typeof config === 'object' && config !== null && 'eventsTopic' in config ? config : defineSaga(config);
   const name = `saga:${definition.name}`;
+  const pruner = new InstancePruner<SagaState>(
+    bus,
+    SAGAS_NAMESPACE,
+    `${definition.name}/`,
+    options.retention,
+    // Names may contain '/': the prefix alone could take another saga's instances.
+    (state) => state.saga === definition.name && state.status !== 'in_progress',
+  );
   const subscription: Subscription = await bus.subscribe({
     name,
     topic: definition.eventsTopic,
@@ -72,7 +88,10 @@ export async function startSaga(
     start: options.start ?? 'latest',
     concurrency: options.concurrency ?? 1,
     source: sagaSource(definition.name),
-    handler: (envelope) => handleSagaEvent(bus, definition, envelope),
+    handler: async (envelope) => {
+      await handleSagaEvent(bus, definition, envelope);
+      pruner.maybePrune();
+    },
   });
   return {
     definition,
@@ -89,7 +108,11 @@ export async function startSaga(
     },
     get: (sagaId) => getSaga(bus.store, definition.name, sagaId),
     idle: () => subscription.idle(),
-    close: () => subscription.close(),
+    prune: () => pruner.prune(),
+    close: async () => {
+      await subscription.close();
+      await pruner.close();
+    },
   };
 }
 

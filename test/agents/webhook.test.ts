@@ -101,6 +101,31 @@ describe('webhook runner', () => {
     expect(first.headers['content-type']).toBe('application/json');
   });
 
+  it('leaves nothing behind on the handler signal it shares with other deliveries, call after call (soak)', async () => {
+    // Regression: AbortSignal.any([ctx.signal, timeout]) per call kept a WeakRef in ctx.signal
+    // on Node 20; without a subscription timeout that signal is one for the whole process,
+    // so a long-running `agentbus run` grew by every webhook call.
+    const { url } = await receiver((_n, _e, res) => json(res, 200, [{ type: 'Reviewed' }]));
+    const bus = await startWebhookAgent(url);
+    let shared: AbortSignal | undefined;
+    await bus.subscribe({
+      name: 'peek',
+      topic: 'peek',
+      handler: (_e, ctx) => {
+        shared = ctx.signal;
+      },
+    });
+    await bus.publish({ topic: 'peek', type: 'Peek' });
+    const signal = await eventually(() => shared, 'the peek handler');
+    const calls = 40;
+    for (let i = 0; i < calls; i++) await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    await waitForEvents(bus, 'Reviewed', calls);
+    // Node keeps the signals derived from a signal under this internal symbol.
+    const dependants = Object.getOwnPropertySymbols(signal).find((s) => s.description === 'kDependantSignals');
+    const size = dependants ? ((signal as unknown as Record<symbol, Set<unknown>>)[dependants]?.size ?? 0) : 0;
+    expect(size).toBeLessThan(calls / 4);
+  });
+
   it('retries a 5xx and acknowledges the later 2xx (a bare array of events)', async () => {
     const { url, received } = await receiver((n, _e, res) =>
       n < 3 ? json(res, 503, { error: 'warming up' }) : json(res, 200, [{ type: 'Reviewed' }]),

@@ -5,7 +5,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Bus } from '../../src/bus/index.js';
 import { createManualClock, createTestBus } from '../../src/testing.js';
-import { aggregatorStatusLine, listAggregatorInstances, startAggregator } from '../../src/workflows/index.js';
+import {
+  AGGREGATORS_NAMESPACE,
+  aggregatorStatusLine,
+  listAggregatorInstances,
+  startAggregator,
+} from '../../src/workflows/index.js';
 import { eventsOfType, until } from './helpers.js';
 
 const SEED = {
@@ -162,5 +167,40 @@ describe('aggregator', () => {
       await second.close();
       await first.dispose();
     }
+  });
+});
+
+describe('aggregator retention (soak)', () => {
+  it('deletes instances that ended longer than `retention` ago as it handles events; waiting ones stay', async () => {
+    // Regression: every correlation's instance stayed for ever (with the envelopes it
+    // collected): the namespace grew by about two records a second in the soak's join.
+    const clock = createManualClock(Date.now());
+    const bus = await testBus({ clock });
+    const agg = await startAggregator(bus, { ...SEED, timeout: '30d' }, { retention: '1h' });
+    const count = async () => (await listAggregatorInstances(bus.store, { aggregatorId: SEED.aggregator_id })).length;
+    for (let i = 0; i < 20; i++) {
+      await done(bus, 'APIDesignCompleted', '/backend-architect', `old-${i}`);
+      await done(bus, 'WireframeCompleted', '/ux-designer', `old-${i}`);
+      await done(bus, 'TestPlanCompleted', '/test-engineer', `old-${i}`);
+    }
+    await done(bus, 'APIDesignCompleted', '/backend-architect', 'still-waiting');
+    await until(async () => ((await eventsOfType(bus, 'Phase1CompletedEvent')).length === 20 ? true : undefined), '20 completed');
+    await agg.idle();
+    expect(await count()).toBe(21);
+    clock.advance(2 * 3_600_000);
+    // The next event prunes in the background: the ended instances go, the waiting one and the new one stay.
+    await done(bus, 'APIDesignCompleted', '/backend-architect', 'new');
+    await until(async () => ((await count()) === 2 ? true : undefined), 'the ended instances pruned');
+    expect((await agg.instance('still-waiting'))?.status).toBe('waiting');
+    expect(await bus.store.state.get(AGGREGATORS_NAMESPACE, `${SEED.aggregator_id}/old-0`)).toBeUndefined();
+    expect(await agg.prune()).toBe(0);
+  });
+
+  it('refuses a retention that is not a positive duration, naming it', async () => {
+    const bus = await testBus();
+    await expect(startAggregator(bus, SEED, { retention: '0s' })).rejects.toMatchObject({
+      code: 'OPTIONS_INVALID',
+      details: { field: 'retention' },
+    });
   });
 });

@@ -155,3 +155,20 @@ describe('saga orchestrator', () => {
     }
   });
 });
+
+describe('saga retention (soak)', () => {
+  it('deletes instances that ended longer than `retention` ago as it handles events', async () => {
+    const clock = createManualClock(Date.now());
+    const bus = await createTestBus({ clock });
+    buses.push(bus);
+    const saga = await startSaga(bus, DEPLOY, { retention: '1h' });
+    await worker(bus);
+    for (let i = 0; i < 5; i++) await saga.start(`old-${i}`);
+    await until(async () => ((await listSagas(bus.store)).every((s) => s.status === 'completed') ? true : undefined), 'done');
+    expect(await listSagas(bus.store)).toHaveLength(5);
+    clock.advance(2 * 3_600_000);
+    await saga.start('new');
+    await until(async () => ((await listSagas(bus.store)).length === 1 ? true : undefined), 'the ended sagas pruned');
+    expect((await listSagas(bus.store))[0]?.saga_id).toBe('new');
+  });
+});

@@ -5,9 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Bus, createBus } from '../../src/bus/index.js';
 import { OUTBOX_NAMESPACE } from '../../src/bus/outbox.js';
+import { TIMERS_NAMESPACE } from '../../src/bus/timers.js';
 import { isAgentbusError } from '../../src/errors.js';
 import { cancelTimer, createEnvelope, putTimer } from '../../src/index.js';
 import type { StoredEvent } from '../../src/store/index.js';
@@ -109,6 +110,36 @@ describe('delayed publish', () => {
     expect(got).toEqual([envelope.event.id]);
     const [stored] = await reminders(bus);
     expect((stored as StoredEvent).storedAt).toBeGreaterThanOrEqual(published + 300);
+  });
+});
+
+describe('fireDue under wake-ups faster than its rounds (soak: PostgreSQL workers)', () => {
+  it('runs one more round for all the calls made during a round, not one each', async () => {
+    // Regression: every call made while a round ran chained a promise (and later a round of
+    // its own) on it; with a wake-up per commit and slower rounds (PostgreSQL under load)
+    // they piled up without bound: 93,000 pending promises in a worker after 8 minutes.
+    const clock = createManualClock();
+    const bus = await open(dbPath(), { clock });
+    for (let i = 0; i < 3; i++) await bus.publish({ topic: 't', type: 'ReminderEvent', payload: { i }, delay: '1m' });
+    expect(await bus.timers.fireDue()).toBe(0); // after the rounds the publishes started
+    clock.advance(60_000);
+    const list = vi.spyOn(bus.store.state, 'list');
+    const rounds = () => list.mock.calls.filter(([namespace]) => namespace === TIMERS_NAMESPACE).length;
+    const first = bus.timers.fireDue();
+    const during = Array.from({ length: 500 }, () => bus.timers.fireDue());
+    expect(await first).toBe(3);
+    expect(await Promise.all(during)).toEqual(new Array(500).fill(0));
+    // The first round reads the timers once per fired timer and once more; the round after
+    // it once. Before the fix: 500 more rounds.
+    expect(rounds()).toBeLessThanOrEqual(3 + 1 + 1);
+    expect(await reminders(bus)).toHaveLength(3);
+    // Calls made after the queued round started get a round of their own, and see new timers.
+    await bus.publish({ topic: 't', type: 'ReminderEvent', payload: { i: 3 }, delay: '1m' });
+    expect(await bus.timers.fireDue()).toBe(0);
+    clock.advance(60_000);
+    const again = await Promise.all(Array.from({ length: 50 }, () => bus.timers.fireDue()));
+    expect(again.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(await reminders(bus)).toHaveLength(4);
   });
 });
 

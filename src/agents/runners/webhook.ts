@@ -51,15 +51,21 @@ async function call(spec: WebhookRunnerSpec, timeoutMs: number, event: Envelope,
     [WEBHOOK_HEADERS.agent]: ctx.agent,
   };
   if (spec.secret) headers[WEBHOOK_HEADERS.signature] = signWebhook(spec.secret, timestamp, body);
-  const timeout = new AbortController();
+  // One controller for the timeout and the handler's signal, not AbortSignal.any: on Node 20
+  // that keeps a WeakRef per call in the handler's signal, which is one long-lived signal
+  // shared by every delivery without a timeout (soak: the set grew by every webhook call).
+  const abort = new AbortController();
   const timer = setTimeout(
     () =>
-      timeout.abort(
+      abort.abort(
         new AgentbusError('TIMEOUT', `webhook POST ${spec.url} timed out after ${timeoutMs} ms`, { url: spec.url, timeoutMs }),
       ),
     timeoutMs,
   );
-  const signal = AbortSignal.any([ctx.signal, timeout.signal]);
+  const onAbort = () => abort.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) onAbort();
+  else ctx.signal.addEventListener('abort', onAbort, { once: true });
+  const signal = abort.signal;
   let status: number;
   let text: string;
   let retryAfter: string | null;
@@ -72,11 +78,12 @@ async function call(spec: WebhookRunnerSpec, timeoutMs: number, event: Envelope,
     text = await readBounded(response);
   } catch (error) {
     throwIfAborted(ctx.signal);
-    throwIfAborted(timeout.signal);
+    throwIfAborted(signal);
     const cause = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
     throw new RunnerError('temporary_failure', `webhook POST ${spec.url} failed: ${cause}`, { cause: error });
   } finally {
     clearTimeout(timer);
+    ctx.signal.removeEventListener('abort', onAbort);
   }
   if (status >= 200 && status < 300)
     return publishOutput(ctx, parseEvents(text, contentType, spec.url), `response of ${spec.url}: events`);

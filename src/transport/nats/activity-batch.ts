@@ -15,7 +15,8 @@ import type { ActivityKind, EventCounts } from '../../store/event-store.js';
 export class ActivityBatch {
   #tally = new ActivityTally();
   #scheduled = false;
-  #writing: Promise<void> = Promise.resolve();
+  /** The one write in flight; counts made meanwhile wait in the tally and go in the next. */
+  #writing: Promise<void> | undefined;
 
   constructor(
     private readonly counts: EventCounts,
@@ -25,27 +26,39 @@ export class ActivityBatch {
   /** Counts one settlement of an event on `topic`; written within this turn of the event loop. */
   count(kind: ActivityKind, topic: string): void {
     this.#tally.add(kind, topic);
-    if (!this.#scheduled) {
+    if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
       setImmediate(this.#send);
     }
   }
 
-  /** Writes what is counted now, and resolves once every write so far is done. */
+  /** Writes what is counted now, and resolves once it is written (or reported lost). */
   async flush(): Promise<void> {
-    this.#send();
-    await this.#writing;
+    // A write in flight, then the one of what was counted meanwhile, then any later counts.
+    for (let i = 0; i < 3 && (this.#writing || !this.#tally.empty); i++) {
+      this.#send();
+      await this.#writing;
+    }
   }
 
+  /**
+   * Starts a write of the tally unless one is in flight. One write at a time, not one queued
+   * per turn: when writes took longer than a turn (a busy store) the queue grew without bound
+   * (soak, NATS workers: thousands of pending writes after minutes).
+   */
   readonly #send = (): void => {
     this.#scheduled = false;
-    if (this.#tally.empty) return;
+    if (this.#writing || this.#tally.empty) return;
     const rows = this.#tally.rows();
     this.#tally = new ActivityTally();
-    this.#writing = this.#writing.then(() =>
-      this.counts.record(rows).catch((error: unknown) => {
+    this.#writing = this.counts
+      .record(rows)
+      .catch((error: unknown) => {
         this.onLost(error instanceof Error ? error : new Error(String(error)));
-      }),
-    );
+      })
+      .finally(() => {
+        this.#writing = undefined;
+        this.#send();
+      });
   };
 }
