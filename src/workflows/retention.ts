@@ -16,10 +16,14 @@ export const DEFAULT_INSTANCE_RETENTION_MS = 7 * 86_400_000;
 /** A runner prunes at most this often (or every `retention`, if shorter). */
 const PRUNE_EVERY_MS = 3_600_000;
 
+/** Deletes in flight at once while pruning: on SQLite they share a group commit, on PostgreSQL the pool. */
+const DELETES_AT_ONCE = 256;
+
 /**
  * Deletes the records under `prefix` of `namespace` that `finished` accepts and that were
  * last written before `before` (ms since the epoch); returns how many. A record written
- * meanwhile stays (each delete is a compare-and-set on the version read).
+ * meanwhile stays (each delete is a compare-and-set on the version read). Deletes go
+ * {@link DELETES_AT_ONCE} at a time, not one commit each.
  */
 export async function pruneFinished<T>(
   state: StateArea,
@@ -29,14 +33,29 @@ export async function pruneFinished<T>(
   finished: (value: T) => boolean,
 ): Promise<number> {
   let pruned = 0;
+  // Settled promises only (never rejected while the loop awaits the next page): an error is kept and thrown after.
+  let pending: Array<Promise<unknown>> = [];
+  let failure: { error: unknown } | undefined;
+  const settle = async () => {
+    await Promise.all(pending);
+    pending = [];
+    if (failure) throw failure.error;
+  };
   for await (const record of state.list<T>(namespace, { prefix })) {
     if (record.updatedAt >= before || !finished(record.value)) continue;
-    try {
-      if (await state.delete(namespace, record.key, record.version)) pruned++;
-    } catch (error) {
-      if (!isAgentbusError(error, 'CONCURRENCY_CONFLICT')) throw error;
-    }
+    pending.push(
+      state.delete(namespace, record.key, record.version).then(
+        (deleted) => {
+          if (deleted) pruned++;
+        },
+        (error: unknown) => {
+          if (!isAgentbusError(error, 'CONCURRENCY_CONFLICT')) failure ??= { error };
+        },
+      ),
+    );
+    if (pending.length >= DELETES_AT_ONCE) await settle();
   }
+  await settle();
   return pruned;
 }
 
