@@ -38,7 +38,11 @@ export interface CommandRunnerSpec {
   command: string;
   args?: string[];
   cwd?: string;
-  /** Added to the inherited environment. */
+  /**
+   * Added to the inherited environment, which is this process's without agentbus's own
+   * `AGENTBUS_*` variables (tokens, store and NATS URLs) except `AGENTBUS_DB` and
+   * `AGENTBUS_CONFIG`; name one here to pass it on purpose.
+   */
   env?: Record<string, string>;
   /** Killed (SIGTERM, then SIGKILL after `killGrace`) when it runs longer. @default "60s" (or the subscription's timeout, whichever is first) */
   timeout?: string | number;
