@@ -20,6 +20,8 @@ export interface ServerDeps {
   readonly heartbeatMs: number;
   /** An SSE client that takes longer than this to accept one event is disconnected, ms. */
   readonly slowClientMs: number;
+  /** Most live streams open at once; more are refused with 503. */
+  readonly maxStreams: number;
   /** One line per request and per server-side failure; never a token. */
   readonly log: (line: string) => void;
   /** Status sources of the layers above the bus (observe, agents, workflows). */

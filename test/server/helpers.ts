@@ -24,6 +24,8 @@ export interface TestServerOptions {
   bodyLimit?: number;
   heartbeatMs?: number;
   slowClientMs?: number;
+  maxStreams?: number;
+  headersTimeoutMs?: number;
   /** `default`: what `agentbus serve` wires in (observe, webhook subscriptions). */
   integrations?: Integrations | 'default';
   retry?: { max_retries: number };
@@ -52,6 +54,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.slowClientMs ? { slowClientMs: options.slowClientMs } : {}),
+    ...(options.maxStreams ? { maxStreams: options.maxStreams } : {}),
+    ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
     ...(integrations ? { integrations } : {}),
     log: (line) => logs.push(line),
   });
