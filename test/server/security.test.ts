@@ -292,6 +292,27 @@ describe('without tokens (loopback only)', () => {
     expect((await fetch(`${open.url}/v1/subscriptions/%2Fexfiltrate`, { method: 'DELETE' })).status).toBe(204);
   });
 
+  it('shows a webhook URL without its password or query values, in the API and the dashboard', async () => {
+    const url = 'http://bot:pw-secret-4711@127.0.0.1:9/collect?key=k-secret-4712&team=ops';
+    const created = await fetch(`${open.url}/v1/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: '/redacted-hook', topic: 'redacted.>', webhook: { url } }),
+    });
+    expect(created.status).toBe(201);
+    const shown = [
+      await created.text(),
+      await (await fetch(`${open.url}/v1/subscriptions`)).text(),
+      await (await fetch(`${open.url}/v1/agents`)).text(),
+      await (await fetch(`${open.url}/subscriptions`)).text(),
+      await (await fetch(`${open.url}/agents`)).text(),
+    ].join('\n');
+    expect(shown).toContain('http://127.0.0.1:9/collect?key=…&team=…');
+    expect(shown).not.toContain('pw-secret-4711');
+    expect(shown).not.toContain('k-secret-4712');
+    expect((await fetch(`${open.url}/v1/subscriptions/%2Fredacted-hook`, { method: 'DELETE' })).status).toBe(204);
+  });
+
   it('answers only requests addressed to a loopback name, so a DNS-rebound page reads nothing', async () => {
     const { port } = new URL(open.url);
     const get = (host: string) =>

@@ -5,7 +5,7 @@
  * (`/v1/subscriptions/%2Fdeployer`).
  */
 import type { Hono } from 'hono';
-import { validateAgentName } from '../../agents/index.js';
+import { redactUrl, validateAgentName } from '../../agents/index.js';
 import { type StartInput, parseStart, validateSubscriptionName } from '../../bus/index.js';
 import type { JsonValue } from '../../envelope/index.js';
 import { AgentbusError, invalidField, refuseUnknownKeys } from '../../errors.js';
@@ -88,11 +88,14 @@ export function registerSubscriptionRoutes(app: Hono<ServerEnv>, deps: ServerDep
   });
 }
 
-/** The webhook as shown: its URL and settings, never its headers' values (they may hold secrets). */
+/**
+ * The webhook as shown: its URL without credentials or query values, its settings, never
+ * its headers' values (they may hold secrets).
+ */
 function publicWebhook(spec: WebhookSubscriptionSpec | undefined) {
   if (!spec) return null;
   return {
-    url: spec.url,
+    url: redactUrl(spec.url),
     ...(spec.headers ? { headers: Object.keys(spec.headers) } : {}),
     ...(spec.timeout ? { timeout: spec.timeout } : {}),
     signed: spec.secret !== undefined,
