@@ -17,6 +17,7 @@ import { TOKEN_COOKIE, isPublicPath } from './dashboard/login.js';
 import { isLoopback } from './loopback.js';
 import type { ServerDeps, ServerEnv } from './env.js';
 import type { Integrations } from './integrations.js';
+import { createWebhookTargetPolicy } from './webhook-targets.js';
 import { buildOpenApi } from './openapi.js';
 import { problem, problemOf, problemResponse } from './problem.js';
 import { registerDlqRoutes } from './routes/dlq.js';
@@ -41,6 +42,12 @@ export interface AppOptions {
    * the log on every append. One more is refused with 503 and `Retry-After`. @default 256
    */
   readonly maxStreams?: number;
+  /**
+   * Networks (CIDR) a webhook subscription created over HTTP may not target: its host, or an
+   * address it resolves to when created, in one of them is refused. `[]` allows every address.
+   * @default DEFAULT_WEBHOOK_DENY: link-local (cloud metadata, 169.254.169.254) and kin
+   */
+  readonly webhookDeny?: readonly string[];
   /** Receives one line per request and per server-side failure. @default no logging */
   readonly log?: (line: string) => void;
   /** Status sources of observe/, agents/ and workflows/. @default none */
@@ -66,6 +73,7 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
     heartbeatMs: options.heartbeatMs ?? 15_000,
     slowClientMs: options.slowClientMs ?? 30_000,
     maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS,
+    webhookTargets: createWebhookTargetPolicy(options.webhookDeny),
     log: options.log ?? (() => {}),
     integrations: options.integrations ?? {},
   };

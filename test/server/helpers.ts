@@ -26,6 +26,7 @@ export interface TestServerOptions {
   slowClientMs?: number;
   maxStreams?: number;
   headersTimeoutMs?: number;
+  webhookDeny?: string[];
   /** `default`: what `agentbus serve` wires in (observe, webhook subscriptions). */
   integrations?: Integrations | 'default';
   retry?: { max_retries: number };
@@ -56,6 +57,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.slowClientMs ? { slowClientMs: options.slowClientMs } : {}),
     ...(options.maxStreams ? { maxStreams: options.maxStreams } : {}),
     ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+    ...(options.webhookDeny ? { webhookDeny: options.webhookDeny } : {}),
     ...(integrations ? { integrations } : {}),
     log: (line) => logs.push(line),
   });

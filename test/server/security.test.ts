@@ -252,6 +252,18 @@ describe('binding', () => {
     }
   });
 
+  it('refuses a server.webhookDeny entry that is not a network, naming it', async () => {
+    const bus = await createTestBus();
+    try {
+      await expect(startServer({ bus, port: 0, webhookDeny: ['10.0.0.0/8', '169.254.169.254'] })).rejects.toMatchObject({
+        code: 'OPTIONS_INVALID',
+        details: { field: 'server.webhookDeny[1]' },
+      });
+    } finally {
+      await bus.dispose();
+    }
+  });
+
   it('knows loopback addresses', () => {
     for (const host of ['127.0.0.1', '127.8.9.1', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1'])
       expect(isLoopback(host)).toBe(true);
@@ -311,6 +323,43 @@ describe('without tokens (loopback only)', () => {
     expect(shown).not.toContain('pw-secret-4711');
     expect(shown).not.toContain('k-secret-4712');
     expect((await fetch(`${open.url}/v1/subscriptions/%2Fredacted-hook`, { method: 'DELETE' })).status).toBe(204);
+  });
+
+  it('refuses webhooks to cloud metadata and link-local addresses (SSRF), however the address is written', async () => {
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data/',
+      'http://0xA9FEA9FE/latest/',
+      'http://[::ffff:169.254.169.254]/',
+      'http://[fe80::1]:8080/',
+      'http://[fd00:ec2::254]/',
+    ]) {
+      const refused = await fetch(`${open.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: '/metadata', topic: '>', webhook: { url } }),
+      });
+      expect(refused.status, url).toBe(400);
+      expect(await json(refused)).toMatchObject({ code: 'OPTIONS_INVALID', field: 'body.webhook.url' });
+    }
+    expect((await fetch(`${open.url}/v1/subscriptions/%2Fmetadata`)).status).toBe(404);
+  });
+
+  it('refuses webhooks into the networks server.webhookDeny names, also through a host name that resolves there', async () => {
+    const strict = await startTestServer({ integrations: 'default', webhookDeny: ['127.0.0.0/8', '::1/128'] });
+    try {
+      const refused = await fetch(`${strict.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: '/internal', topic: '>', webhook: { url: 'http://localhost:5432/' } }),
+      });
+      expect(refused.status).toBe(400);
+      expect(await json(refused)).toMatchObject({
+        field: 'body.webhook.url',
+        reason: expect.stringMatching(/^localhost resolves to (127\.0\.0\.1|::1), which is in a network/),
+      });
+    } finally {
+      await strict.close();
+    }
   });
 
   it('answers only requests addressed to a loopback name, so a DNS-rebound page reads nothing', async () => {

@@ -39,6 +39,7 @@ export function registerSubscriptionRoutes(app: Hono<ServerEnv>, deps: ServerDep
     requireAdmin(c.get('principal'), 'create subscriptions');
     if (!webhooks) throw notImplemented('webhook subscriptions (src/agents webhook runner)');
     const spec = parseWebhookSpec(await jsonObject(c));
+    await deps.webhookTargets.check(spec.url, 'body.webhook.url');
     if (await subscriptions.get(spec.name)) {
       throw new AgentbusError('CONCURRENCY_CONFLICT', `subscription ${spec.name} already exists`, { field: 'body.name' });
     }
