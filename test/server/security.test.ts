@@ -304,13 +304,18 @@ describe('without tokens (loopback only)', () => {
     expect((await fetch(`${open.url}/v1/subscriptions/%2Fexfiltrate`, { method: 'DELETE' })).status).toBe(204);
   });
 
-  it('shows a webhook URL without its password or query values, in the API and the dashboard', async () => {
-    const url = 'http://bot:pw-secret-4711@127.0.0.1:9/collect?key=k-secret-4712&team=ops';
-    const created = await fetch(`${open.url}/v1/subscriptions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: '/redacted-hook', topic: 'redacted.>', webhook: { url } }),
-    });
+  it('refuses a webhook URL with a password, and shows one without its query values in the API and the dashboard', async () => {
+    const create = (url: string) =>
+      fetch(`${open.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: '/redacted-hook', topic: 'redacted.>', webhook: { url } }),
+      });
+    // A password in the URL is refused outright (fetch would refuse it on every call, quoting it).
+    const withPassword = await create('http://bot:pw-secret-4711@127.0.0.1:9/collect');
+    expect(withPassword.status).toBe(400);
+    expect(await withPassword.text()).not.toContain('pw-secret-4711');
+    const created = await create('http://127.0.0.1:9/collect?key=k-secret-4712&team=ops');
     expect(created.status).toBe(201);
     const shown = [
       await created.text(),

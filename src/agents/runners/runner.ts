@@ -103,6 +103,14 @@ export function validateRunnerSpec(spec: unknown, field = 'runner'): RunnerSpec 
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
       throw invalidField('OPTIONS_INVALID', `${field}.url`, 'must be an http:// or https:// URL');
     }
+    // fetch refuses such URLs on every call; and a password in a URL ends up wherever the URL is shown.
+    if (url.username !== '' || url.password !== '') {
+      throw invalidField(
+        'OPTIONS_INVALID',
+        `${field}.url`,
+        'must not carry a user name or password; send credentials in headers (authorization)',
+      );
+    }
     if (s.secret !== undefined && (typeof s.secret !== 'string' || s.secret.length < MIN_SECRET_LENGTH)) {
       throw invalidField('OPTIONS_INVALID', `${field}.secret`, `must be a string of at least ${MIN_SECRET_LENGTH} characters`);
     }

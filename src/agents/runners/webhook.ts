@@ -101,7 +101,9 @@ async function call(
     throwIfAborted(ctx.signal);
     throwIfAborted(timeout.signal);
     const cause = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
-    throw new RunnerError('temporary_failure', `webhook POST ${shown} failed: ${cause}`, { cause: error });
+    // Some network errors quote the URL as given; the message is kept in dead letters.
+    const said = cause.split(spec.url).join(shown);
+    throw new RunnerError('temporary_failure', `webhook POST ${shown} failed: ${said}`, { cause: error });
   } finally {
     clearTimeout(timer);
   }

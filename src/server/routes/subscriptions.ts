@@ -131,6 +131,14 @@ export function parseWebhookSpec(body: Record<string, unknown>): WebhookSubscrip
   if (typeof url !== 'string' || !/^https?:\/\//.test(url) || !URL.canParse(url)) {
     throw invalidField('OPTIONS_INVALID', 'body.webhook.url', 'must be an http:// or https:// URL');
   }
+  const parsed = new URL(url);
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw invalidField(
+      'OPTIONS_INVALID',
+      'body.webhook.url',
+      'must not carry a user name or password; send credentials in webhook.headers (authorization)',
+    );
+  }
   if (headers !== undefined) {
     if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
       throw invalidField('OPTIONS_INVALID', 'body.webhook.headers', 'must be an object of strings');
