@@ -97,6 +97,24 @@ describe('authentication', () => {
     expect(crossSite.status).toBe(403);
   });
 
+  it('sends a signed-in browser back only to a path of this site (no open redirect through tabs or backslashes)', async () => {
+    const signIn = async (next: string) => {
+      const response = await fetch(`${t.url}/login`, {
+        method: 'POST',
+        body: new URLSearchParams({ token: READER, next }),
+        redirect: 'manual',
+      });
+      await response.body?.cancel();
+      return response.headers.get('location');
+    };
+    for (const next of ['/\t/evil.example', '/\n/evil.example', '/\\evil.example', '//evil.example', 'https://evil.example']) {
+      expect(await signIn(next), JSON.stringify(next)).toBe('/');
+    }
+    expect(await signIn('/dlq/1?status=all')).toBe('/dlq/1?status=all');
+    const form = await (await fetch(`${t.url}/login?next=${encodeURIComponent('/\t/evil.example')}`)).text();
+    expect(form).toContain('name="next" value="/"');
+  });
+
   it('refuses a sign-in posted from another site (login CSRF), setting no cookie', async () => {
     for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { origin: 'https://evil.example' }] as Record<string, string>[]) {
       const response = await fetch(`${t.url}/login`, {
