@@ -21,7 +21,7 @@ export { commandRunner } from './runners/command.js';
 export { createRunner } from './runners/create.js';
 export { functionRunner } from './runners/function.js';
 export { DEFAULT_RUNNER_TIMEOUT_MS, RunnerError, isAgentRunner, validateRunnerSpec } from './runners/runner.js';
-export { webhookRunner } from './runners/webhook.js';
+export { redactUrl, webhookRunner } from './runners/webhook.js';
 export { WEBHOOK_HEADERS, signWebhook, verifyWebhookSignature } from './signature.js';
 
 export type {

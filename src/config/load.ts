@@ -41,6 +41,11 @@ export interface ServerConfig {
   readonly bodyLimit: number;
   /** Once any is configured, every route requires one. @default [] */
   readonly tokens: readonly TokenConfig[];
+  /**
+   * Networks (CIDR) a webhook subscription created over HTTP may not target.
+   * @default the server's: link-local (cloud metadata) and kin
+   */
+  readonly webhookDeny?: readonly string[];
 }
 
 /** A config file, validated and resolved. */
@@ -125,7 +130,13 @@ export async function parseConfig(value: unknown, options: ParseConfigOptions = 
     ...(config.store !== undefined ? { store: config.store } : {}),
     ...(config.nats !== undefined ? { nats: config.nats } : {}),
     ...(retention !== undefined ? { retention } : {}),
-    server: { host: config.server.host, port: config.server.port, bodyLimit: config.server.bodyLimit, tokens },
+    server: {
+      host: config.server.host,
+      port: config.server.port,
+      bodyLimit: config.server.bodyLimit,
+      tokens,
+      ...(config.server.webhookDeny !== undefined ? { webhookDeny: config.server.webhookDeny } : {}),
+    },
   };
 }
 

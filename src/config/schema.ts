@@ -2,6 +2,7 @@
  * The shape of an agentbus config file (YAML or JSON), validated with zod. Field names are
  * the file's own; {@link loadConfig} resolves tokens and reports errors by field path.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isValidTopicPattern } from '../routing/index.js';
 
@@ -32,6 +33,13 @@ export function parseByteSize(value: unknown): number | undefined {
   if (unit === undefined) return undefined;
   const bytes = Math.floor(Number(match[1]) * unit);
   return bytes > 0 ? bytes : undefined;
+}
+
+/** `10.0.0.0/8`, `fd00::/8`: an address and a prefix length its family allows. */
+function isNetwork(value: string): boolean {
+  const match = /^([^/]+)\/(\d{1,3})$/.exec(value);
+  const family = match?.[1] ? isIP(match[1]) : 0;
+  return family !== 0 && Number(match?.[2]) <= (family === 4 ? 32 : 128);
 }
 
 const topicPattern = z.string().refine(isValidTopicPattern, {
@@ -77,6 +85,8 @@ const serverSection = z.strictObject({
     })
     .default(DEFAULT_BODY_LIMIT),
   tokens: z.array(tokenEntry).default([]),
+  /** Networks (CIDR) webhook subscriptions created over HTTP may not target; replaces the default list. */
+  webhookDeny: z.array(z.string().refine(isNetwork, { message: 'not a network like 10.0.0.0/8 or fd00::/8' })).optional(),
 });
 
 /** How much history to keep (the bus's `retention` option); values are checked by `resolveRetention`. */

@@ -7,14 +7,17 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
+import { AgentbusError } from '../errors.js';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Bus } from '../bus/index.js';
 import { DEFAULT_BODY_LIMIT, type TokenConfig } from '../config/index.js';
 import { type Authenticator, bearerToken, createAuthenticator, forbidden, unauthenticated } from './auth.js';
 import { DASHBOARD_PAGES, registerDashboard } from './dashboard/index.js';
 import { TOKEN_COOKIE, isPublicPath } from './dashboard/login.js';
+import { isLoopback } from './loopback.js';
 import type { ServerDeps, ServerEnv } from './env.js';
 import type { Integrations } from './integrations.js';
+import { createWebhookTargetPolicy } from './webhook-targets.js';
 import { buildOpenApi } from './openapi.js';
 import { problem, problemOf, problemResponse } from './problem.js';
 import { registerDlqRoutes } from './routes/dlq.js';
@@ -34,11 +37,25 @@ export interface AppOptions {
   readonly heartbeatMs?: number;
   /** An SSE client slower than this to accept one event is disconnected, ms. @default 30000 */
   readonly slowClientMs?: number;
+  /**
+   * Most live streams (`/v1/events/stream`) open at once, over every token: each one reads
+   * the log on every append. One more is refused with 503 and `Retry-After`. @default 256
+   */
+  readonly maxStreams?: number;
+  /**
+   * Networks (CIDR) a webhook subscription created over HTTP may not target: its host, or an
+   * address it resolves to when created, in one of them is refused. `[]` allows every address.
+   * @default DEFAULT_WEBHOOK_DENY: link-local (cloud metadata, 169.254.169.254) and kin
+   */
+  readonly webhookDeny?: readonly string[];
   /** Receives one line per request and per server-side failure. @default no logging */
   readonly log?: (line: string) => void;
   /** Status sources of observe/, agents/ and workflows/. @default none */
   readonly integrations?: Integrations;
 }
+
+/** Default {@link AppOptions.maxStreams}. */
+export const DEFAULT_MAX_STREAMS = 256;
 
 /** Methods that carry a body the limit applies to. */
 const WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -55,6 +72,8 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
     bus: options.bus,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     slowClientMs: options.slowClientMs ?? 30_000,
+    maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS,
+    webhookTargets: createWebhookTargetPolicy(options.webhookDeny),
     log: options.log ?? (() => {}),
     integrations: options.integrations ?? {},
   };
@@ -84,6 +103,8 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
         frameAncestors: ["'none'"],
       },
       referrerPolicy: 'no-referrer',
+      // As frame-ancestors 'none', for browsers that only know this header.
+      xFrameOptions: 'DENY',
     }),
   );
   app.use('*', authenticate(auth));
@@ -120,19 +141,32 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
     }
     const headers: Record<string, string> = {};
     if (body.status === 401) headers['www-authenticate'] = 'Bearer realm="agentbus"';
-    if (body.status === 429) headers['retry-after'] = '1';
+    if (body.status === 429 || body.code === 'BACKPRESSURE') headers['retry-after'] = '1';
     return problemResponse(body, headers);
   });
   return app;
 }
 
 /**
- * Sets the caller: a bearer token, or the dashboard's cookie. Cookie-authenticated writes
- * must come from this origin (a cross-site form cannot replay a DLQ entry).
+ * Sets the caller: a bearer token, or the dashboard's cookie. A write a browser could be
+ * made to send from another site (carried by the cookie, by no credential at all when no
+ * tokens are configured, or to sign in and out) must not come from another site: a
+ * cross-site form or `no-cors` fetch cannot replay a dead letter or create a webhook. Without
+ * tokens the server answers only requests addressed to a loopback name (`Host`), so a page
+ * whose DNS name rebinds to 127.0.0.1 reads nothing.
  */
 function authenticate(auth: Authenticator) {
   return async (c: import('hono').Context<ServerEnv>, next: () => Promise<void>) => {
-    if (auth.enabled && isPublicPath(c.req.path)) return next();
+    const unsafe = !SAFE.has(c.req.method);
+    if (!auth.enabled && !loopbackHost(c.req.header('host'))) {
+      throw new AgentbusError('UNAUTHORIZED', 'without tokens this server answers only requests to a loopback address', {
+        status: 403,
+      });
+    }
+    if (auth.enabled && isPublicPath(c.req.path)) {
+      if (unsafe && crossSite(c)) throw new AgentbusError('UNAUTHORIZED', 'sign in and out from this site', { status: 403 });
+      return next();
+    }
     const header = bearerToken(c.req.header('authorization'));
     const cookie = header === undefined && auth.enabled ? getCookie(c, TOKEN_COOKIE) : undefined;
     const principal = auth.authenticate(header ?? cookie);
@@ -142,17 +176,37 @@ function authenticate(auth: Authenticator) {
       }
       throw unauthenticated();
     }
-    if (cookie !== undefined && !SAFE.has(c.req.method) && !sameOrigin(c)) {
+    if (cookie !== undefined && unsafe && !sameOrigin(c)) {
       throw forbidden(principal, 'write from another site (cookie credentials need a same-origin request)');
     }
+    if (header === undefined && unsafe && crossSite(c)) throw forbidden(principal, 'write from another site');
     c.set('principal', principal);
     await next();
   };
 }
 
+/** True when the browser says the request comes from this origin. */
 function sameOrigin(c: import('hono').Context<ServerEnv>): boolean {
   const site = c.req.header('sec-fetch-site');
   if (site !== undefined) return site === 'same-origin';
   const origin = c.req.header('origin');
   return origin !== undefined && origin === new URL(c.req.url).origin;
+}
+
+/**
+ * True when a browser says the request comes from another site or origin. Clients that are
+ * not browsers send neither header and are not refused by it.
+ */
+function crossSite(c: import('hono').Context<ServerEnv>): boolean {
+  const site = c.req.header('sec-fetch-site');
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
+  const origin = c.req.header('origin');
+  return origin !== undefined && origin !== new URL(c.req.url).origin;
+}
+
+/** A `Host` header naming a loopback address (`localhost`, 127.0.0.0/8, `[::1]`), with any port. */
+function loopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return true;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+  return isLoopback(name.toLowerCase());
 }

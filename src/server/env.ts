@@ -4,6 +4,7 @@
 import type { Bus } from '../bus/index.js';
 import type { Principal } from './auth.js';
 import type { Integrations } from './integrations.js';
+import type { WebhookTargetPolicy } from './webhook-targets.js';
 
 /** Hono's environment of the agentbus app. */
 export interface ServerEnv {
@@ -20,6 +21,10 @@ export interface ServerDeps {
   readonly heartbeatMs: number;
   /** An SSE client that takes longer than this to accept one event is disconnected, ms. */
   readonly slowClientMs: number;
+  /** Where webhook subscriptions created over HTTP may send events. */
+  readonly webhookTargets: WebhookTargetPolicy;
+  /** Most live streams open at once; more are refused with 503. */
+  readonly maxStreams: number;
   /** One line per request and per server-side failure; never a token. */
   readonly log: (line: string) => void;
   /** Status sources of the layers above the bus (observe, agents, workflows). */

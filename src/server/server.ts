@@ -3,13 +3,15 @@
  * address is refused unless tokens are configured.
  */
 import type { AddressInfo } from 'node:net';
-import { BlockList, isIP } from 'node:net';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { serve } from '@hono/node-server';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../config/index.js';
 import { invalidField } from '../errors.js';
 import { type AppOptions, createApp } from './app.js';
+import { isLoopback } from './loopback.js';
+
+export { isLoopback };
 import { PROBLEM_JSON, type Problem, problem } from './problem.js';
 
 /** Options of {@link startServer}. */
@@ -18,6 +20,14 @@ export interface ServerOptions extends AppOptions {
   readonly host?: string;
   /** Port; 0 picks a free one. @default 7070 */
   readonly port?: number;
+  /**
+   * A request whose line and headers take longer to arrive gets 408 and is closed, so a
+   * client trickling headers (slow-loris) holds a connection for seconds, not minutes, ms.
+   * @default 10000
+   */
+  readonly headersTimeoutMs?: number;
+  /** A request (headers and body) that takes longer to arrive gets 408, ms. @default 60000 */
+  readonly requestTimeoutMs?: number;
 }
 
 /** A listening server. */
@@ -28,21 +38,6 @@ export interface RunningServer {
   readonly port: number;
   /** Stops listening, ends open streams and closes the integrations' webhooks. */
   close(): Promise<void>;
-}
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/** True for `localhost`, 127.0.0.0/8 and ::1 (also as an IPv4-mapped address). */
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  const bare = host.replace(/^\[|\]$/g, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
-  if (mapped?.[1]) return LOOPBACK.check(mapped[1], 'ipv4');
-  const family = isIP(bare);
-  if (family === 0) return false;
-  return LOOPBACK.check(bare, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /**
@@ -109,7 +104,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const app = createApp(options);
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s as Server)) as Server;
+    const headersTimeout = options.headersTimeoutMs ?? 10_000;
+    const requestTimeout = Math.max(options.requestTimeoutMs ?? 60_000, headersTimeout);
+    const serverOptions = {
+      headersTimeout,
+      requestTimeout,
+      // How often Node looks for requests past those limits; its default is 30 s.
+      connectionsCheckingInterval: Math.min(1_000, headersTimeout),
+    };
+    const s = serve({ fetch: app.fetch, hostname: host, port, serverOptions }, () => resolve(s as Server)) as Server;
     s.once('error', reject);
   });
   server.on('clientError', answerClientError);

@@ -3,7 +3,7 @@
  * subscription whose runner POSTs every event to the URL. The spec is kept in the state
  * area, so a restarted server starts them again; the durable subscription keeps its position.
  */
-import { type AgentRuntime, createAgentRuntime, defineAgent } from '../agents/index.js';
+import { type AgentRuntime, createAgentRuntime, defineAgent, redactUrl } from '../agents/index.js';
 import type { Bus } from '../bus/index.js';
 import type { RetryPolicyInput, StartInput } from '../bus/index.js';
 import type { EventPattern } from '../routing/index.js';
@@ -29,7 +29,7 @@ function startOf(start: string | number): StartInput {
 function agentOf(spec: WebhookSubscriptionSpec) {
   return defineAgent({
     name: spec.name,
-    description: `webhook ${spec.url}`,
+    description: `webhook ${redactUrl(spec.url)}`,
     subscriptions: [
       {
         topic: spec.topic,

@@ -45,6 +45,7 @@ export type { RunningSaga, StartSagaOptions } from './saga-runner.js';
 export { aggregatorConfigSchema, parseConfig, sagaConfigSchema } from './schemas.js';
 export type { AggregatorConfig, SagaConfig } from './schemas.js';
 export { loadWorkflow, parseWorkflow } from './yaml/load.js';
+export type { ParseWorkflowOptions } from './yaml/load.js';
 export type { Workflow } from './yaml/load.js';
 export { runWorkflow } from './yaml/run.js';
 export type { RunningWorkflow } from './yaml/run.js';

@@ -60,6 +60,36 @@ describe('subprocess runner', () => {
     expect((saw?.payload as { bytes?: number } | undefined)?.bytes).toBe(JSON.stringify(story).length);
   });
 
+  it("keeps agentbus's own secrets (AGENTBUS_* tokens and URLs) out of the command's environment", async () => {
+    const planted = {
+      AGENTBUS_TOKEN_OPS: 'tok-ops-0123456789abcdef',
+      AGENTBUS_STORE: 'postgres://agentbus:pw-0123456789@db/agentbus',
+      AGENTBUS_DB: '/tmp/agentbus-test.db',
+      UNRELATED_SETTING: 'kept',
+    };
+    Object.assign(process.env, planted);
+    try {
+      const script = `const e = process.env; process.stdin.resume(); process.stdin.on('end', () => console.log(JSON.stringify({ type: 'EnvSeen', payload: { token: e.AGENTBUS_TOKEN_OPS ?? null, store: e.AGENTBUS_STORE ?? null, db: e.AGENTBUS_DB ?? null, other: e.UNRELATED_SETTING ?? null, given: e.AGENTBUS_NATS ?? null, agent: e.AGENTBUS_AGENT } })))`;
+      const bus = await startCommandAgent({
+        command: process.execPath,
+        args: ['-e', script],
+        env: { AGENTBUS_NATS: 'nats://on-purpose:4222' },
+      });
+      await bus.publish({ topic: 'project.tasks', type: 'UserStoryApproved' });
+      const [seen] = await waitForEvents(bus, 'EnvSeen');
+      expect(seen?.payload).toEqual({
+        token: null,
+        store: null,
+        db: '/tmp/agentbus-test.db',
+        other: 'kept',
+        given: 'nats://on-purpose:4222',
+        agent: '/test-engineer',
+      });
+    } finally {
+      for (const name of Object.keys(planted)) delete process.env[name];
+    }
+  });
+
   it('fails a non-zero exit with its stderr, retries, and dead-letters after the last retry', async () => {
     const bus = await startCommandAgent({
       command: 'sh',

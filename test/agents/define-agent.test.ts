@@ -103,6 +103,15 @@ describe('defineAgent', () => {
     expect(
       refusal(() => defineAgent({ name: '/a', subscriptions: [{ topic: 'a', runner: { type: 'webhook', url: 'ftp://x' } }] })),
     ).toMatchObject({ field: 'subscriptions[0].runner.url' });
+    // fetch refuses credentials in a URL on every call (and would quote them in each dead letter).
+    const withPassword = refusal(() =>
+      defineAgent({
+        name: '/a',
+        subscriptions: [{ topic: 'a', runner: { type: 'webhook', url: 'https://bot:pw@hooks.example/in' } }],
+      }),
+    );
+    expect(withPassword).toMatchObject({ field: 'subscriptions[0].runner.url' });
+    expect(withPassword.message).not.toContain('pw@');
     expect(
       refusal(() => defineAgent({ name: '/a', subscriptions: [{ topic: 'a', runner: { type: 'command', command: '' } }] })),
     ).toMatchObject({ field: 'subscriptions[0].runner.command' });

@@ -95,6 +95,13 @@ describe('validation', () => {
     expect(bad.details.field).toBe('server.tokens[0].publish.allow[1]');
     expect(bad.message).toMatch(/^agentbus\.yaml: server\.tokens\[0\]\.publish\.allow\[1\]: /);
     expect((await refusal({ server: { port: 70000 } })).details.field).toBe('server.port');
+    expect((await refusal({ server: { webhookDeny: ['10.0.0.0/8', '169.254.169.254'] } })).details.field).toBe(
+      'server.webhookDeny[1]',
+    );
+    expect((await parseConfig({ server: { webhookDeny: ['10.0.0.0/8', 'fd00::/8'] } })).server.webhookDeny).toEqual([
+      '10.0.0.0/8',
+      'fd00::/8',
+    ]);
     expect((await refusal({ server: { bodyLimit: '12 parsecs' } })).details.field).toBe('server.bodyLimit');
     expect((await refusal({ server: { tokns: [] } })).details.field).toBe('server.tokns');
     expect((await refusal({ sever: {} })).details.field).toBe('sever');

@@ -24,6 +24,9 @@ export interface TestServerOptions {
   bodyLimit?: number;
   heartbeatMs?: number;
   slowClientMs?: number;
+  maxStreams?: number;
+  headersTimeoutMs?: number;
+  webhookDeny?: string[];
   /** `default`: what `agentbus serve` wires in (observe, webhook subscriptions). */
   integrations?: Integrations | 'default';
   retry?: { max_retries: number };
@@ -52,6 +55,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.slowClientMs ? { slowClientMs: options.slowClientMs } : {}),
+    ...(options.maxStreams ? { maxStreams: options.maxStreams } : {}),
+    ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+    ...(options.webhookDeny ? { webhookDeny: options.webhookDeny } : {}),
     ...(integrations ? { integrations } : {}),
     log: (line) => logs.push(line),
   });

@@ -3,6 +3,8 @@
  * (deny wins, no rule denies), the admin scope, every route guarded, loopback-only without
  * tokens, the body limit, and tokens kept out of logs and error bodies.
  */
+import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, isLoopback, startServer } from '../../src/server/index.js';
 import { createTestBus } from '../../src/testing.js';
@@ -94,6 +96,45 @@ describe('authentication', () => {
     });
     expect(crossSite.status).toBe(403);
   });
+
+  it('sends a signed-in browser back only to a path of this site (no open redirect through tabs or backslashes)', async () => {
+    const signIn = async (next: string) => {
+      const response = await fetch(`${t.url}/login`, {
+        method: 'POST',
+        body: new URLSearchParams({ token: READER, next }),
+        redirect: 'manual',
+      });
+      await response.body?.cancel();
+      return response.headers.get('location');
+    };
+    for (const next of ['/\t/evil.example', '/\n/evil.example', '/\\evil.example', '//evil.example', 'https://evil.example']) {
+      expect(await signIn(next), JSON.stringify(next)).toBe('/');
+    }
+    expect(await signIn('/dlq/1?status=all')).toBe('/dlq/1?status=all');
+    const form = await (await fetch(`${t.url}/login?next=${encodeURIComponent('/\t/evil.example')}`)).text();
+    expect(form).toContain('name="next" value="/"');
+  });
+
+  it('refuses a sign-in posted from another site (login CSRF), setting no cookie', async () => {
+    for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { origin: 'https://evil.example' }] as Record<string, string>[]) {
+      const response = await fetch(`${t.url}/login`, {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams({ token: READER }),
+        redirect: 'manual',
+      });
+      expect(response.status).toBe(403);
+      expect(response.headers.get('set-cookie')).toBeNull();
+      await response.body?.cancel();
+    }
+  });
+
+  it('forbids framing with frame-ancestors and X-Frame-Options: DENY', async () => {
+    const response = await fetch(`${t.url}/login`);
+    expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    await response.body?.cancel();
+  });
 });
 
 describe('per-topic rules', () => {
@@ -148,6 +189,21 @@ describe('per-topic rules', () => {
     expect((await fetch(`${t.url}/v1/subscriptions`, { headers: auth(READER) })).status).toBe(200);
     expect((await fetch(`${t.url}/v1/dlq`, { headers: auth(ADMIN) })).status).toBe(200);
     expect((await fetch(pause, { method: 'POST', headers: auth(ADMIN) })).status).toBe(200);
+  });
+
+  it('reads at most 10,000 events for one history page, telling a narrow token where to go on', async () => {
+    const from = (await t.bus.store.head()) + 1;
+    for (let i = 0; i < 10; i++) {
+      await t.bus.publishBatch(Array.from({ length: 1000 }, () => ({ topic: 'noise.unreadable', type: 'Noise' })));
+    }
+    await t.bus.publishBatch(Array.from({ length: 5 }, () => ({ topic: 'noise.unreadable', type: 'Noise' })));
+    const wanted = await t.bus.publish({ topic: 'project.scanned', type: 'FoundAfterTheNoise' });
+    const first = await json(fetch(`${t.url}/v1/events?from_seq=${from}`, { headers: auth(READER) }));
+    expect(first.events).toEqual([]);
+    expect(first.next_from_seq).toBe(from + 10_000);
+    const second = await json(fetch(`${t.url}/v1/events?from_seq=${first.next_from_seq}`, { headers: auth(READER) }));
+    expect(second.events.map((e: { envelope: { event: { id: string } } }) => e.envelope.event.id)).toEqual([wanted.event.id]);
+    expect(second.next_from_seq).toBeUndefined();
   });
 
   it('never writes a token into the log', () => {
@@ -214,9 +270,175 @@ describe('binding', () => {
     }
   });
 
+  it('refuses a server.webhookDeny entry that is not a network, naming it', async () => {
+    const bus = await createTestBus();
+    try {
+      await expect(startServer({ bus, port: 0, webhookDeny: ['10.0.0.0/8', '169.254.169.254'] })).rejects.toMatchObject({
+        code: 'OPTIONS_INVALID',
+        details: { field: 'server.webhookDeny[1]' },
+      });
+    } finally {
+      await bus.dispose();
+    }
+  });
+
   it('knows loopback addresses', () => {
     for (const host of ['127.0.0.1', '127.8.9.1', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1'])
       expect(isLoopback(host)).toBe(true);
     for (const host of ['0.0.0.0', '10.0.0.1', '::', 'example.com', '192.168.1.1']) expect(isLoopback(host)).toBe(false);
+  });
+});
+
+describe('without tokens (loopback only)', () => {
+  let open: TestServer;
+  beforeAll(async () => {
+    open = await startTestServer({ maxStreams: 2, headersTimeoutMs: 1000, integrations: 'default' });
+  });
+  afterAll(async () => {
+    await open?.close();
+  });
+
+  it('refuses writes a browser sends from another site, such as a no-cors webhook that would copy every event out', async () => {
+    const create = (headers: Record<string, string>) =>
+      fetch(`${open.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain', ...headers },
+        body: JSON.stringify({ name: '/exfiltrate', topic: '>', webhook: { url: 'http://127.0.0.1:9/collect' } }),
+      });
+    const browsers: Record<string, string>[] = [
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { origin: 'https://evil.example' },
+    ];
+    for (const headers of browsers) {
+      const refused = await create(headers);
+      expect(refused.status).toBe(403);
+      expect(await json(refused)).toMatchObject({ code: 'UNAUTHORIZED' });
+    }
+    expect((await fetch(`${open.url}/v1/subscriptions/%2Fexfiltrate`)).status).toBe(404);
+    // A client that is not a browser (curl, an SDK) sends neither header.
+    const created = await create({});
+    expect(created.status).toBe(201);
+    expect((await fetch(`${open.url}/v1/subscriptions/%2Fexfiltrate`, { method: 'DELETE' })).status).toBe(204);
+  });
+
+  it('refuses a webhook URL with a password, and shows one without its query values in the API and the dashboard', async () => {
+    const create = (url: string) =>
+      fetch(`${open.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: '/redacted-hook', topic: 'redacted.>', webhook: { url } }),
+      });
+    // A password in the URL is refused outright (fetch would refuse it on every call, quoting it).
+    const withPassword = await create('http://bot:pw-secret-4711@127.0.0.1:9/collect');
+    expect(withPassword.status).toBe(400);
+    expect(await withPassword.text()).not.toContain('pw-secret-4711');
+    const created = await create('http://127.0.0.1:9/collect?key=k-secret-4712&team=ops');
+    expect(created.status).toBe(201);
+    const shown = [
+      await created.text(),
+      await (await fetch(`${open.url}/v1/subscriptions`)).text(),
+      await (await fetch(`${open.url}/v1/agents`)).text(),
+      await (await fetch(`${open.url}/subscriptions`)).text(),
+      await (await fetch(`${open.url}/agents`)).text(),
+    ].join('\n');
+    expect(shown).toContain('http://127.0.0.1:9/collect?key=…&team=…');
+    expect(shown).not.toContain('pw-secret-4711');
+    expect(shown).not.toContain('k-secret-4712');
+    expect((await fetch(`${open.url}/v1/subscriptions/%2Fredacted-hook`, { method: 'DELETE' })).status).toBe(204);
+  });
+
+  it('refuses webhooks to cloud metadata and link-local addresses (SSRF), however the address is written', async () => {
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data/',
+      'http://0xA9FEA9FE/latest/',
+      'http://[::ffff:169.254.169.254]/',
+      'http://[fe80::1]:8080/',
+      'http://[fd00:ec2::254]/',
+    ]) {
+      const refused = await fetch(`${open.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: '/metadata', topic: '>', webhook: { url } }),
+      });
+      expect(refused.status, url).toBe(400);
+      expect(await json(refused)).toMatchObject({ code: 'OPTIONS_INVALID', field: 'body.webhook.url' });
+    }
+    expect((await fetch(`${open.url}/v1/subscriptions/%2Fmetadata`)).status).toBe(404);
+  });
+
+  it('refuses webhooks into the networks server.webhookDeny names, also through a host name that resolves there', async () => {
+    const strict = await startTestServer({ integrations: 'default', webhookDeny: ['127.0.0.0/8', '::1/128'] });
+    try {
+      const refused = await fetch(`${strict.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: '/internal', topic: '>', webhook: { url: 'http://localhost:5432/' } }),
+      });
+      expect(refused.status).toBe(400);
+      expect(await json(refused)).toMatchObject({
+        field: 'body.webhook.url',
+        reason: expect.stringMatching(/^localhost resolves to (127\.0\.0\.1|::1), which is in a network/),
+      });
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('answers only requests addressed to a loopback name, so a DNS-rebound page reads nothing', async () => {
+    const { port } = new URL(open.url);
+    const get = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/v1/events', headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await get(`evil.example:${port}`)).toBe(403);
+    expect(await get(`localhost:${port}`)).toBe(200);
+    expect(await get(`127.0.0.1:${port}`)).toBe(200);
+    expect(await get(`[::1]:${port}`)).toBe(200);
+  });
+
+  it('refuses a live stream over maxStreams with 503 and Retry-After, and takes one again when a stream ends', async () => {
+    const first = await openSse(`${open.url}/v1/events/stream`);
+    const second = await openSse(`${open.url}/v1/events/stream`);
+    await first.nextEvent('ready');
+    await second.nextEvent('ready');
+    const refused = await fetch(`${open.url}/v1/events/stream`, { headers: { accept: 'text/event-stream' } });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await json(refused)).toMatchObject({ code: 'BACKPRESSURE', limit: 2 });
+    first.close();
+    let again: Awaited<ReturnType<typeof openSse>> | undefined;
+    for (let i = 0; i < 50 && again === undefined; i++) {
+      const attempt = await openSse(`${open.url}/v1/events/stream`);
+      if (attempt.status === 200) again = attempt;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(again?.status).toBe(200);
+    again?.close();
+    second.close();
+  });
+
+  it('answers 408 and closes a connection that trickles its headers (slow-loris) once headersTimeoutMs has passed', async () => {
+    const { port } = new URL(open.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+    });
+    const started = Date.now();
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - started)));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n');
+    const trickle = setInterval(() => socket.write(`x-slow-${Date.now()}: 1\r\n`), 200);
+    const after = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 8000))]);
+    clearInterval(trickle);
+    socket.destroy();
+    expect(after).toBeGreaterThan(0);
+    expect(after).toBeLessThan(4000);
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
   });
 });

@@ -37,6 +37,31 @@ describe('YAML workflow validation', () => {
     expect(workflow.sagas[0]?.steps).toHaveLength(5);
   });
 
+  it("reads a webhook runner's secret from the environment (secret_env), keeping it out of the file", () => {
+    const text = `agents:
+  - name: /reviewer
+    runner: { type: webhook, url: "http://127.0.0.1:8080/review", secret_env: REVIEW_SECRET }
+    subscriptions:
+      - topic: project.tasks
+`;
+    const workflow = parseWorkflow(text, 'flow.yaml', { env: { REVIEW_SECRET: 'whsec-from-the-environment' } });
+    const run = workflow.agents[0]?.subscriptions[0]?.run;
+    expect(run?.kind === 'runner' ? run.runner : undefined).toMatchObject({
+      type: 'webhook',
+      secret: 'whsec-from-the-environment',
+    });
+    let refused: unknown;
+    try {
+      parseWorkflow(text, 'flow.yaml', { env: {} });
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toMatchObject({
+      code: 'OPTIONS_INVALID',
+      details: { field: 'agents[0].runner.secret_env', reason: 'environment variable REVIEW_SECRET is not set', line: 3 },
+    });
+  });
+
   it('names the line and path of a bad aggregator field', () => {
     const r = refusal(`aggregators:
   - aggregator_id: phase1

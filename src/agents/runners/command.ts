@@ -24,6 +24,23 @@ import { positiveDuration } from '../../time.js';
 const STDERR_KEEP = 8 * 1024;
 /** Most bytes of stdout read; a process printing more is killed and fails. */
 const STDOUT_MAX = 16 * 1024 * 1024;
+/** agentbus's own variables that name files, not secrets: a child may use them. */
+const PASSED_AGENTBUS_VARIABLES: ReadonlySet<string> = new Set(['AGENTBUS_DB', 'AGENTBUS_CONFIG']);
+
+/**
+ * The environment a command inherits: this process's, without agentbus's own `AGENTBUS_*`
+ * variables (tokens by the documented `token_env` names, store and NATS URLs with their
+ * passwords), except those that only name files. The spec's `env` adds what the command
+ * needs on purpose, an `AGENTBUS_*` variable too.
+ */
+function inheritedEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (name.toUpperCase().startsWith('AGENTBUS_') && !PASSED_AGENTBUS_VARIABLES.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
 
 /**
  * Creates a subprocess runner.
@@ -61,7 +78,7 @@ async function runCommand(
   const child = spawn(spec.command, spec.args ?? [], {
     cwd: spec.cwd,
     env: {
-      ...process.env,
+      ...inheritedEnvironment(),
       ...spec.env,
       AGENTBUS_AGENT: ctx.agent,
       AGENTBUS_EVENT_ID: event.event.id,

@@ -38,7 +38,11 @@ export interface CommandRunnerSpec {
   command: string;
   args?: string[];
   cwd?: string;
-  /** Added to the inherited environment. */
+  /**
+   * Added to the inherited environment, which is this process's without agentbus's own
+   * `AGENTBUS_*` variables (tokens, store and NATS URLs) except `AGENTBUS_DB` and
+   * `AGENTBUS_CONFIG`; name one here to pass it on purpose.
+   */
   env?: Record<string, string>;
   /** Killed (SIGTERM, then SIGKILL after `killGrace`) when it runs longer. @default "60s" (or the subscription's timeout, whichever is first) */
   timeout?: string | number;
@@ -98,6 +102,14 @@ export function validateRunnerSpec(spec: unknown, field = 'runner'): RunnerSpec 
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
       throw invalidField('OPTIONS_INVALID', `${field}.url`, 'must be an http:// or https:// URL');
+    }
+    // fetch refuses such URLs on every call; and a password in a URL ends up wherever the URL is shown.
+    if (url.username !== '' || url.password !== '') {
+      throw invalidField(
+        'OPTIONS_INVALID',
+        `${field}.url`,
+        'must not carry a user name or password; send credentials in headers (authorization)',
+      );
     }
     if (s.secret !== undefined && (typeof s.secret !== 'string' || s.secret.length < MIN_SECRET_LENGTH)) {
       throw invalidField('OPTIONS_INVALID', `${field}.secret`, `must be a string of at least ${MIN_SECRET_LENGTH} characters`);

@@ -23,6 +23,26 @@ import { positiveDuration } from '../../time.js';
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 /**
+ * A webhook URL as it may be shown (listings, logs, errors, dead letters): without a user
+ * name or password, and with every query value replaced by `…`, as those often carry a key.
+ * @example redactUrl('https://bot:pw@hooks.example/in?key=abc&team=x') // 'https://hooks.example/in?key=…&team=…'
+ */
+export function redactUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return '(not a URL)';
+  }
+  parsed.username = '';
+  parsed.password = '';
+  const names = [...parsed.searchParams.keys()];
+  if (names.length === 0) return parsed.toString();
+  parsed.search = '';
+  return `${parsed.toString()}?${names.map((n) => `${encodeURIComponent(n)}=…`).join('&')}`;
+}
+
+/**
  * Creates a webhook runner.
  * @throws AgentbusError `OPTIONS_INVALID` naming the field.
  * @example webhookRunner({ type: 'webhook', url: 'http://localhost:8080/agent', secret: process.env.AGENT_SECRET })
@@ -30,14 +50,21 @@ const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 export function webhookRunner(spec: WebhookRunnerSpec): AgentRunner {
   const s = validateRunnerSpec(spec) as WebhookRunnerSpec;
   const timeoutMs = positiveDuration(s.timeout, 'runner.timeout', DEFAULT_RUNNER_TIMEOUT_MS);
+  const shown = redactUrl(s.url);
   return {
     type: 'webhook',
-    description: `POST ${s.url}`,
-    run: (event, ctx) => call(s, timeoutMs, event, ctx),
+    description: `POST ${shown}`,
+    run: (event, ctx) => call(s, shown, timeoutMs, event, ctx),
   };
 }
 
-async function call(spec: WebhookRunnerSpec, timeoutMs: number, event: Envelope, ctx: AgentContext): Promise<void> {
+async function call(
+  spec: WebhookRunnerSpec,
+  shown: string,
+  timeoutMs: number,
+  event: Envelope,
+  ctx: AgentContext,
+): Promise<void> {
   const body = JSON.stringify(event);
   const timestamp = Math.floor(Date.now() / 1000);
   const headers: Record<string, string> = {
@@ -58,7 +85,7 @@ async function call(spec: WebhookRunnerSpec, timeoutMs: number, event: Envelope,
   const timer = setTimeout(
     () =>
       abort.abort(
-        new AgentbusError('TIMEOUT', `webhook POST ${spec.url} timed out after ${timeoutMs} ms`, { url: spec.url, timeoutMs }),
+        new AgentbusError('TIMEOUT', `webhook POST ${shown} timed out after ${timeoutMs} ms`, { url: shown, timeoutMs }),
       ),
     timeoutMs,
   );
@@ -80,14 +107,16 @@ async function call(spec: WebhookRunnerSpec, timeoutMs: number, event: Envelope,
     throwIfAborted(ctx.signal);
     throwIfAborted(signal);
     const cause = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
-    throw new RunnerError('temporary_failure', `webhook POST ${spec.url} failed: ${cause}`, { cause: error });
+    // Some network errors quote the URL as given; the message is kept in dead letters.
+    const said = cause.split(spec.url).join(shown);
+    throw new RunnerError('temporary_failure', `webhook POST ${shown} failed: ${said}`, { cause: error });
   } finally {
     clearTimeout(timer);
     ctx.signal.removeEventListener('abort', onAbort);
   }
   if (status >= 200 && status < 300)
-    return publishOutput(ctx, parseEvents(text, contentType, spec.url), `response of ${spec.url}: events`);
-  const detail = `webhook POST ${spec.url} answered ${status}${text ? `: ${text.slice(0, 500)}` : ''}`;
+    return publishOutput(ctx, parseEvents(text, contentType, shown), `response of ${shown}: events`);
+  const detail = `webhook POST ${shown} answered ${status}${text ? `: ${text.slice(0, 500)}` : ''}`;
   if (status === 429 || status === 503) {
     const delay = retryAfterMs(retryAfter);
     if (delay !== undefined) throw new RetryAfterError(delay, detail);

@@ -55,6 +55,7 @@ async function serveAction(flags: ServeFlags, command: Command): Promise<void> {
       port,
       tokens: config.server.tokens,
       bodyLimit: config.server.bodyLimit,
+      ...(config.server.webhookDeny !== undefined ? { webhookDeny: config.server.webhookDeny } : {}),
       integrations,
       log: (line) => note(line),
     });

@@ -17,9 +17,13 @@ export function isPublicPath(path: string): boolean {
   return path === '/login' || path === '/logout' || path.startsWith('/assets/');
 }
 
-/** Only a local path is a place to go back to (never `//host` or a URL). */
+/**
+ * Only a local path is a place to go back to (never `//host` or a URL). Browsers drop tabs
+ * and line breaks from a URL and read `\` as `/`, so `/<tab>/evil.example` would leave the
+ * site: a path of printable ASCII without a backslash is the only one taken.
+ */
 function safeNext(value: unknown): string {
-  return typeof value === 'string' && /^\/(?!\/)[^\\]*$/.test(value) ? value : '/';
+  return typeof value === 'string' && /^\/(?!\/)[\x21-\x5b\x5d-\x7e]*$/.test(value) ? value : '/';
 }
 
 function loginForm(next: string, failed: boolean) {

@@ -13,8 +13,12 @@ import { storedEventJson } from '../../bus/wire.js';
 import { readPublishRequest } from './publish.js';
 import { bodyText } from '../body.js';
 
-/** Default and largest `limit` of a history query. */
-export const HISTORY_LIMIT = { default: 100, max: 1000 } as const;
+/**
+ * Default and largest `limit` of a history query, and the most events one query reads: a
+ * token allowed few of the topics asked for would otherwise have the store read the whole
+ * log to fill a page. A page cut short by `scan` carries the position to go on from.
+ */
+export const HISTORY_LIMIT = { default: 100, max: 1000, scan: 10_000 } as const;
 
 /** Adds the event routes. */
 export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void {
@@ -56,17 +60,30 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
     );
     const events: StoredEvent[] = [];
     let more = false;
+    let scanned = 0;
+    // The last event read and settled (returned or skipped as unreadable): the next page starts after it.
+    let cursor: StoredEvent | undefined;
     for await (const event of bus.events(query)) {
-      if (!principal.canSubscribe(event.envelope.routing.topic)) continue;
-      if (events.length === limit) {
+      if (scanned === HISTORY_LIMIT.scan) {
         more = true;
         break;
       }
-      events.push(event);
+      scanned++;
+      if (principal.canSubscribe(event.envelope.routing.topic)) {
+        if (events.length === limit) {
+          more = true;
+          break;
+        }
+        events.push(event);
+      }
+      cursor = event;
     }
-    const last = events[events.length - 1];
     const next =
-      more && last ? (query.direction === 'backward' ? { next_to_seq: last.seq - 1 } : { next_from_seq: last.seq + 1 }) : {};
+      more && cursor
+        ? query.direction === 'backward'
+          ? { next_to_seq: cursor.seq - 1 }
+          : { next_from_seq: cursor.seq + 1 }
+        : {};
     return c.json({ events: events.map(storedEventJson), ...next });
   });
 

@@ -8,7 +8,7 @@
 import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { followEvents } from '../../bus/follow.js';
-import { invalidField } from '../../errors.js';
+import { AgentbusError, invalidField } from '../../errors.js';
 import { compilePattern, parseFilter, validateTopicPattern } from '../../routing/index.js';
 import type { StoredEvent } from '../../store/event-store.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
@@ -21,6 +21,7 @@ export const SSE_RETRY_MS = 2000;
 /** Adds the live stream route. */
 export function registerStreamRoute(app: Hono<ServerEnv>, deps: ServerDeps): void {
   const { bus } = deps;
+  let open = 0;
   app.get('/v1/events/stream', async (c) => {
     const principal = c.get('principal');
     const q = c.req.query();
@@ -33,6 +34,14 @@ export function registerStreamRoute(app: Hono<ServerEnv>, deps: ServerDeps): voi
     const match = (event: StoredEvent) =>
       principal.canSubscribe(event.envelope.routing.topic) && (matcher === undefined || matcher(event.envelope));
 
+    // Counted from here to the stream's end: every open stream reads the log on each append.
+    if (open >= deps.maxStreams) {
+      throw new AgentbusError('BACKPRESSURE', `too many live streams (${deps.maxStreams} are open); retry later`, {
+        status: 503,
+        limit: deps.maxStreams,
+      });
+    }
+    open++;
     return streamSSE(c, async (stream) => {
       const stop = new AbortController();
       stream.onAbort(() => stop.abort());
@@ -59,6 +68,7 @@ export function registerStreamRoute(app: Hono<ServerEnv>, deps: ServerDeps): voi
         });
       } finally {
         clearInterval(heartbeat);
+        open--;
       }
     });
   });

@@ -5,7 +5,7 @@
  * (`/v1/subscriptions/%2Fdeployer`).
  */
 import type { Hono } from 'hono';
-import { validateAgentName } from '../../agents/index.js';
+import { redactUrl, validateAgentName } from '../../agents/index.js';
 import { type StartInput, parseStart, validateSubscriptionName } from '../../bus/index.js';
 import type { JsonValue } from '../../envelope/index.js';
 import { AgentbusError, invalidField, refuseUnknownKeys } from '../../errors.js';
@@ -39,6 +39,7 @@ export function registerSubscriptionRoutes(app: Hono<ServerEnv>, deps: ServerDep
     requireAdmin(c.get('principal'), 'create subscriptions');
     if (!webhooks) throw notImplemented('webhook subscriptions (src/agents webhook runner)');
     const spec = parseWebhookSpec(await jsonObject(c));
+    await deps.webhookTargets.check(spec.url, 'body.webhook.url');
     if (await subscriptions.get(spec.name)) {
       throw new AgentbusError('CONCURRENCY_CONFLICT', `subscription ${spec.name} already exists`, { field: 'body.name' });
     }
@@ -88,11 +89,14 @@ export function registerSubscriptionRoutes(app: Hono<ServerEnv>, deps: ServerDep
   });
 }
 
-/** The webhook as shown: its URL and settings, never its headers' values (they may hold secrets). */
+/**
+ * The webhook as shown: its URL without credentials or query values, its settings, never
+ * its headers' values (they may hold secrets).
+ */
 function publicWebhook(spec: WebhookSubscriptionSpec | undefined) {
   if (!spec) return null;
   return {
-    url: spec.url,
+    url: redactUrl(spec.url),
     ...(spec.headers ? { headers: Object.keys(spec.headers) } : {}),
     ...(spec.timeout ? { timeout: spec.timeout } : {}),
     signed: spec.secret !== undefined,
@@ -126,6 +130,14 @@ export function parseWebhookSpec(body: Record<string, unknown>): WebhookSubscrip
   }
   if (typeof url !== 'string' || !/^https?:\/\//.test(url) || !URL.canParse(url)) {
     throw invalidField('OPTIONS_INVALID', 'body.webhook.url', 'must be an http:// or https:// URL');
+  }
+  const parsed = new URL(url);
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw invalidField(
+      'OPTIONS_INVALID',
+      'body.webhook.url',
+      'must not carry a user name or password; send credentials in webhook.headers (authorization)',
+    );
   }
   if (headers !== undefined) {
     if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {

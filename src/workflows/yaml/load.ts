@@ -9,7 +9,7 @@ import { type Document, LineCounter, parseDocument } from 'yaml';
 import { type AgentDefinition, defineAgent } from '../../agents/index.js';
 import type { AgentInput } from '../../agents/index.js';
 import { type ResolvedRouteRule, type RouteRule, resolveRouteRules } from '../../bus/routes.js';
-import { AgentbusError, isAgentbusError } from '../../errors.js';
+import { AgentbusError, invalidField, isAgentbusError } from '../../errors.js';
 import { type AggregatorDefinition, defineAggregator } from '../aggregator.js';
 import type { ApprovalGate } from '../approval-gate.js';
 import { type SagaDefinition, defineSaga } from '../saga.js';
@@ -66,30 +66,65 @@ function refusal(file: string, at: { line: number; column: number }, field: stri
   });
 }
 
-/** A command runner spec runs in the workflow file's folder unless it names a `cwd` (relative ones are resolved there too). */
-function runnerCwd(runner: unknown, base: string): unknown {
-  if (typeof runner !== 'object' || runner === null || (runner as { type?: unknown }).type !== 'command') return runner;
-  const cwd = (runner as { cwd?: unknown }).cwd;
-  if (cwd !== undefined && typeof cwd !== 'string') return runner;
-  return { ...runner, cwd: resolve(base, cwd ?? '.') };
+/** Where a workflow's runners find what is outside the file. */
+interface RunnerContext {
+  /** The workflow file's folder: command runners run there unless they name a `cwd`. */
+  readonly base: string;
+  /** Environment of webhook runners' `secret_env`. */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-function withCommandCwd(agent: Record<string, unknown>, base: string): Record<string, unknown> {
+/**
+ * A runner spec as `defineAgent` takes it: a command runs in the workflow file's folder
+ * unless it names a `cwd` (relative ones are resolved there too); a webhook's `secret_env`
+ * names the environment variable holding its secret, so the secret stays out of the file.
+ * @throws AgentbusError `OPTIONS_INVALID` naming `<field>.secret_env`.
+ */
+function resolveRunner(runner: unknown, field: string, context: RunnerContext): unknown {
+  if (typeof runner !== 'object' || runner === null) return runner;
+  const spec = runner as Record<string, unknown>;
+  if (spec.type === 'webhook' && spec.secret_env !== undefined) {
+    const { secret_env: name, ...rest } = spec;
+    const at = `${field}.secret_env`;
+    if (rest.secret !== undefined) throw invalidField('OPTIONS_INVALID', at, 'give secret or secret_env, not both');
+    if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw invalidField('OPTIONS_INVALID', at, 'must be an environment variable name');
+    const value = context.env[name];
+    if (value === undefined || value === '') throw invalidField('OPTIONS_INVALID', at, `environment variable ${name} is not set`);
+    return { ...rest, secret: value };
+  }
+  if (spec.type !== 'command') return runner;
+  const cwd = spec.cwd;
+  if (cwd !== undefined && typeof cwd !== 'string') return runner;
+  return { ...spec, cwd: resolve(context.base, cwd ?? '.') };
+}
+
+function withResolvedRunners(agent: Record<string, unknown>, context: RunnerContext): Record<string, unknown> {
   const subscriptions = Array.isArray(agent.subscriptions)
-    ? agent.subscriptions.map((s: unknown) =>
+    ? agent.subscriptions.map((s: unknown, i: number) =>
         typeof s === 'object' && s !== null && 'runner' in s
-          ? { ...s, runner: runnerCwd((s as { runner: unknown }).runner, base) }
+          ? { ...s, runner: resolveRunner((s as { runner: unknown }).runner, `subscriptions[${i}].runner`, context) }
           : s,
       )
     : agent.subscriptions;
-  return { ...agent, ...('runner' in agent ? { runner: runnerCwd(agent.runner, base) } : {}), subscriptions };
+  return {
+    ...agent,
+    ...('runner' in agent ? { runner: resolveRunner(agent.runner, 'runner', context) } : {}),
+    subscriptions,
+  };
+}
+
+/** Options of {@link parseWorkflow}. */
+export interface ParseWorkflowOptions {
+  /** Environment of webhook runners' `secret_env`. @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
  * Parses and validates a workflow from YAML text; `file` names it in errors.
  * @throws AgentbusError `OPTIONS_INVALID` with `details.field`, `line`, `column`.
  */
-export function parseWorkflow(text: string, file = 'workflow.yaml'): Workflow {
+export function parseWorkflow(text: string, file = 'workflow.yaml', options: ParseWorkflowOptions = {}): Workflow {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false });
   const syntax = doc.errors[0];
@@ -118,9 +153,9 @@ export function parseWorkflow(text: string, file = 'workflow.yaml'): Workflow {
       throw refusal(file, at(field), field, reason);
     }
   };
-  const base = resolve(dirname(file));
+  const context: RunnerContext = { base: resolve(dirname(file)), env: options.env ?? process.env };
   const agents = w.agents.map((a, i) =>
-    located(`agents[${i}]`, () => defineAgent(withCommandCwd(a, base) as unknown as AgentInput)),
+    located(`agents[${i}]`, () => defineAgent(withResolvedRunners(a, context) as unknown as AgentInput)),
   );
   const names = new Set<string>();
   agents.forEach((a, i) => {

@@ -3,6 +3,7 @@
  * (admin).
  */
 import type { Hono } from 'hono';
+import { redactUrl } from '../../../agents/index.js';
 import { html } from 'hono/html';
 import { validateSubscriptionName } from '../../../bus/index.js';
 import { requireAdmin } from '../../auth.js';
@@ -16,7 +17,7 @@ async function subscriptionsFragment(deps: ServerDeps, admin: boolean): Promise<
     deps.bus.subscriptions.list(),
     deps.integrations.webhooks?.list() ?? Promise.resolve([]),
   ]);
-  const webhook = new Map(hooks.map((h) => [h.name, h.url]));
+  const webhook = new Map(hooks.map((h) => [h.name, redactUrl(h.url)]));
   if (list.length === 0) return html`<p class="muted">no subscriptions</p>`;
   return html`<table><thead><tr><th>Name</th><th>Topic</th><th>Filter</th><th>State</th><th class="num">Acked up to</th><th class="num">Behind head</th><th class="num">In flight</th><th class="num">Retrying</th><th class="num">Dead</th><th>Webhook</th><th></th></tr></thead>
 <tbody>${list.map((s) => {
