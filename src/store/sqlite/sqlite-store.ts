@@ -71,12 +71,8 @@ const CHECKPOINT_AT_WAL_BYTES = 16 * 1024 * 1024;
 /** The WAL file's size is looked at every this many flushes (or sooner after large appends). */
 const WAL_CHECK_EVERY_FLUSHES = 64;
 const WAL_CHECK_EVERY_BYTES = 4 * 1024 * 1024;
-/**
- * When the WAL starts over, a file larger than this is truncated back to it. Well below
- * CHECKPOINT_AT_WAL_BYTES, so the file's size keeps telling how much the WAL holds: a file
- * left at its largest would ask for a checkpoint after every few MB written.
- */
-const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
+/** After a checkpoint, a WAL file larger than this is truncated back to it. */
+const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 /**
  * Opens (and creates or migrates) the SQLite store.
