@@ -66,7 +66,14 @@ export const DEFAULT_DB_PATH = '.agentbus/agentbus.db';
 const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
 const SYNCHRONOUS = new Set<SqliteSynchronous>(['off', 'normal', 'full', 'extra']);
 
-/** WAL size at which a background checkpoint is requested. */
+/**
+ * WAL file size at which a background checkpoint is requested. The file keeps its size when
+ * the WAL starts over (up to WAL_SIZE_LIMIT), so once it has reached this size a small
+ * checkpoint is requested at every look (WAL_CHECK_EVERY_*): frequent small checkpoints, as
+ * SQLite's automatic ones would be, off the commit path. Truncating the file at each start
+ * over, to make its size follow the WAL, was measured worse: regrowing the file stalled
+ * paced commits (p99 1.2 to 7.9 ms, about 60 gaps over 10 ms in 10 s).
+ */
 const CHECKPOINT_AT_WAL_BYTES = 16 * 1024 * 1024;
 /** The WAL file's size is looked at every this many flushes (or sooner after large appends). */
 const WAL_CHECK_EVERY_FLUSHES = 64;
