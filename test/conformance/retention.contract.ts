@@ -96,6 +96,23 @@ export function describeRetentionContract(name: string, factory: StoreFactory, o
       ]);
     });
 
+    test('takes what was due when it started, not the events appended while it runs', async () => {
+      await store.append(items(10));
+      const appending: Promise<unknown>[] = [];
+      // Every batch, publishers append two more: a prune that chased them would never end under steady load.
+      const result = await store.retention.prune({
+        maxEvents: 1,
+        batchSize: 3,
+        onProgress: () => {
+          appending.push(store.append(items(2)));
+        },
+      });
+      await Promise.all(appending);
+      expect(result).toMatchObject({ pruned: 9, firstRetained: 10, head: 10 });
+      expect((await seqs(store))[0]).toBe(10);
+      expect(await store.head()).toBe(10 + 2 * appending.length);
+    });
+
     test('a subscription holds retention back at its unsettled deliveries, paused or not', async () => {
       await store.append(items(10));
       await store.deliveries.ensureConsumer({ name: 'lagging', topic: '>', start: 'earliest' });

@@ -35,6 +35,8 @@ import { type Sql, type Statement, sqlOf } from './connection.js';
 import type { Tables } from './tables.js';
 
 type Batch = PruneBatch;
+/** The log head and the time when a prune started: it takes what was due then, not what becomes due while it runs. */
+type AsOf = { readonly head: number; readonly now: number };
 
 interface ProgressRow {
   pruned_through: number;
@@ -103,9 +105,10 @@ export class PostgresRetention implements Retention {
     const o = checkPruneOptions(options);
     const sql = sqlOf(this.pool);
     const start = Number((await sql.rows<ProgressRow>(this.#s.progress))[0]?.pruned_through ?? 0);
+    const asOf: AsOf = { head: await this.#head(sql), now: this.now() };
     const run = await pruneInBatches(o, start, async (from) => {
       const started = performance.now();
-      const batch = o.dryRun ? await this.#batch(sql, o, from, true) : await this.#transaction(o, from);
+      const batch = o.dryRun ? await this.#batch(sql, o, asOf, from, true) : await this.#transaction(o, asOf, from);
       batch.elapsedMs = performance.now() - started;
       return batch;
     });
@@ -124,7 +127,7 @@ export class PostgresRetention implements Retention {
   }
 
   /** One batch in a transaction of its own, under the schema's prune lock. */
-  async #transaction(o: CheckedPruneOptions, from: number): Promise<Batch> {
+  async #transaction(o: CheckedPruneOptions, asOf: AsOf, from: number): Promise<Batch> {
     const client = await this.pool.connect();
     const sql = sqlOf(client);
     try {
@@ -135,7 +138,7 @@ export class PostgresRetention implements Retention {
         return { pruned: 0, end: undefined, head: 0, heldBy: undefined, target: 0, busy: true, elapsedMs: 0 };
       }
       const [progress] = await sql.rows<ProgressRow>(this.#s.progress);
-      const batch = await this.#batch(sql, o, Math.max(from, Number(progress?.pruned_through ?? 0)), false);
+      const batch = await this.#batch(sql, o, asOf, Math.max(from, Number(progress?.pruned_through ?? 0)), false);
       await sql.rows({ text: 'COMMIT' });
       return batch;
     } catch (error) {
@@ -147,12 +150,12 @@ export class PostgresRetention implements Retention {
   }
 
   /** What may go now from `from` on, and (unless `dryRun`) deleting it. */
-  async #batch(sql: Sql, o: CheckedPruneOptions, from: number, dryRun: boolean): Promise<Batch> {
-    const head = await this.#head(sql);
+  async #batch(sql: Sql, o: CheckedPruneOptions, asOf: AsOf, from: number, dryRun: boolean): Promise<Batch> {
+    const head = Math.min(await this.#head(sql), asOf.head);
     const hold = lowestHold(holdsOf(await sql.rows<HoldRow>(this.#s.holds)));
     // Never the newest event; nothing at or above what something still needs.
     const target = Math.min(head, hold?.seq ?? Number.POSITIVE_INFINITY);
-    const cut = policyCut(o, head, this.now());
+    const cut = policyCut(o, asOf.head, asOf.now);
     const rows =
       target > from + 1 ? await sql.rows<{ seq: number; stored_at: number }>(this.#s.rows, [from, target, o.batchSize]) : [];
     const end = batchEnd(rows, cut);

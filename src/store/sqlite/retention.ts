@@ -32,6 +32,8 @@ import {
 import type { GroupCommitter } from './group-commit.js';
 
 type Batch = PruneBatch;
+/** The log head and the time when a prune started: it takes what was due then, not what becomes due while it runs. */
+type AsOf = { readonly head: number; readonly now: number };
 
 export class SqliteRetention implements Retention {
   readonly #holds: Database.Statement;
@@ -98,8 +100,9 @@ export class SqliteRetention implements Retention {
 
   async prune(options: PruneOptions): Promise<PruneResult> {
     const o = checkPruneOptions(options);
+    const asOf: AsOf = { head: (this.#head.get() as number | undefined) ?? 0, now: this.now() };
     const run = await pruneInBatches(o, this.#progress().prunedThrough, (from) =>
-      o.dryRun ? Promise.resolve(this.#batch(o, from, true)) : this.#runBatch(o, from),
+      o.dryRun ? Promise.resolve(this.#batch(o, asOf, from, true)) : this.#runBatch(o, asOf, from),
     );
     const { last } = run;
     return {
@@ -114,10 +117,10 @@ export class SqliteRetention implements Retention {
   }
 
   /** One batch in a transaction of its own, timed from its first statement to its commit. */
-  #runBatch(o: CheckedPruneOptions, from: number): Promise<Batch> {
+  #runBatch(o: CheckedPruneOptions, asOf: AsOf, from: number): Promise<Batch> {
     return this.committer.solo((ctx) => {
       const started = performance.now();
-      const batch = this.#batch(o, from, false);
+      const batch = this.#batch(o, asOf, from, false);
       ctx.afterCommit(() => {
         batch.elapsedMs = performance.now() - started;
       });
@@ -130,14 +133,14 @@ export class SqliteRetention implements Retention {
    * (unless `dryRun`) deleting it. Holds are read again each batch: a subscription created or
    * moved meanwhile (by any process) is seen before anything below it is deleted.
    */
-  #batch(o: CheckedPruneOptions, after: number, dryRun: boolean): Batch {
-    const head = (this.#head.get() as number | undefined) ?? 0;
+  #batch(o: CheckedPruneOptions, asOf: AsOf, after: number, dryRun: boolean): Batch {
+    const head = Math.min((this.#head.get() as number | undefined) ?? 0, asOf.head);
     // A batch of another process may have moved the log start on since the last one.
     const from = dryRun ? after : Math.max(after, this.#progress().prunedThrough);
     const hold = lowestHold(holdsOf(this.#holds.all() as HoldRow[]));
     // Never the newest event; nothing at or above what something still needs.
     const target = Math.min(head, hold?.seq ?? Number.POSITIVE_INFINITY);
-    const cut = policyCut(o, head, this.now());
+    const cut = policyCut(o, asOf.head, asOf.now);
     const rows =
       target > from + 1 ? (this.#rows.all(from, target, o.batchSize) as Array<{ seq: number; stored_at: number }>) : [];
     const end = batchEnd(rows, cut);
