@@ -92,6 +92,15 @@ describe('webhook subscriptions', () => {
     expect(await json(bad)).toMatchObject({ code: 'OPTIONS_INVALID', field: 'body.webhook.url' });
     const badName = await post('/v1/subscriptions', { name: 'no-slash', topic: 'hooks.>', webhook: { url: receiverUrl } });
     expect(await json(badName)).toMatchObject({ code: 'OPTIONS_INVALID', field: 'body.name' });
+    // The webhook runner's own checks: a header that would fail every call is refused now.
+    const badHeader = await post('/v1/subscriptions', {
+      name: '/header-hook',
+      topic: 'hooks.>',
+      webhook: { url: receiverUrl, headers: { 'x-ok': 'line\nbreak' } },
+    });
+    expect(badHeader.status).toBe(400);
+    expect(await json(badHeader)).toMatchObject({ code: 'OPTIONS_INVALID', field: 'body.webhook.headers.x-ok' });
+    expect((await fetch(`${t.url}/v1/subscriptions/${encodeURIComponent('/header-hook')}`)).status).toBe(404);
   });
 
   it('deletes a webhook subscription: no more calls', async () => {

@@ -5,7 +5,7 @@
  * (`/v1/subscriptions/%2Fdeployer`).
  */
 import type { Hono } from 'hono';
-import { redactUrl, validateAgentName } from '../../agents/index.js';
+import { type WebhookRunnerSpec, redactUrl, validateAgentName, validateRunnerSpec } from '../../agents/index.js';
 import { type StartInput, parseStart, validateSubscriptionName } from '../../bus/index.js';
 import type { JsonValue } from '../../envelope/index.js';
 import { AgentbusError, invalidField, refuseUnknownKeys } from '../../errors.js';
@@ -124,40 +124,20 @@ export function parseWebhookSpec(body: Record<string, unknown>): WebhookSubscrip
     throw invalidField('OPTIONS_INVALID', 'body.webhook', 'must be an object with a url');
   }
   refuseUnknownKeys(webhook, WEBHOOK_KEYS, 'body.webhook.');
-  const { url, headers, timeout, secret } = webhook as Record<string, unknown>;
-  if (secret !== undefined && (typeof secret !== 'string' || secret.length < 16)) {
-    throw invalidField('OPTIONS_INVALID', 'body.webhook.secret', 'must be a string of at least 16 characters');
-  }
-  if (typeof url !== 'string' || !/^https?:\/\//.test(url) || !URL.canParse(url)) {
-    throw invalidField('OPTIONS_INVALID', 'body.webhook.url', 'must be an http:// or https:// URL');
-  }
-  const parsed = new URL(url);
-  if (parsed.username !== '' || parsed.password !== '') {
-    throw invalidField(
-      'OPTIONS_INVALID',
-      'body.webhook.url',
-      'must not carry a user name or password; send credentials in webhook.headers (authorization)',
-    );
-  }
-  if (headers !== undefined) {
-    if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
-      throw invalidField('OPTIONS_INVALID', 'body.webhook.headers', 'must be an object of strings');
-    }
-    for (const [k, v] of Object.entries(headers)) {
-      if (typeof v !== 'string') throw invalidField('OPTIONS_INVALID', `body.webhook.headers.${k}`, 'must be a string');
-    }
-  }
+  const { timeout } = webhook as { timeout?: unknown };
   if (timeout !== undefined && typeof timeout !== 'string') {
     throw invalidField('OPTIONS_INVALID', 'body.webhook.timeout', 'must be a duration like "10s"');
   }
+  // The runner's own checks: a URL without credentials, the secret's length, header names and values, the timeout.
+  const { url, headers, secret } = validateRunnerSpec({ ...webhook, type: 'webhook' }, 'body.webhook') as WebhookRunnerSpec;
   return {
     name,
     topic,
     url,
     ...(body.filter !== undefined ? { filter: body.filter as JsonValue } : {}),
     ...(body.start !== undefined ? { start: body.start as string | number } : {}),
-    ...(headers !== undefined ? { headers: headers as Record<string, string> } : {}),
-    ...(secret !== undefined ? { secret: secret as string } : {}),
+    ...(headers !== undefined ? { headers } : {}),
+    ...(secret !== undefined ? { secret } : {}),
     ...(timeout !== undefined ? { timeout } : {}),
     ...(body.retry !== undefined ? { retry: body.retry as JsonValue } : {}),
   };
