@@ -6,6 +6,7 @@
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { invalidField } from '../errors.js';
+import { inBlockList } from './loopback.js';
 
 /**
  * Networks refused by default: link-local (169.254.169.254 and its kin serve cloud
@@ -48,11 +49,6 @@ export function createWebhookTargetPolicy(deny: readonly string[] = DEFAULT_WEBH
       throw invalidField('OPTIONS_INVALID', `server.webhookDeny[${index}]`, 'must be a network like 10.0.0.0/8 or fd00::/8');
     blocked.addSubnet(parsed.address, parsed.prefix, parsed.family);
   }
-  const isDenied = (address: string): boolean => {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped?.[1]) return blocked.check(mapped[1], 'ipv4');
-    return blocked.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
-  };
   return {
     async check(url, field) {
       if (deny.length === 0) return;
@@ -70,7 +66,7 @@ export function createWebhookTargetPolicy(deny: readonly string[] = DEFAULT_WEBH
           );
         }
       }
-      const denied = addresses.find(isDenied);
+      const denied = addresses.find((address) => inBlockList(blocked, address));
       if (denied !== undefined) {
         throw invalidField(
           'OPTIONS_INVALID',
