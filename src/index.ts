@@ -55,6 +55,7 @@ export {
   WEBHOOK_HEADERS,
   commandRunner,
   createAgentRuntime,
+  createNetworkPolicy,
   defineAgent,
   functionRunner,
   getAgent,
@@ -66,7 +67,9 @@ export {
 } from './agents/index.js';
 export { CHAIN_DEPTH_EXTENSION, cancelTimer, chainDepth, putTimer, startRoutes } from './bus/index.js';
 export {
+  SAGA_CANCEL_EVENT,
   aggregatorStatusLine,
+  cancelSaga,
   defineAggregator,
   defineSaga,
   getSaga,
@@ -88,8 +91,12 @@ export type {
   RunningAggregator,
   RunningSaga,
   RunningWorkflow,
+  CancelSagaOptions,
+  SagaCancelRequest,
   SagaConfig,
+  SagaListFilter,
   SagaState,
+  SagaStatus,
   Workflow,
 } from './workflows/index.js';
 export {
@@ -106,7 +113,9 @@ export {
 export type { ApprovalAnswer, ApprovalRecord, ApprovalRequestInput, ApprovalStatus } from './workflows/approvals.js';
 export { startApprovalGate } from './workflows/approval-gate.js';
 export type { ApprovalGateConfig } from './workflows/approval-gate.js';
-export type { DelayOptions, TimerInput } from './bus/index.js';
+export type { DelayOptions, PendingTimer, TimerInput } from './bus/index.js';
+export { cancelTimers, listTimers, timerKind } from './workflows/index.js';
+export type { CancelTimersOptions, ListTimersOptions, TimerInfo, TimerKind } from './workflows/index.js';
 export {
   AgentbusError,
   BackpressureError,
@@ -193,8 +202,13 @@ export type {
   AgentState,
   AgentSubscriptionInput,
   GuardOptions,
+  HostResolver,
+  NetworkPolicy,
+  NetworkPolicyOptions,
+  ResolvedAddress,
   RunnerSpec,
   RunningAgent,
+  WebhookRunnerOptions,
 } from './agents/index.js';
 export type { BusObserver, HandlerEnd, HandlerStart } from './bus/index.js';
 export type { RouteOptions, RouteRule, RouteTarget, Routes } from './bus/index.js';
@@ -218,9 +232,10 @@ export {
   parseStatusWindow,
   statusSnapshot,
   timeline,
+  topicsOverview,
   windowLabel,
 } from './observe/index.js';
-export { ACTIVITY_RETENTION_MS } from './store/index.js';
+export { ACTIVITY_RETENTION_MS, ATTEMPTS_KEPT, ATTEMPT_ERROR_MAX } from './store/index.js';
 export type {
   BusMetrics,
   CausationNode,
@@ -230,6 +245,9 @@ export type {
   StatusSnapshot,
   TimelineEntry,
   TimelineOptions,
+  TopicOverview,
+  TopicsOptions,
+  TopicsOverview,
 } from './observe/index.js';
 export type * from './store/index.js';
 export type { SqliteStoreOptions, SqliteSynchronous } from './store/sqlite/index.js';

@@ -240,7 +240,15 @@ const lastProbe = (file) => {
 let sqlite;
 async function backendSample() {
   const out = {};
-  const tables = ['events', 'consumer_windows', 'consumer_retries', 'dead_letters', 'activity', 'event_counts'];
+  const tables = [
+    'events',
+    'consumer_windows',
+    'consumer_retries',
+    'dead_letters',
+    'activity',
+    'event_counts',
+    'consumer_counts',
+  ];
   if (shape === 'sqlite') {
     const wal = `${env.SOAK_DB}-wal`;
     out.walMB = existsSync(wal) ? statSync(wal).size / 2 ** 20 : 0;

@@ -3,7 +3,7 @@
  * (webhook, subprocess) or an action (`pause`, `resume`, `forward`). Validated here, once,
  * before anything is written.
  */
-import type { Envelope } from '../envelope/envelope.js';
+import type { Envelope, JsonValue } from '../envelope/envelope.js';
 import { AgentbusError, invalidField, refuseUnknownKeys } from '../errors.js';
 import { type StartInput, resolveSubscribeOptions } from '../bus/options.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicyInput } from '../bus/retry-policy.js';
@@ -13,8 +13,12 @@ import type { AgentContext } from './context.js';
 import { type GuardOptions, resolveGuardOverrides } from './guards.js';
 import { type AgentRunner, type RunnerSpec, isAgentRunner, validateRunnerSpec } from './runners/runner.js';
 
-/** An in-process handler: the bus's handler with the agent's context. Throwing means failure. */
-export type AgentHandler = (event: Envelope, ctx: AgentContext) => unknown;
+/**
+ * An in-process handler: the bus's handler with the agent's context. Throwing means failure.
+ * @typeParam P - What the payload holds: a promise the agent makes, not checked at run time
+ *   (see {@link Envelope}). @default JsonValue
+ */
+export type AgentHandler<P = JsonValue> = (event: Envelope<P>, ctx: AgentContext) => unknown;
 
 /**
  * What a subscription does besides running a handler:
@@ -46,7 +50,7 @@ export interface AgentDeliveryOptions {
 }
 
 /** One row of the seed's subscription table: topic, filter, and what to do. */
-export interface AgentSubscriptionInput extends AgentDeliveryOptions {
+export interface AgentSubscriptionInput<P = JsonValue> extends AgentDeliveryOptions {
   /** Names the durable subscription `<agent>:<key>`; give one to keep the position when rows are reordered. */
   key?: string;
   /** Topic pattern (NATS wildcards). */
@@ -54,7 +58,7 @@ export interface AgentSubscriptionInput extends AgentDeliveryOptions {
   /** Compact filter (`type=APIDesignCompleted`) or an EventBridge pattern. */
   filter?: string | EventPattern;
   /** An in-process handler. Exactly one of handler, runner, action (or the agent's default). */
-  handler?: AgentHandler;
+  handler?: AgentHandler<P>;
   /** A webhook or subprocess runner (or a custom {@link AgentRunner}). */
   runner?: RunnerSpec | AgentRunner;
   action?: AgentAction;
@@ -62,17 +66,20 @@ export interface AgentSubscriptionInput extends AgentDeliveryOptions {
   to?: ForwardTarget;
 }
 
-/** What {@link defineAgent} takes. */
-export interface AgentInput extends AgentDeliveryOptions {
+/**
+ * What {@link defineAgent} takes.
+ * @typeParam P - What the payloads of its handlers hold (a union when they differ). @default JsonValue
+ */
+export interface AgentInput<P = JsonValue> extends AgentDeliveryOptions {
   /** The agent's name, the seed's style: `/frontend-specialist`. Also the `source` of what it publishes. */
   name: string;
   description?: string;
-  subscriptions: AgentSubscriptionInput[];
+  subscriptions: AgentSubscriptionInput<P>[];
   /**
    * Default handler: runs subscriptions without their own, and events addressed to the agent
    * (`deliver_to`, routes and forwards `{ agent }`, handoffs) through its inbox subscription.
    */
-  handler?: AgentHandler;
+  handler?: AgentHandler<P>;
   /** Default runner, like `handler`. */
   runner?: RunnerSpec | AgentRunner;
   /** Chain-reaction guard limits for this agent (over the runtime's). */
@@ -148,6 +155,11 @@ export function validateAgentName(name: unknown, field = 'name'): string {
 /**
  * Validates an agent: its name, every subscription's topic, filter and handler, runner or
  * action. Nothing runs until `runtime.start(agent)`.
+ *
+ * @typeParam P - What the payloads of its handlers hold (`defineAgent<TaskCompleted>`; a union
+ *   when they differ), so they read them without a cast. A promise the agent makes, not a
+ *   validation: filters (`type=APIDesignCompleted`) choose what reaches each handler.
+ *   @default JsonValue
  * @throws AgentbusError `OPTIONS_INVALID` or `FILTER_SYNTAX` naming the field.
  * @example
  * const frontend = defineAgent({
@@ -161,7 +173,9 @@ export function validateAgentName(name: unknown, field = 'name'): string {
  *   ],
  * })
  */
-export function defineAgent(input: AgentInput): AgentDefinition {
+export function defineAgent<P = JsonValue>(typed: AgentInput<P>): AgentDefinition {
+  // The payload type is the caller's promise: the runtime hands handlers payloads as stored.
+  const input = typed as AgentInput;
   if (typeof input !== 'object' || input === null) throw invalidField('OPTIONS_INVALID', 'agent', 'must be an object');
   refuseUnknownKeys(input, AGENT_KEYS, '');
   const name = validateAgentName(input.name);

@@ -20,6 +20,7 @@ export { createAgentRuntime } from './runtime.js';
 export { commandRunner } from './runners/command.js';
 export { createRunner } from './runners/create.js';
 export { functionRunner } from './runners/function.js';
+export { createNetworkPolicy, inBlockList, systemResolver } from './runners/network-policy.js';
 export { DEFAULT_RUNNER_TIMEOUT_MS, RunnerError, isAgentRunner, validateRunnerSpec } from './runners/runner.js';
 export { redactUrl, webhookRunner } from './runners/webhook.js';
 export { WEBHOOK_HEADERS, signWebhook, verifyWebhookSignature } from './signature.js';
@@ -44,6 +45,7 @@ export type {
   AgentSubscriptionInfo,
   ListAgentsOptions,
 } from './health.js';
+export type { HostResolver, NetworkPolicy, NetworkPolicyOptions, ResolvedAddress } from './runners/network-policy.js';
 export type { RunningAgent } from './running-agent.js';
 export type { AgentRuntime, AgentRuntimeOptions } from './runtime.js';
 export type {
@@ -53,4 +55,5 @@ export type {
   RunnerSpec,
   WebhookRunnerSpec,
 } from './runners/runner.js';
+export type { WebhookRunnerOptions } from './runners/webhook.js';
 export type { VerifyWebhookOptions } from './signature.js';

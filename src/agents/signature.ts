@@ -30,10 +30,10 @@ export interface VerifyWebhookOptions {
   secret: string;
   /** The raw request body, exactly as received (before any JSON parsing). */
   body: string;
-  /** The `x-agentbus-timestamp` header. */
-  timestamp: string | null | undefined;
-  /** The `x-agentbus-signature` header. */
-  signature: string | null | undefined;
+  /** The `x-agentbus-timestamp` header. A header sent twice (Node gives an array) is refused. */
+  timestamp: string | readonly string[] | null | undefined;
+  /** The `x-agentbus-signature` header. A header sent twice (Node gives an array) is refused. */
+  signature: string | readonly string[] | null | undefined;
   /** Largest accepted distance between the timestamp and now, in seconds. @default 300 */
   toleranceSeconds?: number;
   /** Now, in ms since the epoch. @default Date.now() */

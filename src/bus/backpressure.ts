@@ -36,7 +36,9 @@ export class Backpressure {
    */
   admit(items: readonly { readonly envelope: Envelope }[]): Promise<void> | undefined {
     if (this.#known?.size === 0 && Date.now() - this.#knownAt < KNOWN_FOR_MS) {
-      void this.#limits(); // this tick's read, for the publishes that follow
+      // This tick's read, for the publishes that follow. Nobody awaits it here: a failure (the
+      // store unreachable) is theirs to see, not an unhandled rejection.
+      this.#limits().catch(() => {});
       return undefined;
     }
     return this.#admit(items.map((i) => i.envelope));

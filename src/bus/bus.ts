@@ -93,7 +93,14 @@ const BUS_OPTIONS: ReadonlySet<string> = new Set([
   'retention',
   'clock',
 ]);
-const SQLITE_OPTIONS: ReadonlySet<string> = new Set(['synchronous', 'busyTimeoutMs', 'backgroundCheckpoints', 'watch', 'create']);
+const SQLITE_OPTIONS: ReadonlySet<string> = new Set([
+  'synchronous',
+  'busyTimeoutMs',
+  'backgroundCheckpoints',
+  'watch',
+  'create',
+  'onMigrate',
+]);
 const LIMIT_OPTIONS: ReadonlySet<string> = new Set(['maxPayloadBytes', 'maxDepth', 'maxExtensionBytes']);
 
 /** A running subscription in this process. */
@@ -328,9 +335,17 @@ export class Bus {
   /**
    * Starts delivering to `handler`. The subscription is durable by `name`: it resumes where
    * it left off, and processes using the same name split its events.
+   *
+   * @typeParam P - What the payloads hold, so the handler reads them without a cast. A promise
+   *   the subscriber makes, not a validation: pair it with a `filter` (`type=TaskCompletedEvent`)
+   *   or check the payload in the handler when publishers cannot be trusted. @default JsonValue
    * @throws AgentbusError `OPTIONS_INVALID` or `FILTER_SYNTAX` naming the field.
+   * @example
+   * type TaskCompleted = { task_id: string; result: { endpoints: number } }
+   * await bus.subscribe<TaskCompleted>({ name: '/dependency-manager', topic: 'project.tasks',
+   *   filter: 'type=TaskCompletedEvent', handler: (event) => track(event.payload.result.endpoints) })
    */
-  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+  async subscribe<P = JsonValue>(options: SubscribeOptions<P>): Promise<Subscription> {
     this.#assertOpen();
     const o = resolveSubscribeOptions(options, { retry: this.#retry, source: this.#source });
     await this.#assertInLog(o.start, 'start');

@@ -40,6 +40,12 @@ export interface ReplayOptions {
   readonly payload?: JsonValue;
   /** Called after each replayed dead letter. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Ids already replayed are left out instead of refused, so that the same replay run again
+   * after a crash finishes the rest. Missing and archived ids are still refused.
+   * @default false
+   */
+  readonly skipReplayed?: boolean;
 }
 
 /**
@@ -94,6 +100,12 @@ function checkId(id: unknown, field: string): number {
 }
 
 /** The ids of an id selection, or the subscription of `{ all: true }`. */
+function checkSkipReplayed(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw invalidField('OPTIONS_INVALID', 'skipReplayed', 'must be true or false');
+  return value;
+}
+
 function checkSelection(selection: unknown): { ids: number[] } | { all: true; subscription?: string } {
   const ids = Array.isArray(selection)
     ? selection
@@ -140,6 +152,20 @@ export function fingerprint(dead: Pick<DeadLetter, 'consumer' | 'reason' | 'erro
   const frame = dead.stack?.split('\n').find((line) => line.trim().startsWith('at '));
   const site = frame?.replace(/:\d+\)?$/, '').trim() ?? '';
   return createHash('sha1').update(`${dead.consumer}\n${dead.reason}\n${message}\n${site}`).digest('hex').slice(0, 12);
+}
+
+/**
+ * The seed's DLQ "Action" column: what to do next with a dead letter. As in the seed's
+ * table: an invalid payload is fixed and replayed; a temporary failure ("Agent unavailable")
+ * or a lapsed lease is retried later; anything else, a handler timeout included (it failed
+ * every retry: the handler is slow or stuck), is investigated first.
+ */
+export function deadLetterAction(dead: Pick<DeadLetter, 'status' | 'reason'>): string {
+  if (dead.status === 'replayed') return 'Replayed';
+  if (dead.status === 'archived') return 'Archived';
+  if (dead.reason === 'invalid_payload') return 'Fix and replay';
+  if (dead.reason === 'temporary_failure' || dead.reason === 'lease_expired') return 'Retry later';
+  return 'Investigate';
 }
 
 /**
@@ -230,22 +256,26 @@ export function createDeadLetterAdmin(
 
     async replay(selection, options = {}) {
       const chosen = checkSelection(selection);
+      const skipReplayed = checkSkipReplayed(options.skipReplayed);
       const targets =
         'ids' in chosen
-          ? await Promise.all(
-              chosen.ids.map(async (id, index) => {
-                const dead = await deliveries.getDeadLetter(id);
-                if (!dead)
-                  throw new AgentbusError('NOT_FOUND', `dead letter ${id} does not exist`, { id, field: `ids[${index}]` });
-                if (dead.status !== 'open') {
-                  throw new AgentbusError('CONCURRENCY_CONFLICT', `dead letter ${id} is ${dead.status}, not open`, {
-                    id,
-                    field: `ids[${index}]`,
-                  });
-                }
-                return dead;
-              }),
-            )
+          ? (
+              await Promise.all(
+                chosen.ids.map(async (id, index) => {
+                  const dead = await deliveries.getDeadLetter(id);
+                  if (!dead)
+                    throw new AgentbusError('NOT_FOUND', `dead letter ${id} does not exist`, { id, field: `ids[${index}]` });
+                  if (dead.status === 'replayed' && skipReplayed) return undefined;
+                  if (dead.status !== 'open') {
+                    throw new AgentbusError('CONCURRENCY_CONFLICT', `dead letter ${id} is ${dead.status}, not open`, {
+                      id,
+                      field: `ids[${index}]`,
+                    });
+                  }
+                  return dead;
+                }),
+              )
+            ).filter((dead) => dead !== undefined)
           : await page({ status: 'open', ...(chosen.subscription ? { subscription: chosen.subscription } : {}) });
       // Validate every corrected copy before writing any.
       const copies = targets.map((dead) => (options.payload === undefined ? undefined : corrected(dead, options.payload)));

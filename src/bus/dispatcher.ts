@@ -5,7 +5,7 @@
  * work is in progress, and drains on close.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Envelope } from '../envelope/envelope.js';
+import type { Envelope, JsonValue } from '../envelope/envelope.js';
 import { RUNTIME_SOURCE, SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
 import { AgentbusError } from '../errors.js';
 import type { AppendItem, AppendedEvent, FailureInfo, StateIncrement } from '../store/event-store.js';
@@ -24,8 +24,12 @@ import type { HandlerStart, Observers } from './observer.js';
 import type { BusStatus } from './status.js';
 import { startProcessTrace } from './tracing.js';
 
-/** A subscription's handler. Its return value is ignored; throwing means failure. */
-export type Handler = (envelope: Envelope, ctx: HandlerContext) => unknown;
+/**
+ * A subscription's handler. Its return value is ignored; throwing means failure.
+ * @typeParam P - What the payload holds: a promise the subscriber makes, not checked at run
+ *   time (see {@link Envelope}). @default JsonValue
+ */
+export type Handler<P = JsonValue> = (envelope: Envelope<P>, ctx: HandlerContext) => unknown;
 
 /** Everything a dispatcher needs, already validated. */
 export interface DispatcherOptions {
@@ -49,6 +53,11 @@ export interface DispatcherOptions {
   /** Instrumentation hooks (metrics); skipped when none is registered. */
   readonly observers?: Observers;
 }
+
+/** An empty fetch answered faster than this (ms) did not wait for anything. */
+const QUICK_EMPTY_MS = 2;
+/** Longest pause between fetches that keep answering [] at once (ms). */
+const MAX_EMPTY_BACKOFF_MS = 1_000;
 
 /** A fetched delivery as the ready queue sees it. */
 interface Entry extends Queued {
@@ -135,6 +144,7 @@ export class Dispatcher {
   async #fetchLoop(): Promise<void> {
     const signal = this.#stop.signal;
     let failures = 0;
+    let quickEmpties = 0;
     while (!signal.aborted) {
       // Refill at half the window, so claims come in batches rather than one slot at a time.
       const room = this.#o.window - this.held;
@@ -150,11 +160,23 @@ export class Dispatcher {
       }
       try {
         const generation = ++this.#fetches;
+        const asked = performance.now();
         const batch = await this.#consumer.fetch(stuck ? 16 : room, { signal, ...(stuck ? { retriesOnly: true } : {}) });
         failures = 0;
         if (this.#o.ordered) this.#ready.setHeld(this.#consumer.heldKeys, generation);
         this.#ready.push(batch.map(entry));
         this.#pump();
+        if (batch.length === 0 && !signal.aborted) {
+          // A fetch answers [] after a long poll ran out, or at once when its consumer was closed
+          // under this subscription (its transport destroyed first): never go round on the
+          // microtask queue alone (timers and I/O would starve), and back off while it keeps
+          // answering at once.
+          quickEmpties = performance.now() - asked < QUICK_EMPTY_MS ? quickEmpties + 1 : 0;
+          const wait = quickEmpties === 0 ? 0 : Math.min(2 ** quickEmpties, MAX_EMPTY_BACKOFF_MS);
+          await delay(wait, undefined, { signal }).catch(() => undefined);
+        } else {
+          quickEmpties = 0;
+        }
       } catch (error) {
         // The backend is unavailable: say so, back off, try again. Nothing is lost: the log is durable.
         failures++;

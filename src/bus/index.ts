@@ -1,6 +1,6 @@
 export { Bus, createBus } from './bus.js';
 export type { BusOptions, Subscription, SubscriptionAdmin } from './bus.js';
-export { fingerprint } from './dead-letters.js';
+export { deadLetterAction, fingerprint } from './dead-letters.js';
 export type { DeadLetterAdmin, DeadLetterGroup, ReplayOptions, ReplaySelection } from './dead-letters.js';
 export type { Handler } from './dispatcher.js';
 export type { ContextPublishOptions, HandlerContext } from './handler-context.js';
@@ -32,9 +32,11 @@ export {
   TIMERS_NAMESPACE,
   Timers,
   cancelTimer,
+  isTimerKey,
   putTimer,
   resolveDueAt,
   setTimer,
   timerKey,
+  validateTimerKey,
 } from './timers.js';
-export type { DelayOptions, TimerInput, TimerValue, ValidTimer } from './timers.js';
+export type { DelayOptions, PendingTimer, TimerInput, TimerValue, ValidTimer } from './timers.js';

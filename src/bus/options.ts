@@ -2,6 +2,7 @@
  * Validation of the bus's public options. Every refusal names the field and the reason,
  * before anything is written.
  */
+import type { Envelope, JsonValue } from '../envelope/envelope.js';
 import { parseTimestamp } from '../envelope/timestamp.js';
 import { SOURCE_RULE, isEventSource } from '../envelope/validate.js';
 import { AgentbusError, invalidField, refuseUnknownKeys } from '../errors.js';
@@ -14,15 +15,20 @@ import { type RetryPolicy, type RetryPolicyInput, parseRetryPolicy } from './ret
 /** Where a new subscription starts: a keyword, a position, a time. */
 export type StartInput = 'earliest' | 'latest' | number | Date | { seq: number } | { time: number | Date | string };
 
-/** Options of `bus.subscribe`. */
-export interface SubscribeOptions {
+/**
+ * Options of `bus.subscribe`.
+ * @typeParam P - What the handler's payload holds (`bus.subscribe<TaskCompleted>(...)`): a
+ *   promise the subscriber makes, not a validation (see {@link Envelope}). @default JsonValue
+ */
+export interface SubscribeOptions<P = JsonValue> {
   /** Durable name: a restarted subscriber resumes here; members sharing it split the events. */
   name: string;
   /** Topic pattern with NATS wildcards: `project.tasks`, `project.*`, `project.>`. */
   topic: string;
   /** Content filter: compact syntax (`type=APIDesignCompleted and severity in (high,critical)`) or an EventBridge pattern. */
   filter?: string | EventPattern;
-  handler: Handler;
+  /** Runs once per delivery; returning acknowledges, throwing fails the attempt. */
+  handler: Handler<P>;
   /** Handlers running at once in this process. @default 1 */
   concurrency?: number;
   /** Most deliveries held in memory (running plus waiting); bounds memory, and the events one claim may take. @default max(2048, 2 × concurrency) */
@@ -142,9 +148,13 @@ const SUBSCRIBE_OPTIONS: ReadonlySet<string> = new Set([
   'ordered',
 ]);
 
-/** Validates `bus.subscribe` options. @throws AgentbusError naming the field. */
-export function resolveSubscribeOptions(
-  options: SubscribeOptions,
+/**
+ * Validates `bus.subscribe` options. The handler's payload type is the subscriber's promise
+ * and is not checked: the dispatcher hands it every payload as it was stored.
+ * @throws AgentbusError naming the field.
+ */
+export function resolveSubscribeOptions<P>(
+  options: SubscribeOptions<P>,
   defaults: { retry: RetryPolicy; source: string },
 ): ResolvedSubscribeOptions {
   if (typeof options === 'object' && options !== null) refuseUnknownKeys(options, SUBSCRIBE_OPTIONS, '');
@@ -176,7 +186,7 @@ export function resolveSubscribeOptions(
     topic,
     filter,
     matchEvent: matcher ? (event) => matcher(event.envelope) : undefined,
-    handler: options.handler,
+    handler: options.handler as Handler,
     concurrency,
     window,
     start: parseStart(options.start),

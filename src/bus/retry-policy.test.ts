@@ -36,7 +36,8 @@ describe('parseRetryPolicy', () => {
     [{ initial_delay: '10s', max_delay: '1s' }, 'retry.max_delay'],
     [{ jitter: 2 }, 'retry.jitter'],
     [{ retry_on: 'timeout' }, 'retry.retry_on'],
-    [{ unknown: 1 }, 'retry'],
+    [{ maxRetries: 3 }, 'retry.maxRetries'],
+    [{ retry_on: ['timeout', ''] }, 'retry.retry_on[1]'],
   ])('refuses %j naming %s', (input, field) => {
     try {
       parseRetryPolicy(input);
@@ -46,6 +47,13 @@ describe('parseRetryPolicy', () => {
       expect((error as AgentbusError).code).toBe('OPTIONS_INVALID');
       expect((error as AgentbusError).details.field).toBe(field);
     }
+  });
+});
+
+describe('refusal wording', () => {
+  it('says "unknown key" and drops zod\'s "Invalid input" prefix', () => {
+    expect(() => parseRetryPolicy({ maxRetries: 3 })).toThrow('retry.maxRetries: unknown key');
+    expect(() => parseRetryPolicy({ max_retries: '3' })).toThrow('retry.max_retries: expected number, received string');
   });
 });
 

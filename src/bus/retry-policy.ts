@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { AgentbusError, NonRetryableError, RetryAfterError } from '../errors.js';
+import { describeIssue, formatFieldPath } from '../schema-issues.js';
 import { MAX_TIMER_MS, parseDuration } from '../time.js';
 
 /** The seed's retry JSON, as users write it (snake_case, durations as text or ms). */
@@ -71,9 +72,8 @@ export function parseRetryPolicy(input: unknown, base: RetryPolicy = DEFAULT_RET
   if (input === undefined) return base;
   const result = schema.safeParse(input);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    const path = [field, ...(issue?.path ?? []).map(String)].join('.');
-    const reason = issue?.message ?? 'invalid';
+    const { path: at, reason } = describeIssue(result.error.issues[0] as z.core.$ZodIssue);
+    const path = formatFieldPath(at, field);
     throw new AgentbusError('OPTIONS_INVALID', `${path}: ${reason}`, { field: path, reason });
   }
   const v = result.data;

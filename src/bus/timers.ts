@@ -11,9 +11,10 @@
  *   per {@link RESCAN_THROTTLE_MS}.
  */
 import type { Envelope, PublishInput } from '../envelope/envelope.js';
+import { isEventId } from '../envelope/ids.js';
 import { type EnvelopeLimits, type EnvelopeWithText, parseEnvelopeWithText } from '../envelope/validate.js';
 import { parseTimestamp } from '../envelope/timestamp.js';
-import { invalidField } from '../errors.js';
+import { AgentbusError, invalidField } from '../errors.js';
 import type { AppendItem, EventStore, StateArea, StoreTransaction } from '../store/event-store.js';
 import { type Clock, MAX_TIME_MS, parseDuration } from '../time.js';
 import { Outbox, type OutboxStatus } from './outbox.js';
@@ -42,6 +43,16 @@ export interface TimerInput {
    * key, so setting the same timer twice keeps one.
    */
   readonly envelope: unknown;
+}
+
+/** A timer not fired yet, as `bus.timers` lists it. */
+export interface PendingTimer {
+  /** The timer's key: its due time and event id (`001764426600000/evt-...`); what cancel takes. */
+  readonly key: string;
+  /** Due time, ms since the epoch. */
+  readonly dueAt: number;
+  /** The event appended when the timer fires. */
+  readonly envelope: Envelope;
 }
 
 /** A timer the runtime built itself (valid by construction). */
@@ -103,6 +114,26 @@ export function cancelTimer(state: StateArea, key: string): Promise<boolean> {
 }
 
 const TIMER_KEY = /^\d{15}\/./;
+
+/**
+ * True for a timer key as {@link timerKey} makes it: 15 digits of due time, `/`, an event id.
+ * @example isTimerKey('001764426600000/evt-1') // true
+ */
+export function isTimerKey(value: unknown): value is string {
+  return typeof value === 'string' && /^\d{15}\//.test(value) && isEventId(value.slice(16));
+}
+
+/** `value` when it is a timer key. @throws AgentbusError `OPTIONS_INVALID` naming `field` */
+export function validateTimerKey(value: unknown, field = 'key'): string {
+  if (!isTimerKey(value)) {
+    throw invalidField(
+      'OPTIONS_INVALID',
+      field,
+      'must be a timer key as bus.timers.list() gives it: 15 digits of due time, "/", the event id (001764426600000/evt-...)',
+    );
+  }
+  return value;
+}
 
 /** The delay options of `bus.publish`: at most one of them. */
 export interface DelayOptions {
@@ -250,16 +281,68 @@ export class Timers {
     return this.#create(input);
   }
 
-  /** Timers not fired yet, earliest first. */
-  async *list(): AsyncIterable<{ key: string; dueAt: number; envelope: Envelope }> {
+  /** Timers not fired yet, earliest first (streamed: stop early to read only the first ones). */
+  async *list(): AsyncIterable<PendingTimer> {
     for await (const record of this.#store.state.list<TimerValue>(TIMERS_NAMESPACE)) {
       yield { key: record.key, dueAt: record.value.due_at, envelope: record.value.envelope };
     }
   }
 
+  /**
+   * The timer of `key`; undefined when it fired, was cancelled or never existed.
+   * @throws AgentbusError `OPTIONS_INVALID` naming `key` when it is not a timer key
+   */
+  async get(key: string): Promise<PendingTimer | undefined> {
+    const record = await this.#store.state.get<TimerValue>(TIMERS_NAMESPACE, validateTimerKey(key));
+    return record && { key, dueAt: record.value.due_at, envelope: record.value.envelope };
+  }
+
   /** Cancels a timer by key; false when it fired or was cancelled already. */
   cancel(key: string): Promise<boolean> {
     return cancelTimer(this.#store.state, key);
+  }
+
+  /**
+   * Cancels several timers together, in one store transaction: when any of them is no longer
+   * pending (it fired, was cancelled, or never existed), none is cancelled.
+   * @returns the timers cancelled, in the order given.
+   * @throws AgentbusError `OPTIONS_INVALID` naming `keys[i]` for a key that is not a timer key
+   *   or is given twice; `NOT_FOUND` naming every key that is not pending. Nothing is
+   *   cancelled then.
+   * @example const [timer] = await bus.timers.cancelMany(['001764426600000/evt-1'])
+   */
+  async cancelMany(keys: readonly string[]): Promise<PendingTimer[]> {
+    if (!Array.isArray(keys) || keys.length === 0) {
+      throw invalidField('OPTIONS_INVALID', 'keys', 'give one or more timer keys');
+    }
+    const seen = new Set<string>();
+    keys.forEach((key, i) => {
+      validateTimerKey(key, `keys[${i}]`);
+      if (seen.has(key)) throw invalidField('OPTIONS_INVALID', `keys[${i}]`, `${key} is given twice`);
+      seen.add(key);
+    });
+    const notPending = (missing: readonly string[]) =>
+      new AgentbusError(
+        'NOT_FOUND',
+        `no pending timer ${missing.join(', ')} (fired or cancelled already, or never set); nothing was cancelled`,
+        { field: 'keys', missing },
+      );
+    return this.#store.transaction(async (tx) => {
+      const found: Array<PendingTimer & { version: number }> = [];
+      const missing: string[] = [];
+      for (const key of keys) {
+        const record = await tx.state.get<TimerValue>(TIMERS_NAMESPACE, key);
+        if (record) found.push({ key, dueAt: record.value.due_at, envelope: record.value.envelope, version: record.version });
+        else missing.push(key);
+      }
+      if (missing.length > 0) throw notPending(missing);
+      // Compare-and-set, as firing does: a timer another process fired meanwhile is not
+      // reported cancelled (the throw rolls the others back).
+      for (const timer of found) {
+        if (!(await tx.state.delete(TIMERS_NAMESPACE, timer.key, timer.version))) throw notPending([timer.key]);
+      }
+      return found.map(({ version: _version, ...timer }) => timer);
+    });
   }
 
   /** Re-reads the earliest timer and fires or re-arms (call after setting timers in a transaction). */

@@ -3,7 +3,7 @@
  * wire, times as RFC 3339. One mapper per record type, in this one place.
  */
 import type { DeadLetterGroup } from './dead-letters.js';
-import type { ConsumerInfo, DeadLetter, StoredEvent } from '../store/event-store.js';
+import type { ConsumerInfo, DeadLetter, FailedAttempt, StoredEvent } from '../store/event-store.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -56,6 +56,26 @@ export function deadLetterJson(d: DeadLetter) {
     ...(d.replayedAs !== undefined ? { replayed_as: d.replayedAs } : {}),
     event: storedEventJson(d.event),
   };
+}
+
+/** A failed attempt: `{ attempt, at, reason, error, delay_ms? }` (`delay_ms` when it was retried). */
+export function failedAttemptJson(a: FailedAttempt) {
+  return {
+    attempt: a.attempt,
+    at: iso(a.at),
+    reason: a.reason,
+    error: a.error,
+    ...(a.delayMs !== undefined ? { delay_ms: a.delayMs } : {}),
+  };
+}
+
+/**
+ * One dead letter in full (`GET /v1/dlq/{id}`): {@link deadLetterJson} with its failed
+ * attempts, oldest first (the last 20; empty for dead letters older than attempts kept).
+ * Lists leave them out, to stay small.
+ */
+export function deadLetterDetailJson(d: DeadLetter) {
+  return { ...deadLetterJson(d), attempts: d.attempts.map(failedAttemptJson) };
 }
 
 /** Open dead letters sharing a cause. */

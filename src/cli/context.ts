@@ -5,8 +5,10 @@
 import type { Command } from 'commander';
 import { type AgentBus, createBus } from '../agentbus.js';
 import type { BusOptions } from '../bus/index.js';
+import type { MigrationStep } from '../store/index.js';
 import { loadConfig } from '../config/index.js';
 import { AgentbusError, invalidField, isAgentbusError } from '../errors.js';
+import { note } from './output.js';
 
 /**
  * Which backends a command opens: resolved from `--store` (or `AGENTBUS_STORE`), `--nats`
@@ -134,8 +136,10 @@ function relabel(error: unknown, labels: Readonly<Record<string, FieldLabel>>): 
  */
 export async function busOptionsOf(target: string | BusTarget, options: { mustExist?: boolean } = {}): Promise<BusPlan> {
   // A reader opens an existing database only (`create: false`): it never leaves an empty one behind.
-  const sqliteAt = (path: string): BusOptions =>
-    options.mustExist ? { store: { sqlite: path, create: false } } : { store: { sqlite: path } };
+  const sqliteAt = (path: string): BusOptions => ({
+    store: options.mustExist ? { sqlite: path, create: false } : { sqlite: path },
+    sqlite: { onMigrate: tellUpgrade },
+  });
   if (typeof target === 'string') {
     const label = { field: '--db' };
     if (target.trim() === '') throw refuse(label, 'must be a file path (got an empty string)');
@@ -181,10 +185,15 @@ export async function busOptionsOf(target: string | BusTarget, options: { mustEx
   // The config file's retention (checked when it was loaded): long-running commands prune by it.
   const retention = config?.retention !== undefined ? { retention: config.retention } : {};
   if (store !== undefined && isPostgres(store)) {
-    return { options: { store: { postgres: store }, ...transport, ...retention }, labels };
+    return { options: { store: { postgres: store, onMigrate: tellUpgrade }, ...transport, ...retention }, labels };
   }
   const path = store ?? target.db;
   return { options: { ...sqliteAt(path), ...transport, ...retention }, sqlitePath: path, labels };
+}
+
+/** An upgrade of an older database may take a while (an index over millions of rows): say so. */
+function tellUpgrade(step: MigrationStep): void {
+  note(`upgrading ${step.database} from schema version ${step.from}: ${step.version} (${step.name})`);
 }
 
 /**

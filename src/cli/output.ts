@@ -13,6 +13,40 @@ export function printJson(value: unknown, compact: boolean): void {
   writeLine(compact ? JSON.stringify(value) : JSON.stringify(value, null, 2));
 }
 
+/**
+ * JSON laid out as the seed writes it: indented by two, but an object of plain values inside
+ * an array on one line (`{ "step": 1, "event": "ArtifactBuilt" }`), so a list of small records
+ * reads as a list.
+ */
+export function formatSeedJson(value: unknown, indent = ''): string {
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return `[\n${value.map((v) => `${inner}${isFlatRecord(v) ? flatRecord(v) : formatSeedJson(v, inner)}`).join(',\n')}\n${indent}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return '{}';
+    return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${formatSeedJson(v, inner)}`).join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function isFlatRecord(value: unknown): value is Record<string, unknown> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => v === null || typeof v !== 'object')
+  );
+}
+
+function flatRecord(value: Record<string, unknown>): string {
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  if (entries.length === 0) return '{}';
+  return `{ ${entries.map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')} }`;
+}
+
 export { type StoredEventJson, storedEventJson } from '../bus/wire.js';
 
 /** `YYYY-MM-DD`, `HH:MM:SS` and `.mmm` of an instant, in UTC. */

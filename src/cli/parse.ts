@@ -5,6 +5,8 @@
 import { InvalidArgumentError } from 'commander';
 import { parseTimestamp } from '../envelope/index.js';
 import type { JsonValue } from '../envelope/index.js';
+import { isAgentbusError } from '../errors.js';
+import { parseStatusWindow } from '../observe/window.js';
 import { parseDuration } from '../time.js';
 
 /** A whole number of at least 1 (`--limit`, `--from-seq`). */
@@ -53,4 +55,14 @@ export function parseWhen(value: string, now: number = Date.now()): number {
 export function parseNonEmpty(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('Must not be empty.');
   return value;
+}
+
+/** `--window` (status, topics): whole minutes from 1m to 24h (`15m`, `1h`, `24h`), in ms. */
+export function parseWindow(value: string): number {
+  try {
+    return parseStatusWindow(value);
+  } catch (error) {
+    if (!isAgentbusError(error)) throw error;
+    throw new InvalidArgumentError('Must be a whole number of minutes from 1m to 24h, like 15m, 1h or 24h.');
+  }
 }

@@ -21,6 +21,8 @@ import { registerStatus } from './commands/status.js';
 import { registerSubscriptions } from './commands/subscriptions.js';
 import { registerTail } from './commands/tail.js';
 import { registerTimeline } from './commands/timeline.js';
+import { registerTimers } from './commands/timers.js';
+import { registerTopics } from './commands/topics.js';
 import { formatCommanderError, reportError } from './errors.js';
 
 /** The package version, read from package.json next to `dist/` and `src/`. */
@@ -71,7 +73,9 @@ export function createProgram(): Command {
   registerSagas(program);
   registerRun(program);
   registerApprovals(program);
+  registerTimers(program);
   registerStatus(program);
+  registerTopics(program);
   registerTimeline(program);
   registerServe(program);
   registerDemo(program);

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { type RetentionOptions, resolveRetention } from '../bus/retention.js';
 import { AgentbusError, invalidField, isAgentbusError } from '../errors.js';
+import { describeIssue } from '../schema-issues.js';
 import { CONFIG_SCHEMA, type ConfigFile } from './schema.js';
 
 /** Topic patterns a token may (`allow`) and may not (`deny`) use. Deny wins; no rule means deny. */
@@ -184,14 +185,8 @@ function formatPath(path: readonly PropertyKey[]): string {
 
 function fromIssue(file: string, issue: z.core.$ZodIssue | undefined): AgentbusError {
   if (!issue) return refused(file, '(top level)', 'invalid');
-  let field = formatPath(issue.path);
-  let reason = issue.message;
-  if (issue.code === 'unrecognized_keys') {
-    const [key = ''] = issue.keys;
-    field = field === '(top level)' ? key : `${field}.${key}`;
-    reason = 'unknown key';
-  }
-  return refused(file, field, reason);
+  const { path, reason } = describeIssue(issue);
+  return refused(file, formatPath(path), reason);
 }
 
 function refused(file: string, field: string, reason: string): AgentbusError {

@@ -2,8 +2,8 @@
  * The shape of an agentbus config file (YAML or JSON), validated with zod. Field names are
  * the file's own; {@link loadConfig} resolves tokens and reports errors by field path.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseNetwork } from '../routing/cidr.js';
 import { isValidTopicPattern } from '../routing/index.js';
 
 /** Default `server.host`: loopback only. */
@@ -36,11 +36,7 @@ export function parseByteSize(value: unknown): number | undefined {
 }
 
 /** `10.0.0.0/8`, `fd00::/8`: an address and a prefix length its family allows. */
-function isNetwork(value: string): boolean {
-  const match = /^([^/]+)\/(\d{1,3})$/.exec(value);
-  const family = match?.[1] ? isIP(match[1]) : 0;
-  return family !== 0 && Number(match?.[2]) <= (family === 4 ? 32 : 128);
-}
+const isNetwork = (value: string): boolean => parseNetwork(value) !== undefined;
 
 const topicPattern = z.string().refine(isValidTopicPattern, {
   message: 'not a topic pattern (dot-separated tokens of A-Z a-z 0-9 _ -, with * and a final >)',

@@ -28,10 +28,7 @@ export const COMMAND_FAILED = 'CommandFailed';
  * AgentbusError or NonRetryableError makes `send` throw one with the same code.
  * `ctx.publish` stages events that commit with the reply, and only if the handler succeeds.
  */
-export type CommandHandler<P extends JsonValue = JsonValue, R = unknown> = (
-  command: Envelope<P>,
-  ctx: HandlerContext,
-) => R | Promise<R>;
+export type CommandHandler<P = JsonValue, R = unknown> = (command: Envelope<P>, ctx: HandlerContext) => R | Promise<R>;
 
 /** Options of `commands.register`. */
 export interface RegisterCommandOptions {
@@ -71,7 +68,7 @@ export interface CommandBus {
    * @throws AgentbusError `OPTIONS_INVALID` for a bad type, or when this process already has a handler for it.
    * @example await bus.commands.register('CreateUserCommand', async (cmd) => ({ id: cmd.payload.id }))
    */
-  register<P extends JsonValue = JsonValue, R = unknown>(
+  register<P = JsonValue, R = unknown>(
     commandType: string,
     handler: CommandHandler<P, R>,
     options?: RegisterCommandOptions,

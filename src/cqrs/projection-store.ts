@@ -207,6 +207,20 @@ export async function resetProjection(store: EventStore, name: string, now: () =
   });
 }
 
+/**
+ * Forgets a projection: its checkpoint and read model go in one transaction, so that it no
+ * longer holds retention back nor shows in `list`. A process still running it starts it
+ * again from the beginning.
+ */
+export async function deleteProjection(store: EventStore, name: string): Promise<void> {
+  await store.transaction(async (tx) => {
+    const seen = await tx.state.get<ProjectionCheckpoint>(PROJECTION_NAMESPACE, checkpointKey(name));
+    if (!seen) throw notFound(name);
+    await tx.state.delete(PROJECTION_NAMESPACE, checkpointKey(name), seen.version);
+    await tx.state.delete(PROJECTION_NAMESPACE, modelKey(name));
+  });
+}
+
 export function notFound(name: string): AgentbusError {
   return new AgentbusError('NOT_FOUND', `no projection named ${name} (it has never run on this store)`, { projection: name });
 }

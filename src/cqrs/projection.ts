@@ -1,7 +1,7 @@
 /**
  * Projection definitions: a named, persistent read model folded from events on some topics.
  */
-import type { Envelope } from '../envelope/envelope.js';
+import type { Envelope, JsonValue } from '../envelope/envelope.js';
 import { AgentbusError, invalidField } from '../errors.js';
 import { validateTopicPattern } from '../routing/index.js';
 import { positiveInteger } from './names.js';
@@ -11,8 +11,13 @@ export interface ProjectionEventInfo {
   readonly seq: number;
 }
 
-/** What `defineProjection` takes. */
-export interface ProjectionOptions<S> {
+/**
+ * What `defineProjection` takes.
+ * @typeParam S - The read model.
+ * @typeParam P - What the folded payloads hold (a union when they differ): a promise the
+ *   projection makes, not checked at run time; `topics` choose what it folds. @default JsonValue
+ */
+export interface ProjectionOptions<S, P = JsonValue> {
   /** Durable name: the read model and its checkpoint are kept under it. */
   name: string;
   /** Topic patterns (NATS wildcards) whose events the projection folds. */
@@ -20,7 +25,7 @@ export interface ProjectionOptions<S> {
   /** The read model before any event: a JSON value (copied) or a function returning one. */
   init: S | (() => S);
   /** Pure: the read model after `event`. The result must be JSON (it is stored). */
-  apply: (state: S, event: Envelope, info: ProjectionEventInfo) => S;
+  apply: (state: S, event: Envelope<P>, info: ProjectionEventInfo) => S;
   /** Events folded per transaction. @default 500 */
   batchSize?: number;
 }
@@ -39,14 +44,18 @@ const NAME = /^[A-Za-z0-9_.:-]{1,120}$/;
 
 /**
  * Defines a projection.
+ * @typeParam S - The read model (inferred from `init` when not given).
+ * @typeParam P - What the folded payloads hold, so `apply` reads them without a cast.
+ *   @default JsonValue
  * @throws AgentbusError `OPTIONS_INVALID` naming the field.
  * @example
- * const users = defineProjection({
+ * type UserCreated = { id: string; name: string }
+ * const users = defineProjection<Record<string, UserCreated>, UserCreated>({
  *   name: 'users', topics: ['streams.user'], init: {},
  *   apply: (users, e) => e.event.type === 'UserCreatedEvent' ? { ...users, [e.payload.id]: e.payload } : users,
  * })
  */
-export function defineProjection<S>(options: ProjectionOptions<S>): Projection<S> {
+export function defineProjection<S, P = JsonValue>(options: ProjectionOptions<S, P>): Projection<S> {
   if (typeof options !== 'object' || options === null) throw invalidField('OPTIONS_INVALID', 'options', 'must be an object');
   const name = validateProjectionName(options.name);
   const list = typeof options.topics === 'string' ? [options.topics] : options.topics;
@@ -69,7 +78,8 @@ export function defineProjection<S>(options: ProjectionOptions<S>): Projection<S
     name,
     topics: Object.freeze([...new Set(topics)]),
     init: typeof init === 'function' ? (init as () => S) : () => structuredClone(init),
-    apply: options.apply,
+    // The payload type is the projection's promise: the runner passes events as stored.
+    apply: options.apply as Projection<S>['apply'],
     batchSize: positiveInteger(options.batchSize, 'batchSize', 500),
   });
 }

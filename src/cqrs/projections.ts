@@ -17,6 +17,7 @@ import {
   type RebuildResult,
   advanceProjection,
   checkpointKey,
+  deleteProjection,
   ensureCheckpoint,
   getProjectionInfo,
   listProjections,
@@ -71,6 +72,12 @@ export interface Projections {
    * it rebuilds it live. @throws AgentbusError `NOT_FOUND`
    */
   reset(name: string): Promise<void>;
+  /**
+   * Forgets a projection no process runs any more: its checkpoint and read model are deleted,
+   * so it stops holding retention back. A process still running it starts again from the
+   * beginning. @throws AgentbusError `NOT_FOUND`
+   */
+  delete(name: string): Promise<void>;
 }
 
 const RETRY_MIN_MS = 200;
@@ -193,7 +200,7 @@ export function createProjections(store: EventStore, now: () => number): Project
     },
     state: readState,
     list: () => listProjections(store),
-    get: (name) => getProjectionInfo(store, validateProjectionName(name)),
+    get: async (name) => getProjectionInfo(store, validateProjectionName(name)),
     async rebuild<S>(projection: Projection<S> | string, options: RebuildOptions = {}): Promise<RebuildResult<S>> {
       let definition: Projection<S>;
       if (typeof projection === 'string') {
@@ -209,7 +216,8 @@ export function createProjections(store: EventStore, now: () => number): Project
       running.get(definition.name)?.runner.kick();
       return result;
     },
-    reset: (name) => resetProjection(store, validateProjectionName(name), now),
+    reset: async (name) => resetProjection(store, validateProjectionName(name), now),
+    delete: async (name) => deleteProjection(store, validateProjectionName(name)),
     async close() {
       const runners = [...running.values()].map((r) => r.runner);
       running.clear();

@@ -30,12 +30,16 @@ export interface StreamPosition {
   readonly seq: number;
 }
 
-/** How to fold a stream into state. */
-export interface LoadOptions<S> {
+/**
+ * How to fold a stream into state.
+ * @typeParam P - What the stream's payloads hold (a union when they differ): a promise the
+ *   caller makes, not checked at run time. @default JsonValue
+ */
+export interface LoadOptions<S, P = JsonValue> {
   /** The state before the first event: a value (copied) or a function returning one. */
   init: S | (() => S);
   /** Pure: the state after `event`. */
-  evolve: (state: S, event: Envelope, position: StreamPosition) => S;
+  evolve: (state: S, event: Envelope<P>, position: StreamPosition) => S;
   /**
    * Store a snapshot once this many events were folded past the last one; 0 turns snapshots
    * off. The state must be JSON for snapshots. @default the bus's `streams.snapshotEvery`, 100
@@ -68,7 +72,7 @@ export interface EventStreams {
    * Folds the stream, starting from its latest snapshot when there is one.
    * @example const { state, version } = await bus.streams.load('user-42', { init: { exists: false }, evolve })
    */
-  load<S>(stream: string, options: LoadOptions<S>): Promise<LoadResult<S>>;
+  load<S, P = JsonValue>(stream: string, options: LoadOptions<S, P>): Promise<LoadResult<S>>;
   /** The stream's events in version order. */
   read(stream: string, options?: { fromVersion?: number; toVersion?: number; limit?: number }): AsyncIterable<StreamEvent>;
   /** The stream's current version; 0 when it has no events. */
@@ -126,7 +130,7 @@ export function createEventStreams(store: EventStore, settings: StreamsSettings)
       return result.version;
     },
 
-    async load<S>(stream: string, options: LoadOptions<S>): Promise<LoadResult<S>> {
+    async load<S, P>(stream: string, options: LoadOptions<S, P>): Promise<LoadResult<S>> {
       const name = validateStreamName(stream);
       if (typeof options !== 'object' || options === null) throw invalidField('OPTIONS_INVALID', 'options', 'must be an object');
       if (typeof options.evolve !== 'function') throw invalidField('OPTIONS_INVALID', 'evolve', 'must be a function');
@@ -139,7 +143,8 @@ export function createEventStreams(store: EventStore, settings: StreamsSettings)
       let state: S = usable ? (usable.state as S) : initial(options.init);
       let version = usable?.version ?? 0;
       for await (const event of store.streams.read(name, { fromVersion: version + 1 })) {
-        state = options.evolve(state, event.envelope, { version: event.version, seq: event.seq });
+        // The payload type is the caller's promise (LoadOptions' P): events are passed as stored.
+        state = options.evolve(state, event.envelope as Envelope<P>, { version: event.version, seq: event.seq });
         version = event.version;
       }
       if (every > 0 && version - (usable?.version ?? 0) >= every) {

@@ -135,6 +135,25 @@ describe('createEnvelope', () => {
     expect(fieldOf(run)).toBe('payload');
   });
 
+  it("checks the ids of a caller's own id generator like given ones", () => {
+    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T' }, { clock, newId: () => 'no spaces allowed' }))).toBe(
+      'event.id',
+    );
+    const numeric = (() => 42) as unknown as () => string;
+    expect(fieldOf(() => createEnvelope({ topic: 'a', type: 'T' }, { clock, newId: numeric }))).toBe('event.id');
+    expect(createEnvelope({ topic: 'a', type: 'T' }, { clock, newId: () => 'mine-1' }).event.id).toBe('mine-1');
+  });
+
+  it('refuses a newId or clock that is not a function with OPTIONS_INVALID naming it', () => {
+    const notFunction = 'evt-1' as unknown as () => string;
+    expect(() => createEnvelope({ topic: 'a', type: 'T' }, { clock, newId: notFunction })).toThrow(
+      expect.objectContaining({ code: 'OPTIONS_INVALID', details: expect.objectContaining({ field: 'newId' }) }),
+    );
+    expect(() => createEnvelope({ topic: 'a', type: 'T' }, { clock: {} as unknown as typeof clock })).toThrow(
+      expect.objectContaining({ code: 'OPTIONS_INVALID', details: expect.objectContaining({ field: 'clock' }) }),
+    );
+  });
+
   it('refuses a clock that returns no time with OPTIONS_INVALID', () => {
     expect(() => createEnvelope({ topic: 'a', type: 'T', id: 'e' }, { clock: { now: () => Number.NaN }, newId })).toThrow(
       expect.objectContaining({ code: 'OPTIONS_INVALID' }),

@@ -7,7 +7,7 @@ import { invalidField } from '../errors.js';
 import type { Clock } from '../time.js';
 import type { Envelope, JsonValue, PublishInput } from './envelope.js';
 import { setOwn } from './json.js';
-import { createIdGenerator } from './ids.js';
+import { createIdGenerator, isOwnIdGenerator } from './ids.js';
 import { formatTimestamp } from './timestamp.js';
 import { DEFAULT_SOURCE, EVENT_FIELDS, type EnvelopeLimits, type EnvelopeWithText, normaliseEnvelope } from './validate.js';
 
@@ -64,7 +64,12 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): EnvelopeWit
     if (!PUBLISH_OPTIONS.has(key)) throw unknownOption(key);
   }
   const clock = options.clock ?? SYSTEM_CLOCK;
-  const generatedId = input.id === undefined ? (options.newId ?? defaultNewId(clock))() : undefined;
+  if (typeof clock?.now !== 'function') throw invalidField('OPTIONS_INVALID', 'clock', 'must have a now() function');
+  if (options.newId !== undefined && typeof options.newId !== 'function') {
+    throw invalidField('OPTIONS_INVALID', 'newId', 'must be a function returning an event id');
+  }
+  const newId = input.id === undefined ? (options.newId ?? defaultNewId(clock)) : undefined;
+  const generatedId = newId?.();
   const generatedTimestamp = input.timestamp === undefined ? formatTimestamp(clock.now()) : undefined;
   const event: Record<string, unknown> = {
     id: input.id ?? generatedId,
@@ -90,7 +95,8 @@ function build(input: PublishInput, options: CreateEnvelopeOptions): EnvelopeWit
   const payload = input.payload === undefined ? {} : input.payload;
   // Years 0000-9999 format as 24 characters; others (6-digit years) are checked, and refused.
   const timestamp = generatedTimestamp?.length === 24 ? generatedTimestamp : undefined;
-  const known = { id: generatedId, timestamp, plain };
+  // A caller's own `newId` may return anything: its ids are checked like given ones.
+  const known = { id: isOwnIdGenerator(newId) ? generatedId : undefined, timestamp, plain };
   return normaliseEnvelope(event, payload, routing, options.limits, options.defaultSource ?? DEFAULT_SOURCE, known);
 }
 

@@ -61,8 +61,15 @@ export interface Routing {
   [extension: string]: JsonValue | undefined;
 }
 
-/** A complete, validated envelope as stored and delivered. */
-export interface Envelope<P extends JsonValue = JsonValue> {
+/**
+ * A complete, validated envelope as stored and delivered.
+ *
+ * @typeParam P - What the payload holds, as the code reading it promises (`Envelope<TaskCompleted>`).
+ *   It is never checked at run time: on the wire a payload is JSON, nothing more. A handler that
+ *   cannot trust its publishers narrows with a filter (`type=TaskCompletedEvent`) or checks the
+ *   payload itself (a schema). @default JsonValue
+ */
+export interface Envelope<P = JsonValue> {
   event: EventHeader;
   payload: P;
   routing: Routing;

@@ -78,7 +78,7 @@ export function createIdGenerator(options: IdGeneratorOptions): IdGenerator {
   let cachedSecond = Number.NaN;
   let cachedPrefix = '';
 
-  return () => {
+  const generate: IdGenerator = () => {
     const now = Math.floor(clock.now());
     const second = Math.floor(now / 1000);
     if (second !== cachedSecond) {
@@ -94,6 +94,19 @@ export function createIdGenerator(options: IdGeneratorOptions): IdGenerator {
     const millis = now - second * 1000;
     return cachedPrefix + String(millis).padStart(3, '0') + text;
   };
+  ownGenerators.add(generate);
+  return generate;
+}
+
+/** The generators {@link createIdGenerator} made: their ids are valid by construction. */
+const ownGenerators = new WeakSet<IdGenerator>();
+
+/**
+ * True when `newId` was made by {@link createIdGenerator}, so its ids need no check; any
+ * other function's ids are validated like given ones.
+ */
+export function isOwnIdGenerator(newId: unknown): boolean {
+  return typeof newId === 'function' && ownGenerators.has(newId as IdGenerator);
 }
 
 /**

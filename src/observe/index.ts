@@ -8,7 +8,7 @@ export { createMetrics } from './metrics.js';
 export type { AgentMetrics, BusMetrics, MetricsJson, MetricsOptions, TopicMetrics } from './metrics.js';
 export { bucketQuantile, summarize } from './quantiles.js';
 export type { Bucket, LatencySummary } from './quantiles.js';
-export { agentOfSubscription, isSystemTopic, isUnhealthy, statusSnapshot } from './status.js';
+export { agentOfSubscription, isSystemTopic, isUnhealthy, pendingBySubscription, statusSnapshot } from './status.js';
 export type {
   AgentStatus,
   HealthLevel,
@@ -20,6 +20,8 @@ export type {
   Throughput,
   TopicStatus,
 } from './status.js';
+export { firstPositionSince, topicsOverview } from './topics.js';
+export type { TopicOverview, TopicsOptions, TopicsOverview } from './topics.js';
 export { DEFAULT_STATUS_WINDOW_MS, parseStatusWindow, windowLabel } from './window.js';
 export { causationTree, isCompensationEvent, timeline } from './timeline.js';
 export type { CausationNode, TimelineEntry, TimelineKind, TimelineOptions } from './timeline.js';

@@ -7,13 +7,15 @@
  * subscriptions, minutes in the window, pending events and dead letters.
  */
 import { type AgentRecord, listAgents } from '../agents/health.js';
+import { AGGREGATOR_SUBSCRIPTION_PREFIX, aggregatorSource } from '../workflows/aggregator.js';
+import { SAGA_SUBSCRIPTION_PREFIX, sagaSource } from '../workflows/saga.js';
 import type { Envelope } from '../envelope/envelope.js';
 import { SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
-import { compileTopicPattern } from '../routing/index.js';
 import { bucketOf } from '../store/activity.js';
 import type { ActivityCount, ConsumerInfo, EventCount, EventStore } from '../store/event-store.js';
 import type { RetentionHold } from '../store/retention.js';
 import { getOrCreate } from './maps.js';
+import { type TopicTotal, pendingOf, pendingPerTopic, topicTotals } from './topic-counts.js';
 import { DEFAULT_STATUS_WINDOW_MS, parseStatusWindow } from './window.js';
 
 /** Healthy, degraded (working, but something needs attention) or unhealthy. */
@@ -41,11 +43,18 @@ export interface Throughput {
   readonly inDlq: number;
 }
 
-/** A row of "By Topic". */
+/**
+ * A row of "By Topic": a backlog view, each event counted once (published = consumed + lag +
+ * open dead letters, as the seed's rows add up).
+ */
 export interface TopicStatus {
   readonly topic: string;
   readonly published: number;
-  /** Events every subscription of the topic has settled, open dead letters left out; null when nothing subscribes to it. */
+  /**
+   * Events no subscription of the topic still has to handle (handled, or skipped by its
+   * filter), open dead letters left out; null when nothing subscribes to it. Not a count of
+   * handler runs: an event two subscriptions handle counts once (see `AgentStatus.consumed`).
+   */
   readonly consumed: number | null;
   /** The most events any subscription of the topic still has to settle; null when none subscribes. */
   readonly lag: number | null;
@@ -61,6 +70,11 @@ export interface SubscriptionStatus {
   readonly agent: string;
   /** Events of its topics settled (processed, filtered out, dead, or before it started). */
   readonly settled: number;
+  /**
+   * Deliveries its handler acknowledged (`EventCounts.handled`): what it consumed. Counted since
+   * the store kept the count (SQLite schema 12, PostgreSQL 6).
+   */
+  readonly handled: number;
   /** Events of its topics after its position. */
   readonly pending: number;
   readonly inFlight: number;
@@ -78,8 +92,9 @@ export interface AgentStatus {
   /** Events it published (`event.source`; the agent runtime's own count for its agents). */
   readonly published: number;
   /**
-   * Events it handled: the agent runtime's count for its agents; else the events its
-   * subscriptions settled (filtered-out ones included), open dead letters left out.
+   * Events delivered to its handlers and acknowledged: the agent runtime's count for its
+   * agents; else the store's handled counts of its subscriptions (`EventCounts.handled`), on
+   * every backend. Events a filter skipped, failures and dead letters are not counted.
    */
   readonly consumed: number;
   /** Deliveries its subscriptions hold right now. */
@@ -161,7 +176,8 @@ export type StoreSource =
   | EventStore
   | { readonly store: EventStore; readonly retentionPolicy?: { maxAgeMs?: number; maxEvents?: number } | undefined };
 
-function storeOf(source: StoreSource): EventStore {
+/** The store of a {@link StoreSource}. */
+export function storeOf(source: StoreSource): EventStore {
   return 'deliveries' in source ? source : source.store;
 }
 
@@ -172,10 +188,17 @@ export function isSystemTopic(topic: string): boolean {
 
 /**
  * The agent a subscription belongs to: for names starting with "/", the name up to a `:` or
- * `#` (the agent runtime names subscriptions `<agent>:<key>`); else the name itself.
+ * `#` (the agent runtime names subscriptions `<agent>:<key>`); a saga's or aggregator's
+ * (`saga:<name>`, `aggregator:<id>`) is the `event.source` it publishes under, so that it
+ * makes one row; else the name itself.
  */
 export function agentOfSubscription(name: string): string {
-  return name.startsWith('/') ? (name.split(/[:#]/)[0] as string) : name;
+  if (name.startsWith('/')) return name.split(/[:#]/)[0] as string;
+  if (name.startsWith(SAGA_SUBSCRIPTION_PREFIX)) return sagaSource(name.slice(SAGA_SUBSCRIPTION_PREFIX.length));
+  if (name.startsWith(AGGREGATOR_SUBSCRIPTION_PREFIX)) {
+    return aggregatorSource(name.slice(AGGREGATOR_SUBSCRIPTION_PREFIX.length));
+  }
+  return name;
 }
 
 /**
@@ -191,15 +214,19 @@ export async function statusSnapshot(source: StoreSource, options: StatusOptions
   const store = storeOf(source);
   const now = options.now ?? Date.now();
   const since = now - windowMs;
-  const [counts, consumers, head, recent] = await Promise.all([
+  const [counts, consumers, head, recent, handledCounts] = await Promise.all([
     store.counts.totals(),
     store.deliveries.listConsumers(),
     store.head(),
     store.counts.recent(since),
+    store.counts.handled(),
   ]);
   const perTopic = topicTotals(counts);
+  const handled = new Map(handledCounts.map((h) => [h.consumer, h.count]));
   const openDlq = await openDeadLetters(store);
-  const subscriptions = await Promise.all(consumers.map((c) => subscriptionStatus(store, c, perTopic, openDlq)));
+  const subscriptions = await Promise.all(
+    consumers.map((c) => subscriptionStatus(store, c, perTopic, openDlq, handled.get(c.name) ?? 0)),
+  );
   const pendingBy = await pendingPerTopic(store, consumers, perTopic);
   const topics = [...perTopic.values()]
     .filter((t) => options.includeSystem || !isSystemTopic(t.topic))
@@ -219,7 +246,7 @@ export async function statusSnapshot(source: StoreSource, options: StatusOptions
   };
   const heartbeats = await lastHeartbeats(store, options.heartbeatSample ?? 500);
   const records = await listAgents(store, { now });
-  const agents = agentRows(counts, subscriptions, heartbeats, records);
+  const agents = agentRows(counts, subscriptions, handled, heartbeats, records);
   const maxPending = subscriptions.reduce((m, s) => Math.max(m, s.pending), 0);
   const lagLevel = maxPending >= LAG_HIGH ? 'high' : maxPending >= LAG_MEDIUM ? 'medium' : 'low';
   const unhealthyAgents = agents.some((a) => isUnhealthy(a.health));
@@ -271,52 +298,23 @@ function activityIn(
   return out;
 }
 
-interface TopicTotal {
-  topic: string;
-  events: number;
-  lastSeq: number;
-}
-
-function topicTotals(counts: readonly EventCount[]): Map<string, TopicTotal> {
-  const out = new Map<string, TopicTotal>();
-  for (const c of counts) {
-    const t = out.get(c.topic);
-    if (t) {
-      t.events += c.events;
-      t.lastSeq = Math.max(t.lastSeq, c.lastSeq);
-    } else {
-      out.set(c.topic, { topic: c.topic, events: c.events, lastSeq: c.lastSeq });
-    }
-  }
-  return out;
-}
-
-/** Pending events of `consumer` on each topic it matches (only topics with events after its position are counted). */
-async function pendingOf(
-  store: EventStore,
-  consumer: ConsumerInfo,
-  topics: Map<string, TopicTotal>,
-): Promise<Map<string, number>> {
-  const matches = compileTopicPattern(consumer.topic);
-  const out = new Map<string, number>();
-  for (const t of topics.values()) {
-    if (!matches(t.topic)) continue;
-    out.set(t.topic, t.lastSeq > consumer.ackFloor ? await store.counts.after(t.topic, consumer.ackFloor) : 0);
-  }
-  return out;
-}
-
-/** topic -> subscription -> pending. */
-async function pendingPerTopic(
-  store: EventStore,
+/**
+ * Each subscription's pending events, as `agentbus status` counts them: events after its
+ * acknowledged position on the topics its pattern matches (an index range count per topic).
+ * Events of other topics (heartbeats on `system.agents`, say) do not count; events its filter
+ * skips do, until it has settled past them.
+ */
+export async function pendingBySubscription(
+  source: StoreSource,
   consumers: readonly ConsumerInfo[],
-  topics: Map<string, TopicTotal>,
-): Promise<Map<string, Map<string, number>>> {
-  const out = new Map<string, Map<string, number>>();
+): Promise<Map<string, number>> {
+  const store = storeOf(source);
+  const perTopic = topicTotals(await store.counts.totals());
+  const out = new Map<string, number>();
   for (const c of consumers) {
-    for (const [topic, pending] of await pendingOf(store, c, topics)) {
-      getOrCreate(out, topic, () => new Map<string, number>()).set(c.name, pending);
-    }
+    let pending = 0;
+    for (const p of (await pendingOf(store, c, perTopic)).values()) pending += p;
+    out.set(c.name, pending);
   }
   return out;
 }
@@ -326,6 +324,7 @@ async function subscriptionStatus(
   c: ConsumerInfo,
   topics: Map<string, TopicTotal>,
   openDlq: OpenDeadLetters,
+  handled: number,
 ): Promise<SubscriptionStatus> {
   const pendingByTopic = await pendingOf(store, c, topics);
   let settled = 0;
@@ -339,6 +338,7 @@ async function subscriptionStatus(
     topic: c.topic,
     agent: agentOfSubscription(c.name),
     settled,
+    handled,
     pending,
     inFlight: c.inFlight,
     scheduled: c.scheduled,
@@ -408,11 +408,13 @@ export function isUnhealthy(health: string | undefined): boolean {
 /**
  * Agent Activity: agents run by the agent runtime report their own counts and state (the
  * state area); for other publishers and subscriptions the counts come from the store's
- * counters and positions, and health from their latest heartbeat, if any.
+ * counters (published per source, handled per subscription) and positions, and health from
+ * their latest heartbeat, if any.
  */
 function agentRows(
   counts: readonly EventCount[],
   subscriptions: readonly SubscriptionStatus[],
+  handled: ReadonlyMap<string, number>,
   heartbeats: Map<string, Heartbeat>,
   records: readonly AgentRecord[],
 ): AgentStatus[] {
@@ -436,8 +438,16 @@ function agentRows(
   for (const s of subscriptions) {
     if (covered.has(s.name) || rows.has(s.agent)) continue;
     const r = row(s.agent);
-    r.consumed += Math.max(0, s.settled - s.inDlq);
+    r.consumed += s.handled;
     r.processing += s.inFlight;
+  }
+  // Subscriptions the store counts acks for but keeps no position of: NATS consumers (kept by
+  // JetStream), and deleted subscriptions, whose work stays counted like their published events.
+  const listed = new Set(subscriptions.map((s) => s.name));
+  for (const [name, n] of handled) {
+    const agent = agentOfSubscription(name);
+    if (listed.has(name) || covered.has(name) || rows.has(agent)) continue;
+    row(agent).consumed += n;
   }
   for (const agent of heartbeats.keys()) if (!rows.has(agent)) row(agent);
   for (const [agent, r] of fallback) {

@@ -1,11 +1,12 @@
 /**
  * The correlation timeline (the seed's `| Time | Event | Agent | Correlation ID |`) and the
  * causation tree of one correlation id: its events from history, with the failures of their
- * deliveries (retries before a dead letter, the dead letter itself) and compensations marked.
+ * deliveries (each failed attempt before a dead letter, as the seed's Retry Timeline reads,
+ * then the dead letter itself) and compensations marked.
  */
 import type { Envelope } from '../envelope/envelope.js';
 import { SYSTEM_EVENTS } from '../envelope/taxonomy.js';
-import type { DeadLetter, EventStore } from '../store/event-store.js';
+import type { DeadLetter, EventStore, FailedAttempt } from '../store/event-store.js';
 import type { StoreSource } from './status.js';
 
 /** What a timeline entry records. */
@@ -32,6 +33,14 @@ export interface TimelineEntry {
   readonly reason?: string;
   readonly message?: string;
   readonly retries?: number;
+  /**
+   * Failures of dead letters that kept their attempts: which delivery attempt failed (1 for the
+   * first). Absent for dead letters written before attempts were kept, whose one `retry`
+   * entry stands for all the failures before the last.
+   */
+  readonly attempt?: number;
+  /** A `retry` entry's delay before the next attempt (ms), as the retry policy chose it. */
+  readonly delayMs?: number;
   readonly status?: DeadLetter['status'];
   /** Dead letters replayed with a corrected copy: the copy's id. */
   readonly replayedAs?: string;
@@ -82,8 +91,9 @@ function storeOf(source: StoreSource): EventStore {
 
 /**
  * All entries of a correlation in time order (events by position where times tie): its
- * events, the dead letters of those events with a `retry` entry at their first failure when
- * they were retried, and compensations marked. An empty array when nothing has that id.
+ * events, the dead letters of those events preceded by a `retry` entry for each attempt that
+ * failed and was retried (one entry at the first failure for dead letters older than their
+ * attempts), and compensations marked. An empty array when nothing has that id.
  *
  * @example
  * for (const e of await timeline(store, 'project-xyz-feature-123')) console.log(e.time, e.event, e.agent)
@@ -142,11 +152,13 @@ async function failures(store: EventStore, correlationId: string): Promise<Timel
         message: d.error,
         retries: d.retries,
       };
-      if (d.retries > 0) out.push({ ...base, time: new Date(d.firstFailedAt).toISOString(), kind: 'retry' });
+      out.push(...retriesOf(d, base));
+      const last = d.attempts.at(-1);
       out.push({
         ...base,
         time: new Date(d.lastFailedAt).toISOString(),
         kind: 'dead_letter',
+        ...(last ? { attempt: last.attempt } : {}),
         status: d.status,
         ...(d.replayedAs ? { replayedAs: d.replayedAs } : {}),
       });
@@ -154,6 +166,32 @@ async function failures(store: EventStore, correlationId: string): Promise<Timel
     if (page.length < DLQ_PAGE) return out;
     afterId = (page.at(-1) as DeadLetter).id;
   }
+}
+
+/**
+ * The `retry` entries of a dead letter: one per failed attempt before the last, with its own
+ * reason, message and the delay chosen; before the attempts it kept (the last 20, or none in
+ * an older dead letter), one entry at its first failure.
+ */
+function retriesOf(d: DeadLetter, base: Omit<TimelineEntry, 'time' | 'kind'>): TimelineEntry[] {
+  const retried: readonly FailedAttempt[] = d.attempts.slice(0, -1);
+  const out: TimelineEntry[] = [];
+  const earliest = d.attempts[0];
+  if (d.retries > 0 && (earliest === undefined || earliest.at > d.firstFailedAt)) {
+    out.push({ ...base, time: new Date(d.firstFailedAt).toISOString(), kind: 'retry' });
+  }
+  for (const a of retried) {
+    out.push({
+      ...base,
+      time: new Date(a.at).toISOString(),
+      kind: 'retry',
+      reason: a.reason,
+      message: a.error,
+      attempt: a.attempt,
+      ...(a.delayMs !== undefined ? { delayMs: a.delayMs } : {}),
+    });
+  }
+  return out;
 }
 
 /**

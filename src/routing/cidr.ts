@@ -4,6 +4,7 @@
  *
  * Pure: no I/O, no clock.
  */
+import { isIP } from 'node:net';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
@@ -76,4 +77,26 @@ export function compileCidr(block: string): ((address: string) => boolean) | und
     }
     return true;
   };
+}
+
+/** A network as Node's `BlockList.addSubnet` takes it. */
+export interface Network {
+  readonly address: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
+}
+
+/**
+ * Parses a network written `a.b.c.d/n` or `x::y/n` (a prefix length is required and within
+ * its family's range), as settings such as `server.webhookDeny` take them; `undefined` for
+ * anything else. Addresses are what `net.isIP` accepts (no IPv4 leading zeros), unlike the
+ * filters' `cidr` above, which follows EventBridge.
+ */
+export function parseNetwork(text: string): Network | undefined {
+  const match = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  const family = match?.[1] ? isIP(match[1]) : 0;
+  if (!match?.[1] || family === 0) return undefined;
+  const prefix = Number(match[2]);
+  if (prefix > (family === 4 ? 32 : 128)) return undefined;
+  return { address: match[1], prefix, family: family === 4 ? 'ipv4' : 'ipv6' };
 }

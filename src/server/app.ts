@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
-import { AgentbusError } from '../errors.js';
+import { AgentbusError, invalidField } from '../errors.js';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Bus } from '../bus/index.js';
 import { DEFAULT_BODY_LIMIT, type TokenConfig } from '../config/index.js';
@@ -17,14 +17,17 @@ import { TOKEN_COOKIE, isPublicPath } from './dashboard/login.js';
 import { isLoopback } from './loopback.js';
 import type { ServerDeps, ServerEnv } from './env.js';
 import type { Integrations } from './integrations.js';
-import { createWebhookTargetPolicy } from './webhook-targets.js';
+import { type WebhookTargetPolicy, createWebhookTargetPolicy } from './webhook-targets.js';
 import { buildOpenApi } from './openapi.js';
 import { problem, problemOf, problemResponse } from './problem.js';
 import { registerDlqRoutes } from './routes/dlq.js';
 import { registerEventRoutes } from './routes/events.js';
+import { registerSagaRoutes } from './routes/sagas.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerStreamRoute } from './routes/stream.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
+import { registerTimerRoutes } from './routes/timers.js';
+import { registerTopicRoutes } from './routes/topics.js';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -45,9 +48,19 @@ export interface AppOptions {
   /**
    * Networks (CIDR) a webhook subscription created over HTTP may not target: its host, or an
    * address it resolves to when created, in one of them is refused. `[]` allows every address.
+   * Shorthand for `webhookTargets: createWebhookTargetPolicy(webhookDeny)`; the calls are
+   * checked by the webhook subscriptions' own policy (see `webhookTargets`).
    * @default DEFAULT_WEBHOOK_DENY: link-local (cloud metadata, 169.254.169.254) and kin
    */
   readonly webhookDeny?: readonly string[];
+  /**
+   * The policy webhook creations are checked with, instead of one built from `webhookDeny`
+   * (give one or the other). Give the same policy to the webhook subscriptions
+   * (`defaultIntegrations`' or `createWebhookSubscriptions`' options), which check every
+   * call with it, so that what is refused at creation is refused on every call too.
+   * @default createWebhookTargetPolicy(webhookDeny)
+   */
+  readonly webhookTargets?: WebhookTargetPolicy;
   /** Receives one line per request and per server-side failure. @default no logging */
   readonly log?: (line: string) => void;
   /** Status sources of observe/, agents/ and workflows/. @default none */
@@ -61,6 +74,15 @@ export const DEFAULT_MAX_STREAMS = 256;
 const WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** The creation policy of `options`. @throws AgentbusError `OPTIONS_INVALID` when both forms are given. */
+function webhookTargetsOf(options: AppOptions): WebhookTargetPolicy {
+  if (options.webhookTargets === undefined) return createWebhookTargetPolicy(options.webhookDeny);
+  if (options.webhookDeny !== undefined) {
+    throw invalidField('OPTIONS_INVALID', 'webhookTargets', 'give webhookDeny or webhookTargets, not both');
+  }
+  return options.webhookTargets;
+}
+
 /**
  * Builds the app.
  * @example
@@ -73,7 +95,7 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
     heartbeatMs: options.heartbeatMs ?? 15_000,
     slowClientMs: options.slowClientMs ?? 30_000,
     maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS,
-    webhookTargets: createWebhookTargetPolicy(options.webhookDeny),
+    webhookTargets: webhookTargetsOf(options),
     log: options.log ?? (() => {}),
     integrations: options.integrations ?? {},
   };
@@ -123,7 +145,10 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
   registerEventRoutes(app, deps);
   registerSubscriptionRoutes(app, deps);
   registerDlqRoutes(app, deps);
+  registerTimerRoutes(app, deps);
   registerStatusRoutes(app, deps);
+  registerTopicRoutes(app, deps);
+  registerSagaRoutes(app, deps);
   registerDashboard(app, deps, auth);
   app.get('/openapi.json', (c) => c.json(buildOpenApi(DASHBOARD_PAGES)));
 

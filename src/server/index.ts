@@ -17,4 +17,5 @@ export type { PageRoute } from './openapi.js';
 export type { Problem } from './problem.js';
 export type { RunningServer, ServerOptions } from './server.js';
 export type { WebhookSubscriptionsOptions } from './webhooks.js';
-export type { WebhookTargetPolicy } from './webhook-targets.js';
+export type { WebhookTargetPolicy, WebhookTargetPolicyOptions } from './webhook-targets.js';
+export type { DefaultIntegrationsOptions } from './integrations-default.js';

@@ -6,12 +6,29 @@
 import type { Bus } from '../bus/index.js';
 import { createObserveSources } from '../observe/index.js';
 import type { Integrations } from './integrations.js';
+import type { WebhookTargetPolicy } from './webhook-targets.js';
 import { createWebhookSubscriptions } from './webhooks.js';
 
+/** Options of {@link defaultIntegrations}. */
+export interface DefaultIntegrationsOptions {
+  /**
+   * Where webhook calls may connect (give the server the same policy as `webhookTargets`).
+   * @default createWebhookTargetPolicy(): DEFAULT_WEBHOOK_DENY
+   */
+  readonly webhookTargets?: WebhookTargetPolicy;
+}
+
 /** The integrations for a server over `bus`; `close()` them with the server. */
-export async function defaultIntegrations(bus: Bus, log: (line: string) => void = () => {}): Promise<Integrations> {
+export async function defaultIntegrations(
+  bus: Bus,
+  log: (line: string) => void = () => {},
+  options: DefaultIntegrationsOptions = {},
+): Promise<Integrations> {
   const observe = createObserveSources(bus);
-  const webhooks = await createWebhookSubscriptions(bus, { log });
+  const webhooks = await createWebhookSubscriptions(bus, {
+    log,
+    ...(options.webhookTargets ? { targets: options.webhookTargets } : {}),
+  });
   return {
     metrics: observe.metrics,
     status: observe.status,

@@ -4,6 +4,7 @@
  * `501 Not Implemented` (or says "not available") instead of guessing.
  */
 import type { JsonValue } from '../envelope/index.js';
+import type { SagaListFilter } from '../workflows/index.js';
 
 /** A webhook subscription as created through the API. */
 export interface WebhookSubscriptionSpec {
@@ -57,7 +58,8 @@ export interface Integrations {
    */
   readonly timeline?: (correlationId: string, canRead: (topic: string) => boolean) => Promise<JsonValue>;
   readonly agents?: () => Promise<JsonValue>;
-  readonly sagas?: () => Promise<JsonValue>;
+  /** `GET /v1/sagas` in place of the store's instances; it must apply the (validated) filter. */
+  readonly sagas?: (filter: SagaListFilter) => Promise<JsonValue>;
   readonly aggregators?: () => Promise<JsonValue>;
   readonly webhooks?: WebhookSubscriptions;
   /** Releases what the sources hold (metrics listeners, timers); called when the server closes. */

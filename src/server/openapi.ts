@@ -54,14 +54,18 @@ const HISTORY_PARAMS = [
 ];
 
 const NAME = param('name', 'path', 'Subscription name, percent-encoded (%2Fdeployer)');
-/** The status throughput's window. */
+/** The window of the status throughput and of the topics' events and publishers. */
 export const WINDOW = param(
   'window',
   'query',
-  'What the throughput bars count: the last 15m, 1h, 24h... (whole minutes, 1m to 24h; default 1h)',
+  'The recent window counted (throughput bars; topics: events and publishers): the last 15m, 1h, 24h... (whole minutes, 1m to 24h; default 1h)',
   { type: 'string', pattern: '^[0-9hm]+$' },
 );
 const DLQ_ID = param('id', 'path', 'Dead-letter id', { type: 'integer', minimum: 1 });
+const SAGA_PATH = [
+  param('saga', 'path', 'Saga definition name, percent-encoded when it holds /'),
+  param('id', 'path', 'saga_id (its correlation id), percent-encoded'),
+];
 
 const API: Record<string, Record<string, Operation>> = {
   '/v1/events': {
@@ -182,7 +186,7 @@ const API: Record<string, Record<string, Operation>> = {
     }),
   },
   '/v1/dlq/replay': {
-    post: op('dlq', 'Replay several: body { ids: [..] } or { all: true, subscription? }, not both (admin)', {
+    post: op('dlq', 'Replay several: body { ids: [..], skip_replayed? } or { all: true, subscription? }, not both (admin)', {
       requestBody: json({
         type: 'object',
         additionalProperties: false,
@@ -190,6 +194,7 @@ const API: Record<string, Record<string, Operation>> = {
           ids: { type: 'array', items: { type: 'integer' } },
           all: { type: 'boolean' },
           subscription: { type: 'string' },
+          skip_replayed: { type: 'boolean', description: 'with ids: leave out those already replayed' },
         },
       }),
     }),
@@ -197,9 +202,31 @@ const API: Record<string, Record<string, Operation>> = {
   '/v1/dlq/{id}': {
     get: op(
       'dlq',
-      'One dead letter with its event (admin)',
+      'One dead letter with its event and its failed attempts, oldest first (the last 20) (admin)',
       { parameters: [DLQ_ID] },
-      { 200: ok('The dead letter'), 404: problemRef },
+      {
+        200: ok('The dead letter', {
+          type: 'object',
+          properties: {
+            attempts: {
+              type: 'array',
+              description: 'Empty for dead letters written before attempts were kept',
+              items: {
+                type: 'object',
+                required: ['attempt', 'at', 'reason', 'error'],
+                properties: {
+                  attempt: { type: 'integer', minimum: 1, description: 'Which delivery failed (1: the first)' },
+                  at: { type: 'string', format: 'date-time' },
+                  reason: { type: 'string', description: 'timeout, temporary_failure, invalid_payload, ... or a custom code' },
+                  error: { type: 'string', description: 'The message, at most 500 characters' },
+                  delay_ms: { type: 'integer', description: 'Delay chosen before the next attempt; absent for the last' },
+                },
+              },
+            },
+          },
+        }),
+        404: problemRef,
+      },
     ),
   },
   '/v1/dlq/{id}/replay': {
@@ -222,6 +249,35 @@ const API: Record<string, Record<string, Operation>> = {
       },
     }),
   },
+  '/v1/timers': {
+    get: op(
+      'timers',
+      'Durable timers not fired yet, earliest first: delayed events and the timeouts of aggregators, saga steps and approvals (admin)',
+      {
+        parameters: [
+          param('limit', 'query', 'At most this many (default 100, max 1000)', { type: 'integer', minimum: 1, maximum: 1000 }),
+        ],
+      },
+      {
+        200: ok('{ timers: [{ id, due_at, kind, event_id, type, topic, correlation_id, source, envelope }], more }'),
+      },
+    ),
+  },
+  '/v1/timers/{id}': {
+    delete: op(
+      'timers',
+      "Cancel a timer: its event is never appended. A workflow's timeout only with force=true (admin)",
+      {
+        parameters: [
+          param('id', 'path', 'Timer id, percent-encoded (001764428400000%2Fevt-...)'),
+          param('force', 'query', 'true: cancel the timeout of an aggregator, saga step or approval too', {
+            enum: ['true', 'false'],
+          }),
+        ],
+      },
+      { 204: { description: 'Cancelled' }, 404: problemRef, 409: problemRef },
+    ),
+  },
   '/v1/status': {
     get: op(
       'status',
@@ -230,8 +286,58 @@ const API: Record<string, Record<string, Operation>> = {
       { 200: ok('Status'), 501: problemRef },
     ),
   },
+  '/v1/topics': {
+    get: op(
+      'status',
+      "The seed's Pub/Sub Configuration: per topic its events in the window, publishers, subscribers and lag",
+      {
+        parameters: [WINDOW, param('include_system', 'query', 'true to include system.* topics (heartbeats, error notices)')],
+      },
+      { 200: ok('Topics') },
+    ),
+  },
   '/v1/agents': { get: op('status', 'Agents and their health', {}, { 200: ok('Agents'), 501: problemRef }) },
-  '/v1/sagas': { get: op('status', 'Sagas with their state', {}, { 200: ok('Sagas'), 501: problemRef }) },
+  '/v1/sagas': {
+    get: op(
+      'sagas',
+      'Saga instances with their state: { sagas: [...] }',
+      {
+        parameters: [
+          param('status', 'query', 'Only this status', { enum: ['in_progress', 'completed', 'compensated', 'failed'] }),
+          param('saga', 'query', 'Only this saga definition'),
+          param('saga_id', 'query', 'Only this saga_id'),
+        ],
+      },
+      { 200: ok('Sagas'), 501: problemRef },
+    ),
+  },
+  '/v1/sagas/{saga}/{id}': {
+    get: op(
+      'sagas',
+      "One saga instance: the seed's saga coordinator JSON plus saga, compensated, failure, started_at, updated_at",
+      { parameters: SAGA_PATH },
+      { 200: ok('The saga instance'), 404: problemRef },
+    ),
+  },
+  '/v1/sagas/{saga}/{id}/cancel': {
+    post: op(
+      'sagas',
+      'Ask a running saga to stop: publishes SagaCancelRequested; its runner publishes the stacked compensations (admin)',
+      {
+        parameters: SAGA_PATH,
+        requestBody: json({
+          type: 'object',
+          additionalProperties: false,
+          properties: { reason: { type: 'string', maxLength: 2000 } },
+        }),
+      },
+      {
+        202: ok('{ instance, request, repeated }: the request is durable; the saga is compensated when its runner handles it'),
+        404: problemRef,
+        409: problemRef,
+      },
+    ),
+  },
   '/v1/aggregators': {
     get: op('status', 'Aggregator instances with their status', {}, { 200: ok('Aggregators'), 501: problemRef }),
   },

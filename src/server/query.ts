@@ -8,6 +8,18 @@ import { parseStatusWindow } from '../observe/index.js';
 /** Query parameters as Hono gives them. */
 export type Query = Readonly<Record<string, string | undefined>>;
 
+/**
+ * Refuses a parameter the route does not take: a misspelt filter (`?correlationId=`,
+ * `?subscripton=`) would otherwise be dropped silently and widen the request, or a purge.
+ */
+export function knownParams(query: Query, names: readonly string[]): void {
+  for (const name of Object.keys(query)) {
+    if (!names.includes(name)) {
+      throw invalidField('OPTIONS_INVALID', `query.${name}`, `unknown parameter; this route takes ${names.join(', ')}`);
+    }
+  }
+}
+
 /** A whole number in `[min, max]`, or `fallback` when absent. */
 export function intParam(query: Query, name: string, min: number, max: number, fallback?: number): number | undefined {
   const raw = query[name];

@@ -4,7 +4,13 @@
  * never one per event), when old buckets are dropped, and the checks of what callers pass.
  */
 import { invalidField } from '../errors.js';
-import { ACTIVITY_RETENTION_MS, type ActivityCount, type ActivityKind, type SettleOutcome } from './event-store.js';
+import {
+  ACTIVITY_RETENTION_MS,
+  type ActivityCount,
+  type ActivityKind,
+  type HandledCount,
+  type SettleOutcome,
+} from './event-store.js';
 
 /** A bucket is one minute (epoch ms, floored). */
 export const ACTIVITY_BUCKET_MS = 60_000;
@@ -61,7 +67,26 @@ export function checkActivity(counts: readonly ActivityCount[]): void {
   });
 }
 
-/** Counts of one commit, per kind and topic. Adding is one Map lookup (a hit updates in place). */
+/**
+ * Checks handled counts handed to `EventCounts.record`.
+ * @throws `OPTIONS_INVALID` naming the first bad entry
+ */
+export function checkHandled(handled: readonly HandledCount[]): void {
+  if (!Array.isArray(handled)) throw invalidField('OPTIONS_INVALID', 'handled', 'must be an array');
+  handled.forEach((h, i) => {
+    if (typeof h?.consumer !== 'string' || h.consumer === '') {
+      throw invalidField('OPTIONS_INVALID', `handled[${i}].consumer`, 'must be a non-empty subscription name');
+    }
+    if (!Number.isSafeInteger(h.count) || h.count < 1) {
+      throw invalidField('OPTIONS_INVALID', `handled[${i}].count`, 'must be a whole number of at least 1');
+    }
+  });
+}
+
+/**
+ * Counts of one commit, per kind and topic, and acknowledgements per subscription (the
+ * `handled` counts). Adding is one Map lookup (a hit updates in place).
+ */
 export class ActivityTally {
   readonly #byKind: Record<ActivityKind, Map<string, { n: number }>> = {
     published: new Map(),
@@ -69,6 +94,7 @@ export class ActivityTally {
     retried: new Map(),
     dead_lettered: new Map(),
   };
+  readonly #handled = new Map<string, { n: number }>();
   #empty = true;
 
   add(kind: ActivityKind, topic: string, n = 1): void {
@@ -79,8 +105,17 @@ export class ActivityTally {
     this.#empty = false;
   }
 
-  addAll(counts: readonly ActivityCount[]): void {
+  /** Counts `n` deliveries acknowledged by the handlers of subscription `consumer`. */
+  handled(consumer: string, n = 1): void {
+    const box = this.#handled.get(consumer);
+    if (box) box.n += n;
+    else this.#handled.set(consumer, { n });
+    this.#empty = false;
+  }
+
+  addAll(counts: readonly ActivityCount[], handled: readonly HandledCount[] = []): void {
     for (const c of counts) this.add(c.kind, c.topic, c.count);
+    for (const h of handled) this.handled(h.consumer, h.count);
   }
 
   get empty(): boolean {
@@ -97,6 +132,13 @@ export class ActivityTally {
       for (const [topic, { n }] of counts) out.push({ topic, kind, count: n });
     }
     return out.sort((a, b) => compare(a.topic, b.topic) || compare(a.kind, b.kind));
+  }
+
+  /** The handled counts by subscription name: a fixed order, for the same reason as {@link rows}. */
+  handledRows(): HandledCount[] {
+    const out: HandledCount[] = [];
+    for (const [consumer, { n }] of this.#handled) out.push({ consumer, count: n });
+    return out.sort((a, b) => compare(a.consumer, b.consumer));
   }
 }
 

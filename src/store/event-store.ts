@@ -70,6 +70,20 @@ export interface StateRecord<T = unknown> {
 /** Compare-and-set condition: the version the caller last saw, or `absent` for a new key. */
 export type ExpectedVersion = number | 'absent' | 'any';
 
+/** Which records {@link StateArea.list} returns. Every field narrows the result. */
+export interface StateListOptions {
+  /** Only keys starting with this text. @default "" (every key) */
+  readonly prefix?: string;
+  /**
+   * Only records last written (`updatedAt`) before this instant (ms since the epoch, by the
+   * store's clock), and then oldest first (by `updatedAt`, then key) instead of in key order.
+   * Read from an index by namespace and write time, so the cost is proportional to the
+   * records returned (plus, with `prefix`, the older records of the namespace outside it),
+   * not to the namespace's size: what prunes of old records use.
+   */
+  readonly updatedBefore?: number;
+}
+
 /**
  * Durable key-value state for sagas, aggregators, timers and checkpoints, with
  * compare-and-set. A version mismatch throws `CONCURRENCY_CONFLICT`.
@@ -80,8 +94,14 @@ export interface StateArea {
   put<T = unknown>(namespace: string, key: string, value: T, expected?: ExpectedVersion): Promise<number>;
   /** Deletes the key if the current version matches; false when there was nothing to delete. */
   delete(namespace: string, key: string, expected?: ExpectedVersion): Promise<boolean>;
-  /** All records of a namespace (optionally under a key prefix), in key order, streamed. */
-  list<T = unknown>(namespace: string, options?: { prefix?: string }): AsyncIterable<StateRecord<T>>;
+  /**
+   * The records of a namespace, streamed: all of them in key order, or those `options`
+   * selects (see {@link StateListOptions}; `updatedBefore` orders them oldest first). A page
+   * is read at a time, so a caller may delete what it has read as it goes.
+   * @throws AgentbusError `OPTIONS_INVALID` naming the field (`namespace`, `prefix`,
+   *   `updatedBefore`: not a finite number), before anything is read
+   */
+  list<T = unknown>(namespace: string, options?: StateListOptions): AsyncIterable<StateRecord<T>>;
 }
 
 /** What a function running inside `EventStore.transaction` may do; all of it commits or none. */
@@ -300,6 +320,30 @@ export interface StateIncrement {
   readonly by: number;
 }
 
+/**
+ * One failed attempt of a delivery, as the store keeps it with the delivery's scheduled retry
+ * and then its dead letter (the seed's "Retry Timeline"). Only handler failures are recorded:
+ * a lease that lapsed (a crashed or stalled member) is not an attempt that failed.
+ */
+export interface FailedAttempt {
+  /** Which delivery failed: 1 for the first delivery, 2 for the first redelivery, ... */
+  readonly attempt: number;
+  /** When it failed (ms since the epoch): the store's clock, or the transport's on NATS. */
+  readonly at: number;
+  /** Classification: `timeout`, `temporary_failure`, `invalid_payload`, `unauthorized`, or a custom code. */
+  readonly reason: string;
+  /** The error message, cut to {@link ATTEMPT_ERROR_MAX} characters (the stack is kept for the last failure only). */
+  readonly error: string;
+  /** The delay chosen before the next attempt (ms); absent for the attempt that ended in a dead letter. */
+  readonly delayMs?: number;
+}
+
+/** How many failed attempts a retry or dead letter keeps: the most recent ones. */
+export const ATTEMPTS_KEPT = 20;
+
+/** Longest error message kept per attempt (characters). */
+export const ATTEMPT_ERROR_MAX = 500;
+
 /** A dead letter: a delivery that will not be retried. */
 export interface DeadLetter {
   readonly id: number;
@@ -311,6 +355,13 @@ export interface DeadLetter {
   readonly retries: number;
   readonly firstFailedAt: number;
   readonly lastFailedAt: number;
+  /**
+   * Its failed attempts, oldest first, the last one included: at most the {@link ATTEMPTS_KEPT}
+   * most recent (a poison event retried more often keeps its latest ones; `retries` still counts
+   * them all). Empty for a dead letter written before the store kept attempts (SQLite schema
+   * 12, PostgreSQL 6).
+   */
+  readonly attempts: readonly FailedAttempt[];
   readonly status: 'open' | 'replayed' | 'archived';
   readonly note?: string;
   /** For a "fix and replay": the id of the corrected copy that was published. */
@@ -330,6 +381,12 @@ export interface ExternalDeadLetter {
   readonly retries: number;
   readonly firstFailedAt: number;
   readonly lastFailedAt: number;
+  /**
+   * The failed attempts, oldest first, this last one included. The store keeps the
+   * {@link ATTEMPTS_KEPT} most recent, error messages cut to {@link ATTEMPT_ERROR_MAX}.
+   * @default []
+   */
+  readonly attempts?: readonly FailedAttempt[];
 }
 
 /** Options of {@link DeliveryState.replayDeadLetter}. */
@@ -428,6 +485,16 @@ export interface DeliveryState {
   purgeDeadLetters(filter?: { consumer?: string; status?: DeadLetter['status'] | 'all' }): Promise<number>;
 }
 
+/**
+ * Deliveries one subscription's handlers acknowledged: a count `EventCounts.handled` returns,
+ * or one a transport hands to `EventCounts.record`.
+ */
+export interface HandledCount {
+  /** The subscription (consumer group) name. */
+  readonly consumer: string;
+  readonly count: number;
+}
+
 /** How many events the log holds for one topic and source. */
 export interface EventCount {
   readonly topic: string;
@@ -484,13 +551,24 @@ export interface EventCounts {
    */
   recent(sinceMs: number): Promise<ActivityCount[]>;
   /**
-   * Adds activity a transport saw outside the store's own appends and settlements (NATS
-   * members' acks and naks) to the current minute. Call it once per batch, not per event:
-   * it costs a write (riding along with the store's next commit where it can).
-   * @throws `OPTIONS_INVALID` for an unknown kind, an empty topic or a count that is not a
-   * positive whole number; nothing is written then
+   * Per subscription, the deliveries its handlers acknowledged (accepted `ack`s), all time, in
+   * name order: what "Consumed" means in the dashboard's Agent Activity. Events its filter
+   * skipped, expired events, failures and dead letters count nothing; an event retried and then
+   * handled counts once. Kept by the acknowledgements' own commits (one upsert per subscription
+   * and commit, never one per event), from SQLite schema 12 / PostgreSQL 6 on; a deleted
+   * subscription's count stays, like the published counts of `totals`.
    */
-  record(counts: readonly ActivityCount[]): Promise<void>;
+  handled(): Promise<HandledCount[]>;
+  /**
+   * Adds activity a transport saw outside the store's own appends and settlements (NATS
+   * members' acks and naks) to the current minute, and the acks to their subscriptions'
+   * `handled` counts. Call it once per batch, not per event: it costs a write (riding along
+   * with the store's next commit where it can).
+   * @throws `OPTIONS_INVALID` naming the entry (`counts[2].kind`, `handled[0].consumer`) for
+   * an unknown kind, an empty topic or subscription, or a count that is not a positive whole
+   * number; nothing is written then
+   */
+  record(counts: readonly ActivityCount[], handled?: readonly HandledCount[]): Promise<void>;
 }
 
 /** How long the store keeps recent activity: a day. */

@@ -17,7 +17,9 @@ export type {
   EventStore,
   ExpectedVersion,
   ExternalDeadLetter,
+  FailedAttempt,
   FailureInfo,
+  HandledCount,
   HistoryQuery,
   LagLimit,
   LeaseRef,
@@ -26,6 +28,7 @@ export type {
   Settlement,
   StartPosition,
   StateArea,
+  StateListOptions,
   StateRecord,
   StoreTransaction,
   StoredEvent,
@@ -34,7 +37,7 @@ export type {
   StreamExpectedVersion,
   StreamStore,
 } from './event-store.js';
-export { ACTIVITY_RETENTION_MS } from './event-store.js';
+export { ACTIVITY_RETENTION_MS, ATTEMPTS_KEPT, ATTEMPT_ERROR_MAX } from './event-store.js';
 export type {
   PruneOptions,
   PruneProgress,
@@ -45,3 +48,4 @@ export type {
   RetentionPolicy,
 } from './retention.js';
 export { createOwnerId } from './owner.js';
+export type { MigrationListener, MigrationStep } from './schema-version.js';

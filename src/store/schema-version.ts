@@ -24,3 +24,33 @@ export function refuseNewerSchema(database: string, recorded: readonly number[],
     { database, version, knownVersion, unknownVersions: unknown },
   );
 }
+
+/** A migration about to be applied to a database that already had a schema (an upgrade). */
+export interface MigrationStep {
+  /** The database, as errors name it: a file path, or a redacted URL and schema. */
+  readonly database: string;
+  /** The newest version the database had before this run. */
+  readonly from: number;
+  readonly version: number;
+  readonly name: string;
+}
+
+/**
+ * Told before each migration of an upgrade (not when a new database is created), so that a
+ * long one (an index over millions of rows) does not look like a hang.
+ */
+export type MigrationListener = (step: MigrationStep) => void;
+
+/** Calls `listener` for an upgrade step; a listener that throws never stops the migration. */
+export function tellMigration(
+  listener: MigrationListener | undefined,
+  recorded: readonly number[],
+  step: Omit<MigrationStep, 'from'>,
+): void {
+  if (!listener || recorded.length === 0) return;
+  try {
+    listener({ ...step, from: Math.max(...recorded) });
+  } catch {
+    // Progress output only.
+  }
+}

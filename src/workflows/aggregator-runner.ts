@@ -11,6 +11,8 @@ import {
   type AggregatorDefinition,
   type AggregatorInput,
   type AggregatorInstance,
+  aggregatorSource,
+  aggregatorSubscription,
   decideAggregator,
   defineAggregator,
   isAwaited,
@@ -64,7 +66,7 @@ export async function startAggregator(
 ): Promise<RunningAggregator> {
   const definition = typeof config === 'object' && config !== null && 'waitFor' in config ? config : defineAggregator(config);
   const types = [...new Set([...definition.waitFor.map((w) => w.type), AGGREGATOR_TIMEOUT_EVENT])];
-  const name = `aggregator:${definition.id}`;
+  const name = aggregatorSubscription(definition.id);
   const pruner = new InstancePruner<AggregatorInstance>(
     bus,
     AGGREGATORS_NAMESPACE,
@@ -78,7 +80,7 @@ export async function startAggregator(
     topic: definition.topic,
     filter: { event: { type: types } },
     start: options.start ?? 'latest',
-    source: `/agentbus/aggregators/${definition.id}`,
+    source: aggregatorSource(definition.id),
     handler: async (envelope) => {
       await handleAggregatorEvent(bus, definition, envelope);
       pruner.maybePrune();

@@ -87,6 +87,23 @@ describe('decideAggregator', () => {
     expect(aggregatorStatusLine(state)).toBe('3/3 events received, complete');
   });
 
+  it('a correlation collected again (its finished instance deleted) derives new ids for what it publishes', () => {
+    const ids = (effects: Effect[]) =>
+      effects.flatMap((e) => (e.kind === 'publish' || e.kind === 'schedule' ? [e.input.id] : []));
+    const first = run(SEED, [api, wire, plan]);
+    const later = [
+      envelope('APIDesignCompleted', '/backend-architect', 'evt-api-2'),
+      envelope('WireframeCompleted', '/ux-designer', 'evt-wire-2'),
+      envelope('TestPlanCompleted', '/test-engineer', 'evt-plan-2'),
+    ];
+    const again = run(SEED, later);
+    expect(again.state.status).toBe('completed');
+    // The log keeps the first run's Phase1CompletedEvent: the same id would be taken as a repeat.
+    expect(ids(again.effects)).toHaveLength(2);
+    expect(ids(again.effects).filter((id) => ids(first.effects).includes(id))).toEqual([]);
+    expect(again.state.run).toBe('evt-api-2');
+  });
+
   it('counts a duplicate event once (same id, or the same entry again)', () => {
     const again = envelope('APIDesignCompleted', '/backend-architect', 'evt-other-id');
     const { state } = run(SEED, [api, api, again, wire]);
@@ -130,7 +147,7 @@ describe('decideAggregator', () => {
       [{ ...SEED, timeout: 'forever' }, 'timeout'],
       [{ ...SEED, count: 4 }, 'count'],
       [{ ...SEED, wait_for: [{ type: 'bad type' }] }, 'wait_for[0].type'],
-      [{ ...SEED, extra: 1 }, '(root)'],
+      [{ ...SEED, extra: 1 }, 'extra'],
       [{ ...SEED, wait_for: [{ type: 'A', from: 'has space' }] }, 'wait_for[0].from'],
       [{ ...SEED, wait_for: [{ type: 'A' }, { type: 'A' }] }, 'wait_for[1]'],
       [{ ...SEED, on_complete: SEED.wait_for[0]?.type }, 'on_complete'],

@@ -64,6 +64,13 @@ export interface AggregatorInstance {
   readonly timer?: string;
   /** Topic of the first event, where the timeout is announced. */
   readonly topic: string;
+  /**
+   * Tells this run of the correlation from an earlier one (the id of its first event), in the
+   * ids of what it publishes: a correlation collected again after its finished instance was
+   * deleted must not derive the first run's ids, which the log would take as repeats. Absent
+   * on instances started before it was kept (their ids stay as they were).
+   */
+  readonly run?: string;
 }
 
 /** What the aggregator reacts to. */
@@ -162,10 +169,11 @@ export function decideAggregator(
       started_at: now,
       updated_at: now,
       topic: envelope.routing.topic,
+      run: envelope.event.id,
     };
     if (definition.timeoutMs !== undefined && definition.count > 1) {
       const dueAt = input.at + definition.timeoutMs;
-      const id = deps.idFor(`aggregator/${definition.id}/${base.correlation_id}/timer`);
+      const id = deps.idFor(`${runKey(definition, base)}/timer`);
       const schedule: Effect = {
         kind: 'schedule',
         dueAt,
@@ -206,9 +214,23 @@ export function decideAggregator(
   return { state: { ...rest, status: 'completed' }, effects: done };
 }
 
+/** Prefix of an aggregator's durable subscription name: `aggregator:<aggregator_id>`. */
+export const AGGREGATOR_SUBSCRIPTION_PREFIX = 'aggregator:';
+
+/** The durable subscription an aggregator's runners share. */
+export function aggregatorSubscription(id: string): string {
+  return `${AGGREGATOR_SUBSCRIPTION_PREFIX}${id}`;
+}
+
 /** `event.source` of what an aggregator publishes. */
 export function aggregatorSource(id: string): string {
   return `/agentbus/aggregators/${id.replace(/[^A-Za-z0-9_.:/-]/g, '-')}`;
+}
+
+/** The key this run's effect ids derive from (see {@link AggregatorInstance.run}). */
+function runKey(definition: AggregatorDefinition, state: AggregatorInstance): string {
+  const key = `aggregator/${definition.id}/${state.correlation_id}`;
+  return state.run === undefined ? key : `${key}/${state.run}`;
 }
 
 function publishEffect(
@@ -223,7 +245,7 @@ function publishEffect(
   return {
     kind: 'publish',
     input: {
-      id: deps.idFor(`aggregator/${definition.id}/${state.correlation_id}/${what}`),
+      id: deps.idFor(`${runKey(definition, state)}/${what}`),
       topic: definition.publishTopic ?? cause.routing.topic,
       type,
       source: aggregatorSource(definition.id),

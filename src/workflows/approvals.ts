@@ -29,7 +29,9 @@ export const APPROVAL_TIMED_OUT = 'ApprovalTimedOut';
 export const APPROVAL_OUTCOMES = [APPROVAL_GRANTED, APPROVAL_REJECTED, APPROVAL_TIMED_OUT] as const;
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,199}$/;
-const SOURCE = '/approvals';
+/** `event.source` of what the approval gate publishes. */
+export const APPROVALS_SOURCE = '/approvals';
+const SOURCE = APPROVALS_SOURCE;
 
 /** Where an approval stands. `timed_out` is derived from the deadline (the timer publishes the event). */
 export type ApprovalStatus = 'pending' | 'granted' | 'rejected' | 'timed_out';

@@ -38,9 +38,32 @@ export type {
   RegisteredCompensation,
 } from './compensations.js';
 export type { Decision, Effect, IdFor } from './effects.js';
-export { SAGA_TIMEOUT_EVENT, decideSaga, defineSaga, sagaEventTypes, sagaJson, sagaSource } from './saga.js';
-export type { SagaDefinition, SagaInput, SagaState, SagaStatus, SagaStep } from './saga.js';
-export { SAGAS_NAMESPACE, getSaga, listSagas, startSaga } from './saga-runner.js';
+export {
+  SAGA_CANCEL_EVENT,
+  SAGA_CANCELLED,
+  SAGA_TIMEOUT_EVENT,
+  decideSaga,
+  defineSaga,
+  sagaControlTopic,
+  sagaEventTypes,
+  sagaJson,
+  sagaSource,
+  sagaStateJson,
+} from './saga.js';
+export type { SagaDefinition, SagaFailure, SagaInput, SagaState, SagaStatus, SagaStep } from './saga.js';
+export { cancelSaga, validateSagaInput } from './saga-cancel.js';
+export type { SagaFieldNames, SagaFields, CancelSagaOptions, SagaCancelRequest } from './saga-cancel.js';
+export {
+  SAGAS_NAMESPACE,
+  SAGA_RUNNERS_NAMESPACE,
+  SAGA_STATUSES,
+  getSaga,
+  getSagaRunner,
+  isSagaStatus,
+  listSagas,
+} from './saga-instances.js';
+export type { SagaListFilter, SagaRunnerRecord } from './saga-instances.js';
+export { startSaga } from './saga-runner.js';
 export type { RunningSaga, StartSagaOptions } from './saga-runner.js';
 export { aggregatorConfigSchema, parseConfig, sagaConfigSchema } from './schemas.js';
 export type { AggregatorConfig, SagaConfig } from './schemas.js';
@@ -66,3 +89,5 @@ export {
 export type { ApprovalAnswer, ApprovalRecord, ApprovalRequestInput, ApprovalStatus } from './approvals.js';
 export { startApprovalGate } from './approval-gate.js';
 export type { ApprovalGateConfig } from './approval-gate.js';
+export { DEFAULT_TIMER_LIMIT, MAX_TIMER_LIMIT, cancelTimers, listTimers, timerJson, timerKind } from './timer-admin.js';
+export type { CancelTimersOptions, ListTimersOptions, TimerInfo, TimerKind } from './timer-admin.js';

@@ -6,7 +6,7 @@ import { pruneFinished } from './retention.js';
 /** A state area over `count` records (all old, all finished) that records how deletes overlap. */
 function recordingState(count: number, fail: (key: string) => AgentbusError | Error | undefined = () => undefined) {
   let inFlight = 0;
-  const seen = { most: 0, deleted: [] as string[] };
+  const seen = { most: 0, deleted: [] as string[], listed: [] as unknown[] };
   const state: StateArea = {
     get: async () => undefined,
     put: async () => 1,
@@ -20,7 +20,8 @@ function recordingState(count: number, fail: (key: string) => AgentbusError | Er
       seen.deleted.push(key);
       return true;
     },
-    async *list<T>() {
+    async *list<T>(_namespace: string, options?: unknown) {
+      seen.listed.push(options);
       for (let i = 0; i < count; i++) {
         yield { namespace: 'n', key: `k${i}`, value: {} as T, version: 1, updatedAt: 0 } satisfies StateRecord<T>;
       }
@@ -36,6 +37,12 @@ describe('pruneFinished', () => {
     expect(seen.deleted).toHaveLength(600);
     expect(seen.most).toBeGreaterThan(100);
     expect(seen.most).toBeLessThanOrEqual(256);
+  });
+
+  it('asks the store for the records written before the cutoff under the prefix only', async () => {
+    const { state, seen } = recordingState(3);
+    expect(await pruneFinished(state, 'n', 'saga-a/', 1_000, () => true)).toBe(3);
+    expect(seen.listed).toEqual([{ prefix: 'saga-a/', updatedBefore: 1_000 }]);
   });
 
   it('skips a record written meanwhile (a version conflict) and goes on', async () => {

@@ -21,9 +21,10 @@ const DELETES_AT_ONCE = 256;
 
 /**
  * Deletes the records under `prefix` of `namespace` that `finished` accepts and that were
- * last written before `before` (ms since the epoch); returns how many. A record written
- * meanwhile stays (each delete is a compare-and-set on the version read). Deletes go
- * {@link DELETES_AT_ONCE} at a time, not one commit each.
+ * last written before `before` (ms since the epoch); returns how many. Only those records are
+ * read (`list` with `updatedBefore`: an index range), so a prune costs what it finds old, not
+ * the namespace's size. A record written meanwhile stays (each delete is a compare-and-set on
+ * the version read). Deletes go {@link DELETES_AT_ONCE} at a time, not one commit each.
  */
 export async function pruneFinished<T>(
   state: StateArea,
@@ -41,8 +42,8 @@ export async function pruneFinished<T>(
     pending = [];
     if (failure) throw failure.error;
   };
-  for await (const record of state.list<T>(namespace, { prefix })) {
-    if (record.updatedAt >= before || !finished(record.value)) continue;
+  for await (const record of state.list<T>(namespace, { prefix, updatedBefore: before })) {
+    if (!finished(record.value)) continue;
     pending.push(
       state.delete(namespace, record.key, record.version).then(
         (deleted) => {

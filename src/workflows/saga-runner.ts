@@ -7,7 +7,6 @@
 import type { Bus, Subscription } from '../bus/bus.js';
 import type { Envelope, JsonObject } from '../envelope/envelope.js';
 import { invalidField } from '../errors.js';
-import type { EventStore } from '../store/event-store.js';
 import { commitDecision, idFor } from './commit.js';
 import {
   SAGA_TIMEOUT_EVENT,
@@ -18,12 +17,12 @@ import {
   defineSaga,
   sagaEventTypes,
   sagaSource,
+  sagaSubscription,
 } from './saga.js';
 import { InstancePruner } from './retention.js';
+import { type CancelSagaOptions, type SagaCancelRequest, cancelSaga } from './saga-cancel.js';
+import { SAGAS_NAMESPACE, getSaga, recordSagaRunner } from './saga-instances.js';
 import type { SagaConfig } from './schemas.js';
-
-/** State-area namespace of saga instances (key `<saga>/<saga_id>`). */
-export const SAGAS_NAMESPACE = 'sagas';
 
 /** A running saga orchestrator. */
 export interface RunningSaga {
@@ -38,6 +37,12 @@ export interface RunningSaga {
   start(sagaId: string, input?: JsonObject): Promise<SagaState>;
   /** One instance's state. */
   get(sagaId: string): Promise<SagaState | undefined>;
+  /**
+   * Asks a running instance to stop and compensate: `cancelSaga` for this saga. The
+   * request is handled like any event, by whichever process runs this saga.
+   * @throws AgentbusError `OPTIONS_INVALID`, `NOT_FOUND`, `CONCURRENCY_CONFLICT` (not running)
+   */
+  cancel(sagaId: string, options?: CancelSagaOptions): Promise<SagaCancelRequest>;
   /** Resolves when this process holds no deliveries (tests). */
   idle(): Promise<void>;
   /** Deletes the finished instances older than `retention` now; resolves with how many. */
@@ -72,7 +77,7 @@ export async function startSaga(
   options: StartSagaOptions = {},
 ): Promise<RunningSaga> {
   const definition = typeof config === 'object' && config !== null && 'eventsTopic' in config ? config : defineSaga(config);
-  const name = `saga:${definition.name}`;
+  const name = sagaSubscription(definition.name);
   const pruner = new InstancePruner<SagaState>(
     bus,
     SAGAS_NAMESPACE,
@@ -93,6 +98,8 @@ export async function startSaga(
       pruner.maybePrune();
     },
   });
+  // After the subscription exists (with cancel requests in its filter): from now on a cancel is heard.
+  await recordSagaRunner(bus.store, definition, bus.timers.clock.now());
   return {
     definition,
     subscription: name,
@@ -107,6 +114,7 @@ export async function startSaga(
       return (await getSaga(bus.store, definition.name, sagaId)) as SagaState;
     },
     get: (sagaId) => getSaga(bus.store, definition.name, sagaId),
+    cancel: (sagaId, cancelOptions) => cancelSaga(bus, definition.name, sagaId, cancelOptions),
     idle: () => subscription.idle(),
     prune: () => pruner.prune(),
     close: async () => {
@@ -133,20 +141,4 @@ async function handleSagaEvent(bus: Bus, definition: SagaDefinition, envelope: E
     return;
   }
   await transition(bus, definition, sagaId, { kind: 'event', envelope, at });
-}
-
-/** One saga instance from the store. */
-export async function getSaga(store: EventStore, saga: string, sagaId: string): Promise<SagaState | undefined> {
-  return (await store.state.get<SagaState>(SAGAS_NAMESPACE, `${saga}/${sagaId}`))?.value;
-}
-
-/** Saga instances from the store: all, of one definition, or those with this saga_id. */
-export async function listSagas(store: EventStore, filter: { saga?: string; sagaId?: string } = {}): Promise<SagaState[]> {
-  const out: SagaState[] = [];
-  const prefix = filter.saga === undefined ? undefined : `${filter.saga}/`;
-  for await (const record of store.state.list<SagaState>(SAGAS_NAMESPACE, prefix ? { prefix } : {})) {
-    if (filter.sagaId !== undefined && record.value.saga_id !== filter.sagaId) continue;
-    out.push(record.value);
-  }
-  return out;
 }

@@ -3,7 +3,15 @@ import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../envelope/envelope.js';
 import { isAgentbusError } from '../errors.js';
 import type { Effect } from './effects.js';
-import { SAGA_TIMEOUT_EVENT, type SagaState, decideSaga, defineSaga, sagaJson } from './saga.js';
+import {
+  SAGA_CANCEL_EVENT,
+  SAGA_TIMEOUT_EVENT,
+  type SagaState,
+  decideSaga,
+  defineSaga,
+  sagaEventTypes,
+  sagaJson,
+} from './saga.js';
 
 /** The seed's "Feature Deployment" saga. */
 const DEPLOY = defineSaga({
@@ -23,6 +31,20 @@ const DEPLOY = defineSaga({
     },
   ],
 });
+/** Every event type the deployment saga reacts to (the timeout aside). */
+const TYPES = [
+  'ArtifactBuilt',
+  'TestsPassed',
+  'StagingDeployed',
+  'E2EPassed',
+  'ProductionDeployed',
+  'BuildFailed',
+  'StagingFailed',
+  'E2EFailed',
+  'ProductionFailed',
+  'TestsFailed',
+  SAGA_CANCEL_EVENT,
+];
 const T0 = Date.UTC(2025, 11, 1, 9, 0);
 const deps = { idFor: (key: string) => `id:${key}` };
 
@@ -75,6 +97,22 @@ describe('decideSaga', () => {
       compensation_stack: [{ step: 3, compensate: 'RemoveFromStaging' }],
     });
     expect(published).toEqual(['BuildArtifact', 'RunTests', 'DeployToStaging']);
+  });
+
+  it('a saga id started again (its finished instance deleted) derives new ids; an instance kept from before keeps its own', () => {
+    const start = (at: number) =>
+      decideSaga(DEPLOY, undefined, { kind: 'start', sagaId: 'deploy-feature-xyz', input: {}, at }, deps);
+    const ids = (d: ReturnType<typeof start>) => d.effects.flatMap((e) => (e.kind === 'publish' ? [e.input.id] : []));
+    const first = start(T0);
+    const again = start(T0 + 8 * 86_400_000);
+    // The log keeps the first run's events: the same ids would be taken as repeats, and the
+    // second run would never send its first command.
+    expect(ids(again)).not.toEqual(ids(first));
+    expect((again.state as SagaState).run).toBe(new Date(T0 + 8 * 86_400_000).toISOString());
+    // An instance started before runs were kept (no `run`) goes on with the ids it had.
+    const { run: _run, ...legacy } = first.state as SagaState;
+    const next = decideSaga(DEPLOY, legacy as SagaState, { kind: 'event', envelope: reply('ArtifactBuilt'), at: T0 + 1 }, deps);
+    expect(ids(next)).toEqual(['id:saga/deploy-feature/deploy-feature-xyz/step/2/action']);
   });
 
   it('runs every step and completes', () => {
@@ -167,22 +205,86 @@ describe('decideSaga', () => {
     );
   });
 
+  it('compensates the stacked steps, top first, when a cancel is requested during step 4', () => {
+    const cancel = reply(SAGA_CANCEL_EVENT, { saga: 'deploy-feature', saga_id: 'deploy-feature-xyz', reason: 'wrong branch' });
+    const { state, published, effects } = run(
+      ['ArtifactBuilt', 'TestsPassed', 'StagingDeployed'].map((t) => reply(t)).concat(cancel),
+    );
+    expect(state.status).toBe('compensated');
+    expect(published.slice(4)).toEqual(['RemoveStaging', 'RemoveFromStaging']);
+    expect(state.compensation_stack).toEqual([]);
+    expect(state.compensated).toEqual([
+      { step: 4, compensate: 'RemoveStaging' },
+      { step: 3, compensate: 'RemoveFromStaging' },
+    ]);
+    expect(state.failure).toEqual({ step: 4, reason: 'cancelled', event_id: cancel.event.id, message: 'wrong branch' });
+    // The running step's timeout is cancelled with it.
+    expect(effects.at(-3)?.kind).toBe('cancel');
+    const compensation = effects.at(-1) as Extract<Effect, { kind: 'publish' }>;
+    expect(compensation.input).toMatchObject({
+      topic: 'deploy.commands',
+      correlationId: 'deploy-feature-xyz',
+      causationId: cancel.event.id,
+      payload: { feature: 'xyz', step: 3, compensation: true },
+    });
+  });
+
+  it('ends as failed, with nothing to roll back, when cancelled before a step with a compensation', () => {
+    const { state, published } = run([
+      reply('ArtifactBuilt'),
+      reply(SAGA_CANCEL_EVENT, { saga: 'deploy-feature', saga_id: 'deploy-feature-xyz' }),
+    ]);
+    expect(state.status).toBe('failed');
+    expect(state.failure).toMatchObject({ step: 2, reason: 'cancelled' });
+    expect(state.failure).not.toHaveProperty('message');
+    expect(published).toEqual(['BuildArtifact', 'RunTests']);
+  });
+
+  it('ignores a cancel that arrives after the saga ended, and a second cancel', () => {
+    const cancel = reply(SAGA_CANCEL_EVENT, { saga: 'deploy-feature' }, 'evt-cancel');
+    const completed = run(
+      ['ArtifactBuilt', 'TestsPassed', 'StagingDeployed', 'E2EPassed', 'ProductionDeployed'].map((t) => reply(t)).concat(cancel),
+    );
+    expect(completed.state.status).toBe('completed');
+    expect(completed.state.failure).toBeUndefined();
+    expect(completed.published).toHaveLength(5);
+    const failed = run([reply('ArtifactBuilt'), reply('TestsPassed'), reply('StagingFailed'), cancel]);
+    expect(failed.state.failure).toMatchObject({ reason: 'StagingFailed' });
+    expect(failed.published.filter((t) => t === 'RemoveFromStaging')).toHaveLength(1);
+    const twice = run([
+      reply('ArtifactBuilt'),
+      reply('TestsPassed'),
+      cancel,
+      { ...cancel, event: { ...cancel.event, id: 'evt-2' } },
+    ]);
+    expect(twice.state.failure).toMatchObject({ event_id: 'evt-cancel' });
+    expect(twice.published.filter((t) => t === 'RemoveFromStaging')).toHaveLength(1);
+  });
+
+  it("ignores a cancel addressed to another saga, and one without the saga's name", () => {
+    for (const payload of [{ saga: 'other-saga' }, {}, { saga: 7 }]) {
+      const { state, published } = run([reply('ArtifactBuilt'), reply(SAGA_CANCEL_EVENT, payload)]);
+      expect(state.status).toBe('in_progress');
+      expect(published).toEqual(['BuildArtifact', 'RunTests']);
+    }
+  });
+
+  it('keeps only the text of a cancel reason, at most 2000 characters', () => {
+    const long = run([reply(SAGA_CANCEL_EVENT, { saga: 'deploy-feature', reason: 'x'.repeat(5000) })]);
+    expect(long.state.failure?.message).toHaveLength(2000);
+    const notText = run([reply(SAGA_CANCEL_EVENT, { saga: 'deploy-feature', reason: { why: 1 } })]);
+    expect(notText.state.status).toBe('failed');
+    expect(notText.state.failure).not.toHaveProperty('message');
+  });
+
+  it('listens for cancel requests', () => {
+    expect(sagaEventTypes(DEPLOY)).toContain(SAGA_CANCEL_EVENT);
+  });
+
   it('never starts a step after compensation began, and compensates each step once (property)', () => {
-    const types = [
-      'ArtifactBuilt',
-      'TestsPassed',
-      'StagingDeployed',
-      'E2EPassed',
-      'ProductionDeployed',
-      'BuildFailed',
-      'StagingFailed',
-      'E2EFailed',
-      'ProductionFailed',
-      'TestsFailed',
-    ];
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...types), { maxLength: 15 }), (sequence) => {
-        const { state, published } = run(sequence.map((t, i) => reply(t, {}, `evt-${i}`)));
+      fc.property(fc.array(fc.constantFrom(...TYPES), { maxLength: 15 }), (sequence) => {
+        const { state, published } = run(sequence.map((t, i) => reply(t, { saga: 'deploy-feature' }, `evt-${i}`)));
         const actions = new Set(DEPLOY.steps.map((s) => s.action));
         const firstCompensation = published.findIndex((t) => !actions.has(t));
         if (firstCompensation >= 0) {
@@ -192,6 +294,19 @@ describe('decideSaga', () => {
         const compensations = state.compensated.map((c) => c.step);
         expect(new Set(compensations).size).toBe(compensations.length);
         expect([...compensations].sort((a, b) => b - a)).toEqual(compensations);
+      }),
+    );
+  });
+
+  it('an ended saga decides nothing more: no event, cancel or timeout changes it (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...TYPES), { maxLength: 15 }), (sequence) => {
+        const { state } = run(sequence.map((t, i) => reply(t, { saga: 'deploy-feature' }, `evt-${i}`)));
+        if (state.status === 'in_progress') return;
+        for (const type of [...TYPES, SAGA_TIMEOUT_EVENT]) {
+          const envelope = reply(type, { saga: 'deploy-feature', step: state.current_step }, 'evt-late');
+          expect(decideSaga(DEPLOY, state, { kind: 'event', envelope, at: T0 }, deps)).toEqual({ effects: [] });
+        }
       }),
     );
   });

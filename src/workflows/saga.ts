@@ -10,6 +10,9 @@
  * - Its failure event, or its timeout, ends the steps: the stacked compensations are
  *   published at once, top of the stack first (reverse order of the steps), each once, and
  *   the status becomes `compensated` (or `failed` when there was nothing to undo).
+ * - A cancel request (`SagaCancelRequested` naming the saga, in its correlation) ends the
+ *   steps the same way, with `failure.reason` `cancelled`. Once a saga has ended, nothing
+ *   changes it: a late success, failure, timeout or cancel is ignored.
  *
  * Pure: no I/O, no clock.
  */
@@ -20,6 +23,18 @@ import { type SagaConfig, parseConfig, sagaConfigSchema } from './schemas.js';
 
 /** The type of the timer event that fails a step that took too long. */
 export const SAGA_TIMEOUT_EVENT = 'SagaStepTimedOut';
+
+/**
+ * The type of the event that asks a running saga to stop and compensate. Its payload names
+ * the saga (`{ saga, saga_id, reason? }`); its correlation id is the saga_id.
+ */
+export const SAGA_CANCEL_EVENT = 'SagaCancelRequested';
+
+/** `failure.reason` of a saga ended by a cancel request. */
+export const SAGA_CANCELLED = 'cancelled';
+
+/** The longest cancel reason kept (`failure.message`); longer ones are cut. */
+export const MAX_CANCEL_REASON = 2000;
 
 /** A validated saga step. */
 export interface SagaStep {
@@ -54,14 +69,33 @@ export interface SagaState {
   readonly saga: string;
   /** Compensations published, in the order they were (top of the stack first). */
   readonly compensated: ReadonlyArray<{ readonly step: number; readonly compensate: string }>;
-  /** Why the steps ended early: the failure event type, or `timeout`. */
-  readonly failure?: { readonly step: number; readonly reason: string; readonly event_id?: string };
+  /** Why the steps ended early. */
+  readonly failure?: SagaFailure;
   /** The payload the saga started with; every command carries it. */
   readonly input: JsonObject;
   readonly started_at: string;
   readonly updated_at: string;
   /** Key of the current step's timeout timer. */
   readonly timer?: string;
+  /**
+   * Tells this run of the saga id from an earlier one (its start time), in the ids of its
+   * commands and timeouts: a saga id started again after its finished instance was deleted
+   * must not derive the ids of the first run's events, which the log would take as repeats.
+   * Absent on instances started before it was kept (their ids stay as they were).
+   */
+  readonly run?: string;
+}
+
+/** Why a saga's steps ended early. */
+export interface SagaFailure {
+  /** The step that was running. */
+  readonly step: number;
+  /** The step's failure event type, `timeout`, or `cancelled`. */
+  readonly reason: string;
+  /** The event that ended it (the failure, the timer's, or the cancel request). */
+  readonly event_id?: string;
+  /** The reason given with a cancel request, if any. */
+  readonly message?: string;
 }
 
 /** What a saga reacts to. */
@@ -106,7 +140,23 @@ export function defineSaga(config: SagaConfig, field = ''): SagaDefinition {
 export function sagaEventTypes(definition: SagaDefinition): string[] {
   const types = definition.steps.flatMap((s) => [s.success, s.failure]);
   if (definition.trigger) types.push(definition.trigger);
-  return [...new Set([...types, SAGA_TIMEOUT_EVENT])];
+  return [...new Set([...types, SAGA_TIMEOUT_EVENT, SAGA_CANCEL_EVENT])];
+}
+
+/**
+ * The topic where a saga hears its own timeouts and cancel requests: `events_topic`, or
+ * `topic` when `events_topic` is a pattern (the schema checks that it matches `topic`).
+ */
+export function sagaControlTopic(definition: Pick<SagaDefinition, 'topic' | 'eventsTopic'>): string {
+  return /[*>]/.test(definition.eventsTopic) ? definition.topic : definition.eventsTopic;
+}
+
+/** Prefix of a saga's durable subscription name: `saga:<saga>`. */
+export const SAGA_SUBSCRIPTION_PREFIX = 'saga:';
+
+/** The durable subscription a saga's runners share. */
+export function sagaSubscription(name: string): string {
+  return `${SAGA_SUBSCRIPTION_PREFIX}${name}`;
 }
 
 /** `event.source` of what a saga publishes. */
@@ -137,6 +187,7 @@ export function decideSaga(
       input: input.input,
       started_at: now,
       updated_at: now,
+      run: now,
     };
     return startStep(definition, fresh, 1, input.cause, input.at, deps);
   }
@@ -145,6 +196,25 @@ export function decideSaga(
   const step = definition.steps[state.current_step - 1];
   if (!step) return { effects: [] };
   const type = envelope.event.type;
+  if (type === SAGA_CANCEL_EVENT) {
+    const payload = envelope.payload as { saga?: unknown; reason?: unknown };
+    // Several sagas may share a topic and a correlation id: a request names its saga.
+    if (payload?.saga !== definition.name) return { effects: [] };
+    const message = typeof payload.reason === 'string' && payload.reason !== '' ? payload.reason : undefined;
+    return compensate(
+      definition,
+      state,
+      {
+        step: state.current_step,
+        reason: SAGA_CANCELLED,
+        event_id: envelope.event.id,
+        ...(message === undefined ? {} : { message: message.slice(0, MAX_CANCEL_REASON) }),
+      },
+      envelope,
+      now,
+      deps,
+    );
+  }
   if (type === SAGA_TIMEOUT_EVENT) {
     const payload = envelope.payload as { step?: unknown };
     if (payload.step !== state.current_step) return { effects: [] };
@@ -182,6 +252,12 @@ export function decideSaga(
   return { state: next.state as SagaState, effects: [...cancel, ...next.effects] };
 }
 
+/** The key this run's effect ids derive from (see {@link SagaState.run}). */
+function runKey(definition: SagaDefinition, state: SagaState): string {
+  const key = `saga/${definition.name}/${state.saga_id}`;
+  return state.run === undefined ? key : `${key}/${state.run}`;
+}
+
 /** Starts step `n` (1-based): stack its compensation, publish its action, set its timeout. */
 function startStep(
   definition: SagaDefinition,
@@ -192,7 +268,7 @@ function startStep(
   deps: Deps,
 ): Decision<SagaState> {
   const step = definition.steps[n - 1] as SagaStep;
-  const base = `saga/${definition.name}/${state.saga_id}/step/${n}`;
+  const base = `${runKey(definition, state)}/step/${n}`;
   const effects: Effect[] = [
     {
       kind: 'publish',
@@ -214,8 +290,7 @@ function startStep(
       dueAt,
       input: {
         id,
-        // Where the saga listens: `events_topic`, or `topic` when that is a pattern (the schema checks it matches).
-        topic: /[*>]/.test(definition.eventsTopic) ? definition.topic : definition.eventsTopic,
+        topic: sagaControlTopic(definition),
         type: SAGA_TIMEOUT_EVENT,
         source: sagaSource(definition.name),
         correlationId: state.saga_id,
@@ -233,7 +308,7 @@ function startStep(
 function compensate(
   definition: SagaDefinition,
   state: SagaState,
-  failure: NonNullable<SagaState['failure']>,
+  failure: SagaFailure,
   cause: Envelope,
   now: string,
   deps: Deps,
@@ -241,7 +316,7 @@ function compensate(
   const effects: Effect[] = state.timer ? [{ kind: 'cancel', key: state.timer }] : [];
   const order = [...state.compensation_stack].reverse();
   for (const entry of order) {
-    const id = deps.idFor(`saga/${definition.name}/${state.saga_id}/compensate/${entry.step}`);
+    const id = deps.idFor(`${runKey(definition, state)}/compensate/${entry.step}`);
     effects.push({
       kind: 'publish',
       input: command(definition, state, entry.compensate, { step: entry.step, compensation: true }, cause, id),
@@ -292,5 +367,20 @@ export function sagaJson(
     status: state.status,
     completed_steps: state.completed_steps,
     compensation_stack: state.compensation_stack,
+  };
+}
+
+/**
+ * An instance as the CLI's `--json` and the HTTP API show it: the seed's five fields first,
+ * then `saga`, `compensated`, `failure` (when it ended early), `started_at`, `updated_at`.
+ */
+export function sagaStateJson(state: SagaState) {
+  return {
+    ...sagaJson(state),
+    saga: state.saga,
+    compensated: state.compensated,
+    ...(state.failure ? { failure: state.failure } : {}),
+    started_at: state.started_at,
+    updated_at: state.updated_at,
   };
 }

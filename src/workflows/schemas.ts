@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { SOURCE_RULE, isEventSource } from '../envelope/validate.js';
 import { AgentbusError } from '../errors.js';
 import { isValidTopic, matchTopic, validateTopicPattern } from '../routing/index.js';
+import { describeIssue, formatFieldPath } from '../schema-issues.js';
 import { parseDuration } from '../time.js';
 
 const TYPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,199}$/;
@@ -140,22 +141,13 @@ export const sagaConfigSchema = z
             message: `${step[field]} already ends ${where}: every step needs its own success and failure types`,
           });
         }
-        seen.set(step[field], `steps.${i}.${field}`);
+        seen.set(step[field], `steps[${i}].${field}`);
       }
     });
   });
 
 /** Saga definition as written (input of {@link sagaConfigSchema}). */
 export type SagaConfig = z.input<typeof sagaConfigSchema>;
-
-/** Dotted path of a zod issue: `steps[1].success`. */
-export function issuePath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    out += typeof part === 'number' ? `[${part}]` : `${out === '' ? '' : '.'}${String(part)}`;
-  }
-  return out;
-}
 
 /**
  * Parses `value` with `schema`; a refusal is an AgentbusError `OPTIONS_INVALID` naming the
@@ -165,9 +157,8 @@ export function parseConfig<S extends z.ZodType>(schema: S, value: unknown, pref
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
-    const path = issuePath(issue.path);
-    const field = prefix && path ? `${prefix}.${path}`.replace('.[', '[') : prefix || path || '(root)';
-    return { field, reason: issue.message };
+    const { path, reason } = describeIssue(issue);
+    return { field: formatFieldPath(path, prefix), reason };
   });
   const first = issues[0] as { field: string; reason: string };
   return throwInvalid(first, issues);

@@ -1,7 +1,16 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WEBHOOK_HEADERS, defineAgent, signWebhook, verifyWebhookSignature } from '../../src/agents/index.js';
+import {
+  type HostResolver,
+  type ResolvedAddress,
+  WEBHOOK_HEADERS,
+  createNetworkPolicy,
+  defineAgent,
+  signWebhook,
+  verifyWebhookSignature,
+  webhookRunner,
+} from '../../src/agents/index.js';
 import type { Envelope } from '../../src/envelope/index.js';
 import { FAST_RETRY, type Harness, eventually, harness, history, waitForDeadLetter, waitForEvents } from './helpers.js';
 
@@ -179,6 +188,135 @@ describe('webhook runner', () => {
   });
 });
 
+describe('webhook runner with a network policy', () => {
+  /** A name this test controls: it resolves to whatever `answer` holds at the time. */
+  const HOST = 'hooks.rebind.test';
+  let answer: ResolvedAddress[] = [];
+  const lookups: string[] = [];
+  const resolve: HostResolver = async (host) => {
+    lookups.push(host);
+    if (host !== HOST) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    return answer;
+  };
+  const network = createNetworkPolicy(['169.254.0.0/16', '127.0.0.2/32'], { setting: 'webhookDeny', resolve });
+
+  let denied: Server | undefined;
+  afterEach(async () => {
+    denied?.closeAllConnections();
+    await new Promise((r) => denied?.close(r) ?? r(undefined));
+    denied = undefined;
+    answer = [];
+    lookups.length = 0;
+  });
+
+  /**
+   * The allowed receiver on 127.0.0.1 (closing each connection, so every call connects
+   * afresh) and, on the same port, a denied one on 127.0.0.2 counting the connections it gets.
+   */
+  async function receivers() {
+    const allowed = await receiver((_n, _e, res) => {
+      res.setHeader('connection', 'close');
+      json(res, 200, [{ type: 'Reviewed' }]);
+    });
+    const port = Number(new URL(allowed.url).port);
+    const reached = { connections: 0, requests: 0 };
+    const other = createServer((_req, res) => {
+      reached.requests++;
+      json(res, 200, [{ type: 'Reviewed' }]);
+    });
+    other.on('connection', () => reached.connections++);
+    denied = other;
+    await new Promise<void>((r) => other.listen(port, '127.0.0.2', r));
+    return { allowed, port, reached };
+  }
+
+  async function startAgent(url: string) {
+    h = await harness();
+    await h.runtime.start(
+      defineAgent({
+        name: '/code-reviewer',
+        subscriptions: [
+          {
+            topic: 'project.reviews',
+            filter: 'type=ReviewRequestedEvent',
+            retry: FAST_RETRY,
+            runner: webhookRunner({ type: 'webhook', url, secret: SECRET }, { network }),
+          },
+        ],
+      }),
+    );
+    return h.bus;
+  }
+
+  it('resolves the name on every new connection: once it resolves into a denied network, calls fail, are retried and dead-lettered, and never connect there', async () => {
+    const { allowed, port, reached } = await receivers();
+    answer = [{ address: '127.0.0.1', family: 4 }];
+    const bus = await startAgent(`http://${HOST}:${port}/agent`);
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    await waitForEvents(bus, 'Reviewed');
+    expect(allowed.received).toHaveLength(1);
+
+    // DNS rebinding: the same name now answers with an address in 127.0.0.2/32.
+    answer = [{ address: '127.0.0.2', family: 4 }];
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.reason).toBe('temporary_failure');
+    expect(dead.retries).toBe(FAST_RETRY.max_retries);
+    expect(dead.error).toBe(
+      `webhook POST http://${HOST}:${port}/agent failed: ${HOST} resolves to 127.0.0.2, which is in a network webhooks may not reach (webhookDeny: 127.0.0.2/32)`,
+    );
+    expect(reached).toEqual({ connections: 0, requests: 0 });
+    expect(allowed.received).toHaveLength(1);
+    expect(lookups.filter((host) => host === HOST).length).toBeGreaterThanOrEqual(1 + 1 + FAST_RETRY.max_retries);
+  });
+
+  it('refuses a name when any of its addresses is denied, an IPv4-mapped one too', async () => {
+    const { allowed, port, reached } = await receivers();
+    answer = [
+      { address: '127.0.0.1', family: 4 },
+      { address: '::ffff:169.254.169.254', family: 6 },
+    ];
+    const bus = await startAgent(`http://${HOST}:${port}/agent`);
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.error).toContain(
+      `${HOST} resolves to ::ffff:169.254.169.254, which is in a network webhooks may not reach (webhookDeny: 169.254.0.0/16)`,
+    );
+    expect(allowed.received).toEqual([]);
+    expect(reached.connections).toBe(0);
+  });
+
+  it('never follows a redirect, which could lead into a denied network', async () => {
+    const { url, received } = await receiver((_n, _e, res) =>
+      res.writeHead(307, { location: 'http://169.254.169.254/latest/meta-data/' }).end(),
+    );
+    const bus = await startAgent(url);
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.reason).toBe('temporary_failure');
+    expect(dead.error).toBe(`webhook POST ${url} failed: unexpected redirect (307); webhooks do not follow redirects`);
+    expect(received).toHaveLength(1 + FAST_RETRY.max_retries);
+  });
+
+  it('refuses an address in the URL itself without connecting, and calls allowed addresses as before', async () => {
+    const { allowed, port, reached } = await receivers();
+    const bus = await startAgent(`http://127.0.0.2:${port}/agent`);
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    const dead = await waitForDeadLetter(bus);
+    expect(dead.error).toBe(
+      `webhook POST http://127.0.0.2:${port}/agent failed: 127.0.0.2 is in a network webhooks may not reach (webhookDeny: 127.0.0.2/32)`,
+    );
+    expect(reached.connections).toBe(0);
+    expect(lookups).toEqual([]);
+
+    await h?.dispose();
+    const again = await startAgent(allowed.url);
+    await again.publish({ topic: 'project.reviews', type: 'ReviewRequestedEvent' });
+    await waitForEvents(again, 'Reviewed');
+    expect(allowed.received).toHaveLength(1);
+  });
+});
+
 describe('verifyWebhookSignature', () => {
   const now = Date.UTC(2025, 10, 29, 14, 30);
   const timestamp = String(Math.floor(now / 1000));
@@ -200,5 +338,19 @@ describe('verifyWebhookSignature', () => {
     expect(verifyWebhookSignature({ secret: SECRET, body, timestamp, signature, now: now + 301_000 })).toBe(false);
     expect(verifyWebhookSignature({ secret: SECRET, body, timestamp: undefined, signature, now })).toBe(false);
     expect(verifyWebhookSignature({ secret: SECRET, body, timestamp, signature: null, now })).toBe(false);
+  });
+
+  it("takes Node's request headers as they are typed, and refuses a header sent twice (an array)", () => {
+    const headers: IncomingHttpHeaders = { 'x-agentbus-timestamp': timestamp, 'x-agentbus-signature': signature };
+    const verify = (h: IncomingHttpHeaders) =>
+      verifyWebhookSignature({
+        secret: SECRET,
+        body,
+        timestamp: h[WEBHOOK_HEADERS.timestamp],
+        signature: h[WEBHOOK_HEADERS.signature],
+        now,
+      });
+    expect(verify(headers)).toBe(true);
+    expect(verify({ ...headers, 'x-agentbus-signature': [signature, signature] })).toBe(false);
   });
 });

@@ -58,6 +58,19 @@ function describeAdminInput(backend: string, open: OpenBus) {
       await expectRefused(() => bus.deadLetters.replay([a, b]), 'CONCURRENCY_CONFLICT', 'ids[1]');
       expect(await statuses(ids)).toEqual(['open', 'archived']);
       expect((await bus.deadLetters.replay([a])).map((d) => d.status)).toEqual(['replayed']);
+      await expectRefused(() => bus.deadLetters.replay([a]), 'CONCURRENCY_CONFLICT', 'ids[0]');
+    });
+
+    it('replay with skipReplayed leaves out replayed ids, still refuses archived ones, and checks the flag', async () => {
+      const { ids } = await deadLetters(3);
+      const [a, b, c] = ids as [number, number, number];
+      await bus.deadLetters.replay([a]);
+      await bus.deadLetters.archive(c, 'not needed');
+      await expectRefused(() => bus.deadLetters.replay([a, b, c], { skipReplayed: true }), 'CONCURRENCY_CONFLICT', 'ids[2]');
+      await expectRefused(() => bus.deadLetters.replay([b], { skipReplayed: 'yes' as never }), 'OPTIONS_INVALID', 'skipReplayed');
+      expect(await statuses(ids)).toEqual(['replayed', 'open', 'archived']);
+      expect((await bus.deadLetters.replay([a, b], { skipReplayed: true })).map((d) => d.id)).toEqual([b]);
+      expect(await bus.deadLetters.replay([a, b], { skipReplayed: true })).toEqual([]);
     });
 
     it('replay refuses selections that are not ids or all', async () => {

@@ -1,7 +1,19 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BackpressureError, type Envelope, isAgentbusError } from '../../src/index.js';
+import { AgentbusError } from '../../src/errors.js';
+import {
+  BackpressureError,
+  type Envelope,
+  type EventStore,
+  createBus,
+  isAgentbusError,
+  openSqliteStore,
+} from '../../src/index.js';
 import { createTestBus } from '../../src/testing.js';
 import { collect, sleep, within } from '../conformance/fixtures.js';
+import { captureProcessErrors } from '../support/process-errors.js';
 
 type TestBus = Awaited<ReturnType<typeof createTestBus>>;
 let bus: TestBus;
@@ -133,6 +145,42 @@ describe('backpressure', () => {
     await bus.subscriptions.pause('counted');
     await bus.deadLetters.replay([dead?.id as number]);
     expect((await bus.subscriptions.get('counted'))?.lag?.pending).toBe(1);
+  });
+
+  it('a failed read of the limits behind a publish that went ahead is not left unhandled', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentbus-backpressure-'));
+    const real = await openSqliteStore({ path: join(dir, 'bus.db') });
+    // The store as a backend that goes away: its lag limits can no longer be read.
+    let down = false;
+    const bound = (target: object, key: string | symbol) => {
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    };
+    const deliveries = new Proxy(real.deliveries, {
+      get: (target, key) =>
+        key === 'lagLimits' && down
+          ? () => Promise.reject(new AgentbusError('BACKEND_UNAVAILABLE', 'PostgreSQL read failed: the server went away'))
+          : bound(target, key),
+    });
+    const store = new Proxy(real, {
+      get: (target, key) => (key === 'deliveries' ? deliveries : bound(target, key)),
+    }) as EventStore;
+    const processErrors = captureProcessErrors();
+    const other = await createBus({ store });
+    try {
+      await other.publish(job(0)); // no subscription has a max_lag: later publishes need not wait
+      down = true;
+      await other.publish(job(1)); // goes ahead; the read of the limits behind it fails
+      await sleep(50);
+      expect(processErrors.errors).toEqual([]);
+      const refused = await sleep(150).then(() => other.publish(job(2)).catch((e: unknown) => e));
+      expect(isAgentbusError(refused, 'BACKEND_UNAVAILABLE'), String(refused)).toBe(true);
+    } finally {
+      processErrors.dispose();
+      await other.close();
+      await real.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a bad max_lag or on_full', async () => {

@@ -7,6 +7,7 @@ import { isAgentbusError } from '../../src/errors.js';
 import type { ActivityCount, ClaimRequest, ClaimedDelivery, EventStore, Settlement, StoredEvent } from '../../src/store/index.js';
 import type { Clock } from '../../src/time.js';
 import { type ContractOptions, collect, item, items, skipped, sleep } from './fixtures.js';
+import { describeAttemptsContract } from './attempts.contract.js';
 import { describeRetentionContract } from './retention.contract.js';
 
 /**
@@ -227,6 +228,18 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         expect(await store.state.get('agg', 'a')).toBeUndefined();
       });
 
+      test('lists a namespace of many pages in key order, all of it or from a prefix on', async () => {
+        const keys = Array.from(
+          { length: 450 },
+          (_, i) => `${i % 3 === 0 ? 'x' : 'y'}/${String((i * 151) % 450).padStart(3, '0')}`,
+        );
+        await Promise.all(keys.map((key, i) => store.state.put('many', key, i)));
+        await store.state.put('many~', 'after', 0);
+        expect((await collect(store.state.list('many'))).map((r) => r.key)).toEqual([...keys].sort());
+        const under = keys.filter((k) => k.startsWith('y/')).sort();
+        expect((await collect(store.state.list('many', { prefix: 'y/' }))).map((r) => r.key)).toEqual(under);
+      });
+
       test('a refused compare-and-set does not fail other writes of the same tick', async () => {
         await store.state.put('ns', 'k', 1);
         const [bad, good, appended] = await Promise.allSettled([
@@ -237,6 +250,110 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
         expect(bad.status).toBe('rejected');
         expect(good.status).toBe('fulfilled');
         expect(appended.status).toBe('fulfilled');
+      });
+
+      describe('records last written before a time', () => {
+        const T0 = Date.UTC(2030, 0, 1, 12, 0, 0);
+        /** The records written, as the store should list them: (when, key). */
+        type Written = { key: string; at: number };
+        const byAge = (a: Written, b: Written) => a.at - b.at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+        /**
+         * On a store of its own whose clock the case moves: 450 records in `budget`, under
+         * `a/` and `b/`, written over 150 s with three at each second, so key order is not
+         * write order, equal times span pages (of 200 or so), and a cutoff takes about 300.
+         */
+        async function onWrittenState(fn: (s: EventStore, written: Written[], clock: { t: number }) => Promise<void>) {
+          const clock = { t: T0, now: () => clock.t };
+          const opened = await factory({ clock });
+          try {
+            const written: Written[] = [];
+            for (let second = 0; second < 150; second++) {
+              clock.t = T0 + second * 1000;
+              // 151 is prime to 450: n -> n * 151 % 450 shuffles the 450 keys, each written once.
+              const keys = [0, 1, 2].map((j) => {
+                const n = ((second * 3 + j) * 151) % 450;
+                return `${n % 2 === 0 ? 'a' : 'b'}/${String(n).padStart(3, '0')}`;
+              });
+              await Promise.all(keys.map((key) => opened.store.state.put('budget', key, second)));
+              for (const key of keys) written.push({ key, at: clock.t });
+            }
+            await opened.store.state.put('other', 'a/000', 'another namespace');
+            await fn(opened.store, written, clock);
+          } finally {
+            await opened.dispose();
+          }
+        }
+
+        test('lists only the records last written before a time, oldest first then by key, page after page', () =>
+          onWrittenState(async (s, written) => {
+            const cutoff = T0 + 100_000;
+            const listed = await collect(s.state.list('budget', { updatedBefore: cutoff }));
+            const expected = written.filter((w) => w.at < cutoff).sort(byAge);
+            expect(expected.length).toBeGreaterThan(250);
+            expect(listed.map((r) => [r.key, r.updatedAt])).toEqual(expected.map((w) => [w.key, w.at]));
+            expect(listed[0]).toMatchObject({ namespace: 'budget', value: 0, version: 1 });
+            // A record written exactly at the cutoff is not before it; a fraction of a ms later it is.
+            expect((await collect(s.state.list('budget', { updatedBefore: T0 }))).length).toBe(0);
+            expect((await collect(s.state.list('budget', { updatedBefore: T0 + 0.5 }))).length).toBe(3);
+          }));
+
+        test('with a prefix, lists only the old records under it', () =>
+          onWrittenState(async (s, written) => {
+            const cutoff = T0 + 120_000;
+            const listed = await collect(s.state.list('budget', { prefix: 'b/', updatedBefore: cutoff }));
+            const expected = written.filter((w) => w.at < cutoff && w.key.startsWith('b/')).sort(byAge);
+            expect(listed.map((r) => r.key)).toEqual(expected.map((w) => w.key));
+            expect(await collect(s.state.list('budget', { prefix: 'c/', updatedBefore: cutoff }))).toEqual([]);
+          }));
+
+        test('a record written again leaves the old records; deleting as it lists, with the versions read, takes the others', () =>
+          onWrittenState(async (s, written, clock) => {
+            const cutoff = T0 + 100_000;
+            const old = written.filter((w) => w.at < cutoff).sort(byAge);
+            const rewritten = old[0] as Written;
+            const late = old[old.length - 1] as Written;
+            clock.t = T0 + 200_000;
+            await s.state.put('budget', rewritten.key, 'written again');
+            const listed = await collect(s.state.list('budget', { updatedBefore: cutoff }));
+            expect(listed.map((r) => r.key)).not.toContain(rewritten.key);
+            expect(listed).toHaveLength(old.length - 1);
+
+            // A prune: deletes each record as it is listed, a compare-and-set on its version;
+            // a record written again after it was read stays.
+            let deleted = 0;
+            let conflicts = 0;
+            for await (const record of s.state.list('budget', { updatedBefore: cutoff })) {
+              if (record.key === old[1]?.key) await s.state.put('budget', late.key, 'written during the prune');
+              const outcome = await s.state.delete('budget', record.key, record.version).catch((e: unknown) => e);
+              if (outcome === true) deleted++;
+              else if (isAgentbusError(outcome, 'CONCURRENCY_CONFLICT')) conflicts++;
+              else throw outcome;
+            }
+            // The record written during the prune is either not listed (its page was read after
+            // the write) or listed with its old version and refused.
+            expect(deleted).toBe(old.length - 2);
+            expect(conflicts).toBeLessThanOrEqual(1);
+            expect(await s.state.get('budget', rewritten.key)).toMatchObject({ value: 'written again', version: 2 });
+            expect(await s.state.get('budget', late.key)).toMatchObject({ value: 'written during the prune', version: 2 });
+            expect(await collect(s.state.list('budget', { updatedBefore: cutoff }))).toEqual([]);
+            const left = (await collect(s.state.list('budget'))).map((r) => r.key);
+            expect(left.sort()).toEqual(
+              written
+                .filter((w) => w.at >= cutoff || w.key === rewritten.key || w.key === late.key)
+                .map((w) => w.key)
+                .sort(),
+            );
+            expect(await s.state.get('other', 'a/000')).toMatchObject({ value: 'another namespace' });
+          }));
+
+        test('refuses an updatedBefore that is not a finite number, naming it', async () => {
+          for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
+            const refused = await collect(store.state.list('budget', { updatedBefore: bad })).catch((e: unknown) => e);
+            expect(isAgentbusError(refused, 'OPTIONS_INVALID'), String(bad)).toBe(true);
+            expect((refused as { details: Record<string, unknown> }).details.field).toBe('updatedBefore');
+          }
+        });
       });
     });
 
@@ -799,4 +916,5 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
     });
   });
   describeRetentionContract(name, factory, options);
+  describeAttemptsContract(name, factory, options);
 }

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAgentbusError } from '../../src/errors.js';
-import type { EventStore } from '../../src/store/index.js';
+import { ATTEMPTS_KEPT, ATTEMPT_ERROR_MAX, type EventStore, type HandledCount } from '../../src/store/index.js';
 import type { ConsumerOptions, Delivery, Transport, TransportConsumer } from '../../src/transport/index.js';
 import { type ContractOptions, item, items, skipped, sleep, within } from './fixtures.js';
 
@@ -207,6 +207,80 @@ export function describeTransportContract(name: string, factory: TransportFactor
       const [d] = await fetch(c);
       await d?.ack();
       expect(isAgentbusError(await d?.ack().catch((e: unknown) => e), 'LEASE_LOST')).toBe(true);
+    });
+
+    test('keeps every failed attempt (time, reason, message cut, delay) and carries them into the dead letter', async () => {
+      await transport.publish([item({ id: 'flaky' })]);
+      const c = await consumer({ name: 'attempts' });
+      const long = `timed out ${'z'.repeat(2 * ATTEMPT_ERROR_MAX)}`;
+      const [first] = await fetch(c);
+      const before = Date.now();
+      await first?.nak(20, { reason: 'temporary_failure', message: 'agent unavailable' });
+      const [second] = await fetch(c);
+      await second?.nak(40, { reason: 'timeout', message: long });
+      const [third] = await fetch(c);
+      expect([third?.attempt, third?.failures]).toEqual([3, 2]);
+      await third?.term({ reason: 'temporary_failure', message: 'gave up' });
+      const after = Date.now();
+      const [dead] = await store.deliveries.listDeadLetters({ consumer: 'attempts' });
+      expect(dead?.retries).toBe(2);
+      expect(dead?.attempts.map(({ at: _, ...rest }) => rest)).toEqual([
+        { attempt: 1, reason: 'temporary_failure', error: 'agent unavailable', delayMs: 20 },
+        { attempt: 2, reason: 'timeout', error: `${long.slice(0, ATTEMPT_ERROR_MAX - 1)}…`, delayMs: 40 },
+        { attempt: 3, reason: 'temporary_failure', error: 'gave up' },
+      ]);
+      const times = dead?.attempts.map((a) => a.at) ?? [];
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(times[0]).toBe(dead?.firstFailedAt);
+      expect(times.at(-1)).toBe(dead?.lastFailedAt);
+      // Clocks of the test and the store may differ by a rounding, never by more.
+      expect(times[0]).toBeGreaterThanOrEqual(before - 1_000);
+      expect(times.at(-1)).toBeLessThanOrEqual(after + 1_000);
+    });
+
+    test(`keeps only the last ${ATTEMPTS_KEPT} attempts of an event that keeps failing`, async () => {
+      await transport.publish([item({ id: 'poison' })]);
+      const c = await consumer({ name: 'poison' });
+      const naks = ATTEMPTS_KEPT + 1;
+      for (let i = 0; i < naks; i++) {
+        const [d] = await fetch(c);
+        await d?.nak(0, { reason: 'temporary_failure', message: `failure ${i + 1}` });
+      }
+      const [last] = await fetch(c);
+      expect(last?.attempt).toBe(naks + 1);
+      await last?.term({ reason: 'temporary_failure', message: 'gave up' });
+      const [dead] = await store.deliveries.listDeadLetters({ consumer: 'poison' });
+      expect(dead?.retries).toBe(naks);
+      expect(dead?.attempts).toHaveLength(ATTEMPTS_KEPT);
+      expect(dead?.attempts[0]).toMatchObject({
+        attempt: naks + 2 - ATTEMPTS_KEPT,
+        error: `failure ${naks + 2 - ATTEMPTS_KEPT}`,
+      });
+      expect(dead?.attempts.at(-1)).toMatchObject({ attempt: naks + 1, error: 'gave up' });
+    });
+
+    test('counts what handlers acknowledged per subscription: not events its filter skips, failures or dead letters', async () => {
+      await transport.publish([
+        item({ id: 'w1', type: 'Wanted' }),
+        item({ id: 's1', type: 'Skipped' }),
+        item({ id: 'w2', type: 'Wanted' }),
+        item({ id: 'w3', type: 'Wanted' }),
+        item({ id: 's2', type: 'Skipped' }),
+      ]);
+      const c = await consumer({ name: 'handled', matchEvent: (e) => e.envelope.event.type === 'Wanted' });
+      const got = await fetch(c);
+      expect(seqs(got)).toEqual(['w1', 'w2', 'w3']);
+      const [w1, w2, w3] = got;
+      await w1?.ack();
+      await w2?.nak(0, failure);
+      await w3?.term({ reason: 'invalid_payload', message: 'bad' });
+      const [again] = await fetch(c);
+      expect(again?.event.envelope.event.id).toBe('w2');
+      await again?.ack();
+      // Counted with the ack's commit (on NATS with the next write of the member's counts).
+      const counted = async (): Promise<HandledCount[]> => (await store.counts.handled()).filter((h) => h.consumer === 'handled');
+      for (let i = 0; i < 200 && (await counted())[0]?.count !== 2; i++) await sleep(25);
+      expect(await counted()).toEqual([{ consumer: 'handled', count: 2 }]);
     });
 
     test('fetch resolves with nothing when its signal aborts', async () => {

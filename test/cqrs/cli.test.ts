@@ -75,7 +75,24 @@ describe('agentbus projections', () => {
       expect.objectContaining({ name: 'counter', topics: ['tasks.>'], position: 3, head: 4, lag: 1, applied: 3, error: null }),
     ]);
     const table = await runCli(['--db', db, 'projections', 'list']);
-    expect(table.stdout).toMatch(/\| counter +\| tasks\.> +\| 3 +\| 1 +\| 3 /);
+    expect(table.stdout).toMatch(/\| counter +\| tasks\.> +\| 3 +\| 1 +\| 3 +\| \d\d:\d\d:\d\d +\| - +\|/);
+  });
+
+  it('deletes a retired projection, and refuses a missing or bad name', async () => {
+    const running = await bus.projections.start(counting);
+    await bus.publish({ topic: 'tasks.a', type: 'TaskCreated' });
+    await within(running.caughtUp(), 30_000, 'catch up');
+    await running.close();
+    const deleted = await runCli(['--db', db, 'projections', 'delete', 'counter']);
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toBe('deleted projection counter: its checkpoint and read model are gone\n');
+    expect(await bus.projections.get('counter')).toBeUndefined();
+    const missing = await runCli(['--db', db, 'projections', 'delete', 'counter']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no projection named counter');
+    const bad = await runCli(['--db', db, 'projections', 'delete', 'a b']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/NAME/)]);
   });
 
   it('rebuilds from a module with a progress bar, or resets for the running process (--wait)', async () => {

@@ -411,6 +411,33 @@ export function describeCqrsContract(name: string, factory: CqrsStoreFactory): v
         expect(isAgentbusError(await errorOf(bus.projections.reset('nope')), 'NOT_FOUND')).toBe(true);
       });
 
+      it('delete forgets a projection: it no longer holds retention back, and a runner still on it starts over', async () => {
+        await createUsers(bus, 0, 6);
+        const users = await bus.projections.start(usersProjection());
+        await within(users.caughtUp(), 30_000, 'catch up');
+        const before = await users.state();
+        await users.close();
+        expect((await store.retention.info()).holds).toContainEqual(
+          expect.objectContaining({ kind: 'projection', name: 'users' }),
+        );
+        await bus.projections.delete('users');
+        expect(await bus.projections.get('users')).toBeUndefined();
+        expect(await bus.projections.state('users')).toBeUndefined();
+        expect((await store.retention.info()).holds).not.toContainEqual(expect.objectContaining({ kind: 'projection' }));
+        expect(isAgentbusError(await errorOf(bus.projections.delete('users')), 'NOT_FOUND')).toBe(true);
+        expect(isAgentbusError(await errorOf(bus.projections.delete('no spaces')), 'OPTIONS_INVALID')).toBe(true);
+
+        const again = await bus.projections.start(usersProjection());
+        await within(again.caughtUp(), 30_000, 'rebuild after delete');
+        expect(await again.state()).toEqual(before);
+        const running = await otherBus();
+        await running.projections.delete('users');
+        await createUsers(bus, 6, 9);
+        await within(again.caughtUp(), 30_000, 'start over after a delete by another process');
+        expect((await bus.projections.get('users'))?.position).toBe(await store.head());
+        expect(Object.keys((await again.state()) as object)).toHaveLength(Object.keys(before as object).length + 3);
+      });
+
       it('two runners of one projection apply each event exactly once', async () => {
         const seen = defineProjection<{ seqs: number[] }>({
           name: 'seqs',

@@ -397,6 +397,12 @@ describe('publish --delay / --deliver-at', () => {
       expect(Date.parse(envelope.event.timestamp)).toBeGreaterThan(Date.now() + 50 * 60_000);
       const events = await runCli(['events', '--db', db, '--json']);
       expect(events.stdout).not.toContain('LaterEvent');
+      // For a person, a note on stderr says where the event is and when it comes.
+      const shown = await runCli(['publish', '--db', db, '--topic', 'project.later', '--type', 'LaterEvent', '--delay', '1h']);
+      const due = (JSON.parse(shown.stdout) as { event: { timestamp: string } }).event.timestamp;
+      expect(shown.stderr).toBe(
+        `scheduled on a durable timer: appended at ${due} by a running agentbus process (run, serve, or one with a subscription); agentbus timers lists it\n`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -412,6 +418,12 @@ describe('publish --delay / --deliver-at', () => {
       expect(bad.stderr).toMatch(/--delay/);
       const both = await runCli([...base, '--delay', '1h', '--deliver-at', '2030-01-01T00:00:00Z']);
       expect(both.code).toBe(2);
+      const badTime = await runCli([...base, '--deliver-at', 'tomorrow']);
+      expect(badTime.code).toBe(2);
+      // In the shell's terms: no "a Date", which the library takes and a command line cannot give.
+      expect(badTime.stderr).toBe(
+        'agentbus: --deliver-at: must be an RFC 3339 time like 2025-11-29T14:30:00Z, or ms since the epoch, in years 1970-9999\n',
+      );
       expect(existsSync(db)).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -60,6 +60,26 @@ describe('agentbus dlq', () => {
     ]);
   });
 
+  it("suggests Investigate for a handler that timed out on every attempt, as the seed's DLQ table does", async () => {
+    const db = freshDb();
+    const bus = await createBus({ path: db, retry: { max_retries: 0 } });
+    const sub = await bus.subscribe({
+      name: '/dependency-manager',
+      topic: 'project.tasks',
+      start: 'earliest',
+      timeout: '20ms',
+      handler: (_e, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)),
+    });
+    await bus.publish({ topic: 'project.tasks', type: 'TaskCompleted', id: 'evt-001' });
+    for (let i = 0; i < 200 && (await bus.deadLetters.list()).length < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    await sub.close();
+    await bus.close();
+    const result = await runCli(['dlq', 'list', '--db', db]);
+    expect(tableRows(result.stdout).map((r) => [r[1], r[4]?.split(':')[0], r[6]])).toEqual([
+      ['evt-001', 'timeout', 'Investigate'],
+    ]);
+  });
+
   it('list --group groups by error fingerprint', async () => {
     const db = await dbWithDeadLetters();
     const result = await runCli(['dlq', 'list', '--group', '--db', db]);
@@ -77,6 +97,46 @@ describe('agentbus dlq', () => {
     expect(result.stdout).toContain('manifest v1 is invalid');
     expect(result.stdout).toContain('NonRetryableError');
     expect(result.stdout).toContain('"id": "evt-deploy-1"');
+  });
+
+  it("show prints each failed attempt as the seed's Retry Timeline reads: #, At, Reason, Error, Then", async () => {
+    const db = freshDb();
+    const bus = await createBus({ path: db });
+    const sub = await bus.subscribe({
+      name: '/code-reviewer',
+      topic: 'project.reviews',
+      start: 'earliest',
+      retry: { max_retries: 2, backoff_type: 'exponential', initial_delay: '10ms', max_delay: '1s' },
+      handler: (_e, ctx) => {
+        throw new Error(`agent unavailable (attempt ${ctx.attempt})`);
+      },
+    });
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequested', id: 'evt-002' });
+    for (let i = 0; i < 200 && (await bus.deadLetters.list()).length < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    await sub.close();
+    await bus.close();
+
+    const result = await runCli(['dlq', 'show', '1', '--db', db]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[lines.indexOf('Attempts:') + 1]).toMatch(/^\| # \| At +\| Reason +\| Error +\| Then +\|$/);
+    const rows = tableRows(result.stdout);
+    expect(rows.map((r) => [r[0], r[2], r[3], r[4]])).toEqual([
+      ['1', 'temporary_failure', 'agent unavailable (attempt 1)', 'retried after 10ms'],
+      ['2', 'temporary_failure', 'agent unavailable (attempt 2)', 'retried after 20ms'],
+      ['3', 'temporary_failure', 'agent unavailable (attempt 3)', '→ DLQ'],
+    ]);
+    for (const row of rows) expect(row[1]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/);
+
+    const json = JSON.parse((await runCli(['dlq', 'show', '1', '--json', '--db', db])).stdout);
+    expect(json.retries).toBe(2);
+    expect(json.attempts.map((a: { attempt: number; delay_ms?: number }) => [a.attempt, a.delay_ms])).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, undefined],
+    ]);
+    expect(json.attempts[0].at).toBe(json.first_failed_at);
+    expect(json.attempts[2].at).toBe(json.last_failed_at);
   });
 
   it('replay --payload publishes a corrected copy and marks the dead letter replayed', async () => {
@@ -104,6 +164,22 @@ describe('agentbus dlq', () => {
     expect(first.stdout.trim().split('\n')).toHaveLength(3);
     const second = await runCli(['dlq', 'replay', '--all', '--db', db]);
     expect(second.stderr).toContain('nothing to replay');
+  });
+
+  it('replay of ids run again (as after a crash half-way) leaves out those replayed and finishes the rest', async () => {
+    const db = await dbWithDeadLetters();
+    const first = await runCli(['dlq', 'replay', '1', '--db', db]);
+    expect(first.code).toBe(0);
+    const again = await runCli(['dlq', 'replay', '1', '2', '--db', db]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('already replayed, left out: 1');
+    expect(again.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^replayed 2 /)]);
+    expect((await deadLetters(db)).map((d) => d.status)).toEqual(['replayed', 'replayed', 'open']);
+    const archived = await runCli(['dlq', 'archive', '3', '--note', 'retired', '--db', db]);
+    expect(archived.code).toBe(0);
+    const refused = await runCli(['dlq', 'replay', '1', '3', '--db', db]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('dead letter 3 is archived, not open');
   });
 
   it('archive needs a note; purge deletes resolved dead letters', async () => {

@@ -120,7 +120,17 @@ describe('a database a newer agentbus wrote', () => {
 });
 
 describe('read-only commands never create a database', () => {
-  for (const args of [['events'], ['status'], ['timeline', 'c-1'], ['subscriptions', 'list'], ['dlq', 'list'], ['sagas']]) {
+  for (const args of [
+    ['events'],
+    ['status'],
+    ['topics'],
+    ['timeline', 'c-1'],
+    ['subscriptions', 'list'],
+    ['dlq', 'list'],
+    ['sagas'],
+    ['timers'],
+    ['timers', 'cancel', '001764428400000/evt-1'],
+  ]) {
     it(`${args.join(' ')} refuses a missing or empty file`, async () => {
       const cwd = workDir();
       const missing = await runCli(['--db', 'nope.db', ...args], { cwd });

@@ -72,6 +72,22 @@ describe('agentbus subscriptions', () => {
     expect(tableRows(result.stdout)).toEqual([['/python-pro', 'project.>', '3', '0', '0', '0', '0', '0', 'no']]);
   });
 
+  it("Pending counts the subscription's topics only, as agentbus status does: other traffic is not its backlog", async () => {
+    const { db } = await dbWithSubscription();
+    const bus = await createBus({ path: db });
+    await bus.publishBatch([
+      { topic: 'system.agents', type: 'AgentHealthEvent' },
+      { topic: 'billing.invoices', type: 'InvoiceSent' },
+      { topic: 'project.reviews', type: 'ReviewRequested' },
+    ]);
+    await bus.close();
+    const result = await runCli(['subscriptions', 'list', '--db', db]);
+    expect(tableRows(result.stdout)[0]?.slice(0, 4)).toEqual(['/python-pro', 'project.>', '3', '1']);
+    const status = await runCli(['status', '--json', '--db', db]);
+    const [sub] = (JSON.parse(status.stdout) as { subscriptions: Array<{ pending: number }> }).subscriptions;
+    expect(sub?.pending).toBe(1);
+  });
+
   it('list --json prints the subscriptions as snake_case objects', async () => {
     const { db } = await dbWithSubscription();
     const result = await runCli(['subscriptions', 'list', '--db', db, '--json']);

@@ -214,3 +214,47 @@ export async function windowScenario(bus: Bus, clock: ShiftedClock): Promise<voi
     for (const s of subscriptions) await s.close();
   }
 }
+
+/** What {@link pubSubScenario} leaves, as `topicsOverview` reports it over the last hour. */
+export const PUB_SUB_LAST_HOUR = [
+  { topic: 'deploy.>', pattern: true, events: 0, publishers: [], subscribers: ['/deployer'], lag: 0 },
+  { topic: 'project.reviews', pattern: false, events: 1, publishers: ['/code-author'], subscribers: ['/code-reviewer'], lag: 1 },
+  {
+    topic: 'project.tasks',
+    pattern: false,
+    events: 3,
+    publishers: ['/backend-architect', '/python-pro'],
+    subscribers: ['/code-reviewer', '/dependency-manager'],
+    lag: 6,
+  },
+];
+
+/**
+ * The seed's Pub/Sub Configuration, measured, on a bus whose store runs on `clock`:
+ * - subscriptions (none of them running): /dependency-manager on project.tasks,
+ *   /code-reviewer on project.*, /deployer on deploy.> (no events yet);
+ * - two hours ago: /old-architect publishes 3 tasks;
+ * - now: /backend-architect publishes 2 tasks, /python-pro 1, /code-author a review request,
+ *   and a heartbeat on system.agents.
+ */
+export async function pubSubScenario(bus: Bus, clock: ShiftedClock): Promise<void> {
+  clock.offset = -2 * HOUR;
+  for (const [name, topic] of [
+    ['/dependency-manager', 'project.tasks'],
+    ['/code-reviewer', 'project.*'],
+    ['/deployer', 'deploy.>'],
+  ] as const) {
+    const subscription = await bus.subscribe({ name, topic, start: 'earliest', handler: () => {} });
+    await subscription.close();
+  }
+  const task = (source: string) => ({ source, topic: 'project.tasks', type: 'TaskCompletedEvent' });
+  await bus.publishBatch([task('/old-architect'), task('/old-architect'), task('/old-architect')]);
+  clock.offset = 0;
+  await bus.publishBatch([
+    task('/backend-architect'),
+    task('/python-pro'),
+    task('/backend-architect'),
+    { source: '/code-author', topic: 'project.reviews', type: 'ReviewRequestedEvent' },
+    { source: '/backend-architect', topic: 'system.agents', type: 'AgentHealthEvent', payload: { status: 'healthy' } },
+  ]);
+}

@@ -42,6 +42,12 @@ describe('correlation timeline', () => {
       ['retry', 'DesignCompleted', '/python-pro', 'temporary_failure', 1],
       ['dead_letter', 'DesignCompleted', '/python-pro', 'temporary_failure', 1],
     ]);
+    // Each failed attempt, as the seed's Retry Timeline reads: attempt 1 retried after the
+    // policy's 10ms, attempt 2 dead-lettered.
+    expect(failures.map((e) => [e.attempt, e.delayMs, e.message])).toEqual([
+      [1, 10, 'implementation failed'],
+      [2, undefined, 'implementation failed'],
+    ]);
     // The failures come after the event that failed, the compensation last.
     const index = (kind: string, event: string) => entries.findIndex((e) => e.kind === kind && e.event === event);
     expect(index('retry', 'DesignCompleted')).toBeGreaterThan(index('event', 'DesignCompleted'));
@@ -74,8 +80,8 @@ describe('correlation timeline', () => {
     expect(byEvent('FeatureStarted')?.[2]).toBe('/orchestrator');
     expect(byEvent('DesignCompleted')?.[2]).toBe('/backend-architect');
     expect(byEvent('RollbackDesign (compensation)')?.[2]).toBe('/orchestrator');
-    expect(byEvent('DesignCompleted failed (temporary_failure), retried')?.[2]).toBe('/python-pro');
-    expect(byEvent('DesignCompleted → DLQ (temporary_failure, 1 retry)')?.[2]).toBe('/python-pro');
+    expect(byEvent('DesignCompleted attempt 1 failed (temporary_failure), retried after 10ms')?.[2]).toBe('/python-pro');
+    expect(byEvent('DesignCompleted attempt 2 failed → DLQ (temporary_failure, 1 retry)')?.[2]).toBe('/python-pro');
     expect(rows[0]?.[1]).toBe('FeatureStarted');
   });
 
@@ -86,8 +92,10 @@ describe('correlation timeline', () => {
     expect(lines[0]).toMatch(/^FeatureStarted {2}\/orchestrator {2}\d\d:\d\d:\d\d$/);
     expect(lines[1]).toMatch(/^├─ DesignStarted {2}\/backend-architect /);
     expect(lines[2]).toMatch(/^└─ DesignCompleted {2}\/backend-architect /);
-    expect(lines[3]).toMatch(/^ {3}├─ ✖ DesignCompleted failed \(temporary_failure\), retried in \/python-pro /);
-    expect(lines[4]).toMatch(/^ {3}├─ ✖ DesignCompleted → DLQ \(temporary_failure, 1 retry\) in \/python-pro /);
+    expect(lines[3]).toMatch(
+      /^ {3}├─ ✖ DesignCompleted attempt 1 failed \(temporary_failure\), retried after 10ms in \/python-pro /,
+    );
+    expect(lines[4]).toMatch(/^ {3}├─ ✖ DesignCompleted attempt 2 failed → DLQ \(temporary_failure, 1 retry\) in \/python-pro /);
     // The events DesignCompleted caused, in time order (ErrorOccurredEvent and the compensation).
     expect(lines).toHaveLength(7);
     expect(lines[5]).toMatch(/^ {3}├─ /);
@@ -110,6 +118,7 @@ describe('correlation timeline', () => {
     });
     expect(json.tree).toHaveLength(1);
     expect(json.tree[0].children[1].failures.map((f: { kind: string }) => f.kind)).toEqual(['retry', 'dead_letter']);
+    expect(json.entries.find((e: { kind: string }) => e.kind === 'retry')).toMatchObject({ attempt: 1, delay_ms: 10 });
   });
 
   it('fails with exit 1 for an unknown correlation id and exit 2 for an empty one', async () => {

@@ -58,6 +58,18 @@ function describeAdminHttp(backend: string, start: () => Promise<{ t: TestServer
       expect(await statuses(ids)).toEqual(['open', 'archived']);
     });
 
+    it('POST /v1/dlq/replay sent again with skip_replayed leaves out what the first request replayed', async () => {
+      const { ids } = await deadLetters(2);
+      const [a, b] = ids as [number, number];
+      expect((await post('/v1/dlq/replay', { ids: [a] })).status).toBe(200);
+      await expectProblem(post('/v1/dlq/replay', { ids: [a, b] }), 409, 'body.ids[0]');
+      await expectProblem(post('/v1/dlq/replay', { ids: [a, b], skip_replayed: 'yes' }), 400, 'body.skip_replayed');
+      const again = await post('/v1/dlq/replay', { ids: [a, b], skip_replayed: true });
+      expect(again.status).toBe(200);
+      expect(((await again.json()) as { replayed: Array<{ id: number }> }).replayed.map((d) => d.id)).toEqual([b]);
+      expect(await statuses(ids)).toEqual(['replayed', 'replayed']);
+    });
+
     it('an empty subscription is refused, never read as every subscription', async () => {
       const { name, ids } = await deadLetters(2);
       await t.bus.deadLetters.archive(ids[1] as number, 'resolved');
@@ -66,6 +78,20 @@ function describeAdminHttp(backend: string, start: () => Promise<{ t: TestServer
       await expectProblem(get('/v1/dlq?subscription='), 400, 'query.subscription');
       expect(await statuses(ids)).toEqual(['open', 'archived']);
       expect(await t.bus.deadLetters.list({ subscription: name, status: 'archived' })).toHaveLength(1);
+    });
+
+    it('a misspelt query parameter is refused naming it, never dropped: a purge with ?subscripton= deletes nothing', async () => {
+      const { name, ids } = await deadLetters(2);
+      await t.bus.deadLetters.archive(ids[1] as number, 'resolved');
+      const purge = await expectProblem(del(`/v1/dlq?subscripton=${encodeURIComponent(name)}`), 400, 'query.subscripton');
+      expect(purge.detail).toMatch(/unknown parameter; this route takes subscription, status/);
+      expect(await statuses(ids)).toEqual(['open', 'archived']);
+      await expectProblem(get('/v1/events?correlationId=project-xyz-123'), 400, 'query.correlationId');
+      await expectProblem(get('/v1/events/stream?topics=project.%3E'), 400, 'query.topics');
+      await expectProblem(get('/v1/dlq?state=open'), 400, 'query.state');
+      await expectProblem(get('/v1/dlq/groups?status=open'), 400, 'query.status');
+      await expectProblem(get('/v1/status?windw=15m'), 400, 'query.windw');
+      expect((await get('/v1/events?correlation_id=project-xyz-123&limit=5')).status).toBe(200);
     });
 
     it('POST /v1/dlq/{id}/replay and /archive refuse unknown body fields; ids are positive safe integers', async () => {

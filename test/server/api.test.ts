@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_EXAMPLE } from '../../src/envelope/index.js';
 import { NonRetryableError } from '../../src/errors.js';
+import { requestApproval } from '../../src/index.js';
 import { createApp } from '../../src/server/index.js';
 import { toOpenApiPath } from '../../src/server/openapi.js';
 import { type TestServer, json, openSse, startTestServer } from './helpers.js';
@@ -213,7 +214,8 @@ describe('live stream', () => {
 
   it('refuses a filter that does not parse before streaming', async () => {
     const response = await get(`/v1/events/stream?filter=${encodeURIComponent('type=')}`, { accept: 'text/event-stream' });
-    await expectProblem(response, 400, 'FILTER_SYNTAX', 'filter');
+    const problem = await expectProblem(response, 400, 'FILTER_SYNTAX', 'query.filter');
+    expect(problem.detail).toBe("query.filter: expected a value after '=' at column 6");
   });
 });
 
@@ -245,6 +247,16 @@ describe('dead letters and subscriptions', () => {
     const [first, second] = letters as unknown as [{ id: number }, { id: number }];
     const one = await json(get(`/v1/dlq/${first.id}`));
     expect(one.event.envelope.event.type).toBe('DeployCommand');
+    // Its one failed attempt, dead-lettered at once (no delay); lists leave attempts out.
+    expect(one.attempts).toEqual([
+      {
+        attempt: 1,
+        at: one.last_failed_at,
+        reason: 'invalid_payload',
+        error: expect.stringMatching(/^manifest v[01] is invalid$/),
+      },
+    ]);
+    expect(letters[0]).not.toHaveProperty('attempts');
 
     const replayed = await post(`/v1/dlq/${first.id}/replay`, { payload: { version: 7 } });
     expect(replayed.status).toBe(200);
@@ -278,6 +290,60 @@ describe('dead letters and subscriptions', () => {
     expect(head).toBeGreaterThan(0);
     expect((await fetch(`${t.url}${path}`, { method: 'DELETE' })).status).toBe(204);
     await expectProblem(await get(path), 404, 'NOT_FOUND');
+  });
+});
+
+describe('timers', () => {
+  it('lists pending timers earliest first and cancels one by its encoded id', async () => {
+    const late = await t.bus.publish({
+      topic: 'http.reminders',
+      type: 'HttpReminder',
+      id: 'evt-http-late',
+      deliverAt: '2099-01-02T00:00:00Z',
+    });
+    await t.bus.publish({
+      topic: 'http.reminders',
+      type: 'HttpReminder',
+      id: 'evt-http-early',
+      deliverAt: '2099-01-01T00:00:00Z',
+    });
+    const key = (id: string, at: string) => `${String(Date.parse(at)).padStart(15, '0')}/${id}`;
+    const early = key('evt-http-early', '2099-01-01T00:00:00Z');
+    const body = await json(get('/v1/timers'));
+    const ours = body.timers.filter((timer: { topic: string }) => timer.topic === 'http.reminders');
+    expect(ours.map((timer: { id: string }) => timer.id)).toEqual([early, key('evt-http-late', '2099-01-02T00:00:00Z')]);
+    expect(ours[1]).toMatchObject({
+      due_at: '2099-01-02T00:00:00.000Z',
+      kind: 'delayed',
+      event_id: 'evt-http-late',
+      type: 'HttpReminder',
+      correlation_id: late.event.correlation_id,
+      source: '/agentbus',
+      envelope: { event: { id: 'evt-http-late' } },
+    });
+    expect(body.more).toBe(false);
+    const one = await json(get('/v1/timers?limit=1'));
+    expect([one.timers.length, one.more]).toEqual([1, true]);
+    const path = `/v1/timers/${encodeURIComponent(early)}`;
+    expect((await fetch(`${t.url}${path}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await json(get('/v1/timers'))).timers.map((timer: { id: string }) => timer.id)).not.toContain(early);
+    await expectProblem(await fetch(`${t.url}${path}`, { method: 'DELETE' }), 404, 'NOT_FOUND', 'id');
+  });
+
+  it("refuses bad ids and parameters naming them, and keeps a workflow's timeout unless force=true", async () => {
+    await expectProblem(await get('/v1/timers?limit=0'), 400, 'OPTIONS_INVALID', 'query.limit');
+    await expectProblem(await get('/v1/timers?lmit=5'), 400, 'OPTIONS_INVALID', 'query.lmit');
+    const del = (path: string) => fetch(`${t.url}${path}`, { method: 'DELETE' });
+    await expectProblem(await del('/v1/timers/evt-http-late'), 400, 'OPTIONS_INVALID', 'id');
+    const approval = await requestApproval(t.bus, { id: 'http-deploy', title: 'Deploy?', timeout: '10d' });
+    const path = `/v1/timers/${encodeURIComponent(approval.timer_key)}`;
+    await expectProblem(await del(`${path}?force=yes`), 400, 'OPTIONS_INVALID', 'query.force');
+    const kept = await expectProblem(await del(path), 409, 'CONCURRENCY_CONFLICT', 'id');
+    expect(kept.detail).toContain('is the timeout of approval http-deploy');
+    expect(kept.detail).toContain('give force=true to cancel it anyway');
+    expect(await t.bus.timers.get(approval.timer_key)).toBeDefined();
+    expect((await del(`${path}?force=true`)).status).toBe(204);
+    expect(await t.bus.timers.get(approval.timer_key)).toBeUndefined();
   });
 });
 

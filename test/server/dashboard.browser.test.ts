@@ -207,6 +207,16 @@ describe.skipIf(!available && !ci)(
       });
       const id = await deadLetterOf(event.id);
       const { page, problems } = await open(`/dlq/${id}`);
+      // Its one failed attempt, as the seed's Retry Timeline reads (no retries allowed here).
+      const attempts = page.locator('#attempts tbody tr');
+      await expect.poll(() => attempts.count()).toBe(1);
+      expect(await attempts.first().locator('td').allTextContents()).toEqual([
+        '1',
+        expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        'temporary_failure',
+        `deploy failed: ${XSS_ERROR}`,
+        '→ DLQ',
+      ]);
       await page.fill('#fix-form textarea[name=payload]', '{ "version": 3, ');
       await page.click('#fix-form button[type=submit]');
       await expect.poll(() => page.locator('#fix-error').textContent()).toContain('not valid JSON');

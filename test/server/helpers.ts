@@ -2,9 +2,16 @@
  * Helpers of the server tests: a server on a fresh database on port 0, and a small
  * server-sent-events reader over fetch.
  */
+import type { HostResolver } from '../../src/agents/index.js';
 import type { Bus } from '../../src/bus/index.js';
 import type { TokenConfig } from '../../src/config/index.js';
-import { type Integrations, type RunningServer, startServer } from '../../src/server/index.js';
+import {
+  DEFAULT_WEBHOOK_DENY,
+  type Integrations,
+  type RunningServer,
+  createWebhookTargetPolicy,
+  startServer,
+} from '../../src/server/index.js';
 import { defaultIntegrations } from '../../src/server/integrations-default.js';
 import { createTestBus } from '../../src/testing.js';
 import type { Clock } from '../../src/time.js';
@@ -27,6 +34,8 @@ export interface TestServerOptions {
   maxStreams?: number;
   headersTimeoutMs?: number;
   webhookDeny?: string[];
+  /** How webhook hosts resolve, at creation and on every call. @default the system's */
+  resolve?: HostResolver;
   /** `default`: what `agentbus serve` wires in (observe, webhook subscriptions). */
   integrations?: Integrations | 'default';
   retry?: { max_retries: number };
@@ -46,7 +55,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       });
   const bus = options.bus ?? (own as Bus);
   const logs: string[] = [];
-  const integrations = options.integrations === 'default' ? await defaultIntegrations(bus) : options.integrations;
+  // One policy for webhook creations and calls, as `agentbus serve` has.
+  const webhookTargets = createWebhookTargetPolicy(options.webhookDeny ?? DEFAULT_WEBHOOK_DENY, {
+    ...(options.resolve ? { resolve: options.resolve } : {}),
+  });
+  const integrations =
+    options.integrations === 'default' ? await defaultIntegrations(bus, undefined, { webhookTargets }) : options.integrations;
   const server = await startServer({
     bus,
     host: '127.0.0.1',
@@ -57,7 +71,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.slowClientMs ? { slowClientMs: options.slowClientMs } : {}),
     ...(options.maxStreams ? { maxStreams: options.maxStreams } : {}),
     ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
-    ...(options.webhookDeny ? { webhookDeny: options.webhookDeny } : {}),
+    webhookTargets,
     ...(integrations ? { integrations } : {}),
     log: (line) => logs.push(line),
   });

@@ -101,6 +101,15 @@ describe('webhook subscriptions', () => {
     expect(badHeader.status).toBe(400);
     expect(await json(badHeader)).toMatchObject({ code: 'OPTIONS_INVALID', field: 'body.webhook.headers.x-ok' });
     expect((await fetch(`${t.url}/v1/subscriptions/${encodeURIComponent('/header-hook')}`)).status).toBe(404);
+    const badRetry = await post('/v1/subscriptions', {
+      name: '/retry-hook',
+      topic: 'hooks.>',
+      retry: { max_retries: 'three' },
+      webhook: { url: receiverUrl },
+    });
+    expect(badRetry.status).toBe(400);
+    expect(await json(badRetry)).toMatchObject({ code: 'OPTIONS_INVALID', field: 'body.retry.max_retries' });
+    expect((await fetch(`${t.url}/v1/subscriptions/${encodeURIComponent('/retry-hook')}`)).status).toBe(404);
   });
 
   it('deletes a webhook subscription: no more calls', async () => {

@@ -3,10 +3,11 @@
  * (deny wins, no rule denies), the admin scope, every route guarded, loopback-only without
  * tokens, the body limit, and tokens kept out of logs and error bodies.
  */
-import { request } from 'node:http';
-import { connect } from 'node:net';
+import { createServer, request } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, isLoopback, startServer } from '../../src/server/index.js';
+import type { ResolvedAddress } from '../../src/agents/index.js';
+import { DEFAULT_WEBHOOK_DENY, createApp, createWebhookTargetPolicy, isLoopback, startServer } from '../../src/server/index.js';
 import { createTestBus } from '../../src/testing.js';
 import { type TestServer, json, openSse, startTestServer, token } from './helpers.js';
 
@@ -180,11 +181,14 @@ describe('per-topic rules', () => {
     expect(JSON.parse(first.data ?? '{}').envelope.event.type).toBe('LiveVisibleEvent');
   });
 
-  it('needs the admin scope for dead letters and subscription changes', async () => {
+  it('needs the admin scope for dead letters, timers and subscription changes', async () => {
     const sub = await t.bus.subscribe({ name: '/guarded', topic: 'project.guarded', handler: () => {} });
     await sub.close();
     const pause = `${t.url}/v1/subscriptions/%2Fguarded/pause`;
     expect((await fetch(`${t.url}/v1/dlq`, { headers: auth(READER) })).status).toBe(403);
+    expect((await fetch(`${t.url}/v1/timers`, { headers: auth(READER) })).status).toBe(403);
+    expect((await fetch(`${t.url}/v1/timers/001/evt`, { method: 'DELETE', headers: auth(PUBLISHER) })).status).toBe(403);
+    expect((await fetch(`${t.url}/v1/timers`, { headers: auth(ADMIN) })).status).toBe(200);
     expect((await fetch(pause, { method: 'POST', headers: auth(PUBLISHER) })).status).toBe(403);
     expect((await fetch(`${t.url}/v1/subscriptions`, { headers: auth(READER) })).status).toBe(200);
     expect((await fetch(`${t.url}/v1/dlq`, { headers: auth(ADMIN) })).status).toBe(200);
@@ -270,13 +274,17 @@ describe('binding', () => {
     }
   });
 
-  it('refuses a server.webhookDeny entry that is not a network, naming it', async () => {
+  it('refuses a server.webhookDeny entry that is not a network, naming it, and a deny list beside a policy', async () => {
     const bus = await createTestBus();
     try {
       await expect(startServer({ bus, port: 0, webhookDeny: ['10.0.0.0/8', '169.254.169.254'] })).rejects.toMatchObject({
         code: 'OPTIONS_INVALID',
         details: { field: 'server.webhookDeny[1]' },
       });
+      // One policy for creations and calls: given as a list or as a policy, not both.
+      await expect(
+        startServer({ bus, port: 0, webhookDeny: ['10.0.0.0/8'], webhookTargets: createWebhookTargetPolicy() }),
+      ).rejects.toMatchObject({ code: 'OPTIONS_INVALID', details: { field: 'webhookTargets' } });
     } finally {
       await bus.dispose();
     }
@@ -382,6 +390,82 @@ describe('without tokens (loopback only)', () => {
       });
     } finally {
       await strict.close();
+    }
+  });
+
+  it('checks every webhook call on the address it connects to: a name rebound into a denied network after creation is refused, retried and dead-lettered, never reached', async () => {
+    // hooks.rebind.test resolves to what `answer` holds: 127.0.0.1 (allowed) when the webhook
+    // is created and first called, then 127.0.0.2 (denied); a receiver listens on each.
+    let answer: ResolvedAddress[] = [{ address: '127.0.0.1', family: 4 }];
+    const resolve = async (host: string) => {
+      if (host !== 'hooks.rebind.test') throw new Error(`getaddrinfo ENOTFOUND ${host}`);
+      return answer;
+    };
+    const calls = { allowed: 0, deniedConnections: 0 };
+    const allowed = createServer((req, res) => {
+      calls.allowed++;
+      req.resume().on('end', () => res.writeHead(200, { connection: 'close' }).end());
+    });
+    await new Promise<void>((r) => allowed.listen(0, '127.0.0.1', r));
+    const { port } = allowed.address() as AddressInfo;
+    const denied = createServer((_req, res) => res.writeHead(200).end());
+    denied.on('connection', () => calls.deniedConnections++);
+    await new Promise<void>((r) => denied.listen(port, '127.0.0.2', r));
+    const strict = await startTestServer({
+      integrations: 'default',
+      webhookDeny: [...DEFAULT_WEBHOOK_DENY, '127.0.0.2/32'],
+      resolve,
+    });
+    try {
+      const url = `http://hooks.rebind.test:${port}/hook`;
+      const created = await fetch(`${strict.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: '/rebound',
+          topic: 'deploy.>',
+          webhook: { url },
+          retry: { max_retries: 2, backoff_type: 'fixed', initial_delay: '10ms' },
+        }),
+      });
+      expect(created.status).toBe(201);
+      await strict.bus.publish({ topic: 'deploy.prod', type: 'DeployRequested' });
+      for (let i = 0; i < 200 && calls.allowed === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(calls.allowed).toBe(1);
+
+      answer = [{ address: '127.0.0.2', family: 4 }];
+      await strict.bus.publish({ topic: 'deploy.prod', type: 'DeployRequested' });
+      let dead = await strict.bus.deadLetters.list({ subscription: '/rebound' });
+      for (let i = 0; i < 200 && dead.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        dead = await strict.bus.deadLetters.list({ subscription: '/rebound' });
+      }
+      expect(dead).toHaveLength(1);
+      expect(dead[0]).toMatchObject({
+        reason: 'temporary_failure',
+        retries: 2,
+        error: `webhook POST ${url} failed: hooks.rebind.test resolves to 127.0.0.2, which is in a network webhooks may not reach (server.webhookDeny: 127.0.0.2/32)`,
+      });
+      expect(calls).toEqual({ allowed: 1, deniedConnections: 0 });
+
+      // Created now, the same name is refused at once.
+      const refused = await fetch(`${strict.url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: '/rebound-2', topic: 'deploy.>', webhook: { url } }),
+      });
+      expect(refused.status).toBe(400);
+      expect(await json(refused)).toMatchObject({
+        field: 'body.webhook.url',
+        reason:
+          'hooks.rebind.test resolves to 127.0.0.2, which is in a network webhooks may not reach (server.webhookDeny: 127.0.0.2/32)',
+      });
+    } finally {
+      await strict.close();
+      allowed.closeAllConnections();
+      denied.closeAllConnections();
+      await new Promise((r) => allowed.close(r));
+      await new Promise((r) => denied.close(r));
     }
   });
 

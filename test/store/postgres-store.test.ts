@@ -5,6 +5,7 @@
  * and `pg` loaded only when used.
  */
 import { execFileSync } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -14,7 +15,8 @@ import type { EventStore, StoredEvent } from '../../src/store/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { collect, item, items, within } from '../conformance/fixtures.js';
-import { type TestDatabase, dropSchema, testPostgres } from '../support/postgres.js';
+import { type TestDatabase, dropSchema, refuseConnections, terminateBackends, testPostgres } from '../support/postgres.js';
+import { captureProcessErrors } from '../support/process-errors.js';
 
 const server = await testPostgres();
 const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -53,6 +55,7 @@ describe.skipIf(!server.available)(`PostgreSQL store ${server.skipReason}`, () =
       [{ url: db.url, schema: 'bad-name' }, 'schema'],
       [{ url: db.url, poolSize: 1 }, 'poolSize'],
       [{ url: db.url, notifyChannel: 'a b' }, 'notifyChannel'],
+      [{ url: db.url, connectTimeoutMs: 0 }, 'connectTimeoutMs'],
     ] as const) {
       const error = await openPostgresStore(options as never).catch((e: unknown) => e);
       expect(isAgentbusError(error, 'OPTIONS_INVALID') && error.details.field).toBe(field);
@@ -62,6 +65,24 @@ describe.skipIf(!server.available)(`PostgreSQL store ${server.skipReason}`, () =
   it('fails with BACKEND_UNAVAILABLE when the server is not there', async () => {
     const error = await openPostgresStore({ url: 'postgres://postgres@127.0.0.1:1/none' }).catch((e: unknown) => e);
     expect(isAgentbusError(error, 'BACKEND_UNAVAILABLE')).toBe(true);
+  });
+
+  it('fails with BACKEND_UNAVAILABLE when the server accepts connections but never answers', async () => {
+    // A hung server, or a proxy whose backend is gone: TCP connects, nothing comes back.
+    const silent = createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const error = await within(
+        openPostgresStore({ url: `postgres://postgres@127.0.0.1:${port}/none`, connectTimeoutMs: 300 }).catch((e: unknown) => e),
+        20_000,
+        'opening a store on a server that never answers',
+      );
+      expect(isAgentbusError(error, 'BACKEND_UNAVAILABLE'), String(error)).toBe(true);
+      expect((error as Error).message).toContain(`127.0.0.1:${port}`);
+    } finally {
+      silent.close();
+    }
   });
 
   it('migrates once when several processes start together', async () => {
@@ -185,6 +206,95 @@ describe.skipIf(!server.available)(`PostgreSQL store ${server.skipReason}`, () =
       15_000,
       'a wake-up for the events appended while no connection listened',
     );
+  });
+
+  it('settles again once the server is back, after settlements failed while it was down', async () => {
+    const schema = fresh();
+    const store = await openStore(schema);
+    await store.deliveries.ensureConsumer({ name: 'back', topic: '>', start: 'earliest' });
+    await store.append(items(2));
+    const claim = { consumer: 'back', owner: 'member', max: 10, leaseMs: 60_000, matchTopic: () => true };
+    const [first, second] = (await store.deliveries.claim(claim)).deliveries;
+    const ack = (d: typeof first) =>
+      store.deliveries.settle([
+        {
+          consumer: 'back',
+          seq: d?.event.seq as number,
+          topic: 'test.topic',
+          attempt: 1,
+          lease: d?.lease as never,
+          outcome: { kind: 'ack' },
+        },
+      ]);
+    // The server goes away: every connection ends and none can be made.
+    await refuseConnections(db.name, true);
+    try {
+      await terminateBackends(db.name);
+      const refused = await ack(first).catch((e: unknown) => e);
+      expect(isAgentbusError(refused, 'BACKEND_UNAVAILABLE'), String(refused)).toBe(true);
+    } finally {
+      await refuseConnections(db.name, false);
+    }
+    // Back: a settlement made now runs in a flush of its own, not in the one that failed.
+    const [acked] = await within(ack(second), 10_000, 'the settlement after the outage');
+    expect(acked).toEqual([]);
+    expect((await store.deliveries.getConsumer('back'))?.inFlight).toBe(1);
+  });
+
+  it('fails reads with BACKEND_UNAVAILABLE while the server is away, and reads again once it is back', async () => {
+    const schema = fresh();
+    const store = await openStore(schema);
+    await store.append(items(3));
+    await refuseConnections(db.name, true);
+    try {
+      await terminateBackends(db.name);
+      const reads: Array<[string, () => Promise<unknown>]> = [
+        ['head', () => store.head()],
+        ['get', () => store.get('evt-20260101-000000-aaaaaaaaaaaaaaaaaaaa')],
+        ['read', () => collect(store.read())],
+        ['lagLimits', () => store.deliveries.lagLimits()],
+        ['getConsumer', () => store.deliveries.getConsumer('none')],
+        ['state.get', () => store.state.get('ns', 'key')],
+        ['retention.info', () => store.retention?.info() ?? Promise.resolve()],
+      ];
+      for (const [what, read] of reads) {
+        const error = await read().catch((e: unknown) => e);
+        expect(isAgentbusError(error, 'BACKEND_UNAVAILABLE'), `${what}: ${String(error)}`).toBe(true);
+        // The first read may still find a pooled connection the server has just ended (the
+        // pool learns of it asynchronously); every later one is refused at connect.
+        expect((error as Error).message, what).toMatch(
+          /not currently accepting connections|terminating connection due to administrator command/,
+        );
+      }
+    } finally {
+      await refuseConnections(db.name, false);
+    }
+    expect(await within(store.head(), 10_000, 'a read after the outage')).toBe(3);
+  });
+
+  it('fails a transaction whose connection is terminated between two statements, and keeps the process alive', async () => {
+    const schema = fresh();
+    const store = await openStore(schema);
+    const processErrors = captureProcessErrors();
+    try {
+      const failed = await store
+        .transaction(async (tx) => {
+          await tx.append(items(1));
+          // The backend ends while this transaction holds its connection, between statements.
+          expect(await terminateBackends(db.name)).toBeGreaterThan(0);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await tx.append(items(1));
+        })
+        .catch((e: unknown) => e);
+      expect(isAgentbusError(failed, 'BACKEND_UNAVAILABLE'), String(failed)).toBe(true);
+      expect(processErrors.errors, 'errors nobody handled (a real process would have ended)').toEqual([]);
+      // Nothing of it committed, and the store works on new connections.
+      expect(await store.head()).toBe(0);
+      await store.append(items(2));
+      expect(await store.head()).toBe(2);
+    } finally {
+      processErrors.dispose();
+    }
   });
 
   it('answers a correlation query with an index scan, page by page', async () => {

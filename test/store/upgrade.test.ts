@@ -8,17 +8,19 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AgentBus, type Envelope, createBus, statusSnapshot } from '../../src/index.js';
+import { type AgentBus, type Envelope, createBus, statusSnapshot, timeline } from '../../src/index.js';
 import type { EventStore } from '../../src/store/event-store.js';
+import type { MigrationListener, MigrationStep } from '../../src/store/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { collect, item, sleep, within } from '../conformance/fixtures.js';
+import { runCli } from '../e2e/run-cli.js';
 import { type TestDatabase, testPostgres } from '../support/postgres.js';
 
 const server = await testPostgres();
@@ -37,8 +39,10 @@ const FIXTURE_LIST: readonly Fixture[] = [
   { engine: 'sqlite', file: 'sqlite-v1-8dac201.sql', version: 1, streams: false },
   { engine: 'sqlite', file: 'sqlite-v5-6143ab9.sql', version: 5, streams: false },
   { engine: 'sqlite', file: 'sqlite-v7-5f6da70.sql', version: 7, streams: true },
+  { engine: 'sqlite', file: 'sqlite-v10-d32debe.sql', version: 10, streams: true },
   { engine: 'postgres', file: 'postgres-v2-16b9c0d.sql', version: 2, streams: true },
   { engine: 'postgres', file: 'postgres-v2-5f6da70.sql', version: 2, streams: true },
+  { engine: 'postgres', file: 'postgres-v4-d32debe.sql', version: 4, streams: true },
 ];
 
 /** A row of the old `events` table. */
@@ -52,8 +56,10 @@ interface RawEvent {
 interface Loaded {
   /** Runs `text` directly on the database (not through the store). */
   query<T>(text: string): Promise<T[]>;
-  open(): Promise<EventStore>;
+  open(onMigrate?: MigrationListener): Promise<EventStore>;
   dispose(): Promise<void>;
+  /** The SQLite file (SQLite fixtures only). */
+  readonly path?: string;
 }
 
 /** A fixture opened with this build. */
@@ -95,8 +101,9 @@ function loadSqlite(file: string): Loaded {
         reader.close();
       }
     },
-    open: () => openSqliteStore({ path, clock }),
+    open: (onMigrate) => openSqliteStore({ path, clock, ...(onMigrate ? { onMigrate } : {}) }),
     dispose: async () => {},
+    path,
   };
 }
 
@@ -111,7 +118,7 @@ async function loadPostgres(file: string): Promise<Loaded> {
   }
   return {
     query: <T>(text: string) => runRows<T>(db.url, text),
-    open: () => openPostgresStore({ url: db.url, clock, poolSize: 3 }),
+    open: (onMigrate) => openPostgresStore({ url: db.url, clock, poolSize: 3, ...(onMigrate ? { onMigrate } : {}) }),
     dispose: () => db.drop(),
   };
 }
@@ -188,8 +195,14 @@ function describeUpgrade(fixture: Fixture): void {
       try {
         const before = await loaded.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
         expect(before.map((r) => Number(r.version))).toEqual(known.filter((v) => v <= fixture.version));
-        await (await loaded.open()).close();
-        await (await loaded.open()).close();
+        const steps: MigrationStep[] = [];
+        await (await loaded.open((step) => steps.push(step))).close();
+        await (await loaded.open((step) => steps.push(step))).close();
+        // Told once per upgrade step, before it runs, and not again when there is nothing to do.
+        expect(steps.map((step) => [step.from, step.version])).toEqual(
+          known.filter((v) => v > fixture.version).map((v) => [fixture.version, v]),
+        );
+        expect(steps.every((step) => step.name !== '' && step.database !== '')).toBe(true);
         const after = await loaded.query<{ version: number; applied_at: number }>(
           'SELECT version, applied_at FROM schema_migrations ORDER BY version',
         );
@@ -245,6 +258,10 @@ function describeUpgrade(fixture: Fixture): void {
           ['project-beta', 2],
         ]);
         expect(await store.state.get('checkpoints', 'projection/tasks')).toMatchObject({ value: { seq: 6 }, version: 1 });
+        // Written within the fixture's minute: found by write time, through the index the upgrade built.
+        const old = await collect(store.state.list('sagas', { updatedBefore: WRITTEN_AT + 86_400_000 }));
+        expect(old.map((r) => r.key).sort()).toEqual(['project-alpha', 'project-beta']);
+        expect(await collect(store.state.list('sagas', { updatedBefore: WRITTEN_AT }))).toEqual([]);
         expect(await store.state.put('sagas', 'project-beta', { step: 'done' }, 2)).toBe(3);
         if (fixture.streams) {
           const order = await collect(store.streams.read('order-42'));
@@ -295,6 +312,11 @@ function describeUpgrade(fixture: Fixture): void {
         expect(reviewer).toMatchObject({ inFlight: 1, scheduled: 1, inDlq: 1, failed: 2, pending: 11, paused: false });
         const auditor = status.subscriptions.find((s) => s.name === '/auditor');
         expect(auditor).toMatchObject({ pending: 0, inFlight: 0, scheduled: 0, inDlq: 0 });
+        // Acknowledgements are counted from the upgrade on: the old ones cannot be told apart
+        // from skipped events, so nothing is counted for them.
+        expect(await store.counts.handled()).toEqual([]);
+        expect(reviewer?.handled).toBe(0);
+        expect(status.agents.find((a) => a.agent === '/reviewer')?.consumed).toBe(0);
       }));
 
     it('resumes the subscriptions where they were: the retry fires, the lapsed lease is redelivered, nothing acked comes back; the dead letter replays', () =>
@@ -376,8 +398,24 @@ function describeUpgrade(fixture: Fixture): void {
           );
           await sleep(200);
           expect(tries).toBe(1);
-          const dead = (await bus.deadLetters.list({ subscription: '/reviewer' })).find((d) => d.event.seq === failing);
+          const letters = await bus.deadLetters.list({ subscription: '/reviewer' });
+          const dead = letters.find((d) => d.event.seq === failing);
           expect(dead).toMatchObject({ retries: 1, error: 'search service answered 503' });
+          // The old release kept no attempts: its failure has no history, the new one starts it;
+          // its older dead letter reads as none, not as an error.
+          expect(dead?.attempts.map((a) => [a.attempt, a.reason, a.error])).toEqual([
+            [2, 'temporary_failure', 'search service answered 503'],
+          ]);
+          expect(letters.find((d) => d.event.seq !== failing)?.attempts).toEqual([]);
+          // The timeline stands the unrecorded first failure in with one entry at its time.
+          const correlation = dead?.event.envelope.event.correlation_id as string;
+          const failures = (await timeline(bus, correlation)).filter(
+            (e) => e.eventId === dead?.event.envelope.event.id && (e.kind === 'retry' || e.kind === 'dead_letter'),
+          );
+          expect(failures.map((e) => [e.kind, e.attempt, e.time])).toEqual([
+            ['retry', undefined, new Date(dead?.firstFailedAt as number).toISOString()],
+            ['dead_letter', 2, new Date(dead?.lastFailedAt as number).toISOString()],
+          ]);
         },
         { max_retries: 1, initial_delay: 10 },
       ));
@@ -386,6 +424,25 @@ function describeUpgrade(fixture: Fixture): void {
 
 describe('opening databases of earlier releases', () => {
   for (const fixture of FIXTURE_LIST.filter((f) => f.engine === 'sqlite')) describeUpgrade(fixture);
+});
+
+describe('the CLI upgrading a database of an earlier release', () => {
+  it('says which upgrade steps it runs on stderr, once, and nothing for a new database', async () => {
+    const fixture = FIXTURE_LIST.filter((f) => f.engine === 'sqlite').at(-1) as Fixture;
+    const loaded = loadSqlite(fixture.file);
+    const path = loaded.path as string;
+    const later = MIGRATIONS.filter((m) => m.version > fixture.version);
+    const first = await runCli(['status', '--db', path]);
+    expect(first.code).toBe(0);
+    const told = first.stderr.split('\n').filter((line) => line.startsWith('upgrading '));
+    expect(told).toEqual(later.map((m) => `upgrading ${path} from schema version ${fixture.version}: ${m.version} (${m.name})`));
+    const second = await runCli(['status', '--db', path]);
+    expect(second.stderr).not.toContain('upgrading');
+    const fresh = join(dirname(path), 'fresh.db');
+    const created = await runCli(['publish', '--topic', 'a.b', '--type', 'T', '--db', fresh]);
+    expect(created.code).toBe(0);
+    expect(created.stderr).not.toContain('upgrading');
+  });
 });
 
 describe.skipIf(!server.available)(`opening PostgreSQL schemas of earlier releases ${server.skipReason}`, () => {

@@ -11,6 +11,8 @@
  * const pg = await testPostgres()
  * describe.skipIf(!pg.available)(`... ${pg.skipReason}`, () => { ... })
  * const db = await pg.createDatabase() // { url, name, drop }
+ * await terminateBackends(db.name) // an outage of every connection to it
+ * await refuseConnections(db.name, true) // ... and of new ones, until refuseConnections(db.name, false)
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -73,6 +75,28 @@ export async function dropSchema(url: string, schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Terminates every backend connected to `database` (`pg_terminate_backend`), as a server
+ * restart or a failover does to its clients. Returns how many were terminated.
+ */
+export async function terminateBackends(database: string): Promise<number> {
+  const rows = await admin((c) =>
+    c.query<{ terminated: boolean }>(
+      'SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [database],
+    ),
+  );
+  return rows.rows.filter((r) => r.terminated).length;
+}
+
+/**
+ * Makes `database` refuse new connections (`ALLOW_CONNECTIONS false`, which binds superusers
+ * too) or accept them again: with {@link terminateBackends}, the server down for its clients.
+ */
+export async function refuseConnections(database: string, refuse: boolean): Promise<void> {
+  await admin((c) => c.query(`ALTER DATABASE "${database}" WITH ALLOW_CONNECTIONS ${refuse ? 'false' : 'true'}`));
 }
 
 let probe: Promise<TestPostgres> | undefined;

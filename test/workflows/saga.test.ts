@@ -5,60 +5,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Bus } from '../../src/bus/index.js';
 import { createManualClock, createTestBus } from '../../src/testing.js';
-import { type SagaConfig, listSagas, sagaJson, startSaga } from '../../src/workflows/index.js';
+import { listSagas, sagaJson, startSaga } from '../../src/workflows/index.js';
+import { DEPLOY, worker } from './deploy-saga.js';
 import { eventsOfType, until } from './helpers.js';
-
-const DEPLOY: SagaConfig = {
-  saga: 'deploy-feature',
-  topic: 'deploy.commands',
-  trigger: 'DeployFeatureRequested',
-  step_timeout: '10m',
-  steps: [
-    { action: 'BuildArtifact', success: 'ArtifactBuilt', failure: 'BuildFailed' },
-    { action: 'RunTests', success: 'TestsPassed', failure: 'TestsFailed' },
-    { action: 'DeployToStaging', success: 'StagingDeployed', failure: 'StagingFailed', compensation: 'RemoveFromStaging' },
-    { action: 'RunE2ETests', success: 'E2EPassed', failure: 'E2EFailed', compensation: 'RemoveStaging' },
-    {
-      action: 'DeployToProduction',
-      success: 'ProductionDeployed',
-      failure: 'ProductionFailed',
-      compensation: 'RollbackProduction',
-    },
-  ],
-};
-const SUCCESS: Record<string, [string, string]> = {
-  BuildArtifact: ['ArtifactBuilt', 'BuildFailed'],
-  RunTests: ['TestsPassed', 'TestsFailed'],
-  DeployToStaging: ['StagingDeployed', 'StagingFailed'],
-  RunE2ETests: ['E2EPassed', 'E2EFailed'],
-  DeployToProduction: ['ProductionDeployed', 'ProductionFailed'],
-};
 
 const buses: Array<Bus & { dispose(): Promise<void> }> = [];
 afterEach(async () => {
   for (const bus of buses.splice(0)) await bus.dispose();
 });
-
-/** A worker answering every command; `fail` names the action that fails, `silent` one that never answers. */
-async function worker(bus: Bus, options: { fail?: string; silent?: string } = {}) {
-  const handled: string[] = [];
-  const sub = await bus.subscribe({
-    name: '/deployer',
-    topic: 'deploy.commands',
-    filter: { event: { type: [...Object.keys(SUCCESS), 'RemoveFromStaging', 'RemoveStaging', 'RollbackProduction'] } },
-    start: 'earliest',
-    ordered: true,
-    handler: async (event, ctx) => {
-      handled.push(event.event.type);
-      const answers = SUCCESS[event.event.type];
-      if (!answers || event.event.type === options.silent) return;
-      await ctx.publish(event.event.type === options.fail ? answers[1] : answers[0], {
-        step: (event.payload as { step: number }).step,
-      });
-    },
-  });
-  return { handled, sub };
-}
 
 describe('saga orchestrator', () => {
   it('runs every step and completes', async () => {

@@ -99,8 +99,32 @@ describe('YAML workflow validation', () => {
     expect(r.line).toBe(6);
   });
 
+  it('says which field is missing in plain words, and that an empty file is empty', () => {
+    expect(
+      refusal(`aggregators:
+  - aggregator_id: p1
+    wait_for: [{ type: A }]
+`),
+    ).toMatchObject({
+      field: 'aggregators[0].on_complete',
+      message: expect.stringMatching(/: aggregators\[0\]\.on_complete: required$/),
+    });
+    expect(
+      refusal(`sagas:
+  - saga: s
+    topic: deploy.commands
+    steps:
+      - { action: A, success: B, failure: C }
+      - { action: D, success: B, failure: E }
+`).message,
+    ).toMatch(/sagas\[0\]\.steps\[1\]\.success: B already ends steps\[0\]\.success/);
+    expect(refusal('').message).toBe(
+      'flow.yaml:1:1: (root): the file is empty: expected agents, routes, aggregators, sagas, ...',
+    );
+  });
+
   it('names unknown keys, duplicate sagas and YAML syntax errors', () => {
-    expect(refusal('agentz: []\n').field).toBe('(root)');
+    expect(refusal('agentz: []\n')).toMatchObject({ field: 'agentz', message: 'flow.yaml:1:9: agentz: unknown key' });
     const dup = refusal(`sagas:
   - { saga: s, topic: a.b, steps: [{ action: A, success: B, failure: C }] }
   - { saga: s, topic: a.b, steps: [{ action: A, success: B, failure: C }] }

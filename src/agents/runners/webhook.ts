@@ -1,13 +1,17 @@
 /**
  * The HTTP webhook runner: POSTs the envelope (HMAC-signed with a timestamp) and reads the
  * answer. 2xx acknowledges, and its body may carry events to publish (`{ "events": [...] }`
- * or `[...]`); 4xx is not retried (except 408 and 429); 5xx, network errors and timeouts
- * are retried per the subscription's policy.
+ * or `[...]`); 4xx is not retried (except 408 and 429); 5xx, redirects (never followed),
+ * network errors, timeouts and connections the network policy refuses are retried per the
+ * subscription's policy.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Envelope } from '../../envelope/envelope.js';
 import { AgentbusError, NonRetryableError, RetryAfterError } from '../../errors.js';
 import type { AgentContext } from '../context.js';
 import { WEBHOOK_HEADERS, signWebhook } from '../signature.js';
+import { type HttpPoster, createHttpPoster } from './http-post.js';
+import type { NetworkPolicy } from './network-policy.js';
 import {
   type AgentRunner,
   DEFAULT_RUNNER_TIMEOUT_MS,
@@ -21,6 +25,19 @@ import { positiveDuration } from '../../time.js';
 
 /** Most bytes of a response body read. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+/** The statuses `fetch` would follow: refused, as a redirect could lead anywhere. */
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+/** Options of {@link webhookRunner}. */
+export interface WebhookRunnerOptions {
+  /**
+   * Networks the calls may not reach, checked on the address of every connection (what the
+   * URL's host resolves to then, not when the webhook was created). A refused call fails
+   * like a network error: retried, then dead-lettered, naming the address and the rule.
+   * @default none: every address
+   */
+  readonly network?: NetworkPolicy;
+}
 
 /**
  * A webhook URL as it may be shown (listings, logs, errors, dead letters): without a user
@@ -47,27 +64,39 @@ export function redactUrl(url: string): string {
  * @throws AgentbusError `OPTIONS_INVALID` naming the field.
  * @example webhookRunner({ type: 'webhook', url: 'http://localhost:8080/agent', secret: process.env.AGENT_SECRET })
  */
-export function webhookRunner(spec: WebhookRunnerSpec): AgentRunner {
+export function webhookRunner(spec: WebhookRunnerSpec, options: WebhookRunnerOptions = {}): AgentRunner {
   const s = validateRunnerSpec(spec) as WebhookRunnerSpec;
   const timeoutMs = positiveDuration(s.timeout, 'runner.timeout', DEFAULT_RUNNER_TIMEOUT_MS);
-  const shown = redactUrl(s.url);
+  const target: Target = {
+    spec: s,
+    url: new URL(s.url),
+    shown: redactUrl(s.url),
+    timeoutMs,
+    poster: createHttpPoster(options.network),
+  };
   return {
     type: 'webhook',
-    description: `POST ${shown}`,
-    run: (event, ctx) => call(s, shown, timeoutMs, event, ctx),
+    description: `POST ${target.shown}`,
+    run: (event, ctx) => call(target, event, ctx),
   };
 }
 
-async function call(
-  spec: WebhookRunnerSpec,
-  shown: string,
-  timeoutMs: number,
-  event: Envelope,
-  ctx: AgentContext,
-): Promise<void> {
+/** What every call of one runner shares. */
+interface Target {
+  readonly spec: WebhookRunnerSpec;
+  readonly url: URL;
+  /** The URL as it may be shown (see {@link redactUrl}). */
+  readonly shown: string;
+  readonly timeoutMs: number;
+  readonly poster: HttpPoster;
+}
+
+async function call({ spec, url, shown, timeoutMs, poster }: Target, event: Envelope, ctx: AgentContext): Promise<void> {
   const body = JSON.stringify(event);
   const timestamp = Math.floor(Date.now() / 1000);
   const headers: Record<string, string> = {
+    // fetch sent one; some receivers' firewalls refuse a request without it.
+    'user-agent': 'agentbus',
     ...spec.headers,
     'content-type': 'application/json',
     accept: 'application/json',
@@ -98,10 +127,10 @@ async function call(
   let retryAfter: string | null;
   let contentType: string;
   try {
-    const response = await fetch(spec.url, { method: 'POST', headers, body, signal, redirect: 'error' });
-    status = response.status;
-    retryAfter = response.headers.get('retry-after');
-    contentType = response.headers.get('content-type') ?? '';
+    const response = await poster.post(url, { headers, body, signal });
+    status = response.statusCode ?? 0;
+    retryAfter = headerOf(response, 'retry-after') ?? null;
+    contentType = headerOf(response, 'content-type') ?? '';
     text = await readBounded(response);
   } catch (error) {
     throwIfAborted(ctx.signal);
@@ -116,6 +145,12 @@ async function call(
   }
   if (status >= 200 && status < 300)
     return publishOutput(ctx, parseEvents(text, contentType, shown), `response of ${shown}: events`);
+  if (REDIRECTS.has(status)) {
+    throw new RunnerError(
+      'temporary_failure',
+      `webhook POST ${shown} failed: unexpected redirect (${status}); webhooks do not follow redirects`,
+    );
+  }
   const detail = `webhook POST ${shown} answered ${status}${text ? `: ${text.slice(0, 500)}` : ''}`;
   if (status === 429 || status === 503) {
     const delay = retryAfterMs(retryAfter);
@@ -125,11 +160,15 @@ async function call(
   throw new NonRetryableError(detail, { code: status === 401 || status === 403 ? 'unauthorized' : 'invalid_payload' });
 }
 
-async function readBounded(response: Response): Promise<string> {
-  if (!response.body) return '';
+function headerOf(response: IncomingMessage, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+async function readBounded(response: IncomingMessage): Promise<string> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of response as AsyncIterable<Uint8Array>) {
     size += chunk.byteLength;
     if (size > MAX_RESPONSE_BYTES) throw new RunnerError('invalid_output', `response body over ${MAX_RESPONSE_BYTES} bytes`);
     chunks.push(chunk);

@@ -48,14 +48,18 @@ export function formatAggregatorStatus(instance: AggregatorInstance): string {
 /** The list of instances: one row each. */
 export function formatAggregatorList(instances: readonly AggregatorInstance[]): string {
   const started = formatTimeColumn(instances.map((i) => i.started_at));
+  // When a waiting instance gives up (its on_timeout event); none without a timeout.
+  const deadlines = instances.flatMap((i) => (i.status === 'waiting' && i.deadline ? [i.deadline] : []));
+  const deadlineCells = formatTimeColumn(deadlines);
   return formatTable(
-    ['Aggregator', 'Correlation ID', 'Status', 'Received', 'Started', 'Waiting For'],
+    ['Aggregator', 'Correlation ID', 'Status', 'Received', 'Started', 'Deadline', 'Waiting For'],
     instances.map((i, n) => [
       i.aggregator_id,
       i.correlation_id,
       i.status,
       `${i.received.length}/${i.count}`,
       started[n] as string,
+      i.status === 'waiting' && i.deadline ? (deadlineCells[deadlines.indexOf(i.deadline)] as string) : '-',
       i.status === 'waiting' ? (aggregatorStatusLine(i).split('waiting for ')[1] ?? '') : '-',
     ]),
   );

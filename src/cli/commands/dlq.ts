@@ -3,10 +3,11 @@
  * show), fix and replay, archive with a note, purge.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { DeadLetterGroup } from '../../bus/index.js';
+import { type DeadLetterGroup, deadLetterAction } from '../../bus/index.js';
 import type { JsonValue } from '../../envelope/index.js';
 import { AgentbusError, invalidField } from '../../errors.js';
-import type { DeadLetter } from '../../store/event-store.js';
+import { ATTEMPTS_KEPT, type DeadLetter } from '../../store/event-store.js';
+import { formatDelay } from '../../observe/text.js';
 import { globalOptions, withBus } from '../context.js';
 import { note, printJson, writeLine } from '../output.js';
 import { parseJsonValue, parseNonEmpty, parsePositiveInt } from '../parse.js';
@@ -33,13 +34,36 @@ function deadLetterJson(d: DeadLetter) {
   };
 }
 
-/** The seed's "Action" column: what to do next with a dead letter. */
-export function suggestedAction(d: Pick<DeadLetter, 'status' | 'reason'>): string {
-  if (d.status === 'replayed') return 'Replayed';
-  if (d.status === 'archived') return 'Archived';
-  if (d.reason === 'invalid_payload') return 'Fix and replay';
-  if (d.reason === 'timeout' || d.reason === 'temporary_failure' || d.reason === 'lease_expired') return 'Retry later';
-  return 'Investigate';
+/** A dead letter's failed attempts as JSON (`dlq show --json`), like `GET /v1/dlq/{id}`. */
+function attemptsJson(d: DeadLetter) {
+  return d.attempts.map((a) => ({
+    attempt: a.attempt,
+    at: new Date(a.at).toISOString(),
+    reason: a.reason,
+    error: a.error,
+    ...(a.delayMs !== undefined ? { delay_ms: a.delayMs } : {}),
+  }));
+}
+
+/**
+ * The Attempts table of `dlq show`: # | At | Reason | Error | Then, one row per failed attempt
+ * (the seed's Retry Timeline), with a line saying when earlier ones are not kept or none were.
+ */
+export function formatAttempts(d: DeadLetter): string[] {
+  if (d.attempts.length === 0) return ['Attempts:       not recorded (the dead letter is older than attempt history)'];
+  const rows = d.attempts.map((a, i) => [
+    String(a.attempt),
+    new Date(a.at).toISOString().replace('T', ' ').slice(0, 23),
+    a.reason,
+    shorten(a.error),
+    a.delayMs !== undefined ? `retried after ${formatDelay(a.delayMs)}` : i === d.attempts.length - 1 ? '→ DLQ' : 'retried',
+  ]);
+  const earlier = (d.attempts[0]?.at ?? 0) > d.firstFailedAt;
+  return [
+    'Attempts:',
+    formatTable(['#', 'At', 'Reason', 'Error', 'Then'], rows),
+    ...(earlier ? [`(earlier attempts not kept: a dead letter keeps its last ${ATTEMPTS_KEPT})`] : []),
+  ];
 }
 
 function shorten(text: string, max = 60): string {
@@ -58,7 +82,7 @@ export function formatDeadLetterTable(letters: readonly DeadLetter[]): string {
       d.consumer,
       shorten(`${d.reason}: ${d.error}`),
       String(d.retries),
-      suggestedAction(d),
+      deadLetterAction(d),
     ]),
   );
 }
@@ -129,14 +153,24 @@ export function registerDlq(program: Command): void {
 
   dlq
     .command('show')
-    .description('Everything about one dead letter: failure, error stack, and the event')
+    .description(
+      'Everything about one dead letter: failure, each failed attempt (# | At | Reason | Error | Then), error stack, and the event',
+    )
     .argument('<id>', 'dead-letter number (the # column of dlq list)', parseId)
     .action(async (id: number, _flags: object, command: Command) => {
       const { target, json } = globalOptions(command);
       const letter = await withBus(target, (bus) => bus.deadLetters.get(id), { mustExist: true });
       if (!letter) throw notFound(id);
       if (json)
-        return printJson({ ...deadLetterJson(letter), stack: letter.stack ?? null, envelope: letter.event.envelope }, true);
+        return printJson(
+          {
+            ...deadLetterJson(letter),
+            stack: letter.stack ?? null,
+            attempts: attemptsJson(letter),
+            envelope: letter.event.envelope,
+          },
+          true,
+        );
       const j = deadLetterJson(letter);
       const lines = [
         `## Dead letter ${letter.id}`,
@@ -148,7 +182,9 @@ export function registerDlq(program: Command): void {
         `Retries:        ${j.retries}`,
         `First failure:  ${j.first_failed_at}`,
         `Last failure:   ${j.last_failed_at}`,
-        `Action:         ${suggestedAction(letter)}`,
+        `Action:         ${deadLetterAction(letter)}`,
+        '',
+        ...formatAttempts(letter),
         '',
         'Error:',
         `  ${letter.error}`,
@@ -188,11 +224,16 @@ export function registerDlq(program: Command): void {
           bus.deadLetters.replay(selection, {
             ...(flags.payload !== undefined ? { payload: flags.payload } : {}),
             ...(bar ? { onProgress: (done, total) => bar.update(done, total) } : {}),
+            skipReplayed: true,
           }),
         { mustExist: true },
       ).finally(() => bar?.done());
       if (json) return printJson(replayed.map(deadLetterJson), true);
-      if (replayed.length === 0) return note('nothing to replay: no open dead letters matched');
+      // Given ids replayed before (say, by a run that crashed half-way) are left out.
+      const now = new Set(replayed.map((d) => d.id));
+      const skipped = Array.isArray(selection) ? selection.filter((id) => !now.has(id)) : [];
+      if (skipped.length > 0) note(`already replayed, left out: ${skipped.join(', ')}`);
+      if (replayed.length === 0) return skipped.length > 0 ? undefined : note('nothing to replay: no open dead letters matched');
       writeLine(
         replayed
           .map(

@@ -1,6 +1,6 @@
 /**
- * `agentbus projections list | rebuild NAME`: projections with their lag, and rebuilding one
- * from history.
+ * `agentbus projections list | rebuild NAME | delete NAME`: projections with their lag,
+ * rebuilding one from history, forgetting a retired one.
  *
  * Projections are defined in code, so `rebuild` either loads them from a module (`--module
  * file.mjs`, whose exports include `defineProjection` results) and rebuilds here with a
@@ -16,7 +16,7 @@ import { validateProjectionName } from '../../cqrs/projection.js';
 import { AgentbusError, invalidField } from '../../errors.js';
 import { parseTimeout } from '../../cqrs/command-bus.js';
 import { globalOptions, withBus } from '../context.js';
-import { note, printJson, writeLine } from '../output.js';
+import { formatTimeColumn, note, printJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
 import { createProgressBar } from './progress-bar.js';
 
@@ -52,10 +52,10 @@ async function listAction(_flags: object, command: Command): Promise<void> {
   const infos = await withBus(target, (bus) => bus.projections.list(), { mustExist: true });
   if (json) return printJson(infos.map(projectionJson), true);
   if (infos.length === 0) return note('no projections');
-  const rows = infos.map((i) =>
-    [i.name, i.topics.join(', '), i.position, i.lag, i.applied, new Date(i.updatedAt).toISOString(), i.error?.message ?? ''].map(
-      String,
-    ),
+  // Times as the other tables print them: the clock, with the day when they span several.
+  const updated = formatTimeColumn(infos.map((i) => new Date(i.updatedAt).toISOString()));
+  const rows = infos.map((i, n) =>
+    [i.name, i.topics.join(', '), i.position, i.lag, i.applied, updated[n], i.error?.message ?? '-'].map(String),
   );
   writeLine(formatTable(['Projection', 'Topics', 'Position', 'Lag', 'Applied', 'Updated', 'Error'], rows));
 }
@@ -159,7 +159,7 @@ async function followRebuild(
 
 /** Adds `projections` and its commands to `program`. */
 export function registerProjections(program: Command): void {
-  const projections = program.command('projections').summary('list projections with their lag, rebuild one');
+  const projections = program.command('projections').summary('list projections with their lag, rebuild or delete one');
   projections
     .command('list')
     .description('List projections: topics, position, lag (head - position), events applied, last error.')
@@ -176,4 +176,20 @@ export function registerProjections(program: Command): void {
     .option('--wait', 'without --module: wait until the running process has rebuilt it')
     .option('--timeout <duration>', 'with --wait: how long to wait', '60s')
     .action(rebuildAction);
+  projections
+    .command('delete')
+    .description(
+      'Forget a projection that no process runs any more: its checkpoint and read model are deleted, so it no longer ' +
+        'holds retention back. A process still running it starts it again from the beginning.',
+    )
+    .argument('<NAME>', 'projection name')
+    .action(deleteAction);
+}
+
+async function deleteAction(name: string, _flags: object, command: Command): Promise<void> {
+  const { target, json } = globalOptions(command);
+  const projection = validateProjectionName(name, 'NAME');
+  await withBus(target, (bus) => bus.projections.delete(projection), { mustExist: true });
+  if (json) return printJson({ deleted: projection }, true);
+  writeLine(`deleted projection ${projection}: its checkpoint and read model are gone`);
 }

@@ -8,7 +8,7 @@ import type { Envelope, JsonValue, Priority, PublishInput } from '../../envelope
 import { resolveDueAt } from '../../bus/timers.js';
 import { AgentbusError, invalidField } from '../../errors.js';
 import { globalOptions, withBus } from '../context.js';
-import { printJson } from '../output.js';
+import { note, printJson } from '../output.js';
 import { parseJsonValue } from '../parse.js';
 import { readJsonFromStdin } from '../stdin.js';
 
@@ -135,12 +135,26 @@ async function publishAction(stdinArg: string | undefined, flags: PublishFlags, 
     try {
       resolveDueAt(delay, clock.now());
     } catch (error) {
-      throw renameField(error, { delay: '--delay', deliverAt: '--deliver-at' });
+      if (error instanceof AgentbusError && error.details.field === 'deliverAt') {
+        // The library also takes a Date; a shell user cannot give one.
+        throw invalidField(
+          error.code,
+          '--deliver-at',
+          'must be an RFC 3339 time like 2025-11-29T14:30:00Z, or ms since the epoch, in years 1970-9999',
+        );
+      }
+      throw renameField(error, { delay: '--delay' });
     }
     publish = (bus) => bus.publish({ ...input, ...delay });
   }
   const stored = await withBus(target, publish);
   printJson(stored, json);
+  if (!json && (flags.delay !== undefined || flags.deliverAt !== undefined)) {
+    // Not in the log yet: say so, or `agentbus events` showing nothing looks like a lost event.
+    note(
+      `scheduled on a durable timer: appended at ${stored.event.timestamp} by a running agentbus process (run, serve, or one with a subscription); agentbus timers lists it`,
+    );
+  }
 }
 
 /** Adds `publish` to `program`. */

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { BusOptions } from '../../bus/index.js';
 import { DEFAULT_HOST, DEFAULT_PORT, loadConfig, parseConfig } from '../../config/index.js';
-import { type Integrations, type RunningServer, startServer } from '../../server/index.js';
+import { type Integrations, type RunningServer, createWebhookTargetPolicy, startServer } from '../../server/index.js';
 import { defaultIntegrations } from '../../server/integrations-default.js';
 import { globalOptions, openBus } from '../context.js';
 import { note } from '../output.js';
@@ -48,14 +48,16 @@ async function serveAction(flags: ServeFlags, command: Command): Promise<void> {
   let integrations: Integrations | undefined;
   let server: RunningServer;
   try {
-    integrations = await defaultIntegrations(bus, (line) => note(line));
+    // One policy for creating webhooks and for every call they make.
+    const webhookTargets = createWebhookTargetPolicy(config.server.webhookDeny);
+    integrations = await defaultIntegrations(bus, (line) => note(line), { webhookTargets });
     server = await startServer({
       bus,
       host,
       port,
       tokens: config.server.tokens,
       bodyLimit: config.server.bodyLimit,
-      ...(config.server.webhookDeny !== undefined ? { webhookDeny: config.server.webhookDeny } : {}),
+      webhookTargets,
       integrations,
       log: (line) => note(line),
     });

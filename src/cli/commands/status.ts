@@ -5,13 +5,13 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
-import { isAgentbusError } from '../../errors.js';
 import { toSnakeCase } from '../../observe/json.js';
 import { type HealthLevel, type StatusSnapshot, isUnhealthy, statusSnapshot } from '../../observe/status.js';
 import { formatCount, textBar } from '../../observe/text.js';
-import { parseStatusWindow, windowLabel } from '../../observe/window.js';
+import { windowLabel } from '../../observe/window.js';
 import { globalOptions, withBus } from '../context.js';
 import { printJson, writeLine } from '../output.js';
+import { parseWindow } from '../parse.js';
 import { formatTable } from '../table.js';
 
 const LEVEL: Record<HealthLevel, string> = { healthy: '🟢 Healthy', degraded: '🟡 Degraded', unhealthy: '🔴 Unhealthy' };
@@ -125,16 +125,6 @@ function parseSeconds(value: string): number {
   return n;
 }
 
-/** `--window`: whole minutes from 1m to 24h (`15m`, `1h`, `24h`). */
-function parseWindowFlag(value: string): number {
-  try {
-    return parseStatusWindow(value);
-  } catch (error) {
-    if (!isAgentbusError(error)) throw error;
-    throw new InvalidArgumentError('Must be a whole number of minutes from 1m to 24h, like 15m, 1h or 24h.');
-  }
-}
-
 /** Clear the screen and move home: a redraw in place. */
 const REDRAW = '\x1b[H\x1b[2J';
 
@@ -187,7 +177,7 @@ export function registerStatus(program: Command): void {
         'printed as one JSON line (one per refresh with --watch).',
     )
     .option('--watch [seconds]', 'redraw every SECONDS (default 2)', parseSeconds)
-    .option('--window <duration>', 'what the throughput bars count: the last DURATION, 1m to 24h (default 1h)', parseWindowFlag)
+    .option('--window <duration>', 'what the throughput bars count: the last DURATION, 1m to 24h (default 1h)', parseWindow)
     .option('--include-system', 'count system.* topics (heartbeats, error notices) too')
     .action(statusAction);
 }

@@ -2,9 +2,10 @@
  * `agentbus subscriptions`: list durable subscriptions, pause, resume, reset, delete.
  */
 import { type Command, InvalidArgumentError } from 'commander';
-import type { StartInput, SubscriptionAdmin } from '../../bus/index.js';
+import type { Bus, StartInput, SubscriptionAdmin } from '../../bus/index.js';
 import { parseTimestamp } from '../../envelope/index.js';
 import { AgentbusError } from '../../errors.js';
+import { pendingBySubscription } from '../../observe/index.js';
 import type { ConsumerInfo } from '../../store/event-store.js';
 import { subscriptionJson as wireSubscriptionJson } from '../../bus/wire.js';
 import { globalOptions, withBus } from '../context.js';
@@ -14,10 +15,17 @@ import { formatTable } from '../table.js';
 
 /**
  * A subscription as the CLI prints it in JSON: the wire form plus `pending`, the events after
- * the acknowledged position (`head - ack_floor`; filtered-out ones count too).
+ * the acknowledged position on the topics its pattern matches (as `agentbus status` counts
+ * them: events its filter skips count until it settles past them, other topics never).
  */
-function subscriptionJson(info: ConsumerInfo, head: number) {
-  return { ...wireSubscriptionJson(info), pending: Math.max(0, head - info.ackFloor) };
+function subscriptionJson(info: ConsumerInfo, pending: number) {
+  return { ...wireSubscriptionJson(info), pending };
+}
+
+/** The subscriptions with their pending counts. */
+async function withPending(bus: Bus, infos: readonly ConsumerInfo[]): Promise<Array<{ info: ConsumerInfo; pending: number }>> {
+  const pending = await pendingBySubscription(bus.store, infos);
+  return infos.map((info) => ({ info, pending: pending.get(info.name) ?? 0 }));
 }
 
 const HEADERS = [
@@ -32,10 +40,10 @@ const HEADERS = [
   'Paused',
 ];
 
-/** The subscriptions table; Pending is approximate (`head - position`, filtered-out events included). */
-export function formatSubscriptionsTable(infos: readonly ConsumerInfo[], head: number): string {
-  const rows = infos.map((info) => {
-    const s = subscriptionJson(info, head);
+/** The subscriptions table; Pending counts events of the subscription's topics after its position. */
+export function formatSubscriptionsTable(subscriptions: ReadonlyArray<{ info: ConsumerInfo; pending: number }>): string {
+  const rows = subscriptions.map(({ info, pending }) => {
+    const s = subscriptionJson(info, pending);
     return [
       s.name,
       s.topic,
@@ -65,20 +73,16 @@ function parseTo(value: string): StartInput {
 
 async function listAction(_flags: object, command: Command): Promise<void> {
   const { target, json } = globalOptions(command);
-  const { infos, head } = await withBus(
-    target,
-    async (bus) => ({ infos: await bus.subscriptions.list(), head: await bus.store.head() }),
-    {
-      mustExist: true,
-    },
-  );
+  const subscriptions = await withBus(target, async (bus) => withPending(bus, await bus.subscriptions.list()), {
+    mustExist: true,
+  });
   if (json)
     return printJson(
-      infos.map((info) => subscriptionJson(info, head)),
+      subscriptions.map(({ info, pending }) => subscriptionJson(info, pending)),
       true,
     );
-  if (infos.length === 0) return note('no subscriptions');
-  writeLine(formatSubscriptionsTable(infos, head));
+  if (subscriptions.length === 0) return note('no subscriptions');
+  writeLine(formatSubscriptionsTable(subscriptions));
 }
 
 /** Runs `change` on subscription `name` and prints its state afterwards, with `message`. */
@@ -93,12 +97,13 @@ async function change(
     target,
     async (bus) => {
       await run(bus.subscriptions);
-      return { info: await bus.subscriptions.get(name), head: await bus.store.head() };
+      const info = await bus.subscriptions.get(name);
+      return info ? (await withPending(bus, [info]))[0] : undefined;
     },
     { mustExist: true },
   );
-  if (!result.info) throw notFound(name);
-  if (json) printJson(subscriptionJson(result.info, result.head), true);
+  if (!result) throw notFound(name);
+  if (json) printJson(subscriptionJson(result.info, result.pending), true);
   else writeLine(message(result.info));
 }
 
@@ -116,7 +121,7 @@ export function registerSubscriptions(program: Command): void {
   subs
     .command('list')
     .description(
-      'Table: Subscription | Topic | Position (acknowledged up to) | Pending (head - position, approximate) | In Flight | Scheduled | Redelivered | Dead-lettered | Paused',
+      'Table: Subscription | Topic | Position (acknowledged up to) | Pending (events of its topics after its position) | In Flight | Scheduled | Redelivered | Dead-lettered | Paused',
     )
     .action(listAction);
   subs

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { AgentbusError } from '../../errors.js';
 import { timelineJson } from '../../observe/sources.js';
+import { formatDelay } from '../../observe/text.js';
 import { type CausationNode, type TimelineEntry, causationTree, timeline } from '../../observe/timeline.js';
 import { globalOptions, withBus } from '../context.js';
 import { formatTimeColumn, printJson, writeLine } from '../output.js';
@@ -15,17 +16,23 @@ interface TimelineFlags {
   tree?: boolean;
 }
 
-/** The Event column: the type, with what happened to it for failures and compensations. */
+/**
+ * The Event column: the type, with what happened to it for failures and compensations; a
+ * failed attempt reads like the seed's Retry Timeline (`attempt 2 failed (timeout), retried after 2s`).
+ */
 export function describeEntry(e: TimelineEntry): string {
+  const attempt = e.attempt === undefined ? '' : ` attempt ${e.attempt}`;
   switch (e.kind) {
     case 'compensation':
       return `${e.event} (compensation)`;
-    case 'retry':
-      return `${e.event} failed (${e.reason}), retried`;
+    case 'retry': {
+      const then = e.delayMs === undefined ? 'retried' : `retried after ${formatDelay(e.delayMs)}`;
+      return `${e.event}${attempt} failed (${e.reason}), ${then}`;
+    }
     case 'dead_letter': {
       const retries = e.retries === 1 ? '1 retry' : `${e.retries ?? 0} retries`;
       const after = e.status === 'open' ? '' : e.replayedAs ? `, replayed as ${e.replayedAs}` : `, ${e.status}`;
-      return `${e.event} → DLQ (${e.reason}, ${retries}${after})`;
+      return `${e.event}${attempt === '' ? '' : `${attempt} failed`} → DLQ (${e.reason}, ${retries}${after})`;
     }
     default:
       return e.event;
@@ -100,8 +107,8 @@ export function registerTimeline(program: Command): void {
     .summary('show the events of one correlation id, as a table or a causation tree')
     .description(
       "Show every event of a correlation id in time order as the seed's table | Time | Event | Agent | Correlation ID | " +
-        '(Agent is event.source), with dead letters (and the retries before them, in the failing subscription) and ' +
-        'compensations marked. --tree draws the causation tree instead. --json prints {correlation_id, entries, tree}.',
+        '(Agent is event.source), with dead letters (and each failed attempt before them with its reason and the delay ' +
+        'chosen, in the failing subscription) and compensations marked. --tree draws the causation tree instead. --json prints {correlation_id, entries, tree}.',
     )
     .option('--tree', 'draw the causation tree')
     .action(timelineAction);

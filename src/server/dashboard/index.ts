@@ -20,8 +20,13 @@ import { registerTopics } from './pages/topics.js';
 export const DASHBOARD_PAGES: readonly PageRoute[] = [
   { method: 'get', path: '/', summary: 'Dashboard: overview (the seed dashboard, live)', query: [WINDOW] },
   { method: 'get', path: '/ui/overview', summary: 'Dashboard fragment: overview', query: [WINDOW] },
-  { method: 'get', path: '/topics', summary: 'Dashboard: topics with rates and lag' },
-  { method: 'get', path: '/ui/topics', summary: 'Dashboard fragment: topics' },
+  {
+    method: 'get',
+    path: '/topics',
+    summary: 'Dashboard: topics with their events, publishers, subscribers and lag',
+    query: [WINDOW],
+  },
+  { method: 'get', path: '/ui/topics', summary: 'Dashboard fragment: topics', query: [WINDOW] },
   { method: 'get', path: '/subscriptions', summary: 'Dashboard: subscriptions' },
   { method: 'get', path: '/ui/subscriptions', summary: 'Dashboard fragment: subscriptions' },
   { method: 'post', path: '/ui/subscriptions/:name/pause', summary: 'Dashboard action: pause a subscription (admin)' },

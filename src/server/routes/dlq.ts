@@ -11,8 +11,8 @@ import type { DeadLetter } from '../../store/event-store.js';
 import { requireAdmin } from '../auth.js';
 import { jsonObject, knownKeys } from '../body.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
-import { type Query, enumParam, intParam, stringParam } from '../query.js';
-import { deadLetterGroupJson, deadLetterJson } from '../../bus/wire.js';
+import { type Query, enumParam, intParam, knownParams, stringParam } from '../query.js';
+import { deadLetterDetailJson, deadLetterGroupJson, deadLetterJson } from '../../bus/wire.js';
 
 const STATUSES = ['open', 'replayed', 'archived'] as const;
 
@@ -30,6 +30,7 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
 
   app.get('/v1/dlq', async (c) => {
     const q = c.req.query();
+    knownParams(q, ['subscription', 'status', 'limit']);
     const subscription = subscriptionParam(q);
     const status = enumParam(q, 'status', [...STATUSES, 'all'] as const, 'open');
     const limit = intParam(q, 'limit', 1, 10_000, 500);
@@ -42,12 +43,14 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
   });
 
   app.get('/v1/dlq/groups', async (c) => {
-    const subscription = subscriptionParam(c.req.query());
+    const q = c.req.query();
+    knownParams(q, ['subscription']);
+    const subscription = subscriptionParam(q);
     const groups = await dlq.groups(subscription ? { subscription } : {});
     return c.json({ groups: groups.map(deadLetterGroupJson) });
   });
 
-  app.get('/v1/dlq/:id', async (c) => c.json(deadLetterJson(await getDead(deps, c.req.param('id')))));
+  app.get('/v1/dlq/:id', async (c) => c.json(deadLetterDetailJson(await getDead(deps, c.req.param('id')))));
 
   app.post('/v1/dlq/:id/replay', async (c) => {
     const dead = await getDead(deps, c.req.param('id'));
@@ -61,7 +64,11 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
   });
 
   app.post('/v1/dlq/replay', async (c) => {
-    const body = knownKeys(await jsonObject(c), ['ids', 'all', 'subscription']);
+    const body = knownKeys(await jsonObject(c), ['ids', 'all', 'subscription', 'skip_replayed']);
+    if (body.skip_replayed !== undefined && typeof body.skip_replayed !== 'boolean') {
+      throw invalidField('OPTIONS_INVALID', 'body.skip_replayed', 'must be true or false');
+    }
+    const skipReplayed = body.skip_replayed === true;
     if (body.all !== undefined && body.all !== true) throw invalidField('OPTIONS_INVALID', 'body.all', 'must be true when given');
     if (body.all === true) {
       if (body.ids !== undefined) throw invalidField('OPTIONS_INVALID', 'body.ids', 'give "ids" or "all": true, not both');
@@ -77,7 +84,7 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
     if (!Array.isArray(body.ids) || body.ids.length === 0) {
       throw invalidField('OPTIONS_INVALID', 'body.ids', 'give an array of dead-letter ids, or "all": true');
     }
-    const replayed = await inBody(dlq.replay({ ids: body.ids } as ReplaySelection));
+    const replayed = await inBody(dlq.replay({ ids: body.ids } as ReplaySelection, { skipReplayed }));
     return c.json({ replayed: replayed.map(deadLetterJson) });
   });
 
@@ -89,6 +96,7 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
 
   app.delete('/v1/dlq', async (c) => {
     const q = c.req.query();
+    knownParams(q, ['subscription', 'status']);
     const subscription = subscriptionParam(q);
     const status = enumParam(q, 'status', [...STATUSES, 'all'] as const);
     const purged = await dlq.purge({ ...(subscription ? { subscription } : {}), ...(status ? { status } : {}) });

@@ -8,7 +8,7 @@ import type { HistoryQuery, StoredEvent } from '../../store/event-store.js';
 import { validateHistoryQuery } from '../../store/history-query.js';
 import { forbidden } from '../auth.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
-import { enumParam, intParam, stringParam, timeParam } from '../query.js';
+import { enumParam, intParam, knownParams, stringParam, timeParam } from '../query.js';
 import { storedEventJson } from '../../bus/wire.js';
 import { readPublishRequest } from './publish.js';
 import { bodyText } from '../body.js';
@@ -43,6 +43,7 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
   app.get('/v1/events', async (c) => {
     const principal = c.get('principal');
     const q = c.req.query();
+    knownParams(q, HISTORY_PARAMS);
     const limit = intParam(q, 'limit', 1, HISTORY_LIMIT.max, HISTORY_LIMIT.default) as number;
     const query = validateHistoryQuery(
       {
@@ -96,6 +97,20 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
     return c.json(storedEventJson(event));
   });
 }
+
+/** The parameters of `GET /v1/events`. */
+const HISTORY_PARAMS = [
+  'topic',
+  'type',
+  'correlation_id',
+  'causation_id',
+  'since',
+  'until',
+  'from_seq',
+  'to_seq',
+  'limit',
+  'direction',
+] as const;
 
 /** Query parameter names of the history fields that differ from the library's. */
 const QUERY_NAMES: Partial<Record<keyof HistoryQuery, string>> = {

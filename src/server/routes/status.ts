@@ -1,17 +1,17 @@
 /**
  * Health, metrics and the status of what runs on the bus: `/healthz`, `/metrics`,
- * `/v1/status` (the overview; `?window=15m` for its throughput), `/v1/agents`, `/v1/sagas`,
- * `/v1/aggregators`, and `/v1/timeline/:correlation`.
+ * `/v1/status` (the overview; `?window=15m` for its throughput), `/v1/agents`,
+ * `/v1/aggregators`, and `/v1/timeline/:correlation` (`/v1/sagas` is in sagas.ts).
  */
 import type { Hono } from 'hono';
 import { AgentbusError, invalidField } from '../../errors.js';
 import { type JsonValue, textProblem } from '../../envelope/index.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import type { Integrations } from '../integrations.js';
-import { windowParam } from '../query.js';
+import { knownParams, windowParam } from '../query.js';
 import { listAgents } from '../../agents/index.js';
 import { statusSnapshot, timeline, timelineJson, toSnakeCase } from '../../observe/index.js';
-import { aggregatorStatusLine, listAggregatorInstances, listSagas } from '../../workflows/index.js';
+import { aggregatorStatusLine, listAggregatorInstances } from '../../workflows/index.js';
 
 /** A 501 for a source this build does not have. */
 export function notImplemented(what: string): AgentbusError {
@@ -56,13 +56,14 @@ export function registerStatusRoutes(app: Hono<ServerEnv>, deps: ServerDeps): vo
   const status = sources.status ?? (async (options = {}) => toSnakeCase(await statusSnapshot(deps.bus, options)) as JsonValue);
   app.get('/v1/status', async (c) => {
     const principal = c.get('principal');
-    const windowMs = windowParam(c.req.query());
+    const q = c.req.query();
+    knownParams(q, ['window']);
+    const windowMs = windowParam(q);
     const answer = await status(windowMs === undefined ? {} : { window: windowMs });
     return c.json(onlyReadableTopics(answer, (topic) => principal.canSubscribe(topic)));
   });
   const store = deps.bus.store;
   json('/v1/agents', 'agent status', sources.agents ?? (async () => ({ agents: toSnakeCase(await listAgents(store)) })));
-  json('/v1/sagas', 'saga status', sources.sagas ?? (async () => ({ sagas: await listSagas(store) })));
   json(
     '/v1/aggregators',
     'aggregator status',

@@ -12,7 +12,7 @@ import { AgentbusError, invalidField } from '../../errors.js';
 import { compilePattern, parseFilter, validateTopicPattern } from '../../routing/index.js';
 import type { StoredEvent } from '../../store/event-store.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
-import { stringParam } from '../query.js';
+import { knownParams, stringParam } from '../query.js';
 import { storedEventJson } from '../../bus/wire.js';
 
 /** How often a client retries after a dropped connection, ms (the SSE `retry` field). */
@@ -25,9 +25,10 @@ export function registerStreamRoute(app: Hono<ServerEnv>, deps: ServerDeps): voi
   app.get('/v1/events/stream', async (c) => {
     const principal = c.get('principal');
     const q = c.req.query();
+    knownParams(q, ['topic', 'filter', 'from']);
     const topic = validateTopicPattern(stringParam(q, 'topic') ?? '>', 'query.topic');
     const filter = stringParam(q, 'filter', 4096);
-    const matcher = filter === undefined ? undefined : compilePattern(parseFilter(filter));
+    const matcher = filter === undefined ? undefined : compilePattern(queryFilter(filter));
     const fromSeq = await startPosition(c.req.header('last-event-id'), stringParam(q, 'from') ?? 'latest', () =>
       bus.store.head(),
     );
@@ -105,5 +106,15 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
     ]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** The `filter` parameter compiled; a refusal names `query.filter`, like the other parameters. */
+function queryFilter(filter: string) {
+  try {
+    return parseFilter(filter);
+  } catch (error) {
+    if (!(error instanceof AgentbusError) || error.details.field !== 'filter') throw error;
+    throw new AgentbusError(error.code, `query.${error.message}`, { ...error.details, field: 'query.filter' });
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { Hono } from 'hono';
 import { type WebhookRunnerSpec, redactUrl, validateAgentName, validateRunnerSpec } from '../../agents/index.js';
-import { type StartInput, parseStart, validateSubscriptionName } from '../../bus/index.js';
+import { type StartInput, parseRetryPolicy, parseStart, validateSubscriptionName } from '../../bus/index.js';
 import type { JsonValue } from '../../envelope/index.js';
 import { AgentbusError, invalidField, refuseUnknownKeys } from '../../errors.js';
 import { parseFilter, validateTopicPattern } from '../../routing/index.js';
@@ -119,6 +119,8 @@ export function parseWebhookSpec(body: Record<string, unknown>): WebhookSubscrip
     }
   }
   if (body.start !== undefined) parseStart(body.start, 'body.start');
+  // Checked here so that a refusal names the body's field (the agent would name its own).
+  if (body.retry !== undefined) parseRetryPolicy(body.retry, undefined, 'body.retry');
   const webhook = body.webhook;
   if (typeof webhook !== 'object' || webhook === null || Array.isArray(webhook)) {
     throw invalidField('OPTIONS_INVALID', 'body.webhook', 'must be an object with a url');

@@ -58,7 +58,7 @@ export async function writeBackWindows(sql: Sql, s: DeliveryStatements, windows:
 
 /** Retry rows to insert or overwrite (scheduled, returned or replayed deliveries). */
 export class RetryRows {
-  readonly #columns: unknown[][] = Array.from({ length: 10 }, () => []);
+  readonly #columns: unknown[][] = Array.from({ length: 11 }, () => []);
 
   get size(): number {
     return (this.#columns[0] as unknown[]).length;
@@ -75,6 +75,8 @@ export class RetryRows {
     firstFailedAt?: number | null;
     lastFailedAt?: number | null;
     failures: number;
+    /** The failed attempts' JSON; absent keeps what the row holds. */
+    attempts?: string | null;
   }): void {
     const values = [
       row.consumer,
@@ -87,6 +89,7 @@ export class RetryRows {
       row.firstFailedAt ?? null,
       row.lastFailedAt ?? null,
       row.failures,
+      row.attempts ?? null,
     ];
     for (const [i, value] of values.entries()) (this.#columns[i] as unknown[]).push(value);
   }
@@ -98,7 +101,7 @@ export class RetryRows {
 
 /** Dead letters to insert. */
 export class DeadRows {
-  readonly #columns: unknown[][] = Array.from({ length: 8 }, () => []);
+  readonly #columns: unknown[][] = Array.from({ length: 9 }, () => []);
   readonly #counts = new Map<string, number>();
 
   add(row: {
@@ -110,8 +113,19 @@ export class DeadRows {
     retries: number;
     firstFailedAt: number;
     lastFailedAt: number;
+    attempts: string;
   }): void {
-    const values = [row.consumer, row.seq, row.reason, row.error, row.stack, row.retries, row.firstFailedAt, row.lastFailedAt];
+    const values = [
+      row.consumer,
+      row.seq,
+      row.reason,
+      row.error,
+      row.stack,
+      row.retries,
+      row.firstFailedAt,
+      row.lastFailedAt,
+      row.attempts,
+    ];
     for (const [i, value] of values.entries()) (this.#columns[i] as unknown[]).push(value);
     this.#counts.set(row.consumer, (this.#counts.get(row.consumer) ?? 0) + 1);
   }

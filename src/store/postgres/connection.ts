@@ -57,15 +57,74 @@ function typesOf(pg: PgModule): NonNullable<ClientConfig['types']> {
   };
 }
 
-/** Connection settings shared by the pool and the listener. */
-export function connectionConfig(pg: PgModule, url: string, applicationName: string): ClientConfig {
-  return { connectionString: url, types: typesOf(pg), application_name: applicationName };
+/**
+ * Connection settings shared by the pool and the listener. A connection that is not
+ * established within `connectTimeoutMs` fails: a server that accepts TCP but does not answer
+ * (hung, or behind a proxy whose backend is gone) would otherwise keep it waiting forever.
+ */
+export function connectionConfig(pg: PgModule, url: string, applicationName: string, connectTimeoutMs: number): ClientConfig {
+  return {
+    connectionString: url,
+    types: typesOf(pg),
+    application_name: applicationName,
+    connectionTimeoutMillis: connectTimeoutMs,
+  };
 }
 
-/** Creates the pool; `max` connections. */
-export function createPool(pg: PgModule, url: string, max: number, applicationName: string): Pool {
-  const config: PoolConfig = { ...connectionConfig(pg, url, applicationName), max, idleTimeoutMillis: 30_000 };
+/**
+ * Creates the pool; `max` connections. The pool applies the connect timeout also to waiting
+ * for a free connection.
+ */
+export function createPool(pg: PgModule, url: string, max: number, applicationName: string, connectTimeoutMs: number): Pool {
+  const config: PoolConfig = {
+    ...connectionConfig(pg, url, applicationName, connectTimeoutMs),
+    max,
+    idleTimeoutMillis: 30_000,
+  };
   return new pg.Pool(config);
+}
+
+/** A pooled connection held across several statements (a transaction). */
+export interface HeldConnection {
+  readonly client: PoolClient;
+  /** Gives it back to the pool, or ends it when it broke (`broken`, or an error it raised while held). */
+  release(broken?: Error): void;
+  /**
+   * What to report for a statement that failed here: the connection's own failure (the
+   * server's reason, such as "terminating connection due to administrator command") when the
+   * statement only learnt that the client had become unusable; otherwise `error`.
+   */
+  explain(error: unknown): unknown;
+}
+
+/**
+ * Takes a connection from the pool for several statements. While a connection is held the
+ * pool does not listen for its errors, and a backend that ends between two statements (a
+ * server restart, a failover, `pg_terminate_backend`) raises `error` on the client: with no
+ * listener, an uncaught exception that ends the process. Here it is kept instead, the
+ * statement in progress (if any) fails as usual, and the connection is ended on release.
+ */
+export async function holdConnection(pool: Pool): Promise<HeldConnection> {
+  const client = await pool.connect();
+  let failure: Error | undefined;
+  const onError = (error: Error) => {
+    failure ??= error;
+  };
+  client.on('error', onError);
+  let released = false;
+  return {
+    client,
+    release(broken) {
+      if (released) return;
+      released = true;
+      client.removeListener('error', onError);
+      client.release(broken ?? failure);
+    },
+    explain(error) {
+      const sqlstate = (error as { code?: unknown } | undefined)?.code;
+      return failure !== undefined && sqlstate === undefined && !(error instanceof AgentbusError) ? failure : error;
+    },
+  };
 }
 
 /** A client or pool as an {@link Sql}. */
@@ -79,6 +138,20 @@ export function sqlOf(target: Pool | PoolClient | Client): Sql {
       });
       return result.rows as R[];
     },
+  };
+}
+
+/**
+ * `sql` whose failures reject with `BACKEND_UNAVAILABLE` (`<what>: <the driver's message>`,
+ * the driver's error as the cause), so that callers outside this adapter never see a driver
+ * error. `explain` picks the error to report (see {@link HeldConnection.explain}).
+ */
+export function reportingSql(sql: Sql, what: string, explain: (error: unknown) => unknown = (e) => e): Sql {
+  return {
+    rows: <R>(statement: Statement, values?: readonly unknown[]) =>
+      sql.rows<R>(statement, values).catch((error: unknown): never => {
+        throw backendError(what, explain(error));
+      }),
   };
 }
 

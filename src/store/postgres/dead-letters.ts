@@ -2,6 +2,7 @@
  * Dead letters on PostgreSQL: list, show, replay (atomically with the redelivery), archive,
  * purge.
  */
+import { checkAttempts, decodeAttempts, encodeAttempts } from '../attempts.js';
 import type { AppendItem, DeadLetter, DeadLetterFilter, ExternalDeadLetter, ReplayDeadLetterOptions } from '../event-store.js';
 import { RetryRows } from './batches.js';
 import type { Sql } from './connection.js';
@@ -68,6 +69,7 @@ export class PostgresDeadLetters {
    * position is known; the consumer's count moves before it, never under the log-head lock.
    */
   async record(record: ExternalDeadLetter): Promise<DeadLetter> {
+    const attempts = encodeAttempts(checkAttempts(record.attempts));
     const id = await this.committer.enqueue(async (flush) => {
       const { sql } = flush;
       const insert = async (seq: number): Promise<number> => {
@@ -82,6 +84,7 @@ export class PostgresDeadLetters {
           record.retries,
           record.firstFailedAt,
           record.lastFailedAt,
+          attempts,
         ]);
         flush.activity.add('dead_lettered', record.event.envelope.routing.topic);
         return Number(row?.id);
@@ -131,6 +134,7 @@ export function toDeadLetter(row: DeadLetterRow): DeadLetter {
     retries: Number(row.retries),
     firstFailedAt: Number(row.first_failed_at),
     lastFailedAt: Number(row.last_failed_at),
+    attempts: decodeAttempts(row.attempts),
     status: row.status,
     ...(row.note ? { note: row.note } : {}),
     ...(row.replayed_as ? { replayedAs: row.replayed_as } : {}),

@@ -59,6 +59,8 @@ export interface RetryRow {
   first_failed_at: number | null;
   last_failed_at: number | null;
   failures: number;
+  /** Failed attempts as JSON (`store/attempts.ts`); NULL before schema 6 or when none failed. */
+  attempts: string | null;
 }
 
 /** A dead letter joined with its event. */
@@ -74,16 +76,17 @@ export interface DeadLetterRow extends EventRow {
   status: DeadLetter['status'];
   note: string | null;
   replayed_as: string | null;
+  attempts: string | null;
 }
 
 /** Every statement of the delivery state. */
 export function deliveryStatements(t: Tables) {
   const retryColumns =
-    'consumer, seq, attempt, due_at, owner, lease_until, token, reason, error, stack, first_failed_at, last_failed_at, failures';
+    'consumer, seq, attempt, due_at, owner, lease_until, token, reason, error, stack, first_failed_at, last_failed_at, failures, attempts';
   const upsertRetry = `ON CONFLICT (consumer, seq) DO UPDATE SET attempt = excluded.attempt, due_at = excluded.due_at,
       owner = NULL, lease_until = NULL, failures = excluded.failures, reason = excluded.reason, error = excluded.error,
       stack = excluded.stack, first_failed_at = coalesce(r.first_failed_at, excluded.first_failed_at),
-      last_failed_at = excluded.last_failed_at`;
+      last_failed_at = excluded.last_failed_at, attempts = coalesce(excluded.attempts, r.attempts)`;
   const s = {
     consumer: { text: `SELECT * FROM ${t.consumers} WHERE name = $1` },
     lockConsumer: {
@@ -199,9 +202,9 @@ export function deliveryStatements(t: Tables) {
     },
     upsertRetries: {
       text: `INSERT INTO ${t.retries} AS r (${retryColumns})
-             SELECT u.consumer, u.seq, u.attempt, u.due_at, NULL, NULL, 0, u.reason, u.error, u.stack, u.first_failed_at, u.last_failed_at, u.failures
-             FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::integer[])
-               AS u(consumer, seq, attempt, due_at, reason, error, stack, first_failed_at, last_failed_at, failures)
+             SELECT u.consumer, u.seq, u.attempt, u.due_at, NULL, NULL, 0, u.reason, u.error, u.stack, u.first_failed_at, u.last_failed_at, u.failures, u.attempts
+             FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::integer[], $11::text[])
+               AS u(consumer, seq, attempt, due_at, reason, error, stack, first_failed_at, last_failed_at, failures, attempts)
              ${upsertRetry}`,
     },
     extendRetries: {
@@ -225,8 +228,8 @@ export function deliveryStatements(t: Tables) {
     deleteLag: { text: `DELETE FROM ${t.consumerLag} WHERE consumer = $1` },
 
     insertDead: {
-      text: `INSERT INTO ${t.deadLetters} (consumer, seq, reason, error, stack, retries, first_failed_at, last_failed_at)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::bigint[], $8::bigint[])`,
+      text: `INSERT INTO ${t.deadLetters} (consumer, seq, reason, error, stack, retries, first_failed_at, last_failed_at, attempts)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::bigint[], $8::bigint[], $9::text[])`,
     },
     deadLetters: {
       text: `SELECT d.*, e.stored_at, e.body FROM ${t.deadLetters} d JOIN ${t.events} e ON e.seq = d.seq
@@ -240,8 +243,8 @@ export function deliveryStatements(t: Tables) {
       text: `SELECT id FROM ${t.deadLetters} WHERE consumer = $1 AND seq = $2 AND status = 'open' ORDER BY id LIMIT 1`,
     },
     insertOneDead: {
-      text: `INSERT INTO ${t.deadLetters} (consumer, seq, reason, error, stack, retries, first_failed_at, last_failed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+      text: `INSERT INTO ${t.deadLetters} (consumer, seq, reason, error, stack, retries, first_failed_at, last_failed_at, attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
     },
     eventSeq: { text: `SELECT seq FROM ${t.events} WHERE id = $1` },
     lockDeadLetter: {

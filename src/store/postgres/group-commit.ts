@@ -9,11 +9,11 @@
  * docs/adr/0007-postgres-positions.md). A thrown error fails the whole flush; a deadlock or
  * serialization failure runs it again.
  */
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { AgentbusError } from '../../errors.js';
 import { ActivityTally } from '../activity.js';
 import type { AppendItem, AppendedEvent, StreamExpectedVersion } from '../event-store.js';
-import { type Sql, backendError, isRetryable, sqlOf } from './connection.js';
+import { type Sql, backendError, holdConnection, isRetryable, reportingSql, sqlOf } from './connection.js';
 
 /** A value computed once the flush's appends are done. */
 export class Deferred<T> {
@@ -115,21 +115,27 @@ export class GroupCommitter {
 
   /**
    * Gives `fn` a connection inside one transaction, across awaits; no flush of this store
-   * runs meanwhile (jobs enqueued meanwhile wait for it).
+   * runs meanwhile (jobs enqueued meanwhile wait for it). A failure of the connection (to
+   * connect, to begin or commit, or a statement of `fn`'s) rejects with `BACKEND_UNAVAILABLE`;
+   * what `fn` throws itself is passed on as it is.
    */
-  async exclusive<T>(fn: (sql: Sql, client: PoolClient) => Promise<T>): Promise<T> {
+  async exclusive<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     while (this.#held || this.#running || this.#scheduled || this.#queue.length > 0) {
       await new Promise<void>((r) => this.#idle.push(r));
     }
     this.#held = true;
     try {
-      const client = await this.pool.connect();
+      const held = await holdConnection(this.pool).catch((error: unknown) => {
+        throw backendError('PostgreSQL transaction failed', error);
+      });
+      const { client } = held;
+      const checked = reportingSql(sqlOf(client), 'PostgreSQL transaction failed', held.explain);
       let broken: Error | undefined;
       try {
-        await client.query('BEGIN');
+        await checked.rows({ text: 'BEGIN' });
         try {
-          const result = await fn(sqlOf(client), client);
-          await client.query('COMMIT');
+          const result = await fn(checked);
+          await checked.rows({ text: 'COMMIT' });
           return result;
         } catch (error) {
           await client.query('ROLLBACK').catch((e: Error) => {
@@ -138,7 +144,7 @@ export class GroupCommitter {
           throw error;
         }
       } finally {
-        client.release(broken);
+        held.release(broken);
       }
     } finally {
       this.#held = false;
@@ -201,7 +207,8 @@ export class GroupCommitter {
   }
 
   async #runOnce(jobs: readonly Job[]): Promise<{ flush: Flush; results: unknown[] }> {
-    const client = await this.pool.connect();
+    const held = await holdConnection(this.pool);
+    const { client } = held;
     let broken: Error | undefined;
     try {
       const sql = sqlOf(client);
@@ -224,14 +231,15 @@ export class GroupCommitter {
         });
         throw error;
       }
-    } catch (error) {
+    } catch (thrown) {
+      const error = held.explain(thrown);
       // A connection that failed mid-protocol is not given back to the pool.
       if (!isRetryable(error) && !(error instanceof AgentbusError) && (error as { code?: string }).code === undefined) {
         broken ??= error as Error;
       }
       throw error;
     } finally {
-      client.release(broken);
+      held.release(broken);
     }
   }
 }

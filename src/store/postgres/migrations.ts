@@ -4,7 +4,7 @@
  * processes starting together apply each exactly once. Never edit a released migration:
  * add one.
  */
-import { refuseNewerSchema } from '../schema-version.js';
+import { type MigrationListener, refuseNewerSchema, tellMigration } from '../schema-version.js';
 import type { Sql } from './connection.js';
 
 /** One step of the schema; `sql(s)` gets the quoted schema name. */
@@ -186,6 +186,32 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       INSERT INTO ${s}.retention VALUES (1, 0, 0, NULL);
     `,
   },
+  {
+    version: 5,
+    name: 'state by write time',
+    // Prunes read a namespace's records last written before a cutoff, oldest first, paged by
+    // (updated_at, key): an index range instead of a scan of the namespace (ADR 0019). Built
+    // inside the migration transaction (not CONCURRENTLY): writes to the state wait for it.
+    sql: (s) => `
+      CREATE INDEX state_by_updated ON ${s}.state (namespace, updated_at, key);
+    `,
+  },
+  {
+    version: 6,
+    name: 'failed attempts and handled counts',
+    // A retry and a dead letter keep their failed attempts (JSON text, the last 20), written
+    // with the failure; NULL in older rows reads as no history. Acknowledgements per
+    // subscription are counted by the flushes that settle them. Nothing is filled in: an
+    // upgraded schema starts counting at the upgrade (ADR 0021).
+    sql: (s) => `
+      ALTER TABLE ${s}.consumer_retries ADD COLUMN attempts text;
+      ALTER TABLE ${s}.dead_letters ADD COLUMN attempts text;
+      CREATE TABLE ${s}.consumer_counts (
+        consumer text   COLLATE "C" PRIMARY KEY,
+        handled  bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 /**
@@ -202,6 +228,7 @@ export async function migratePostgres(
   now: number,
   database: string,
   migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
+  onMigrate?: MigrationListener,
 ): Promise<number[]> {
   const s = quotedSchema;
   await sql.rows({ text: 'BEGIN' });
@@ -223,6 +250,7 @@ export async function migratePostgres(
     const done: number[] = [];
     for (const migration of migrations) {
       if (applied.has(migration.version)) continue;
+      tellMigration(onMigrate, recorded, { database, version: migration.version, name: migration.name });
       await sql.rows({ text: migration.sql(s) });
       await sql.rows({ text: `INSERT INTO ${s}.schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)` }, [
         migration.version,

@@ -11,13 +11,25 @@ import type { Clock } from '../../time.js';
 import type { AppendItem, AppendedEvent, EventStore, HistoryQuery, StoreTransaction, StoredEvent } from '../event-store.js';
 import { validateEventIdQuery, validateHistoryQuery } from '../history-query.js';
 import { type ChangeListener, PostgresChangeFeed, SAFETY_CHECK_MS } from './change-feed.js';
-import { type Sql, backendError, connectionConfig, createPool, loadPg, quoteIdent, redactUrl, sqlOf } from './connection.js';
+import {
+  type Sql,
+  backendError,
+  connectionConfig,
+  createPool,
+  holdConnection,
+  loadPg,
+  quoteIdent,
+  redactUrl,
+  reportingSql,
+  sqlOf,
+} from './connection.js';
 import { PostgresDeliveryState } from './delivery-state.js';
 import { PostgresEventCounts } from './event-counts.js';
 import { PostgresEventLog } from './event-log.js';
 import { type AppendRequest, Deferred, type Flush, GroupCommitter, type Settled } from './group-commit.js';
 import { PostgresLagAccounting } from './lag-accounting.js';
 import { migratePostgres } from './migrations.js';
+import type { MigrationListener } from '../schema-version.js';
 import { PostgresRetention } from './retention.js';
 import { PostgresStateArea } from './state-area.js';
 import { PostgresStreamStore } from './streams.js';
@@ -37,14 +49,24 @@ export interface PostgresStoreOptions {
   safetyCheckMs?: number;
   /** `application_name` of the connections, shown in `pg_stat_activity`. @default "agentbus" */
   applicationName?: string;
+  /**
+   * How long establishing a connection (or waiting for a free one of the pool) may take
+   * before the operation fails with `BACKEND_UNAVAILABLE`, in ms. @default 10000
+   */
+  connectTimeoutMs?: number;
   /** @default the system clock */
   clock?: Clock;
+  /** Told before each migration when an older schema is upgraded (a long one shows progress). */
+  onMigrate?: MigrationListener;
 }
 
 const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-function validate(options: PostgresStoreOptions): Required<Omit<PostgresStoreOptions, 'clock'>> & { clock: Clock } {
+function validate(
+  options: PostgresStoreOptions,
+): Required<Omit<PostgresStoreOptions, 'clock' | 'onMigrate'>> & { clock: Clock; onMigrate?: MigrationListener } {
   if (typeof options !== 'object' || options === null) {
     throw invalidField('OPTIONS_INVALID', 'options', 'must be an object with a url');
   }
@@ -74,9 +96,27 @@ function validate(options: PostgresStoreOptions): Required<Omit<PostgresStoreOpt
   }
   const applicationName = options.applicationName ?? 'agentbus';
   if (typeof applicationName !== 'string') throw invalidField('OPTIONS_INVALID', 'applicationName', 'must be a string');
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 100 || connectTimeoutMs > 600_000) {
+    throw invalidField('OPTIONS_INVALID', 'connectTimeoutMs', 'must be a whole number of milliseconds from 100 to 600000');
+  }
   const clock = options.clock ?? SYSTEM_CLOCK;
   if (typeof clock?.now !== 'function') throw invalidField('OPTIONS_INVALID', 'clock', 'must have a now() method');
-  return { url, schema, notifyChannel, poolSize, safetyCheckMs, applicationName, clock };
+  const { onMigrate } = options;
+  if (onMigrate !== undefined && typeof onMigrate !== 'function') {
+    throw invalidField('OPTIONS_INVALID', 'onMigrate', 'must be a function');
+  }
+  return {
+    url,
+    schema,
+    notifyChannel,
+    poolSize,
+    safetyCheckMs,
+    applicationName,
+    connectTimeoutMs,
+    clock,
+    ...(onMigrate ? { onMigrate } : {}),
+  };
 }
 
 /**
@@ -94,17 +134,17 @@ function validate(options: PostgresStoreOptions): Required<Omit<PostgresStoreOpt
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresEventStore> {
   const o = validate(options);
   const pg = await loadPg();
-  const pool = createPool(pg, o.url, o.poolSize, o.applicationName);
+  const pool = createPool(pg, o.url, o.poolSize, o.applicationName, o.connectTimeoutMs);
   // An idle connection that breaks must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const t = tablesOf(o.schema);
   try {
-    const client = await pool.connect();
+    const held = await holdConnection(pool);
     try {
       const database = `the PostgreSQL store at ${redactUrl(o.url)} (schema ${o.schema})`;
-      await migratePostgres(sqlOf(client), o.schema, t.schema, o.clock.now(), database);
+      await migratePostgres(sqlOf(held.client), o.schema, t.schema, o.clock.now(), database, undefined, o.onMigrate);
     } finally {
-      client.release();
+      held.release();
     }
   } catch (error) {
     await pool.end().catch(() => {});
@@ -112,7 +152,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   }
   const feed = new PostgresChangeFeed(
     pg,
-    connectionConfig(pg, o.url, `${o.applicationName} listener`),
+    connectionConfig(pg, o.url, `${o.applicationName} listener`, o.connectTimeoutMs),
     o.notifyChannel,
     randomBytes(8).toString('hex'),
     () => log.head(sqlOf(pool)),
@@ -163,7 +203,8 @@ export class PostgresEventStore implements EventStore {
   /** @internal use {@link openPostgresStore} */
   constructor(parts: Parts) {
     this.#pool = parts.pool;
-    this.#reader = sqlOf(parts.pool);
+    // Reads outside a flush: a failure is BACKEND_UNAVAILABLE, never the driver's own error.
+    this.#reader = reportingSql(sqlOf(parts.pool), 'PostgreSQL read failed');
     this.#t = parts.t;
     this.#clock = parts.clock;
     this.#feed = parts.feed;

@@ -31,7 +31,7 @@ import {
   type PruneBatch,
   lowestHold,
 } from '../retention.js';
-import { type Sql, type Statement, sqlOf } from './connection.js';
+import { type Sql, type Statement, backendError, holdConnection, reportingSql, sqlOf } from './connection.js';
 import type { Tables } from './tables.js';
 
 type Batch = PruneBatch;
@@ -89,7 +89,7 @@ export class PostgresRetention implements Retention {
   readonly #lockKey: string;
 
   async info(): Promise<RetentionInfo> {
-    const sql = sqlOf(this.pool);
+    const sql = reportingSql(sqlOf(this.pool), 'PostgreSQL read failed');
     const [progress] = await sql.rows<ProgressRow>(this.#s.progress);
     const holds = holdsOf(await sql.rows<HoldRow>(this.#s.holds));
     return {
@@ -103,7 +103,7 @@ export class PostgresRetention implements Retention {
 
   async prune(options: PruneOptions): Promise<PruneResult> {
     const o = checkPruneOptions(options);
-    const sql = sqlOf(this.pool);
+    const sql = reportingSql(sqlOf(this.pool), 'PostgreSQL prune failed');
     const start = Number((await sql.rows<ProgressRow>(this.#s.progress))[0]?.pruned_through ?? 0);
     const asOf: AsOf = { head: await this.#head(sql), now: this.now() };
     const run = await pruneInBatches(o, start, async (from) => {
@@ -128,8 +128,10 @@ export class PostgresRetention implements Retention {
 
   /** One batch in a transaction of its own, under the schema's prune lock. */
   async #transaction(o: CheckedPruneOptions, asOf: AsOf, from: number): Promise<Batch> {
-    const client = await this.pool.connect();
-    const sql = sqlOf(client);
+    const held = await holdConnection(this.pool).catch((error: unknown) => {
+      throw backendError('PostgreSQL prune failed', error);
+    });
+    const sql = reportingSql(sqlOf(held.client), 'PostgreSQL prune failed', held.explain);
     try {
       await sql.rows({ text: 'BEGIN' });
       const [lock] = await sql.rows<{ locked: boolean }>(this.#s.lock, [this.#lockKey]);
@@ -145,7 +147,7 @@ export class PostgresRetention implements Retention {
       await sql.rows({ text: 'ROLLBACK' }).catch(() => {});
       throw error;
     } finally {
-      client.release();
+      held.release();
     }
   }
 

@@ -6,6 +6,7 @@
  * flush's one insert, so they commit with the acknowledgements or not at all.
  */
 import { SETTLED_AS } from '../activity.js';
+import { decodeAttempts, encodeAttempts, failedAttempt, withAttempt } from '../attempts.js';
 import type { AppendedEvent, Settlement } from '../event-store.js';
 import { DeadRows, KeyRows, RetryRows, loadWindows, windowKey, writeBackWindows } from './batches.js';
 import type { DeliveryStatements, RetryRow } from './delivery-statements.js';
@@ -36,11 +37,17 @@ export class SettlementBatcher {
     let batch = this.#open;
     if (!batch) {
       const list: Settlement[] = [];
-      const done = this.committer.enqueue((flush) => {
-        // Settlements made from now on go to the next flush.
+      // Settlements made from now on go to the next flush: once the job starts, or once the
+      // flush failed without running it (no connection, BEGIN refused). A batch left open
+      // then would hand its failure to every later settlement, for good.
+      const close = () => {
         if (this.#open?.settlements === list) this.#open = undefined;
+      };
+      const done = this.committer.enqueue((flush) => {
+        close();
         return this.#run(flush, list);
       });
+      done.then(close, close);
       batch = { settlements: list, done };
       this.#open = batch;
     }
@@ -97,6 +104,7 @@ export class SettlementBatcher {
       // Publishers blocked on this subscription's lag limit re-check after the commit.
       if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, flush)) flush.wake = true;
       if (outcome.kind === 'ack') {
+        flush.activity.handled(consumer);
         if (retry) removed.add(consumer, seq);
         for (const { namespace, key, by } of settlement.counters ?? []) {
           // One row per counter: an upsert may not touch the same row twice.
@@ -119,6 +127,10 @@ export class SettlementBatcher {
           firstFailedAt: now,
           lastFailedAt: now,
           failures: (retry?.failures ?? 0) + 1,
+          // The history rides in the row the failure writes anyway.
+          attempts: encodeAttempts(
+            withAttempt(decodeAttempts(retry?.attempts), failedAttempt(settlement.attempt, now, outcome.error, outcome.delayMs)),
+          ),
         });
       } else {
         const { reason, message, stack } = outcome.error;
@@ -132,6 +144,9 @@ export class SettlementBatcher {
           retries: retry?.failures ?? 0,
           firstFailedAt: retry?.first_failed_at == null ? now : Number(retry.first_failed_at),
           lastFailedAt: now,
+          attempts: encodeAttempts(
+            withAttempt(decodeAttempts(retry?.attempts), failedAttempt(settlement.attempt, now, outcome.error)),
+          ),
         });
       }
       results.push(settlement.publish && settlement.publish.length > 0 ? flush.append({ items: settlement.publish }) : undefined);

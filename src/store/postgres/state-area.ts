@@ -5,8 +5,8 @@
  * other writes of its transaction.
  */
 import { AgentbusError } from '../../errors.js';
-import type { ExpectedVersion, StateArea, StateRecord } from '../event-store.js';
-import { stateKeyProblem } from '../state-key.js';
+import type { ExpectedVersion, StateArea, StateListOptions, StateRecord } from '../event-store.js';
+import { stateKeyProblem, stateListQuery } from '../state-key.js';
 import type { Sql, Statement } from './connection.js';
 import type { Tables } from './tables.js';
 
@@ -72,6 +72,19 @@ export function stateStatements(t: Tables) {
       name: 'ab_state_list',
       text: `SELECT * FROM ${t.state} WHERE namespace = $1 AND key >= $2 AND key > $3 ORDER BY key LIMIT ${LIST_PAGE}`,
     },
+    // Pages of the index state_by_updated (namespace, updated_at, key): the first, then the
+    // ones after the last (updated_at, key) read. The prefix is a filter on that range.
+    listOld: {
+      name: 'ab_state_list_old',
+      text: `SELECT * FROM ${t.state} WHERE namespace = $1 AND updated_at < $2 AND starts_with(key, $3)
+             ORDER BY updated_at, key LIMIT ${LIST_PAGE}`,
+    },
+    listOldAfter: {
+      name: 'ab_state_list_old_after',
+      text: `SELECT * FROM ${t.state} WHERE namespace = $1 AND updated_at < $2 AND starts_with(key, $3)
+               AND (updated_at, key) > ($4, $5)
+             ORDER BY updated_at, key LIMIT ${LIST_PAGE}`,
+    },
   } satisfies Record<string, Statement>;
 }
 
@@ -116,10 +129,14 @@ export class PostgresStateArea implements StateArea {
     return this.write((sql) => this.#delete(sql, namespace, key, expected));
   }
 
-  async *list<T>(namespace: string, options: { prefix?: string } = {}): AsyncGenerator<StateRecord<T>> {
-    const refused = stateKeyProblem({ namespace, prefix: options.prefix });
-    if (refused) throw refused;
-    const prefix = options.prefix ?? '';
+  async *list<T>(namespace: string, options?: StateListOptions): AsyncGenerator<StateRecord<T>> {
+    const query = stateListQuery(namespace, options);
+    if (query instanceof Error) throw query;
+    const { prefix, before } = query;
+    if (before !== undefined) {
+      yield* this.#listOlder<T>(namespace, prefix, before);
+      return;
+    }
     let after = '';
     for (;;) {
       const rows = await this.reader.rows<StateRow>(this.#s.list, [namespace, prefix, after]);
@@ -129,6 +146,19 @@ export class PostgresStateArea implements StateArea {
       }
       if (rows.length < LIST_PAGE) return;
       after = (rows[rows.length - 1] as StateRow).key;
+    }
+  }
+
+  /** Records written before `before` under `prefix`, oldest first, a page at a time. */
+  async *#listOlder<T>(namespace: string, prefix: string, before: number): AsyncGenerator<StateRecord<T>> {
+    let last: StateRow | undefined;
+    for (;;) {
+      const rows = last
+        ? await this.reader.rows<StateRow>(this.#s.listOldAfter, [namespace, before, prefix, last.updated_at, last.key])
+        : await this.reader.rows<StateRow>(this.#s.listOld, [namespace, before, prefix]);
+      for (const row of rows) yield toRecord<T>(row);
+      if (rows.length < LIST_PAGE) return;
+      last = rows[rows.length - 1];
     }
   }
 

@@ -18,6 +18,7 @@ export interface Tables {
   readonly deadLetters: string;
   readonly eventCounts: string;
   readonly activity: string;
+  readonly consumerCounts: string;
   readonly retention: string;
 }
 
@@ -37,6 +38,7 @@ export function tablesOf(schema: string): Tables {
     deadLetters: `${s}.dead_letters`,
     eventCounts: `${s}.event_counts`,
     activity: `${s}.activity`,
+    consumerCounts: `${s}.consumer_counts`,
     retention: `${s}.retention`,
   };
 }

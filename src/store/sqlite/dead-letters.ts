@@ -1,6 +1,7 @@
 /**
  * Dead letters on SQLite: list, show, replay (atomically with the redelivery), archive, purge.
  */
+import { checkAttempts, decodeAttempts, encodeAttempts } from '../attempts.js';
 import type { AppendItem, DeadLetter, DeadLetterFilter, ExternalDeadLetter, ReplayDeadLetterOptions } from '../event-store.js';
 import type { SqliteEventCounts } from './event-counts.js';
 import type { EventLog } from './event-log.js';
@@ -52,7 +53,7 @@ export class SqliteDeadLetters {
         if (replacement) {
           this.log.appendInTransaction([replacement], now, ctx);
         } else if (!options.redelivered) {
-          this.#s.insertRetry.run(row.consumer, row.seq, 0, now, null, null, null, null, null, 0);
+          this.#s.insertRetry.run(row.consumer, row.seq, 0, now, null, null, null, null, null, 0, null);
           this.lag.returned(row.consumer, ctx);
         }
         this.#s.resolveDead.run('replayed', null, replacement?.envelope.event.id ?? null, id);
@@ -65,6 +66,12 @@ export class SqliteDeadLetters {
 
   /** A dead letter decided by a transport outside the store; idempotent per open (consumer, event). */
   record(record: ExternalDeadLetter): Promise<DeadLetter> {
+    let attempts: string;
+    try {
+      attempts = encodeAttempts(checkAttempts(record.attempts));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.committer
       .enqueue((ctx) => {
         const [stored] = this.log.appendInTransaction([record.event], this.now(), ctx);
@@ -80,6 +87,7 @@ export class SqliteDeadLetters {
           record.retries,
           record.firstFailedAt,
           record.lastFailedAt,
+          attempts,
         );
         this.#s.countDead.run(record.consumer);
         this.counts.activity(ctx).add('dead_lettered', record.event.envelope.routing.topic);
@@ -120,6 +128,7 @@ export function toDeadLetter(row: DeadLetterRow): DeadLetter {
     retries: row.retries,
     firstFailedAt: row.first_failed_at,
     lastFailedAt: row.last_failed_at,
+    attempts: decodeAttempts(row.attempts),
     status: row.status,
     ...(row.note ? { note: row.note } : {}),
     ...(row.replayed_as ? { replayedAs: row.replayed_as } : {}),

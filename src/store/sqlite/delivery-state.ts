@@ -27,6 +27,7 @@ import type {
   StoredEvent,
 } from '../event-store.js';
 import { type ActivityTally, SETTLED_AS } from '../activity.js';
+import { decodeAttempts, encodeAttempts, failedAttempt, withAttempt } from '../attempts.js';
 import { isOwnerGone, newLeaseToken } from '../owner.js';
 import type { SqliteEventCounts } from './event-counts.js';
 import type { EventLog, EventRow } from './event-log.js';
@@ -254,7 +255,7 @@ export class SqliteDeliveryState implements DeliveryState {
           continue;
         }
         // Never started: returned without counting an attempt.
-        this.#s.insertRetry.run(consumer, seq, 0, now, null, null, null, null, null, 0);
+        this.#s.insertRetry.run(consumer, seq, 0, now, null, null, null, null, null, 0, null);
       }
     });
   }
@@ -522,8 +523,10 @@ export class SqliteDeliveryState implements DeliveryState {
         null,
         now,
         now,
-        // A lapsed lease is not a handler failure: the retry budget stays untouched.
+        // A lapsed lease is not a handler failure: the retry budget stays untouched, and it is
+        // not a failed attempt either.
         0,
+        null,
       );
     }
     this.#s.deleteWindow.run(window.consumer, window.first_seq);
@@ -562,11 +565,17 @@ export class SqliteDeliveryState implements DeliveryState {
     // Publishers blocked on this subscription's lag limit re-check after the commit.
     if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, ctx)) this.wake();
     if (outcome.kind === 'ack') {
+      activity.handled(consumer);
       if (retry) this.#s.deleteRetry.run(consumer, seq);
       for (const { namespace, key, by } of settlement.counters ?? []) this.#s.incrementState.run(namespace, key, by, now);
     } else if (outcome.kind === 'retry') {
       this.wake();
       const { reason, message, stack } = outcome.error;
+      // The history rides in the row the failure writes anyway (a failure is never the happy path).
+      const attempts = withAttempt(
+        decodeAttempts(retry?.attempts),
+        failedAttempt(settlement.attempt, now, outcome.error, outcome.delayMs),
+      );
       this.#s.insertRetry.run(
         consumer,
         seq,
@@ -578,6 +587,7 @@ export class SqliteDeliveryState implements DeliveryState {
         now,
         now,
         (retry?.failures ?? 0) + 1,
+        encodeAttempts(attempts),
       );
     } else {
       const { reason, message, stack } = outcome.error;
@@ -591,6 +601,7 @@ export class SqliteDeliveryState implements DeliveryState {
         retry?.failures ?? 0,
         retry?.first_failed_at ?? now,
         now,
+        encodeAttempts(withAttempt(decodeAttempts(retry?.attempts), failedAttempt(settlement.attempt, now, outcome.error))),
       );
       this.#s.countDead.run(consumer);
     }

@@ -3,14 +3,23 @@
  * them without scanning the log:
  * - an `event_counts` row per (topic, source), raised by appends;
  * - `activity` rows per (minute, topic, kind), raised by appends (published) and by
- *   settlements (consumed, retried, dead-lettered).
- * A flush collects both in memory and writes them back before its commit: one upsert per
+ *   settlements (consumed, retried, dead-lettered);
+ * - a `consumer_counts` row per subscription, raised by its accepted acknowledgements.
+ * A flush collects them in memory and writes them back before its commit: one upsert per
  * pair, never one per event. That write-back also drops minutes older than a day, at most
  * once every few minutes.
  */
 import type Database from 'better-sqlite3';
-import { ActivityTally, PruneSchedule, bucketOf, checkActivity, firstBucketSince, oldestKeptBucket } from '../activity.js';
-import type { ActivityCount, AppendedEvent, EventCount, EventCounts } from '../event-store.js';
+import {
+  ActivityTally,
+  PruneSchedule,
+  bucketOf,
+  checkActivity,
+  checkHandled,
+  firstBucketSince,
+  oldestKeptBucket,
+} from '../activity.js';
+import type { ActivityCount, AppendedEvent, EventCount, EventCounts, HandledCount } from '../event-store.js';
 import type { FlushContext, GroupCommitter } from './group-commit.js';
 
 const FLUSH_COUNTS = 'counts:flush';
@@ -47,6 +56,8 @@ export class SqliteEventCounts implements EventCounts {
   readonly #upsertActivity: Database.Statement;
   readonly #recent: Database.Statement;
   readonly #prune: Database.Statement;
+  readonly #upsertHandled: Database.Statement;
+  readonly #handled: Database.Statement;
   readonly #pruning = new PruneSchedule();
 
   constructor(
@@ -68,6 +79,11 @@ export class SqliteEventCounts implements EventCounts {
       'SELECT topic, kind, sum(n) AS count FROM activity WHERE bucket >= ? GROUP BY topic, kind ORDER BY topic, kind',
     );
     this.#prune = db.prepare('DELETE FROM activity WHERE bucket < ?');
+    this.#upsertHandled = db.prepare(
+      `INSERT INTO consumer_counts (consumer, handled) VALUES (?, ?)
+       ON CONFLICT (consumer) DO UPDATE SET handled = handled + excluded.handled`,
+    );
+    this.#handled = db.prepare('SELECT consumer, handled AS count FROM consumer_counts ORDER BY consumer');
   }
 
   /** Counts newly appended events (duplicates excluded) inside the append transaction. */
@@ -116,11 +132,16 @@ export class SqliteEventCounts implements EventCounts {
     return this.#recent.all(firstBucketSince(sinceMs)) as ActivityCount[];
   }
 
-  async record(counts: readonly ActivityCount[]): Promise<void> {
+  async handled(): Promise<HandledCount[]> {
+    return this.#handled.all() as HandledCount[];
+  }
+
+  async record(counts: readonly ActivityCount[], handled: readonly HandledCount[] = []): Promise<void> {
     checkActivity(counts);
-    if (counts.length === 0) return;
+    checkHandled(handled);
+    if (counts.length === 0 && handled.length === 0) return;
     // Nobody waits on it to make progress: it rides along with the next flush.
-    await this.committer.enqueueLazy((ctx) => this.activity(ctx).addAll(counts), RECORD_DELAY_MS);
+    await this.committer.enqueueLazy((ctx) => this.activity(ctx).addAll(counts, handled), RECORD_DELAY_MS);
   }
 
   /** The flush's counts, created (and their write-back registered) by the first caller. */
@@ -145,6 +166,7 @@ export class SqliteEventCounts implements EventCounts {
     const now = this.now();
     const bucket = bucketOf(now);
     for (const row of activity.rows()) this.#upsertActivity.run(bucket, row.topic, row.kind, row.count);
+    for (const row of activity.handledRows()) this.#upsertHandled.run(row.consumer, row.count);
     if (this.#pruning.due(now)) this.#prune.run(oldestKeptBucket(now));
   }
 }

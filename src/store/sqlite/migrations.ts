@@ -3,7 +3,7 @@
  * transaction, and recorded in `schema_migrations`. Never edit a released migration: add one.
  */
 import type Database from 'better-sqlite3';
-import { refuseNewerSchema } from '../schema-version.js';
+import { type MigrationListener, refuseNewerSchema, tellMigration } from '../schema-version.js';
 
 /** One step of the schema. */
 export interface Migration {
@@ -204,6 +204,31 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX dead_letters_by_seq ON dead_letters (seq);
     `,
   },
+  {
+    version: 11,
+    name: 'state by write time',
+    // Prunes read a namespace's records last written before a cutoff, oldest first, paged by
+    // (updated_at, key): an index range instead of a scan of the namespace (ADR 0019).
+    sql: `
+      CREATE INDEX state_by_updated ON state (namespace, updated_at, key);
+    `,
+  },
+  {
+    version: 12,
+    name: 'failed attempts and handled counts',
+    // A retry and a dead letter keep their failed attempts (JSON, the last 20), written with
+    // the failure; NULL in older rows reads as no history. Acknowledgements per subscription
+    // are counted by the commits that settle them. Neither can be recovered from the log, so
+    // nothing is filled in: an upgraded database starts counting at the upgrade (ADR 0021).
+    sql: `
+      ALTER TABLE consumer_retries ADD COLUMN attempts TEXT;
+      ALTER TABLE dead_letters ADD COLUMN attempts TEXT;
+      CREATE TABLE consumer_counts (
+        consumer TEXT    PRIMARY KEY,
+        handled  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The versions recorded in `schema_migrations`, which must exist. */
@@ -233,14 +258,16 @@ export function refuseUnknownVersions(db: Database.Database, database: string): 
  * version this build does not know is refused before anything is applied.
  * @throws AgentbusError `SCHEMA_TOO_NEW` naming `database`
  */
-export function migrate(db: Database.Database, now: number, database = 'the database'): number[] {
+export function migrate(db: Database.Database, now: number, database = 'the database', onMigrate?: MigrationListener): number[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
   refuseUnknownVersions(db, database);
-  const applied = new Set(recordedVersions(db));
+  const recorded = recordedVersions(db);
+  const applied = new Set(recorded);
   const done: number[] = [];
   for (const migration of MIGRATIONS) {
     if (applied.has(migration.version)) continue;
+    tellMigration(onMigrate, recorded, { database, version: migration.version, name: migration.name });
     db.transaction(() => {
       // Another process may have applied it since we looked.
       if (db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(migration.version)) return;

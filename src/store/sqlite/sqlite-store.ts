@@ -6,7 +6,7 @@
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { AgentbusError } from '../../errors.js';
+import { AgentbusError, invalidField } from '../../errors.js';
 import type { Clock } from '../../time.js';
 import type { AppendItem, AppendedEvent, EventStore, HistoryQuery, StoreTransaction, StoredEvent } from '../event-store.js';
 import { validateEventIdQuery, validateHistoryQuery } from '../history-query.js';
@@ -18,6 +18,7 @@ import { EventLog } from './event-log.js';
 import { type FlushContext, GroupCommitter } from './group-commit.js';
 import { LagAccounting } from './lag-accounting.js';
 import { MIGRATIONS, migrate, refuseUnknownVersions } from './migrations.js';
+import type { MigrationListener } from '../schema-version.js';
 import { SqliteRetention } from './retention.js';
 import { SqliteStateArea } from './state-area.js';
 import { SqliteStreamStore } from './streams.js';
@@ -58,6 +59,8 @@ export interface SqliteStoreOptions {
    * file system gives none, a cheap check every 500 ms takes its place. @default true
    */
   watch?: boolean;
+  /** Told before each migration when an older database is upgraded (a long one shows progress). */
+  onMigrate?: MigrationListener;
 }
 
 /** The default database file of the embedded shape. */
@@ -104,6 +107,9 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
       },
     );
   }
+  if (options.onMigrate !== undefined && typeof options.onMigrate !== 'function') {
+    throw invalidField('OPTIONS_INVALID', 'onMigrate', 'must be a function');
+  }
   const path = options.path ?? DEFAULT_DB_PATH;
   if (typeof path !== 'string' || path.trim() === '') {
     throw new AgentbusError('OPTIONS_INVALID', 'path: must be the path of a database file', {
@@ -138,7 +144,7 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
     if (background) db.pragma('wal_autocheckpoint = 0');
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     const clock = options.clock ?? SYSTEM_CLOCK;
-    migrate(db, clock.now(), path);
+    migrate(db, clock.now(), path, options.onMigrate);
     return new SqliteEventStore(db, memory ? undefined : resolve(path), clock, background, options.watch ?? true);
   } catch (error) {
     db.close();

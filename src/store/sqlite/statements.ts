@@ -48,6 +48,8 @@ export interface RetryRow {
   first_failed_at: number | null;
   last_failed_at: number | null;
   failures: number;
+  /** Failed attempts as JSON (`store/attempts.ts`); NULL before schema 12 or when none failed. */
+  attempts: string | null;
 }
 
 /** A dead letter joined with its event. */
@@ -63,6 +65,7 @@ export interface DeadLetterRow extends EventRow {
   status: DeadLetter['status'];
   note: string | null;
   replayed_as: string | null;
+  attempts: string | null;
 }
 
 /** Every statement the delivery state runs, prepared once per connection. */
@@ -120,13 +123,14 @@ function build(db: Database.Database) {
       'UPDATE consumer_retries SET owner = ?, lease_until = ?, token = ?, attempt = attempt + 1 WHERE consumer = ? AND seq = ?',
     ),
     insertRetry: q(
-      `INSERT INTO consumer_retries (consumer, seq, attempt, due_at, owner, lease_until, token, reason, error, stack, first_failed_at, last_failed_at, failures)
-       VALUES (?, ?, ?, ?, NULL, NULL, 0, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO consumer_retries (consumer, seq, attempt, due_at, owner, lease_until, token, reason, error, stack, first_failed_at, last_failed_at, failures, attempts)
+       VALUES (?, ?, ?, ?, NULL, NULL, 0, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (consumer, seq) DO UPDATE SET attempt = excluded.attempt, due_at = excluded.due_at, owner = NULL,
          failures = excluded.failures,
          lease_until = NULL, reason = excluded.reason, error = excluded.error, stack = excluded.stack,
          first_failed_at = coalesce(consumer_retries.first_failed_at, excluded.first_failed_at),
-         last_failed_at = excluded.last_failed_at`,
+         last_failed_at = excluded.last_failed_at,
+         attempts = coalesce(excluded.attempts, consumer_retries.attempts)`,
     ),
     returnRetry: q(
       'UPDATE consumer_retries SET owner = NULL, lease_until = NULL, attempt = attempt - 1, due_at = ? WHERE consumer = ? AND seq = ? AND token = ?',
@@ -149,8 +153,8 @@ function build(db: Database.Database) {
     scan: q('SELECT seq, stored_at, topic, expires_at, target, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?'),
     eventAt: q('SELECT seq, stored_at, body FROM events WHERE seq = ?'),
     insertDead: q(
-      `INSERT INTO dead_letters (consumer, seq, reason, error, stack, retries, first_failed_at, last_failed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO dead_letters (consumer, seq, reason, error, stack, retries, first_failed_at, last_failed_at, attempts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     deadLetters: q(
       `SELECT d.*, e.stored_at, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq

@@ -1,6 +1,7 @@
 /**
  * What this process's members settled, counted into the store's recent activity
- * (`EventCounts.record`): acks as consumed, naks as retried. Dead letters are counted by the
+ * (`EventCounts.record`): acks as consumed (and into their subscription's handled count),
+ * naks as retried. Dead letters are counted by the
  * store itself (`recordDeadLetter`), published events by the recorder's appends.
  *
  * A settlement costs a Map lookup; the counts of one turn of the event loop go to the store
@@ -26,6 +27,17 @@ export class ActivityBatch {
   /** Counts one settlement of an event on `topic`; written within this turn of the event loop. */
   count(kind: ActivityKind, topic: string): void {
     this.#tally.add(kind, topic);
+    this.#schedule();
+  }
+
+  /** Counts one acknowledgement by a handler of `subscription` of an event on `topic`. */
+  consumed(topic: string, subscription: string): void {
+    this.#tally.add('consumed', topic);
+    this.#tally.handled(subscription);
+    this.#schedule();
+  }
+
+  #schedule(): void {
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
       setImmediate(this.#send);
@@ -50,9 +62,10 @@ export class ActivityBatch {
     this.#scheduled = false;
     if (this.#writing || this.#tally.empty) return;
     const rows = this.#tally.rows();
+    const handled = this.#tally.handledRows();
     this.#tally = new ActivityTally();
     this.#writing = this.counts
-      .record(rows)
+      .record(rows, handled)
       .catch((error: unknown) => {
         this.onLost(error instanceof Error ? error : new Error(String(error)));
       })

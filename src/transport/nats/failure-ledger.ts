@@ -7,7 +7,7 @@
  * causes the redelivery) and read back when a message arrives with a delivery count above
  * one. The happy path (first delivery, ack) reads and writes nothing.
  */
-import type { StateArea } from '../../store/event-store.js';
+import type { FailedAttempt, StateArea } from '../../store/event-store.js';
 
 /** What happened to one message of one consumer besides plain deliveries. */
 export interface LedgerEntry {
@@ -17,6 +17,12 @@ export interface LedgerEntry {
   readonly releases: number;
   /** When the handler first failed (ms). */
   readonly firstFailedAt?: number;
+  /**
+   * The failed attempts so far, oldest first (the last `ATTEMPTS_KEPT`), written by the nak
+   * that records the failure; carried into the dead letter. Absent in entries written before
+   * they were kept, and in entries of releases alone.
+   */
+  readonly attempts?: readonly FailedAttempt[];
 }
 
 export class FailureLedger {

@@ -11,6 +11,7 @@
 import type { Envelope } from '../../envelope/envelope.js';
 import { AgentbusError } from '../../errors.js';
 import type { AppendItem, AppendedEvent, EventStore, FailureInfo, StoredEvent } from '../../store/event-store.js';
+import { failedAttempt, withAttempt } from '../../store/attempts.js';
 import { incrementCounters } from '../../store/counters.js';
 import type { AckEffects, ConsumerOptions, Delivery, TransportConsumer } from '../transport.js';
 import type { AckBatch } from './ack-batch.js';
@@ -124,7 +125,7 @@ export class NatsConsumer implements TransportConsumer, DeliverySettler {
     const publish = effects?.publish;
     const published = publish && publish.length > 0 ? await this.#c.publishEffects(publish) : [];
     this.#c.acks.ack(d.msg, d.leaseUntil - Date.now() < URGENT_ACK_MS);
-    this.#c.activity.count('consumed', d.event.envelope.routing.topic);
+    this.#c.activity.consumed(d.event.envelope.routing.topic, this.name);
     if (d.ledger) await this.#c.ledger.delete(this.#c.durable, d.event.seq).catch(() => {});
     return published;
   }
@@ -137,12 +138,14 @@ export class NatsConsumer implements TransportConsumer, DeliverySettler {
       await this.#deadLetter(d, { ...error, message: `${error.message} (max_deliver ${this.#c.maxDeliver} reached)` }, now);
       return;
     }
+    const delay = Math.max(0, Math.round(delayMs));
     await this.#c.ledger.put(this.#c.durable, d.event.seq, {
       failures: d.failures + 1,
       releases: d.ledger?.releases ?? 0,
       firstFailedAt: d.firstFailedAt ?? now,
+      // The history rides in the entry this failure writes anyway.
+      attempts: withAttempt(d.ledger?.attempts ?? [], failedAttempt(d.attempt, now, error, delay)),
     });
-    const delay = Math.max(0, Math.round(delayMs));
     d.msg.respond(delay > 0 ? `-NAK ${JSON.stringify({ delay: delay * 1e6 })}` : '-NAK');
     this.#c.activity.count('retried', d.event.envelope.routing.topic);
   }
@@ -178,6 +181,7 @@ export class NatsConsumer implements TransportConsumer, DeliverySettler {
       retries: d.failures,
       firstFailedAt: d.firstFailedAt ?? now,
       lastFailedAt: now,
+      attempts: withAttempt(d.ledger?.attempts ?? [], failedAttempt(d.attempt, now, error)),
     });
     d.msg.respond('+TERM');
     if (d.ledger) await this.#c.ledger.delete(this.#c.durable, d.event.seq).catch(() => {});
@@ -188,6 +192,7 @@ export class NatsConsumer implements TransportConsumer, DeliverySettler {
       failures: ledger?.failures ?? 0,
       releases: (ledger?.releases ?? 0) + 1,
       ...(ledger?.firstFailedAt !== undefined ? { firstFailedAt: ledger.firstFailedAt } : {}),
+      ...(ledger?.attempts !== undefined ? { attempts: ledger.attempts } : {}),
     });
     msg.respond('-NAK');
   }

@@ -115,12 +115,16 @@ class NatsTransportImpl implements NatsTransport {
   readonly #store: EventStore;
   readonly #ledger: FailureLedger;
   readonly #consumers = new Set<NatsConsumer>();
+  /** Every member's puller and the recorder's: they ask afresh after a reconnect. */
+  readonly #pullers = new Set<Puller>();
   readonly #acks = new AckBatch();
   readonly #activity: ActivityBatch;
   /** What this process published, for its recorder (unused without one). */
   readonly #local = new LocalCopies();
   #recorder: Recorder | undefined;
   #closed = false;
+  /** The server this connection lost, while it is reconnecting (for error messages). */
+  #disconnectedFrom: string | undefined;
 
   constructor(mods: NatsModules, nc: NatsConnection, jsm: JetStreamManager, publisher: JetStreamPublisher, o: Resolved) {
     this.#mods = mods;
@@ -163,6 +167,7 @@ class NatsTransportImpl implements NatsTransport {
       recorder.name,
     );
     const puller = new Puller(this.#nc, this.#mods.core.createInbox(), this.stream, recorder.name, this.#o.longPollMs);
+    this.#pullers.add(puller);
     this.#recorder = new Recorder({
       puller,
       store: this.#store,
@@ -216,6 +221,7 @@ class NatsTransportImpl implements NatsTransport {
       options.name,
     );
     const puller = new Puller(this.#nc, this.#mods.core.createInbox(), this.stream, durable, this.#o.longPollMs);
+    this.#pullers.add(puller);
     const consumer: NatsConsumer = new NatsConsumer(
       options,
       {
@@ -229,7 +235,10 @@ class NatsTransportImpl implements NatsTransport {
         activity: this.#activity,
         publishEffects: (effects) => this.#publishEffects(effects),
       },
-      () => this.#consumers.delete(consumer),
+      () => {
+        this.#consumers.delete(consumer);
+        this.#pullers.delete(puller);
+      },
     );
     this.#consumers.add(consumer);
     return consumer;
@@ -281,6 +290,7 @@ class NatsTransportImpl implements NatsTransport {
     await Promise.all([...this.#consumers].map((c) => c.close()));
     await this.#recorder?.close();
     this.#recorder = undefined;
+    this.#pullers.clear();
     this.#acks.flush();
     await this.#activity.flush();
   }
@@ -305,7 +315,11 @@ class NatsTransportImpl implements NatsTransport {
         target ? { [DELIVER_TO_HEADER]: target } : undefined,
       );
     } catch (error) {
-      throw unavailable(`publishing ${envelope.event.id}`, error);
+      const lost = this.#disconnectedFrom;
+      throw unavailable(
+        `publishing ${envelope.event.id}${lost ? ` (the connection to ${lost} is lost; reconnecting)` : ''}`,
+        error,
+      );
     }
     if (!ack.duplicate) {
       if (this.#recorder) this.#local.remember(ack.seq, item);
@@ -328,8 +342,15 @@ class NatsTransportImpl implements NatsTransport {
   async #watchConnection(): Promise<void> {
     const status = (this.#o.onStatus ?? (() => {})) as (s: NatsTransportStatus) => void;
     for await (const s of this.#nc.status()) {
-      if (s.type === 'disconnect') status({ type: 'disconnected', error: new Error(`disconnected from ${s.server}`) });
-      else if (s.type === 'reconnect') status({ type: 'reconnected' });
+      if (s.type === 'disconnect') {
+        this.#disconnectedFrom = s.server;
+        status({ type: 'disconnected', error: new Error(`disconnected from ${s.server}`) });
+      } else if (s.type === 'reconnect') {
+        this.#disconnectedFrom = undefined;
+        // Pull requests waiting at the server are gone with it: ask again now.
+        for (const puller of this.#pullers) puller.renew();
+        status({ type: 'reconnected' });
+      }
     }
   }
 

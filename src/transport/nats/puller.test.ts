@@ -1,8 +1,9 @@
 /**
  * The puller's close, against a stand-in connection: a message the server sent just before
  * it processed the unsubscribe (it arrives while the subscription drains) is given back at
- * once, as are buffered ones; nothing is left to come back after ack_wait. The real server
- * is exercised in test/conformance/nats.test.ts.
+ * once, as are buffered ones; nothing is left to come back after ack_wait. And its renewal
+ * after a reconnect. The real server is exercised in test/conformance/nats.test.ts and
+ * test/outage/nats-outage.test.ts.
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
@@ -101,5 +102,29 @@ describe('Puller.close', () => {
         throw new Error('store gone');
       }),
     ).resolves.toBeUndefined();
+  });
+});
+
+describe('Puller.renew', () => {
+  it('after a reconnect, a fetch waiting on its long poll asks afresh at once', async () => {
+    const server = standIn();
+    // A long poll of a minute: without renew the fetch would wait a minute and five seconds.
+    const puller = new Puller(server.nc, '_INBOX.x', 'S', 'd', 60_000);
+    const pulling = puller.pull(5);
+    server.deliver(status(`_INBOX.x.${server.requests.length}`, 404));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(server.requests.map((r) => r.body)).toEqual([
+      { batch: 5, no_wait: true },
+      { batch: 1, expires: 60_000_000_000 },
+    ]);
+    // The server restarted: the long poll died with it.
+    puller.renew();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(server.requests.map((r) => r.body).slice(2)).toEqual([{ batch: 5, no_wait: true }]);
+    const fresh = server.requests.at(-1)?.reply as string;
+    server.deliver({ ...data(4), subject: fresh } as Msg);
+    server.deliver(status(fresh, 408)); // the no_wait request's end: one message was all there was
+    expect((await pulling).map((p) => p.msg.reply)).toEqual([data(4).reply]);
+    await puller.close(() => {});
   });
 });

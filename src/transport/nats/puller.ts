@@ -89,6 +89,29 @@ export class Puller {
   }
 
   /**
+   * Gives up the requests this member has outstanding and wakes a waiting fetch, which asks
+   * afresh. For after a reconnect: the server that held them restarted (or this is another
+   * server of the cluster), so no answer will come, and a fetch would otherwise wait for its
+   * long poll's local deadline (`longPollMs` + 5 s) before asking again. A message still sent
+   * for an old request is buffered like any other.
+   */
+  renew(): void {
+    if (this.#closed) return;
+    this.#endRequests();
+  }
+
+  /** Ends every waiting pull request (a fetch awaiting its answer returns []) and wakes the fetchers. */
+  #endRequests(): void {
+    const requests = [...this.#requests.values()];
+    this.#requests.clear();
+    for (const request of requests) {
+      clearTimeout(request.timer);
+      request.done();
+    }
+    this.#wakeAll();
+  }
+
+  /**
    * Stops pulling and gives back (through `giveBack`) every message this member holds unseen:
    * those buffered, and one already on its way when the member closed. Unsubscribing makes
    * the server drop this member's waiting pull request; draining the subscription keeps
@@ -101,13 +124,7 @@ export class Puller {
     this.#closed = true;
     this.#giveBack = giveBack;
     // A fetch awaiting a request's answer returns [] (what still comes is given back below).
-    const requests = [...this.#requests.values()];
-    this.#requests.clear();
-    for (const request of requests) {
-      clearTimeout(request.timer);
-      request.done();
-    }
-    this.#wakeAll();
+    this.#endRequests();
     for (const pulled of this.#buffer.splice(0)) this.#late.push(this.#return(pulled));
     await this.#sub.drain().catch(() => {});
     await Promise.all(this.#late);

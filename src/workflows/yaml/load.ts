@@ -10,10 +10,10 @@ import { type AgentDefinition, defineAgent } from '../../agents/index.js';
 import type { AgentInput } from '../../agents/index.js';
 import { type ResolvedRouteRule, type RouteRule, resolveRouteRules } from '../../bus/routes.js';
 import { AgentbusError, invalidField, isAgentbusError } from '../../errors.js';
+import { type SchemaIssue, describeIssue, formatFieldPath } from '../../schema-issues.js';
 import { type AggregatorDefinition, defineAggregator } from '../aggregator.js';
 import type { ApprovalGate } from '../approval-gate.js';
 import { type SagaDefinition, defineSaga } from '../saga.js';
-import { issuePath } from '../schemas.js';
 import { workflowSchema } from './schema.js';
 
 /** A validated workflow, ready to run. */
@@ -135,11 +135,16 @@ export function parseWorkflow(text: string, file = 'workflow.yaml', options: Par
   const at = (field: string) => position(doc, counter, pathSegments(field));
   const parsed = workflowSchema.safeParse(doc.toJS());
   if (!parsed.success) {
-    const issue = parsed.error.issues[0] as (typeof parsed.error.issues)[number];
-    const field = issuePath(issue.path) || '(root)';
-    throw refusal(file, position(doc, counter, issue.path as Array<string | number>), field, issue.message, {
-      issues: parsed.error.issues.map((i) => ({ field: issuePath(i.path), reason: i.message })),
-    });
+    const issues = parsed.error.issues.map(describeIssue);
+    const { path, reason } = issues[0] as SchemaIssue;
+    const empty = doc.contents === null && path.length === 0;
+    throw refusal(
+      file,
+      position(doc, counter, [...path]),
+      formatFieldPath(path),
+      empty ? 'the file is empty: expected agents, routes, aggregators, sagas, ...' : reason,
+      { issues: issues.map((i) => ({ field: formatFieldPath(i.path), reason: i.reason })) },
+    );
   }
   const w = parsed.data;
   const located = <T>(prefix: string, fn: () => T): T => {

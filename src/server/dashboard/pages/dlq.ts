@@ -7,7 +7,9 @@ import type { Context, Hono } from 'hono';
 import { html } from 'hono/html';
 import type { JsonValue } from '../../../envelope/index.js';
 import { AgentbusError, invalidField } from '../../../errors.js';
+import { deadLetterAction } from '../../../bus/index.js';
 import type { DeadLetter } from '../../../store/event-store.js';
+import { formatDelay } from '../../../observe/text.js';
 import { requireAdmin } from '../../auth.js';
 import type { ServerDeps, ServerEnv } from '../../env.js';
 import { type Html, live, page, shortTime } from '../layout.js';
@@ -15,13 +17,6 @@ import { jsonBlock } from '../views.js';
 
 const STATUSES = ['open', 'replayed', 'archived', 'all'] as const;
 type StatusFilter = (typeof STATUSES)[number];
-
-/** The seed's "Action" column. */
-function suggestion(d: DeadLetter): string {
-  if (d.reason === 'invalid_payload') return 'Fix and replay';
-  if (d.reason === 'timeout' || d.reason === 'temporary_failure' || d.reason === 'lease_expired') return 'Retry later';
-  return 'Investigate';
-}
 
 /** One dead letter's row; replaced in place after a replay. */
 function row(d: DeadLetter): Html {
@@ -33,7 +28,7 @@ function row(d: DeadLetter): Html {
 <td>${
     d.status === 'open'
       ? html`<form class="inline" method="post" action="/ui/dlq/${String(d.id)}/replay" hx-post="/ui/dlq/${String(d.id)}/replay" hx-target="closest tr" hx-swap="outerHTML"><button type="submit" class="primary" name="replay">Replay</button></form>
-<a href="/dlq/${String(d.id)}">${suggestion(d) === 'Fix and replay' ? 'Fix and replay' : 'Inspect'}</a>`
+<a href="/dlq/${String(d.id)}">${deadLetterAction(d) === 'Fix and replay' ? 'Fix and replay' : 'Inspect'}</a>`
       : html`<a href="/dlq/${String(d.id)}">Inspect</a>`
   }</td></tr>`;
 }
@@ -75,6 +70,18 @@ async function getDead(deps: ServerDeps, raw: string): Promise<DeadLetter> {
   return dead;
 }
 
+/** Each failed attempt, as the seed's Retry Timeline reads: #, when, reason, error, what followed. */
+function attemptsTable(d: DeadLetter): Html {
+  if (d.attempts.length === 0) return html`<p class="muted">not recorded (the dead letter is older than attempt history)</p>`;
+  const earlier = (d.attempts[0]?.at ?? 0) > d.firstFailedAt;
+  return html`<table id="attempts"><thead><tr><th class="num">#</th><th>At</th><th>Reason</th><th>Error</th><th>Then</th></tr></thead><tbody>${d.attempts.map(
+    (a, i) =>
+      html`<tr><td class="num">${String(a.attempt)}</td><td>${new Date(a.at).toISOString()}</td><td><span class="error">${a.reason}</span></td><td>${a.error}</td><td>${
+        a.delayMs !== undefined ? `retried after ${formatDelay(a.delayMs)}` : i === d.attempts.length - 1 ? '→ DLQ' : 'retried'
+      }</td></tr>`,
+  )}</tbody></table>${earlier ? html`<p class="muted">earlier attempts not kept (the last ${String(d.attempts.length)} are)</p>` : ''}`;
+}
+
 function inspectPage(d: DeadLetter, problem?: string): Html {
   const { event } = d.event.envelope;
   return page(
@@ -86,6 +93,7 @@ function inspectPage(d: DeadLetter, problem?: string): Html {
 <tr><th>Event</th><td><a href="/events/${encodeURIComponent(event.id)}">${event.id}</a> ${event.type} on ${d.event.envelope.routing.topic}</td></tr>
 <tr><th>Failure</th><td><span class="error">${d.reason}</span> after ${String(d.retries)} retries; first ${shortTime(d.firstFailedAt)}, last ${shortTime(d.lastFailedAt)}</td></tr>
 </tbody></table>
+<h2>Attempts</h2>${attemptsTable(d)}
 <h2>Error</h2><pre class="error-text">${d.error}${d.stack ? `\n\n${d.stack}` : ''}</pre>
 ${
   d.status === 'open'

@@ -5,6 +5,7 @@
 import type { Hono } from 'hono';
 import { html } from 'hono/html';
 import { type CausationNode, type TimelineEntry, causationTree, timeline } from '../../../observe/index.js';
+import { formatDelay } from '../../../observe/text.js';
 import type { ServerDeps, ServerEnv } from '../../env.js';
 import { type Html, page } from '../layout.js';
 
@@ -57,9 +58,16 @@ function tree(nodes: readonly CausationNode[]): Html {
   return html`<ul class="tree">${nodes.map(
     (n) =>
       html`<li><a href="/events/${encodeURIComponent(n.entry.eventId)}">${n.entry.event}</a> <span class="muted">${n.entry.agent}</span>${n.failures.map(
-        (f) => html` <span class="error">✗ ${f.kind} in ${f.subscription ?? f.agent}: ${f.reason ?? ''}</span>`,
+        (f) => html` <span class="error">✗ ${kindOf(f)} in ${f.subscription ?? f.agent}: ${f.reason ?? ''}</span>`,
       )}${n.children.length ? tree(n.children) : ''}</li>`,
   )}</ul>`;
+}
+
+/** The Kind column: a failed attempt with its number and the delay chosen after it. */
+function kindOf(e: TimelineEntry): string {
+  if (e.attempt === undefined) return e.kind;
+  const after = e.delayMs === undefined ? '' : `, retried after ${formatDelay(e.delayMs)}`;
+  return `${e.kind} (attempt ${e.attempt}${after})`;
 }
 
 function form(value: string): Html {
@@ -85,7 +93,7 @@ export function registerTimelinePage(app: Hono<ServerEnv>, deps: ServerDeps): vo
 <h2>Events</h2>
 <table><thead><tr><th>Time</th><th>Event</th><th>Agent</th><th>Kind</th><th>Correlation ID</th></tr></thead><tbody>${entries.map(
             (e) =>
-              html`<tr><td>${e.time}</td><td><a href="/events/${encodeURIComponent(e.eventId)}">${e.event}</a></td><td>${e.agent}</td><td>${e.kind}${e.message ? html` <span class="error">${e.message}</span>` : ''}</td><td>${e.correlationId}</td></tr>`,
+              html`<tr><td>${e.time}</td><td><a href="/events/${encodeURIComponent(e.eventId)}">${e.event}</a></td><td>${e.agent}</td><td>${kindOf(e)}${e.message ? html` <span class="error">${e.message}</span>` : ''}</td><td>${e.correlationId}</td></tr>`,
           )}</tbody></table>`;
     return c.html(page(`Timeline ${correlation}`, '/timeline', body));
   });
