@@ -47,6 +47,21 @@ export interface ServerConfig {
    * @default the server's: link-local (cloud metadata) and kin
    */
   readonly webhookDeny?: readonly string[];
+  /**
+   * Failed sign-ins per client address before a lockout (`window` and `lockout` in ms here).
+   * @default the server's: 10 within 1 minute lock out for 5 minutes
+   */
+  readonly signInLimit?: {
+    readonly enabled?: boolean;
+    readonly maxFailures?: number;
+    readonly windowMs?: number;
+    readonly lockoutMs?: number;
+    readonly maxClients?: number;
+  };
+  /** Caps on concurrent live streams. @default the server's: 256 in all, 64 per token, 32 per address */
+  readonly streams?: { readonly max?: number; readonly perToken?: number; readonly perAddress?: number };
+  /** Behind a reverse proxy: the header whose last entry is the client's address. @default the socket's */
+  readonly clientAddressHeader?: string;
 }
 
 /** A config file, validated and resolved. */
@@ -137,7 +152,30 @@ export async function parseConfig(value: unknown, options: ParseConfigOptions = 
       bodyLimit: config.server.bodyLimit,
       tokens,
       ...(config.server.webhookDeny !== undefined ? { webhookDeny: config.server.webhookDeny } : {}),
+      ...limitsOf(config.server),
     },
+  };
+}
+
+/** The server's limits as given, in ms; absent ones are left to the server's defaults. */
+function limitsOf(server: ConfigFile['server']): Pick<ServerConfig, 'signInLimit' | 'streams' | 'clientAddressHeader'> {
+  const defined = <T extends object>(value: T) =>
+    Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+  const limit = server.signInLimit;
+  return {
+    ...(limit === undefined
+      ? {}
+      : {
+          signInLimit: defined({
+            enabled: limit.enabled,
+            maxFailures: limit.maxFailures,
+            windowMs: limit.window,
+            lockoutMs: limit.lockout,
+            maxClients: limit.maxClients,
+          }),
+        }),
+    ...(server.streams === undefined ? {} : { streams: defined(server.streams) }),
+    ...(server.clientAddressHeader === undefined ? {} : { clientAddressHeader: server.clientAddressHeader }),
   };
 }
 

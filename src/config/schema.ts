@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseNetwork } from '../routing/cidr.js';
 import { isValidTopicPattern } from '../routing/index.js';
+import { MAX_TIMER_MS, parseDuration } from '../time.js';
 
 /** Default `server.host`: loopback only. */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -66,6 +67,19 @@ const tokenEntry = z
     message: 'give exactly one of token, token_env, token_file',
   });
 
+/** `"1m"`, `"30s"`, or ms: a positive duration up to Node's timer limit, in ms. */
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value, MAX_TIMER_MS);
+  if (typeof ms !== 'number' || ms <= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: typeof ms === 'number' ? 'must be longer than zero' : ms.error,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 const serverSection = z.strictObject({
   host: z.string().min(1).default(DEFAULT_HOST),
   port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
@@ -83,6 +97,29 @@ const serverSection = z.strictObject({
   tokens: z.array(tokenEntry).default([]),
   /** Networks (CIDR) webhook subscriptions created over HTTP may not target; replaces the default list. */
   webhookDeny: z.array(z.string().refine(isNetwork, { message: 'not a network like 10.0.0.0/8 or fd00::/8' })).optional(),
+  /** Failed sign-ins per client address before a lockout (defaults filled in by `loadConfig`). */
+  signInLimit: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      maxFailures: z.number().int().min(1).max(1_000_000).optional(),
+      window: duration.optional(),
+      lockout: duration.optional(),
+      maxClients: z.number().int().min(1).max(10_000_000).optional(),
+    })
+    .optional(),
+  /** Caps on concurrent live streams (defaults filled in by `loadConfig`). */
+  streams: z
+    .strictObject({
+      max: z.number().int().min(1).max(1_000_000).optional(),
+      perToken: z.number().int().min(1).max(1_000_000).optional(),
+      perAddress: z.number().int().min(1).max(1_000_000).optional(),
+    })
+    .optional(),
+  /** Behind a reverse proxy: the header whose last entry is the client's address. */
+  clientAddressHeader: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a header name such as x-forwarded-for')
+    .optional(),
 });
 
 /** How much history to keep (the bus's `retention` option); values are checked by `resolveRetention`. */

@@ -5,13 +5,14 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { getCookie } from 'hono/cookie';
+import { deleteCookie, getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
 import { AgentbusError, invalidField } from '../errors.js';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Bus } from '../bus/index.js';
 import { DEFAULT_BODY_LIMIT, type TokenConfig } from '../config/index.js';
 import { type Authenticator, bearerToken, createAuthenticator, forbidden, unauthenticated } from './auth.js';
+import { clientOf, lockedOut } from './client.js';
 import { DASHBOARD_PAGES, registerDashboard } from './dashboard/index.js';
 import { TOKEN_COOKIE, isPublicPath } from './dashboard/login.js';
 import { isLoopback } from './loopback.js';
@@ -28,6 +29,8 @@ import { registerStreamRoute } from './routes/stream.js';
 import { registerSubscriptionRoutes } from './routes/subscriptions.js';
 import { registerTimerRoutes } from './routes/timers.js';
 import { registerTopicRoutes } from './routes/topics.js';
+import { type SignInLimitOptions, type SignInLimiter, createSignInLimiter } from './sign-in-limit.js';
+import type { Clock } from '../time.js';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -45,6 +48,30 @@ export interface AppOptions {
    * the log on every append. One more is refused with 503 and `Retry-After`. @default 256
    */
   readonly maxStreams?: number;
+  /**
+   * Most live streams one token holds at once (with tokens configured): one more is refused
+   * with 429, so one token cannot take every stream. @default 64
+   */
+  readonly maxStreamsPerToken?: number;
+  /**
+   * Most live streams from one client address (IPv6: one /64) at once: one more is refused
+   * with 429. @default 32
+   */
+  readonly maxStreamsPerAddress?: number;
+  /**
+   * Failed sign-ins (bearer tokens, the dashboard's cookie and sign-in form) allowed per client
+   * address before it is locked out with 429 and `Retry-After`. Applies once tokens are
+   * configured. @default DEFAULT_SIGN_IN_LIMIT: 10 failures within 1 minute lock out for 5 minutes
+   */
+  readonly signInLimit?: SignInLimitOptions;
+  /**
+   * Behind a reverse proxy: the header whose last entry is the client's address (e.g.
+   * `x-forwarded-for`), for the sign-in and stream limits. Only when the proxy always sets
+   * it: anyone reaching the server directly could name any address. @default the socket's address
+   */
+  readonly clientAddressHeader?: string;
+  /** The clock of the sign-in limit's window and lockout. @default the system clock */
+  readonly clock?: Clock;
   /**
    * Networks (CIDR) a webhook subscription created over HTTP may not target: its host, or an
    * address it resolves to when created, in one of them is refused. `[]` allows every address.
@@ -69,6 +96,12 @@ export interface AppOptions {
 
 /** Default {@link AppOptions.maxStreams}. */
 export const DEFAULT_MAX_STREAMS = 256;
+/** Default {@link AppOptions.maxStreamsPerToken}. */
+export const DEFAULT_MAX_STREAMS_PER_TOKEN = 64;
+/** Default {@link AppOptions.maxStreamsPerAddress}. */
+export const DEFAULT_MAX_STREAMS_PER_ADDRESS = 32;
+
+const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
 
 /** Methods that carry a body the limit applies to. */
 const WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -95,11 +128,15 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
     heartbeatMs: options.heartbeatMs ?? 15_000,
     slowClientMs: options.slowClientMs ?? 30_000,
     maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS,
+    maxStreamsPerToken: options.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN,
+    maxStreamsPerAddress: options.maxStreamsPerAddress ?? DEFAULT_MAX_STREAMS_PER_ADDRESS,
     webhookTargets: webhookTargetsOf(options),
     log: options.log ?? (() => {}),
     integrations: options.integrations ?? {},
   };
   const auth = createAuthenticator(options.tokens ?? []);
+  const limiter = createSignInLimiter(options.signInLimit ?? {}, options.clock ?? SYSTEM_CLOCK);
+  const clientHeader = options.clientAddressHeader?.toLowerCase();
   const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = new Hono<ServerEnv>();
 
@@ -129,7 +166,11 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
       xFrameOptions: 'DENY',
     }),
   );
-  app.use('*', authenticate(auth));
+  app.use('*', async (c, next) => {
+    c.set('client', clientOf(c, clientHeader));
+    await next();
+  });
+  app.use('*', authenticate(auth, limiter));
   app.use('*', async (c, next) => {
     if (!WITH_BODY.has(c.req.method)) return next();
     return bodyLimit({
@@ -149,7 +190,7 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
   registerStatusRoutes(app, deps);
   registerTopicRoutes(app, deps);
   registerSagaRoutes(app, deps);
-  registerDashboard(app, deps, auth);
+  registerDashboard(app, deps, auth, limiter);
   app.get('/openapi.json', (c) => c.json(buildOpenApi(DASHBOARD_PAGES)));
 
   app.notFound((c) => problemResponse(problem(404, 'NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)));
@@ -166,7 +207,9 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
     }
     const headers: Record<string, string> = {};
     if (body.status === 401) headers['www-authenticate'] = 'Bearer realm="agentbus"';
-    if (body.status === 429 || body.code === 'BACKPRESSURE') headers['retry-after'] = '1';
+    if (body.status === 429 || body.code === 'BACKPRESSURE') {
+      headers['retry-after'] = typeof body.retry_after === 'number' ? String(body.retry_after) : '1';
+    }
     return problemResponse(body, headers);
   });
   return app;
@@ -180,7 +223,7 @@ export function createApp(options: AppOptions): Hono<ServerEnv> {
  * tokens the server answers only requests addressed to a loopback name (`Host`), so a page
  * whose DNS name rebinds to 127.0.0.1 reads nothing.
  */
-function authenticate(auth: Authenticator) {
+function authenticate(auth: Authenticator, limiter: SignInLimiter) {
   return async (c: import('hono').Context<ServerEnv>, next: () => Promise<void>) => {
     const unsafe = !SAFE.has(c.req.method);
     if (!auth.enabled && !loopbackHost(c.req.header('host'))) {
@@ -194,10 +237,26 @@ function authenticate(auth: Authenticator) {
     }
     const header = bearerToken(c.req.header('authorization'));
     const cookie = header === undefined && auth.enabled ? getCookie(c, TOKEN_COOKIE) : undefined;
-    const principal = auth.authenticate(header ?? cookie);
+    const presented = header ?? cookie;
+    const guessing = auth.enabled && presented !== undefined && presented !== '';
+    // A locked-out client is refused before its token is looked at: a different answer for
+    // a right token would let the guessing go on.
+    const locked = guessing ? lockedOut(limiter, c.get('client')) : undefined;
+    if (locked) throw locked;
+    const principal = auth.authenticate(presented);
     if (!principal) {
+      if (guessing) limiter.failed(c.get('client'));
+      // A cookie that holds no valid token (a token rotated away) is dropped, so an open
+      // dashboard tab stops sending it and does not lock its address out.
+      if (cookie !== undefined) deleteCookie(c, TOKEN_COOKIE, { path: '/' });
       if (c.req.method === 'GET' && (c.req.header('accept') ?? '').includes('text/html')) {
         return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303);
+      }
+      if (cookie !== undefined) {
+        return problemResponse(problemOf(unauthenticated()), {
+          'www-authenticate': 'Bearer realm="agentbus"',
+          'set-cookie': `${TOKEN_COOKIE}=; Max-Age=0; Path=/`,
+        });
       }
       throw unauthenticated();
     }

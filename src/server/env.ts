@@ -11,6 +11,8 @@ export interface ServerEnv {
   Variables: {
     /** Who is calling; ANONYMOUS when no tokens are configured. */
     principal: Principal;
+    /** Who is on the other end, as the limits count clients (see client.ts). */
+    client: string;
   };
 }
 
@@ -25,6 +27,10 @@ export interface ServerDeps {
   readonly webhookTargets: WebhookTargetPolicy;
   /** Most live streams open at once; more are refused with 503. */
   readonly maxStreams: number;
+  /** Most live streams of one token at once (not applied without tokens); more are 429. */
+  readonly maxStreamsPerToken: number;
+  /** Most live streams from one client address at once; more are 429. */
+  readonly maxStreamsPerAddress: number;
   /** One line per request and per server-side failure; never a token. */
   readonly log: (line: string) => void;
   /** Status sources of the layers above the bus (observe, agents, workflows). */

@@ -57,7 +57,20 @@ const TITLES: Record<number, string> = {
 };
 
 /** Detail fields copied from an AgentbusError into the problem (never stacks or causes). */
-const EXTENSIONS = ['reason', 'column', 'subscription', 'pending', 'maxLag', 'id', 'stream', 'expected', 'actual', 'limit'];
+const EXTENSIONS = [
+  'reason',
+  'column',
+  'subscription',
+  'pending',
+  'maxLag',
+  'id',
+  'stream',
+  'expected',
+  'actual',
+  'limit',
+  'scope',
+  'retry_after',
+];
 
 /** The HTTP status of an AgentbusError code. */
 export function statusOfCode(code: AgentbusErrorCode): number {

@@ -141,6 +141,30 @@ describe('validation', () => {
     expect(both.message).toContain('exactly one of token, token_env, token_file');
   });
 
+  it('reads the sign-in limit and the stream caps, durations in ms, refusing a bad value by name', async () => {
+    const config = await parseConfig({
+      server: {
+        signInLimit: { maxFailures: 5, window: '2m', lockout: '15m' },
+        streams: { max: 100, perToken: 20, perAddress: 10 },
+        clientAddressHeader: 'x-forwarded-for',
+      },
+    });
+    expect(config.server).toMatchObject({
+      signInLimit: { maxFailures: 5, windowMs: 120_000, lockoutMs: 900_000 },
+      streams: { max: 100, perToken: 20, perAddress: 10 },
+      clientAddressHeader: 'x-forwarded-for',
+    });
+    expect((await parseConfig({ server: { signInLimit: { enabled: false } } })).server.signInLimit).toEqual({ enabled: false });
+    const window = await refusal({ server: { signInLimit: { window: 'soon' } } });
+    expect(window.details.field).toBe('server.signInLimit.window');
+    expect(window.message).toContain('is not a duration');
+    expect((await refusal({ server: { signInLimit: { lockout: 0 } } })).details.field).toBe('server.signInLimit.lockout');
+    expect((await refusal({ server: { signInLimit: { maxFailures: 0 } } })).details.field).toBe('server.signInLimit.maxFailures');
+    expect((await refusal({ server: { signInLimit: { maxFailure: 3 } } })).details.field).toBe('server.signInLimit.maxFailure');
+    expect((await refusal({ server: { streams: { perAddress: 1.5 } } })).details.field).toBe('server.streams.perAddress');
+    expect((await refusal({ server: { clientAddressHeader: 'x forwarded' } })).details.field).toBe('server.clientAddressHeader');
+  });
+
   it('parses sizes', () => {
     expect(parseByteSize('1MiB')).toBe(1048576);
     expect(parseByteSize('512KiB')).toBe(524288);

@@ -2,6 +2,7 @@
  * Helpers of the server tests: a server on a fresh database on port 0, and a small
  * server-sent-events reader over fetch.
  */
+import { request as httpRequest } from 'node:http';
 import type { HostResolver } from '../../src/agents/index.js';
 import type { Bus } from '../../src/bus/index.js';
 import type { TokenConfig } from '../../src/config/index.js';
@@ -9,6 +10,7 @@ import {
   DEFAULT_WEBHOOK_DENY,
   type Integrations,
   type RunningServer,
+  type SignInLimitOptions,
   createWebhookTargetPolicy,
   startServer,
 } from '../../src/server/index.js';
@@ -32,6 +34,10 @@ export interface TestServerOptions {
   heartbeatMs?: number;
   slowClientMs?: number;
   maxStreams?: number;
+  maxStreamsPerToken?: number;
+  maxStreamsPerAddress?: number;
+  signInLimit?: SignInLimitOptions;
+  clientAddressHeader?: string;
   headersTimeoutMs?: number;
   webhookDeny?: string[];
   /** How webhook hosts resolve, at creation and on every call. @default the system's */
@@ -39,7 +45,7 @@ export interface TestServerOptions {
   /** `default`: what `agentbus serve` wires in (observe, webhook subscriptions). */
   integrations?: Integrations | 'default';
   retry?: { max_retries: number };
-  /** The bus's (and its store's) clock. @default the system clock */
+  /** The bus's (and its store's) clock, and the server's (the sign-in limit's window). @default the system clock */
   clock?: Clock;
   /** Serve this bus (e.g. one on PostgreSQL) instead of a fresh SQLite one; the caller closes it. */
   bus?: Bus;
@@ -70,6 +76,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.slowClientMs ? { slowClientMs: options.slowClientMs } : {}),
     ...(options.maxStreams ? { maxStreams: options.maxStreams } : {}),
+    ...(options.maxStreamsPerToken ? { maxStreamsPerToken: options.maxStreamsPerToken } : {}),
+    ...(options.maxStreamsPerAddress ? { maxStreamsPerAddress: options.maxStreamsPerAddress } : {}),
+    ...(options.signInLimit ? { signInLimit: options.signInLimit } : {}),
+    ...(options.clientAddressHeader ? { clientAddressHeader: options.clientAddressHeader } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
     ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
     webhookTargets,
     ...(integrations ? { integrations } : {}),
@@ -191,4 +202,50 @@ export type Json = any;
 /** The JSON body of a response (or of a pending one). */
 export async function json(response: Response | Promise<Response>): Promise<Json> {
   return (await response).json();
+}
+
+/** An answer read through {@link requestFrom}. */
+export interface AnswerFrom {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  /** The whole body (do not call on a live stream). */
+  text(): Promise<string>;
+  /** Drops the connection (ends a live stream). */
+  close(): void;
+}
+
+/**
+ * A request sent from a given loopback address (127.0.0.2, ...), as a client on another
+ * machine would come: fetch cannot pick its source address.
+ */
+export function requestFrom(
+  localAddress: string,
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<AnswerFrom> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method: init.method ?? 'GET', headers: init.headers ?? {}, localAddress, agent: false },
+      (res) => {
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: () =>
+            new Promise<string>((done, failed) => {
+              let body = '';
+              res.setEncoding('utf8');
+              res.on('data', (chunk: string) => {
+                body += chunk;
+              });
+              res.on('end', () => done(body));
+              res.on('error', failed);
+            }),
+          close: () => req.destroy(),
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }

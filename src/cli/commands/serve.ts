@@ -57,6 +57,11 @@ async function serveAction(flags: ServeFlags, command: Command): Promise<void> {
       port,
       tokens: config.server.tokens,
       bodyLimit: config.server.bodyLimit,
+      ...(config.server.signInLimit ? { signInLimit: config.server.signInLimit } : {}),
+      ...(config.server.streams?.max ? { maxStreams: config.server.streams.max } : {}),
+      ...(config.server.streams?.perToken ? { maxStreamsPerToken: config.server.streams.perToken } : {}),
+      ...(config.server.streams?.perAddress ? { maxStreamsPerAddress: config.server.streams.perAddress } : {}),
+      ...(config.server.clientAddressHeader ? { clientAddressHeader: config.server.clientAddressHeader } : {}),
       webhookTargets,
       integrations,
       log: (line) => note(line),
@@ -93,7 +98,7 @@ export function registerServe(program: Command): void {
     .description(
       'Serve the HTTP API (/v1: publish, history, live stream, subscriptions, dead letters, status; /healthz, ' +
         '/metrics, /openapi.json) and the web dashboard (/). Binds 127.0.0.1 by default; a non-loopback --host ' +
-        'needs tokens in the config file (--config: server { host, port, bodyLimit, tokens }). Runs until Ctrl-C (SIGINT) or SIGTERM.',
+        'needs tokens in the config file (--config: server { host, port, bodyLimit, tokens, signInLimit, streams }). Runs until Ctrl-C (SIGINT) or SIGTERM.',
     )
     .option('--host <address>', `address to bind (default: the config's, else ${DEFAULT_HOST})`)
     .option('--port <n>', `port (default: the config's, else ${DEFAULT_PORT}; 0 picks a free one)`, parsePort)

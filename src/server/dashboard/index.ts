@@ -5,6 +5,7 @@
 import type { Hono } from 'hono';
 import type { Authenticator } from '../auth.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
+import type { SignInLimiter } from '../sign-in-limit.js';
 import { type PageRoute, WINDOW } from '../openapi.js';
 import { registerAssets } from './assets.js';
 import { registerLogin } from './login.js';
@@ -58,9 +59,9 @@ export const DASHBOARD_PAGES: readonly PageRoute[] = [
 ];
 
 /** Adds every dashboard page, fragment, action and asset. */
-export function registerDashboard(app: Hono<ServerEnv>, deps: ServerDeps, auth: Authenticator): void {
+export function registerDashboard(app: Hono<ServerEnv>, deps: ServerDeps, auth: Authenticator, limiter: SignInLimiter): void {
   registerAssets(app);
-  registerLogin(app, auth);
+  registerLogin(app, auth, limiter);
   registerOverview(app, deps);
   registerTopics(app, deps);
   registerSubscriptionsPage(app, deps);

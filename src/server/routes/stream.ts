@@ -11,6 +11,7 @@ import { followEvents } from '../../bus/follow.js';
 import { AgentbusError, invalidField } from '../../errors.js';
 import { compilePattern, parseFilter, validateTopicPattern } from '../../routing/index.js';
 import type { StoredEvent } from '../../store/event-store.js';
+import { ANONYMOUS } from '../auth.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import { knownParams, stringParam } from '../query.js';
 import { storedEventJson } from '../../bus/wire.js';
@@ -21,7 +22,7 @@ export const SSE_RETRY_MS = 2000;
 /** Adds the live stream route. */
 export function registerStreamRoute(app: Hono<ServerEnv>, deps: ServerDeps): void {
   const { bus } = deps;
-  let open = 0;
+  const streams = createStreamCounts(deps);
   app.get('/v1/events/stream', async (c) => {
     const principal = c.get('principal');
     const q = c.req.query();
@@ -36,13 +37,7 @@ export function registerStreamRoute(app: Hono<ServerEnv>, deps: ServerDeps): voi
       principal.canSubscribe(event.envelope.routing.topic) && (matcher === undefined || matcher(event.envelope));
 
     // Counted from here to the stream's end: every open stream reads the log on each append.
-    if (open >= deps.maxStreams) {
-      throw new AgentbusError('BACKPRESSURE', `too many live streams (${deps.maxStreams} are open); retry later`, {
-        status: 503,
-        limit: deps.maxStreams,
-      });
-    }
-    open++;
+    const release = streams.take(principal === ANONYMOUS ? undefined : principal.name, c.get('client'));
     return streamSSE(c, async (stream) => {
       const stop = new AbortController();
       stream.onAbort(() => stop.abort());
@@ -69,10 +64,70 @@ export function registerStreamRoute(app: Hono<ServerEnv>, deps: ServerDeps): voi
         });
       } finally {
         clearInterval(heartbeat);
-        open--;
+        release();
       }
     });
   });
+}
+
+/** Open streams in total, per token and per client; {@link take} refuses one over a limit. */
+function createStreamCounts(deps: ServerDeps) {
+  let total = 0;
+  const perToken = new Map<string, number>();
+  const perClient = new Map<string, number>();
+  const add = (map: Map<string, number>, key: string, by: number) => {
+    const n = (map.get(key) ?? 0) + by;
+    if (n <= 0) map.delete(key);
+    else map.set(key, n);
+  };
+  return {
+    /**
+     * Counts one stream of `token` (undefined without tokens) from `client`, returning its
+     * release. @throws AgentbusError `BACKPRESSURE`: 429 over a client's or token's limit, 503
+     * over the total.
+     */
+    take(token: string | undefined, client: string): () => void {
+      if ((perClient.get(client) ?? 0) >= deps.maxStreamsPerAddress) {
+        throw tooMany(
+          429,
+          deps.maxStreamsPerAddress,
+          'address',
+          `too many live streams from this address (${deps.maxStreamsPerAddress} open, server.streams.perAddress); close one or retry later`,
+        );
+      }
+      if (token !== undefined && (perToken.get(token) ?? 0) >= deps.maxStreamsPerToken) {
+        throw tooMany(
+          429,
+          deps.maxStreamsPerToken,
+          'token',
+          `too many live streams of token "${token}" (${deps.maxStreamsPerToken} open, server.streams.perToken); close one or retry later`,
+        );
+      }
+      if (total >= deps.maxStreams) {
+        throw tooMany(
+          503,
+          deps.maxStreams,
+          'server',
+          `too many live streams (${deps.maxStreams} are open, server.streams.max); retry later`,
+        );
+      }
+      total++;
+      add(perClient, client, 1);
+      if (token !== undefined) add(perToken, token, 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        total--;
+        add(perClient, client, -1);
+        if (token !== undefined) add(perToken, token, -1);
+      };
+    },
+  };
+}
+
+function tooMany(status: 429 | 503, limit: number, scope: 'address' | 'token' | 'server', message: string): AgentbusError {
+  return new AgentbusError('BACKPRESSURE', message, { status, limit, scope });
 }
 
 /**
