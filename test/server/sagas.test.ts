@@ -52,7 +52,7 @@ async function expectProblem(response: Promise<Response>, status: number, field?
 }
 
 describe('/v1/sagas', () => {
-  it('GET one saga: the seed JSON plus saga, compensated, failure; 404 for an unknown one', async () => {
+  it('GET one saga: the seed JSON plus saga, compensated, failure, and its input for a reader of its topic; 404 for an unknown one', async () => {
     const response = await get('/v1/sagas/deploy-feature/xyz');
     expect(response.status).toBe(200);
     const body = await json(response);
@@ -66,8 +66,10 @@ describe('/v1/sagas', () => {
       'compensated',
       'started_at',
       'updated_at',
+      'input',
     ]);
     expect(body).toMatchObject({
+      input: { feature: 'xyz' },
       saga_id: 'xyz',
       current_step: 3,
       status: 'in_progress',

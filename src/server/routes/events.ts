@@ -3,10 +3,12 @@
  * queries, and one event by id. Reads return only events of topics the token may subscribe to.
  */
 import type { Hono } from 'hono';
+import { isDeepStrictEqual } from 'node:util';
+import type { Envelope } from '../../envelope/index.js';
 import { AgentbusError } from '../../errors.js';
 import type { HistoryQuery, StoredEvent } from '../../store/event-store.js';
 import { validateHistoryQuery } from '../../store/history-query.js';
-import { forbidden } from '../auth.js';
+import { type Principal, forbidden } from '../auth.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import { enumParam, intParam, knownParams, stringParam, timeParam } from '../query.js';
 import { storedEventJson } from '../../bus/wire.js';
@@ -30,8 +32,20 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
     for (const envelope of request.envelopes) {
       if (!principal.canPublish(envelope.routing.topic)) throw forbidden(principal, `publish to ${envelope.routing.topic}`);
     }
+    // An id already taken answers with the first copy: never one the token may not read.
+    const fieldOf = (index: number) => (request.single ? 'event.id' : `[${index}].event.id`);
+    const firstCopies = await Promise.all(request.envelopes.map((e) => bus.getEvent(e.event.id)));
+    firstCopies.forEach((first, index) => {
+      const sent = request.envelopes[index];
+      if (first && sent && !mayAnswerWith(principal, first.envelope, sent)) throw idTaken(principal, sent, fieldOf(index));
+    });
     // All or nothing: one append of every envelope.
     const stored = await bus.publishEnvelopes(request.envelopes);
+    // The same check on what came back, for an id taken between the look-up and the append.
+    stored.forEach((first, index) => {
+      const sent = request.envelopes[index];
+      if (sent && !mayAnswerWith(principal, first, sent)) throw idTaken(principal, sent, fieldOf(index));
+    });
     if (request.single) {
       const [first] = stored;
       c.header('location', `/v1/events/${encodeURIComponent(first?.event.id ?? '')}`);
@@ -119,6 +133,29 @@ const QUERY_NAMES: Partial<Record<keyof HistoryQuery, string>> = {
   fromSeq: 'from_seq',
   toSeq: 'to_seq',
 };
+
+/**
+ * Whether a publish of `sent` may be answered with `first`, the copy stored under its id: when
+ * the token may read its topic, or when it is the same event (topic, type, payload), as when
+ * a publisher that may not read its own topic sends again after a timeout.
+ */
+function mayAnswerWith(principal: Principal, first: Envelope, sent: Envelope): boolean {
+  if (first === sent || principal.canSubscribe(first.routing.topic)) return true;
+  return (
+    first.routing.topic === sent.routing.topic &&
+    first.event.type === sent.event.type &&
+    isDeepStrictEqual(first.payload, sent.payload)
+  );
+}
+
+/** The 409 of a publish whose id belongs to another event the token may not read; says nothing of it. */
+function idTaken(principal: Principal, sent: Envelope, field: string): AgentbusError {
+  return new AgentbusError(
+    'CONCURRENCY_CONFLICT',
+    `${field}: another event with id ${sent.event.id} exists, on a topic token "${principal.name}" may not read; nothing was published`,
+    { field, id: sent.event.id },
+  );
+}
 
 function notFound(message: string, id: string): never {
   throw new AgentbusError('NOT_FOUND', message, { id });

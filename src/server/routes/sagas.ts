@@ -1,6 +1,7 @@
 /**
  * `/v1/sagas`: saga instances (filtered by `status`, `saga`, `saga_id`), one instance as
- * the seed's saga coordinator JSON plus `compensated` and `failure`, and cancelling a
+ * the seed's saga coordinator JSON plus `compensated`, `failure` and, for a token that may
+ * read the saga's command topic or an admin one, `input` (ADR 0024), and cancelling a
  * running one (admin). A saga name or saga_id holding `/` travels percent-encoded
  * (`/v1/sagas/deploy%2Fprod/xyz`).
  */
@@ -12,11 +13,12 @@ import {
   cancelSaga,
   getSaga,
   isSagaStatus,
-  listSagas,
   sagaStateJson,
+  listSagas,
   validateSagaInput,
 } from '../../workflows/index.js';
 import { requireAdmin } from '../auth.js';
+import { readableSagas, sagaInputReader, sagaInstanceJson } from '../read-rules.js';
 import { jsonObject, knownKeys } from '../body.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import { type Query, knownParams, stringParam } from '../query.js';
@@ -48,10 +50,13 @@ export function registerSagaRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void
   const { bus } = deps;
   const source = deps.integrations.sagas;
 
+  // A saga's input only to readers of its topics or admin; others see its status (ADR 0024).
   app.get('/v1/sagas', async (c) => {
     const filter = listFilter(c.req.query());
-    if (source) return c.json(await source(filter));
-    return c.json({ sagas: await listSagas(bus.store, filter) });
+    const mayRead = sagaInputReader(bus.store, c.get('principal'));
+    if (source) return c.json(await readableSagas(await source(filter), mayRead));
+    const sagas = await listSagas(bus.store, filter);
+    return c.json({ sagas: await Promise.all(sagas.map(async (s) => sagaInstanceJson(s, await mayRead(s.saga)))) });
   });
 
   app.get('/v1/sagas/:saga/:id', async (c) => {
@@ -60,7 +65,7 @@ export function registerSagaRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void
     validateSagaInput({ saga, sagaId }, PATH_NAMES);
     const state = await getSaga(bus.store, saga, sagaId);
     if (!state) throw new AgentbusError('NOT_FOUND', `no saga ${saga}/${sagaId}`, { field: 'id' });
-    return c.json(sagaStateJson(state));
+    return c.json(sagaInstanceJson(state, await sagaInputReader(bus.store, c.get('principal'))(saga)));
   });
 
   app.post('/v1/sagas/:saga/:id/cancel', async (c) => {

@@ -8,6 +8,7 @@ import { AgentbusError, invalidField } from '../../errors.js';
 import { type JsonValue, textProblem } from '../../envelope/index.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import type { Integrations } from '../integrations.js';
+import { readableAggregators } from '../read-rules.js';
 import { knownParams, windowParam } from '../query.js';
 import { listAgents } from '../../agents/index.js';
 import { statusSnapshot, timeline, timelineJson, toSnakeCase } from '../../observe/index.js';
@@ -64,14 +65,13 @@ export function registerStatusRoutes(app: Hono<ServerEnv>, deps: ServerDeps): vo
   });
   const store = deps.bus.store;
   json('/v1/agents', 'agent status', sources.agents ?? (async () => ({ agents: toSnakeCase(await listAgents(store)) })));
-  json(
-    '/v1/aggregators',
-    'aggregator status',
+  const aggregators =
     sources.aggregators ??
-      (async () => ({
-        aggregators: (await listAggregatorInstances(store)).map((i) => ({ ...i, status_line: aggregatorStatusLine(i) })),
-      })),
-  );
+    (async () => ({
+      aggregators: (await listAggregatorInstances(store)).map((i) => ({ ...i, status_line: aggregatorStatusLine(i) })),
+    }));
+  // Collected events only on topics the token may read (ADR 0024).
+  app.get('/v1/aggregators', async (c) => c.json(readableAggregators((await aggregators()) as JsonValue, c.get('principal'))));
 
   app.get('/v1/timeline/:correlation', async (c) => {
     const principal = c.get('principal');

@@ -41,7 +41,9 @@ export function registerEventPages(app: Hono<ServerEnv>, deps: ServerDeps): void
       throw forbidden(principal, `read ${stored.envelope.routing.topic}`);
     const { event, routing } = stored.envelope;
     const caused = [];
-    for await (const e of deps.bus.events({ causationId: event.id, limit: 100 })) caused.push(e);
+    for await (const e of deps.bus.events({ causationId: event.id, limit: 100 })) {
+      if (principal.canSubscribe(e.envelope.routing.topic)) caused.push(e);
+    }
     return c.html(
       page(
         `Event ${event.type}`,
