@@ -13,6 +13,7 @@ import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Subscription } from '../../src/bus/index.js';
 import { WINDOW_FIGURES, shiftedClock, windowScenario } from '../observe/scenarios.js';
+import { createManualClock } from '../../src/testing.js';
 import { type TestServer, startTestServer, token } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -302,6 +303,46 @@ describe.skipIf(!available && !ci)(
       } finally {
         await context.close();
         await sub.close();
+        await secured.close();
+      }
+    });
+    it('says so on the sign-in page when an address is locked out after too many wrong tokens, and signs in after the lockout', async () => {
+      const secret = 'browser-reader-0123456789abcdef';
+      const clock = createManualClock();
+      const secured = await startTestServer({
+        clock,
+        signInLimit: { maxFailures: 2, lockoutMs: 60_000 },
+        tokens: [token('browser-reader', secret, { subscribe: ['>'] })],
+      });
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        const errors: string[] = [];
+        page.on('console', (m) => {
+          if (m.type() === 'error' && !m.text().includes('status of 4')) errors.push(m.text());
+        });
+        const signIn = async (value: string) => {
+          await page.goto(`${secured.url}/login?next=/agents`);
+          await page.fill('input[name=token]', value);
+          await page.click('button[type=submit]');
+          await page.waitForLoadState();
+        };
+        await signIn('browser-wrong-0123456789abcdef');
+        expect(await page.locator('p.error').textContent()).toBe('That token is not valid.');
+        await signIn('browser-wrong-0123456789abcdef');
+        await signIn(secret);
+        expect(new URL(page.url()).pathname).toBe('/login');
+        expect(await page.locator('p.error').textContent()).toBe(
+          'Too many failed sign-ins from this address. Try again in 60 s.',
+        );
+        expect((await context.cookies()).find((c) => c.name === 'agentbus_token')).toBeUndefined();
+        await page.screenshot({ path: `${SHOTS}/sign-in-locked.png`, fullPage: true });
+        clock.advance(60_000);
+        await signIn(secret);
+        await page.waitForURL(`${secured.url}/agents`);
+        expect(errors).toEqual([]);
+      } finally {
+        await context.close();
         await secured.close();
       }
     });
