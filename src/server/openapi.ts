@@ -91,6 +91,7 @@ const API: Record<string, Record<string, Operation>> = {
       },
       {
         201: ok('Stored envelope (or array, for an array or batch)', { $ref: '#/components/schemas/Envelope' }),
+        409: problemRef,
         413: problemRef,
         415: problemRef,
         422: problemRef,
@@ -118,7 +119,11 @@ const API: Record<string, Record<string, Operation>> = {
           { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } },
         ],
       },
-      { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
+      {
+        200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+        429: problemRef,
+        503: problemRef,
+      },
     ),
   },
   '/v1/events/{id}': {
@@ -300,7 +305,7 @@ const API: Record<string, Record<string, Operation>> = {
   '/v1/sagas': {
     get: op(
       'sagas',
-      'Saga instances with their state: { sagas: [...] }',
+      'Saga instances with their state: { sagas: [...] }; input only for a token that may read the saga topic, or admin',
       {
         parameters: [
           param('status', 'query', 'Only this status', { enum: ['in_progress', 'completed', 'compensated', 'failed'] }),
@@ -314,7 +319,7 @@ const API: Record<string, Record<string, Operation>> = {
   '/v1/sagas/{saga}/{id}': {
     get: op(
       'sagas',
-      "One saga instance: the seed's saga coordinator JSON plus saga, compensated, failure, started_at, updated_at",
+      "One saga instance: the seed's saga coordinator JSON plus saga, compensated, failure, started_at, updated_at, and input for a token that may read the saga topic, or admin",
       { parameters: SAGA_PATH },
       { 200: ok('The saga instance'), 404: problemRef },
     ),
@@ -339,7 +344,7 @@ const API: Record<string, Record<string, Operation>> = {
     ),
   },
   '/v1/aggregators': {
-    get: op('status', 'Aggregator instances with their status', {}, { 200: ok('Aggregators'), 501: problemRef }),
+    get: op('status', 'Aggregator instances with their status; collected envelopes only on topics the token may read', {}, { 200: ok('Aggregators'), 501: problemRef }),
   },
   '/v1/timeline/{correlation}': {
     get: op(
