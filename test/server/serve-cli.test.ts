@@ -46,6 +46,35 @@ describe('agentbus serve', () => {
     ]);
   });
 
+  it('applies the sign-in limit and stream caps of the config file', async () => {
+    const db = freshDb();
+    const config = join(dirname(db), 'limits.yaml');
+    writeFileSync(
+      config,
+      `server:\n  signInLimit: { maxFailures: 2, lockout: 90s }\n  streams: { perAddress: 1 }\n` +
+        `  tokens:\n    - name: ci\n      token: ${SECRET}\n      subscribe: { allow: [">"] }\n`,
+    );
+    const cli = startCli(['serve', '--port', '0', '--db', db, '--config', config]);
+    try {
+      await cli.waitFor(({ stderr }) => LISTENING.test(stderr), 30_000);
+      const url = LISTENING.exec(cli.stderr())?.[1] as string;
+      const as = (secret: string) => ({ authorization: `Bearer ${secret}` });
+      const stream = await fetch(`${url}/v1/events/stream`, { headers: as(SECRET) });
+      expect(stream.status).toBe(200);
+      const second = await fetch(`${url}/v1/events/stream`, { headers: as(SECRET) });
+      expect(second.status).toBe(429);
+      expect(await second.json()).toMatchObject({ limit: 1, scope: 'address' });
+      await stream.body?.cancel();
+      for (let i = 0; i < 2; i++)
+        expect((await fetch(`${url}/healthz`, { headers: as('not-a-token-0123456789') })).status).toBe(401);
+      const locked = await fetch(`${url}/healthz`, { headers: as(SECRET) });
+      expect(locked.status).toBe(429);
+      expect(locked.headers.get('retry-after')).toBe('90');
+    } finally {
+      expect((await cli.stop('SIGTERM')).code).toBe(0);
+    }
+  });
+
   it('fires the delayed events other processes scheduled', async () => {
     const db = freshDb();
     const scheduled = await runCli(['publish', '--db', db, '--topic', 'project.later', '--type', 'ReminderDue', '--delay', '1s']);
