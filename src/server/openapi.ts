@@ -344,7 +344,12 @@ const API: Record<string, Record<string, Operation>> = {
     ),
   },
   '/v1/aggregators': {
-    get: op('status', 'Aggregator instances with their status; collected envelopes only on topics the token may read', {}, { 200: ok('Aggregators'), 501: problemRef }),
+    get: op(
+      'status',
+      'Aggregator instances with their status; collected envelopes only on topics the token may read',
+      {},
+      { 200: ok('Aggregators'), 501: problemRef },
+    ),
   },
   '/v1/timeline/{correlation}': {
     get: op(
