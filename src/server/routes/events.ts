@@ -8,7 +8,7 @@ import type { Envelope } from '../../envelope/index.js';
 import { AgentbusError } from '../../errors.js';
 import type { HistoryQuery, StoredEvent } from '../../store/event-store.js';
 import { validateHistoryQuery } from '../../store/history-query.js';
-import { type Principal, forbidden } from '../auth.js';
+import { ANONYMOUS, type Principal, forbidden } from '../auth.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import { enumParam, intParam, knownParams, stringParam, timeParam } from '../query.js';
 import { storedEventJson } from '../../bus/wire.js';
@@ -34,17 +34,22 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
     }
     // An id already taken answers with the first copy: never one the token may not read.
     const fieldOf = (index: number) => (request.single ? 'event.id' : `[${index}].event.id`);
-    const firstCopies = await Promise.all(request.envelopes.map((e) => bus.getEvent(e.event.id)));
+    // Without tokens every topic is readable: nothing to look up.
+    const firstCopies = principal === ANONYMOUS ? [] : await Promise.all(request.envelopes.map((e) => bus.getEvent(e.event.id)));
     firstCopies.forEach((first, index) => {
       const sent = request.envelopes[index];
-      if (first && sent && !mayAnswerWith(principal, first.envelope, sent)) throw idTaken(principal, sent, fieldOf(index));
+      if (first && sent && !mayAnswerWith(principal, first.envelope, sent)) {
+        throw idTaken(principal, sent, fieldOf(index), 'nothing was published');
+      }
     });
     // All or nothing: one append of every envelope.
     const stored = await bus.publishEnvelopes(request.envelopes);
     // The same check on what came back, for an id taken between the look-up and the append.
     stored.forEach((first, index) => {
       const sent = request.envelopes[index];
-      if (sent && !mayAnswerWith(principal, first, sent)) throw idTaken(principal, sent, fieldOf(index));
+      if (sent && !mayAnswerWith(principal, first, sent)) {
+        throw idTaken(principal, sent, fieldOf(index), "the request's other events were stored");
+      }
     });
     if (request.single) {
       const [first] = stored;
@@ -149,10 +154,10 @@ function mayAnswerWith(principal: Principal, first: Envelope, sent: Envelope): b
 }
 
 /** The 409 of a publish whose id belongs to another event the token may not read; says nothing of it. */
-function idTaken(principal: Principal, sent: Envelope, field: string): AgentbusError {
+function idTaken(principal: Principal, sent: Envelope, field: string, outcome: string): AgentbusError {
   return new AgentbusError(
     'CONCURRENCY_CONFLICT',
-    `${field}: another event with id ${sent.event.id} exists, on a topic token "${principal.name}" may not read; nothing was published`,
+    `${field}: another event with id ${sent.event.id} exists, on a topic token "${principal.name}" may not read; ${outcome}`,
     { field, id: sent.event.id },
   );
 }
