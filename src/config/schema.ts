@@ -97,7 +97,7 @@ const serverSection = z.strictObject({
   tokens: z.array(tokenEntry).default([]),
   /** Networks (CIDR) webhook subscriptions created over HTTP may not target; replaces the default list. */
   webhookDeny: z.array(z.string().refine(isNetwork, { message: 'not a network like 10.0.0.0/8 or fd00::/8' })).optional(),
-  /** Failed sign-ins per client address before a lockout (defaults filled in by `loadConfig`). */
+  /** Failed sign-ins per client address before a lockout (absent values take the server's defaults). */
   signInLimit: z
     .strictObject({
       enabled: z.boolean().optional(),
@@ -107,7 +107,7 @@ const serverSection = z.strictObject({
       maxClients: z.number().int().min(1).max(10_000_000).optional(),
     })
     .optional(),
-  /** Caps on concurrent live streams (defaults filled in by `loadConfig`). */
+  /** Caps on concurrent live streams (absent values take the server's defaults). */
   streams: z
     .strictObject({
       max: z.number().int().min(1).max(1_000_000).optional(),
