@@ -23,7 +23,7 @@ export type {
 export { firstPositionSince, topicsOverview } from './topics.js';
 export type { TopicOverview, TopicsOptions, TopicsOverview } from './topics.js';
 export { DEFAULT_STATUS_WINDOW_MS, parseStatusWindow, windowLabel } from './window.js';
-export { causationTree, isCompensationEvent, timeline } from './timeline.js';
+export { causationTree, isCompensationEvent, isDeliveryEntry, timeline } from './timeline.js';
 export type { CausationNode, TimelineEntry, TimelineKind, TimelineOptions } from './timeline.js';
 export { toSnakeCase } from './json.js';
 export { createObserveSources, timelineJson } from './sources.js';

@@ -1,16 +1,20 @@
 /**
  * The correlation timeline (the seed's `| Time | Event | Agent | Correlation ID |`) and the
  * causation tree of one correlation id: its events from history, with the failures of their
- * deliveries (each failed attempt before a dead letter, as the seed's Retry Timeline reads,
- * then the dead letter itself) and compensations marked.
+ * deliveries (each failed attempt, as the seed's Retry Timeline reads, then the dead letter, or
+ * the attempt that was handled at last) and compensations marked.
  */
 import type { Envelope } from '../envelope/envelope.js';
 import { SYSTEM_EVENTS } from '../envelope/taxonomy.js';
-import type { DeadLetter, EventStore, FailedAttempt } from '../store/event-store.js';
+import type { DeadLetter, EventStore, FailedAttempt, RecoveredDelivery } from '../store/event-store.js';
 import type { StoreSource } from './status.js';
 
-/** What a timeline entry records. */
-export type TimelineKind = 'event' | 'compensation' | 'error' | 'retry' | 'dead_letter';
+/**
+ * What a timeline entry records: an event (`event`, `compensation`, `error`), or what happened
+ * to one subscription's deliveries of it: a failed attempt that was retried (`retry`), the dead
+ * letter (`dead_letter`), or the attempt handled after failures (`handled`).
+ */
+export type TimelineKind = 'event' | 'compensation' | 'error' | 'retry' | 'dead_letter' | 'handled';
 
 /** One row of the timeline. */
 export interface TimelineEntry {
@@ -28,15 +32,18 @@ export interface TimelineEntry {
   readonly topic: string;
   /** Position in the log (events only). */
   readonly seq?: number;
-  /** Failures: the subscription, the failure reason and message, retries made, dead-letter status. */
+  /**
+   * Deliveries (retries, dead letters, handled): the subscription; failures: the reason and
+   * message; dead letters and handled: the retries made; dead letters: their status.
+   */
   readonly subscription?: string;
   readonly reason?: string;
   readonly message?: string;
   readonly retries?: number;
   /**
-   * Failures of dead letters that kept their attempts: which delivery attempt failed (1 for the
-   * first). Absent for dead letters written before attempts were kept, whose one `retry`
-   * entry stands for all the failures before the last.
+   * Which delivery attempt failed (1 for the first), or was handled (`handled`). Absent on
+   * failures written before attempts were kept, whose one `retry` entry stands for all the
+   * failures before the last.
    */
   readonly attempt?: number;
   /** A `retry` entry's delay before the next attempt (ms), as the retry policy chose it. */
@@ -49,7 +56,7 @@ export interface TimelineEntry {
 /** A node of the causation tree: an event, its failures, and the events it caused. */
 export interface CausationNode {
   readonly entry: TimelineEntry;
-  /** Retries and dead letters of this event's deliveries, in time order. */
+  /** Retries, dead letters and handled-after-failing entries of this event's deliveries, in time order. */
   readonly failures: readonly TimelineEntry[];
   readonly children: readonly CausationNode[];
 }
@@ -72,6 +79,11 @@ const COMPENSATION_TYPE = /^(compensate|rollback|undo)/i;
 /** The source of compensations run by the choreographed-compensation coordinator (src/workflows). */
 const COMPENSATION_SOURCE = '/agentbus/compensations';
 
+/** Whether `entry` tells of one subscription's deliveries of an event (it hangs on that event), not of an event. */
+export function isDeliveryEntry(entry: TimelineEntry): boolean {
+  return entry.kind === 'retry' || entry.kind === 'dead_letter' || entry.kind === 'handled';
+}
+
 /** The default compensation test (see {@link TimelineOptions.isCompensation}). */
 export function isCompensationEvent(envelope: Envelope): boolean {
   const { event, payload } = envelope;
@@ -91,9 +103,10 @@ function storeOf(source: StoreSource): EventStore {
 
 /**
  * All entries of a correlation in time order (events by position where times tie): its
- * events, the dead letters of those events preceded by a `retry` entry for each attempt that
- * failed and was retried (one entry at the first failure for dead letters older than their
- * attempts), and compensations marked. An empty array when nothing has that id.
+ * events; per subscription whose deliveries of one failed, a `retry` entry for each attempt
+ * that failed and was retried (one entry at the first failure for rows older than their
+ * attempts), then its dead letter or the `handled` entry of the attempt that succeeded; and
+ * compensations marked. An empty array when nothing has that id.
  *
  * @example
  * for (const e of await timeline(store, 'project-xyz-feature-123')) console.log(e.time, e.event, e.agent)
@@ -124,7 +137,7 @@ export async function timeline(
       seq,
     });
   }
-  if (ids.size > 0) entries.push(...(await failures(store, correlationId)));
+  if (ids.size > 0) entries.push(...(await failures(store, correlationId)), ...(await recoveries(store, correlationId)));
   return entries
     .map((entry, index) => ({ entry, index, at: Date.parse(entry.time) }))
     .sort((a, b) => a.at - b.at || a.index - b.index)
@@ -152,7 +165,7 @@ async function failures(store: EventStore, correlationId: string): Promise<Timel
         message: d.error,
         retries: d.retries,
       };
-      out.push(...retriesOf(d, base));
+      out.push(...retriesOf(d, d.attempts.slice(0, -1), base));
       const last = d.attempts.at(-1);
       out.push({
         ...base,
@@ -169,12 +182,39 @@ async function failures(store: EventStore, correlationId: string): Promise<Timel
 }
 
 /**
- * The `retry` entries of a dead letter: one per failed attempt before the last, with its own
- * reason, message and the delay chosen; before the attempts it kept (the last 20, or none in
- * an older dead letter), one entry at its first failure.
+ * Deliveries of the correlation's events that failed and were then handled: each failed
+ * attempt as a `retry` entry, then a `handled` entry for the attempt that succeeded.
  */
-function retriesOf(d: DeadLetter, base: Omit<TimelineEntry, 'time' | 'kind'>): TimelineEntry[] {
-  const retried: readonly FailedAttempt[] = d.attempts.slice(0, -1);
+async function recoveries(store: EventStore, correlationId: string): Promise<TimelineEntry[]> {
+  const out: TimelineEntry[] = [];
+  for (const r of await store.deliveries.recovered.list({ correlationId })) {
+    const { event, routing } = r.event.envelope;
+    const base = {
+      event: event.type,
+      agent: r.consumer,
+      correlationId,
+      eventId: event.id,
+      causationId: event.causation_id,
+      topic: routing.topic,
+      subscription: r.consumer,
+      retries: r.retries,
+    };
+    out.push(...retriesOf(r, r.attempts, base));
+    out.push({ ...base, time: new Date(r.handledAt).toISOString(), kind: 'handled', attempt: r.handledAttempt });
+  }
+  return out;
+}
+
+/**
+ * The `retry` entries of a dead letter (every attempt but the last) or a recovered delivery
+ * (every attempt): one per failed attempt, with its own reason, message and the delay chosen;
+ * before the attempts kept (the last 20, or none in an older row), one entry at the first failure.
+ */
+function retriesOf(
+  d: DeadLetter | RecoveredDelivery,
+  retried: readonly FailedAttempt[],
+  base: Omit<TimelineEntry, 'time' | 'kind'>,
+): TimelineEntry[] {
   const out: TimelineEntry[] = [];
   const earliest = d.attempts[0];
   if (d.retries > 0 && (earliest === undefined || earliest.at > d.firstFailedAt)) {
@@ -199,11 +239,11 @@ function retriesOf(d: DeadLetter, base: Omit<TimelineEntry, 'time' | 'kind'>): T
  * correlation (or none); children in time order; failures hang on the event that failed.
  */
 export function causationTree(entries: readonly TimelineEntry[]): CausationNode[] {
-  const events = entries.filter((e) => e.kind !== 'retry' && e.kind !== 'dead_letter');
+  const events = entries.filter((e) => !isDeliveryEntry(e));
   const nodes = new Map<string, { entry: TimelineEntry; failures: TimelineEntry[]; children: CausationNode[] }>();
   for (const entry of events) nodes.set(entry.eventId, { entry, failures: [], children: [] });
   for (const entry of entries) {
-    if (entry.kind === 'retry' || entry.kind === 'dead_letter') nodes.get(entry.eventId)?.failures.push(entry);
+    if (isDeliveryEntry(entry)) nodes.get(entry.eventId)?.failures.push(entry);
   }
   const roots: CausationNode[] = [];
   for (const entry of events) {

@@ -389,6 +389,73 @@ export interface ExternalDeadLetter {
   readonly attempts?: readonly FailedAttempt[];
 }
 
+/**
+ * A delivery that failed at least once and was then handled (ADR 0023): its failed attempts
+ * and the attempt that succeeded, kept per subscription and event by the settlement that
+ * acknowledged it (the one that deletes its scheduled retry), until retention prunes the event.
+ * An acknowledgement of an event that never failed writes none.
+ */
+export interface RecoveredDelivery {
+  /** The subscription (consumer group) name. */
+  readonly consumer: string;
+  readonly event: StoredEvent;
+  /** Handler failures before it was handled (retries spent). */
+  readonly retries: number;
+  /** When its handler first failed (ms). */
+  readonly firstFailedAt: number;
+  /**
+   * Its failed attempts, oldest first: at most the {@link ATTEMPTS_KEPT} most recent. Empty when
+   * its retry was scheduled before the store kept attempts (SQLite schema 12, PostgreSQL 6).
+   */
+  readonly attempts: readonly FailedAttempt[];
+  /** Which delivery attempt was handled: 3 after two failures (more when a lease lapsed between). */
+  readonly handledAttempt: number;
+  /** When it was acknowledged (ms): the store's clock, or the transport's on NATS. */
+  readonly handledAt: number;
+}
+
+/** A recovery seen by a transport that delivers outside the store, for {@link RecoveredDeliveries.record}. */
+export interface ExternalRecovery {
+  /** The subscription (consumer group) name. */
+  readonly consumer: string;
+  /** The event as delivered; appended to the log if its id is not stored yet. */
+  readonly event: AppendItem;
+  /** Handler failures before it was handled: at least 1. */
+  readonly retries: number;
+  readonly firstFailedAt: number;
+  /** The failed attempts, oldest first; the store keeps the last {@link ATTEMPTS_KEPT}. @default [] */
+  readonly attempts?: readonly FailedAttempt[];
+  readonly handledAttempt: number;
+  readonly handledAt: number;
+}
+
+/** Which recovered deliveries {@link RecoveredDeliveries.list} returns. */
+export interface RecoveredFilter {
+  /** The correlation id of their events. */
+  readonly correlationId: string;
+  /** Only this subscription's. */
+  readonly consumer?: string;
+  /** At most this many. @default no limit (a correlation's own events bound it) */
+  readonly limit?: number;
+}
+
+/**
+ * Deliveries that failed and were then handled (ADR 0023): one record per subscription and
+ * event, written with the acknowledgement that deletes the event's scheduled retry, replaced
+ * if the same event recovers again (a replay, a reset), deleted by retention with the event.
+ */
+export interface RecoveredDeliveries {
+  /** The recovered deliveries of a correlation's events, by position, then subscription. */
+  list(filter: RecoveredFilter): Promise<RecoveredDelivery[]>;
+  /**
+   * Records a recovery seen by a transport that delivers outside the store (NATS JetStream),
+   * in one transaction: appends `record.event` unless its id is stored, then keeps the record
+   * (replacing one of the same subscription and event).
+   * @throws `OPTIONS_INVALID` naming the field (`retries`, `attempts[1].at`); nothing is written then
+   */
+  record(record: ExternalRecovery): Promise<void>;
+}
+
 /** Options of {@link DeliveryState.replayDeadLetter}. */
 export interface ReplayDeadLetterOptions {
   /**
@@ -483,6 +550,8 @@ export interface DeliveryState {
   archiveDeadLetter(id: number, note: string): Promise<DeadLetter>;
   /** Deletes dead letters (by default all replayed and archived ones); returns how many. */
   purgeDeadLetters(filter?: { consumer?: string; status?: DeadLetter['status'] | 'all' }): Promise<number>;
+  /** Deliveries that failed and were then handled, with their failed attempts (ADR 0023). */
+  readonly recovered: RecoveredDeliveries;
 }
 
 /**

@@ -3,6 +3,7 @@
  * by `describeEventStoreContract` for every implementation against its real engine: a
  * scheduled retry keeps each failed attempt (time, reason, message cut, delay chosen) and its
  * dead letter carries them; acknowledgements are counted per subscription in their commit.
+ * ADR 0023: a delivery handled after failing keeps them as a recovered delivery.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAgentbusError } from '../../src/errors.js';
@@ -13,6 +14,7 @@ import {
   type ClaimedDelivery,
   type EventStore,
   type ExternalDeadLetter,
+  type ExternalRecovery,
   type HandledCount,
   type Settlement,
 } from '../../src/store/index.js';
@@ -164,6 +166,130 @@ export function describeAttemptsContract(name: string, factory: StoreFactory, op
         expect(isAgentbusError(refused, 'OPTIONS_INVALID') && refused.details.field, field).toBe(field);
       }
       expect(await store.deliveries.listDeadLetters({ consumer: '/refused' })).toEqual([]);
+    });
+
+    test('an event handled after failing keeps its failed attempts and the attempt handled; a plain ack, a lapsed lease or a dead letter keeps none', async () => {
+      await store.append([
+        item({ id: 'evt-recovers', correlationId: 'flow-r' }),
+        item({ id: 'evt-plain', correlationId: 'flow-r' }),
+        item({ id: 'evt-lapses', correlationId: 'flow-r' }),
+        item({ id: 'evt-dies', correlationId: 'flow-r' }),
+        item({ id: 'evt-elsewhere', correlationId: 'flow-other' }),
+      ]);
+      await store.deliveries.ensureConsumer({ name: 'a', topic: '>', start: 'earliest' });
+      await store.deliveries.ensureConsumer({ name: 'b', topic: '>', start: 'earliest' });
+      const byId = (ds: readonly ClaimedDelivery[], id: string) => ds.find((d) => d.event.envelope.event.id === id);
+      const first = (await store.deliveries.claim(claimOf('a'))).deliveries;
+      const timeout = { reason: 'timeout', message: 'handler timed out after 30s' };
+      await store.deliveries.settle([
+        settle('a', byId(first, 'evt-recovers'), { kind: 'retry', delayMs: 1_000, error: timeout }),
+        settle('a', byId(first, 'evt-plain'), { kind: 'ack' }),
+        settle('a', byId(first, 'evt-dies'), { kind: 'retry', delayMs: 1_000, error: timeout }),
+        settle('a', byId(first, 'evt-elsewhere'), { kind: 'ack' }),
+      ]);
+      // b's lease on its first delivery of evt-lapses lapses: a redelivery, no failure.
+      const ofB = (await store.deliveries.claim({ ...claimOf('b'), leaseMs: 100 })).deliveries;
+      await store.deliveries.settle(
+        ofB.filter((d) => d.event.envelope.event.id !== 'evt-lapses').map((d) => settle('b', d, { kind: 'ack' })),
+      );
+      clock.t = T0 + 1_000;
+      const second = (await store.deliveries.claim(claimOf('a'))).deliveries;
+      await store.deliveries.settle([
+        settle('a', byId(second, 'evt-recovers'), {
+          kind: 'retry',
+          delayMs: 2_000,
+          error: { reason: 'temporary_failure', message: 'agent unavailable' },
+        }),
+        settle('a', byId(second, 'evt-dies'), { kind: 'dead', error: timeout }),
+      ]);
+      const lapsed = (await store.deliveries.claim({ ...claimOf('b'), owner: 'another member' })).deliveries;
+      expect(lapsed.map((d) => [d.event.envelope.event.id, d.attempt, d.failures])).toEqual([['evt-lapses', 2, 0]]);
+      await store.deliveries.settle([settle('b', lapsed[0], { kind: 'ack' })]);
+      clock.t = T0 + 3_000;
+      const [third] = (await store.deliveries.claim(claimOf('a'))).deliveries;
+      expect([third?.event.envelope.event.id, third?.attempt]).toEqual(['evt-recovers', 3]);
+      clock.t = T0 + 3_250;
+      await store.deliveries.settle([settle('a', third, { kind: 'ack' })]);
+
+      const recovered = await store.deliveries.recovered.list({ correlationId: 'flow-r' });
+      expect(recovered.map((r) => ({ ...r, event: r.event.envelope.event.id }))).toEqual([
+        {
+          consumer: 'a',
+          event: 'evt-recovers',
+          retries: 2,
+          firstFailedAt: T0,
+          attempts: [
+            { attempt: 1, at: T0, reason: 'timeout', error: 'handler timed out after 30s', delayMs: 1_000 },
+            { attempt: 2, at: T0 + 1_000, reason: 'temporary_failure', error: 'agent unavailable', delayMs: 2_000 },
+          ],
+          handledAttempt: 3,
+          handledAt: T0 + 3_250,
+        },
+      ]);
+      expect(recovered[0]?.event.seq).toBe(third?.event.seq);
+      expect(await store.deliveries.recovered.list({ correlationId: 'flow-r', consumer: 'b' })).toEqual([]);
+      expect(await store.deliveries.recovered.list({ correlationId: 'flow-other' })).toEqual([]);
+      // The handled event is settled like any other: nothing of it is left to deliver.
+      expect((await store.deliveries.getConsumer('a'))?.scheduled).toBe(0);
+    });
+
+    test('an event that recovers again (its subscription reset) keeps its latest recovery only', async () => {
+      await store.append([item({ id: 'evt-twice', correlationId: 'flow-twice' })]);
+      await store.deliveries.ensureConsumer({ name: 'c', topic: '>', start: 'earliest' });
+      const error = { reason: 'temporary_failure', message: 'not yet' };
+      await store.deliveries.settle([settle('c', await claimOne('c'), { kind: 'retry', delayMs: 0, error })]);
+      await store.deliveries.settle([settle('c', await claimOne('c'), { kind: 'ack' })]);
+      await store.deliveries.resetConsumer('c', 'earliest');
+      for (let i = 0; i < 2; i++) {
+        await store.deliveries.settle([settle('c', await claimOne('c'), { kind: 'retry', delayMs: 0, error })]);
+      }
+      await store.deliveries.settle([settle('c', await claimOne('c'), { kind: 'ack' })]);
+      const list = await store.deliveries.recovered.list({ correlationId: 'flow-twice' });
+      expect(list.map((r) => [r.consumer, r.retries, r.attempts.map((a) => a.attempt), r.handledAttempt])).toEqual([
+        ['c', 2, [1, 2], 3],
+      ]);
+    });
+
+    test('records a recovery seen by a transport outside the store, bounded; bad ones are refused naming the field', async () => {
+      const attempts = Array.from({ length: ATTEMPTS_KEPT + 1 }, (_, i) => ({
+        attempt: i + 1,
+        at: T0 + i,
+        reason: 'temporary_failure',
+        error: `failure ${i + 1}`,
+        delayMs: 10,
+      }));
+      const record: ExternalRecovery = {
+        consumer: '/outside',
+        event: item({ id: 'evt-outside-recovered', correlationId: 'flow-outside' }),
+        retries: ATTEMPTS_KEPT + 1,
+        firstFailedAt: T0,
+        attempts,
+        handledAttempt: ATTEMPTS_KEPT + 2,
+        handledAt: T0 + 100,
+      };
+      await store.deliveries.recovered.record(record);
+      // Recorded again (a redelivery after a lost ack): one record, the latest.
+      await store.deliveries.recovered.record({ ...record, handledAttempt: ATTEMPTS_KEPT + 3, handledAt: T0 + 200 });
+      const [kept, ...more] = await store.deliveries.recovered.list({ correlationId: 'flow-outside' });
+      expect(more).toEqual([]);
+      expect(kept).toMatchObject({ consumer: '/outside', retries: ATTEMPTS_KEPT + 1, handledAttempt: ATTEMPTS_KEPT + 3 });
+      expect(kept?.attempts.map((a) => a.attempt)).toEqual(attempts.slice(1).map((a) => a.attempt));
+      // Its event was appended to the log, once.
+      expect((await store.get('evt-outside-recovered'))?.seq).toBe(kept?.event.seq);
+
+      for (const [bad, field] of [
+        [{ retries: 0 }, 'retries'],
+        [{ handledAttempt: 1.5 }, 'handledAttempt'],
+        [{ handledAt: Number.NaN }, 'handledAt'],
+        [{ consumer: '' }, 'consumer'],
+        [{ attempts: [attempts[0], { ...attempts[0], reason: '' }] }, 'attempts[1].reason'],
+      ] as const) {
+        const refused = await store.deliveries.recovered
+          .record({ ...record, event: item({ correlationId: 'flow-refused' }), ...bad } as ExternalRecovery)
+          .catch((e: unknown) => e);
+        expect(isAgentbusError(refused, 'OPTIONS_INVALID') && refused.details.field, field).toBe(field);
+      }
+      expect(await store.deliveries.recovered.list({ correlationId: 'flow-refused' })).toEqual([]);
     });
 
     test('counts acks per subscription in their commit; skipped events, retries, dead letters and refused settlements count nothing', async () => {

@@ -189,6 +189,32 @@ export function describeRetentionContract(name: string, factory: StoreFactory, o
       expect(await seqs(store)).toEqual([5, 6, 11]);
     });
 
+    test('recovered deliveries go with their events; those of an event kept for a dead letter stay', async () => {
+      await store.append([item({ correlationId: 'flow-pruned' }), item({ correlationId: 'flow-pruned' }), ...items(3)]);
+      await store.deliveries.ensureConsumer({ name: 'a', topic: '>', start: 'earliest' });
+      await store.deliveries.ensureConsumer({ name: 'b', topic: '>', start: 'earliest' });
+      const error = { reason: 'temporary_failure', message: 'not yet' };
+      const ofA = (await store.deliveries.claim(everything('a'))).deliveries;
+      await store.deliveries.settle(
+        ofA.map((d) => settle('a', d, d.event.seq <= 2 ? { kind: 'retry', delayMs: 0, error } : { kind: 'ack' })),
+      );
+      const again = (await store.deliveries.claim(everything('a'))).deliveries;
+      expect(again.map((d) => d.event.seq)).toEqual([1, 2]);
+      await store.deliveries.settle(again.map((d) => ({ ...settle('a', d, { kind: 'ack' }), attempt: 2 })));
+      const ofB = (await store.deliveries.claim(everything('b'))).deliveries;
+      await store.deliveries.settle(
+        ofB.map((d) => settle('b', d, d.event.seq === 1 ? { kind: 'dead', error } : { kind: 'ack' })),
+      );
+      const before = await store.deliveries.recovered.list({ correlationId: 'flow-pruned' });
+      expect(before.map((r) => [r.event.seq, r.consumer, r.handledAttempt])).toEqual([
+        [1, 'a', 2],
+        [2, 'a', 2],
+      ]);
+      expect(await store.retention.prune({ maxEvents: 1 })).toMatchObject({ pruned: 3, firstRetained: 5 });
+      const after = await store.deliveries.recovered.list({ correlationId: 'flow-pruned' });
+      expect(after.map((r) => [r.event.seq, r.consumer])).toEqual([[1, 'a']]);
+    });
+
     test('earliest, early positions and resets begin at the first retained position', async () => {
       await store.append(items(6));
       await store.retention.prune({ maxEvents: 2 });

@@ -238,6 +238,39 @@ export function describeTransportContract(name: string, factory: TransportFactor
       expect(times.at(-1)).toBeLessThanOrEqual(after + 1_000);
     });
 
+    test('an event handled after failing keeps its failed attempts and the attempt handled; a plain ack keeps none', async () => {
+      await transport.publish([
+        item({ id: 'recovers', correlationId: 'flow-recovered' }),
+        item({ id: 'plain', correlationId: 'flow-recovered' }),
+      ]);
+      const c = await consumer({ name: 'recovers' });
+      const got = await fetch(c);
+      expect(seqs(got)).toEqual(['recovers', 'plain']);
+      const before = Date.now();
+      await got[0]?.nak(20, { reason: 'timeout', message: 'handler timed out' });
+      await got[1]?.ack();
+      const [second] = await fetch(c);
+      await second?.nak(40, { reason: 'temporary_failure', message: 'agent unavailable' });
+      const [third] = await fetch(c);
+      expect([third?.event.envelope.event.id, third?.attempt, third?.failures]).toEqual(['recovers', 3, 2]);
+      await third?.ack();
+      const after = Date.now();
+      const [recovered, ...more] = await store.deliveries.recovered.list({ correlationId: 'flow-recovered' });
+      expect(more).toEqual([]);
+      expect(recovered?.event.envelope.event.id).toBe('recovers');
+      expect(recovered).toMatchObject({ consumer: 'recovers', retries: 2, handledAttempt: 3 });
+      expect(recovered?.attempts.map(({ at: _, ...rest }) => rest)).toEqual([
+        { attempt: 1, reason: 'timeout', error: 'handler timed out', delayMs: 20 },
+        { attempt: 2, reason: 'temporary_failure', error: 'agent unavailable', delayMs: 40 },
+      ]);
+      const times = [...(recovered?.attempts.map((a) => a.at) ?? []), recovered?.handledAt as number];
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(times[0]).toBe(recovered?.firstFailedAt);
+      // Clocks of the test and the store may differ by a rounding, never by more.
+      expect(times[0]).toBeGreaterThanOrEqual(before - 1_000);
+      expect(times.at(-1)).toBeLessThanOrEqual(after + 1_000);
+    });
+
     test(`keeps only the last ${ATTEMPTS_KEPT} attempts of an event that keeps failing`, async () => {
       await transport.publish([item({ id: 'poison' })]);
       const c = await consumer({ name: 'poison' });

@@ -2,7 +2,7 @@
  * Databases for the status and timeline tests, written through the public API the way agents
  * would write them.
  */
-import { type Bus, NonRetryableError, createBus } from '../../src/index.js';
+import { AgentbusError, type Bus, NonRetryableError, createBus } from '../../src/index.js';
 
 /** Waits until `check` holds (polling the store, which another process could be writing). */
 export async function until(check: () => Promise<boolean>, what: string): Promise<void> {
@@ -128,6 +128,37 @@ export async function timelineDb(path: string): Promise<void> {
       correlationId: FEATURE,
       causationId: designCompleted ?? null,
     });
+  } finally {
+    await bus.close();
+  }
+}
+
+/** The correlation of {@link recoveredDb}. */
+export const REVIEW = 'project-xyz-review-7';
+
+/**
+ * A delivery that survived its failures, correlation {@link REVIEW}: /orchestrator publishes
+ * ReviewRequested; /reviewer times out on attempts 1 and 2 (retried after 10ms, then 20ms) and
+ * handles attempt 3; /auditor handles it at once.
+ */
+export async function recoveredDb(path: string): Promise<void> {
+  const bus = await createBus({ path });
+  try {
+    let handled = false;
+    const reviewer = await bus.subscribe({
+      name: '/reviewer',
+      topic: 'project.reviews',
+      retry: { max_retries: 3, backoff_type: 'exponential', initial_delay: '10ms', max_delay: '20ms' },
+      handler: (_e, ctx) => {
+        if (ctx.attempt < 3) throw new AgentbusError('TIMEOUT', `review took too long (attempt ${ctx.attempt})`);
+        handled = true;
+      },
+    });
+    const auditor = await bus.subscribe({ name: '/auditor', topic: 'project.reviews', handler: () => {} });
+    await bus.publish({ topic: 'project.reviews', type: 'ReviewRequested', source: '/orchestrator', correlationId: REVIEW });
+    await until(async () => handled && (await bus.subscriptions.get('/reviewer'))?.inFlight === 0, 'the review handled');
+    await reviewer.close();
+    await auditor.close();
   } finally {
     await bus.close();
   }

@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus } from '../../src/index.js';
 import { type TimelineEntry, causationTree, isCompensationEvent, timeline } from '../../src/observe/index.js';
 import { createEnvelope } from '../../src/index.js';
+import { createApp } from '../../src/server/index.js';
 import { freshDb, removeFreshDbs, runCli, tableRows } from '../e2e/run-cli.js';
-import { FEATURE, timelineDb } from './scenarios.js';
+import { FEATURE, REVIEW, recoveredDb, timelineDb } from './scenarios.js';
 
 afterAll(removeFreshDbs);
 
@@ -128,6 +129,80 @@ describe('correlation timeline', () => {
     const empty = await runCli(['timeline', ' ', '--db', db]);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/CORRELATION_ID/);
+  });
+});
+
+describe('correlation timeline of a delivery handled after failing', () => {
+  let db: string;
+  let entries: TimelineEntry[];
+  beforeAll(async () => {
+    db = freshDb();
+    await recoveredDb(db);
+    const bus = await createBus({ path: db });
+    try {
+      entries = await timeline(bus, REVIEW);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it("tells the seed's Retry Timeline in the subscription that failed: each failed attempt, then the attempt handled", () => {
+    expect(entries.map((e) => [e.kind, e.agent, e.attempt, e.reason, e.delayMs])).toEqual([
+      ['event', '/orchestrator', undefined, undefined, undefined],
+      ['retry', '/reviewer', 1, 'timeout', 10],
+      ['retry', '/reviewer', 2, 'timeout', 20],
+      ['handled', '/reviewer', 3, undefined, undefined],
+    ]);
+    expect(entries.slice(1).map((e) => [e.subscription, e.retries, e.eventId])).toEqual(
+      Array.from({ length: 3 }, () => ['/reviewer', 2, entries[0]?.eventId]),
+    );
+    expect(entries[1]?.message).toBe('review took too long (attempt 1)');
+    const times = entries.map((e) => Date.parse(e.time));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const [root] = causationTree(entries);
+    expect(root?.failures.map((f) => [f.kind, f.attempt])).toEqual([
+      ['retry', 1],
+      ['retry', 2],
+      ['handled', 3],
+    ]);
+  });
+
+  it('prints the attempts in the table and the tree', async () => {
+    const table = await runCli(['timeline', REVIEW, '--db', db]);
+    expect(table.code).toBe(0);
+    expect(tableRows(table.stdout).map((r) => [r[1], r[2]])).toEqual([
+      ['ReviewRequested', '/orchestrator'],
+      ['ReviewRequested attempt 1 failed (timeout), retried after 10ms', '/reviewer'],
+      ['ReviewRequested attempt 2 failed (timeout), retried after 20ms', '/reviewer'],
+      ['ReviewRequested attempt 3 handled', '/reviewer'],
+    ]);
+    const tree = (await runCli(['timeline', REVIEW, '--tree', '--db', db])).stdout.trimEnd().split('\n');
+    expect(tree).toHaveLength(4);
+    expect(tree[1]).toMatch(/^├─ ✖ ReviewRequested attempt 1 failed \(timeout\), retried after 10ms in \/reviewer /);
+    expect(tree[3]).toMatch(/^└─ ✔ ReviewRequested attempt 3 handled in \/reviewer /);
+    const json = JSON.parse((await runCli(['timeline', REVIEW, '--json', '--db', db])).stdout);
+    expect(json.entries.at(-1)).toMatchObject({ kind: 'handled', attempt: 3, retries: 2, subscription: '/reviewer' });
+  });
+
+  it('serves the same entries over HTTP and on the dashboard timeline page', async () => {
+    const bus = await createBus({ path: db });
+    try {
+      const app = createApp({ bus });
+      const api = await app.request(`http://127.0.0.1/v1/timeline/${REVIEW}`);
+      expect(api.status).toBe(200);
+      const body = (await api.json()) as { entries: Array<{ kind: string; attempt?: number }> };
+      expect(body.entries.map((e) => [e.kind, e.attempt])).toEqual([
+        ['event', undefined],
+        ['retry', 1],
+        ['retry', 2],
+        ['handled', 3],
+      ]);
+      const page = await (await app.request(`http://127.0.0.1/timeline/${REVIEW}`)).text();
+      expect(page).toContain('handled (attempt 3)');
+      expect(page).toContain('retry (attempt 2, retried after 20ms)');
+    } finally {
+      await bus.close();
+    }
   });
 });
 

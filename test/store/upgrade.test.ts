@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AgentBus, type Envelope, createBus, statusSnapshot, timeline } from '../../src/index.js';
+import { isDeliveryEntry } from '../../src/observe/index.js';
 import type { EventStore } from '../../src/store/event-store.js';
 import type { MigrationListener, MigrationStep } from '../../src/store/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
@@ -376,6 +377,54 @@ function describeUpgrade(fixture: Fixture): void {
         const retried = deliveries.find((d) => d.event.seq === project[3]);
         expect(retried).toMatchObject({ attempt: 2, failures: 1, firstFailedAt: Number(old?.first_failed_at) });
         expect(deliveries.find((d) => d.event.seq === project[5])).toMatchObject({ attempt: 2, failures: 0 });
+      }));
+
+    it('the old retry handled after the upgrade is kept as recovered: no attempts of its own, its failure stood in', () =>
+      upgraded(async ({ project, store }) => {
+        const claim = { consumer: '/reviewer', owner: 'upgrade-test', max: 20, leaseMs: 30_000, matchTopic: () => true };
+        const { deliveries } = await store.deliveries.claim(claim);
+        const settled = deliveries.filter((d) => d.event.seq === project[3] || d.event.seq === project[5]);
+        expect(settled.map((d) => [d.attempt, d.failures])).toEqual([
+          [2, 1],
+          [2, 0],
+        ]);
+        const results = await store.deliveries.settle(
+          settled.map((d) => ({
+            consumer: '/reviewer',
+            seq: d.event.seq,
+            topic: d.event.envelope.routing.topic,
+            attempt: d.attempt,
+            lease: d.lease,
+            outcome: { kind: 'ack' as const },
+          })),
+        );
+        expect(results).toEqual([[], []]);
+        const [retried, lapsed] = settled;
+        const correlation = retried?.event.envelope.event.correlation_id as string;
+        const [recovered, ...others] = await store.deliveries.recovered.list({ correlationId: correlation });
+        expect(others).toEqual([]);
+        expect(recovered).toMatchObject({
+          consumer: '/reviewer',
+          retries: 1,
+          firstFailedAt: retried?.firstFailedAt,
+          attempts: [],
+          handledAttempt: 2,
+        });
+        expect(recovered?.event.seq).toBe(retried?.event.seq);
+        // The redelivery after a lapsed lease alone failed nothing: no record.
+        const lapsedCorrelation = lapsed?.event.envelope.event.correlation_id as string;
+        expect(
+          (await store.deliveries.recovered.list({ correlationId: lapsedCorrelation })).filter(
+            (r) => r.event.seq === lapsed?.event.seq,
+          ),
+        ).toEqual([]);
+        const entries = (await timeline(store, correlation)).filter(
+          (e) => e.eventId === retried?.event.envelope.event.id && isDeliveryEntry(e),
+        );
+        expect(entries.map((e) => [e.kind, e.attempt, e.time])).toEqual([
+          ['retry', undefined, new Date(recovered?.firstFailedAt as number).toISOString()],
+          ['handled', 2, new Date(recovered?.handledAt as number).toISOString()],
+        ]);
       }));
 
     it('with one retry allowed, the old retry failing again is dead-lettered at once', () =>

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { AgentbusError } from '../../errors.js';
 import { timelineJson } from '../../observe/sources.js';
 import { formatDelay } from '../../observe/text.js';
-import { type CausationNode, type TimelineEntry, causationTree, timeline } from '../../observe/timeline.js';
+import { type CausationNode, type TimelineEntry, causationTree, isDeliveryEntry, timeline } from '../../observe/timeline.js';
 import { globalOptions, withBus } from '../context.js';
 import { formatTimeColumn, printJson, writeLine } from '../output.js';
 import { formatTable } from '../table.js';
@@ -18,7 +18,8 @@ interface TimelineFlags {
 
 /**
  * The Event column: the type, with what happened to it for failures and compensations; a
- * failed attempt reads like the seed's Retry Timeline (`attempt 2 failed (timeout), retried after 2s`).
+ * failed attempt reads like the seed's Retry Timeline (`attempt 2 failed (timeout), retried after 2s`),
+ * and the attempt handled after them `attempt 3 handled`.
  */
 export function describeEntry(e: TimelineEntry): string {
   const attempt = e.attempt === undefined ? '' : ` attempt ${e.attempt}`;
@@ -27,13 +28,16 @@ export function describeEntry(e: TimelineEntry): string {
       return `${e.event} (compensation)`;
     case 'retry': {
       const then = e.delayMs === undefined ? 'retried' : `retried after ${formatDelay(e.delayMs)}`;
-      return `${e.event}${attempt} failed (${e.reason}), ${then}`;
+      // A stand-in for failures older than their attempts may not know the reason.
+      return `${e.event}${attempt} failed${e.reason === undefined ? '' : ` (${e.reason})`}, ${then}`;
     }
     case 'dead_letter': {
       const retries = e.retries === 1 ? '1 retry' : `${e.retries ?? 0} retries`;
       const after = e.status === 'open' ? '' : e.replayedAs ? `, replayed as ${e.replayedAs}` : `, ${e.status}`;
       return `${e.event}${attempt === '' ? '' : `${attempt} failed`} → DLQ (${e.reason}, ${retries}${after})`;
     }
+    case 'handled':
+      return `${e.event}${attempt} handled`;
     default:
       return e.event;
   }
@@ -63,8 +67,8 @@ export function formatCausationTree(roots: readonly CausationNode[]): string {
   const times = new Map(all.map((e, i) => [e, column[i] as string]));
   const lines: string[] = [];
   const label = (e: TimelineEntry) =>
-    e.kind === 'retry' || e.kind === 'dead_letter'
-      ? `✖ ${describeEntry(e)} in ${e.agent}  ${times.get(e)}`
+    isDeliveryEntry(e)
+      ? `${e.kind === 'handled' ? '✔' : '✖'} ${describeEntry(e)} in ${e.agent}  ${times.get(e)}`
       : `${describeEntry(e)}  ${e.agent}  ${times.get(e)}`;
   const walk = (n: CausationNode, prefix: string, last: boolean, root: boolean) => {
     lines.push(root ? label(n.entry) : `${prefix}${last ? '└─ ' : '├─ '}${label(n.entry)}`);
@@ -107,8 +111,8 @@ export function registerTimeline(program: Command): void {
     .summary('show the events of one correlation id, as a table or a causation tree')
     .description(
       "Show every event of a correlation id in time order as the seed's table | Time | Event | Agent | Correlation ID | " +
-        '(Agent is event.source), with dead letters (and each failed attempt before them with its reason and the delay ' +
-        'chosen, in the failing subscription) and compensations marked. --tree draws the causation tree instead. --json prints {correlation_id, entries, tree}.',
+        '(Agent is event.source), with each failed attempt of a subscription (its reason and the delay chosen), then its dead ' +
+        'letter or the attempt handled at last, and compensations marked. --tree draws the causation tree instead. --json prints {correlation_id, entries, tree}.',
     )
     .option('--tree', 'draw the causation tree')
     .action(timelineAction);

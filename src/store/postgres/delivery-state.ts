@@ -31,6 +31,7 @@ import { isOwnerGone, newLeaseToken } from '../owner.js';
 import { RetryRows, loadWindows, windowKey, writeBackWindows } from './batches.js';
 import type { Sql } from './connection.js';
 import { PostgresDeadLetters } from './dead-letters.js';
+import { PostgresRecovered } from './recovered.js';
 import {
   type ConsumerInfoRow,
   type ConsumerRow,
@@ -56,6 +57,7 @@ export class PostgresDeliveryState implements DeliveryState {
   readonly #s: DeliveryStatements;
   readonly #dead: PostgresDeadLetters;
   readonly #settler: SettlementBatcher;
+  readonly recovered: PostgresRecovered;
 
   constructor(
     t: Tables,
@@ -69,6 +71,7 @@ export class PostgresDeliveryState implements DeliveryState {
     this.#s = deliveryStatements(t);
     this.#dead = new PostgresDeadLetters(this.#s, reader, lag, committer, now);
     this.#settler = new SettlementBatcher(this.#s, lag, committer, now);
+    this.recovered = new PostgresRecovered(this.#s, reader, committer);
   }
 
   async ensureConsumer(spec: ConsumerSpec): Promise<ConsumerInfo> {

@@ -189,8 +189,18 @@ export function deliveryStatements(t: Tables) {
       text: `SELECT * FROM ${t.retries} WHERE (consumer, seq) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))
              ORDER BY consumer, seq FOR UPDATE`,
     },
+    // Settled retries go; those handled after failing leave their history in the same
+    // statement (ADR 0023): `handled` marks acks, `$4` is the time.
     deleteRetries: {
-      text: `DELETE FROM ${t.retries} WHERE (consumer, seq) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))`,
+      text: `WITH gone AS (
+               DELETE FROM ${t.retries} r USING unnest($1::text[], $2::bigint[], $3::boolean[]) AS u(consumer, seq, handled)
+               WHERE r.consumer = u.consumer AND r.seq = u.seq
+               RETURNING r.consumer, r.seq, r.attempt, r.failures, r.first_failed_at, r.attempts, u.handled)
+             INSERT INTO ${t.recovered} (seq, consumer, retries, first_failed_at, attempts, handled_attempt, handled_at)
+             SELECT seq, consumer, failures, coalesce(first_failed_at, $4), attempts, attempt, $4 FROM gone
+             WHERE handled AND failures > 0
+             ON CONFLICT (seq, consumer) DO UPDATE SET retries = excluded.retries, first_failed_at = excluded.first_failed_at,
+               attempts = excluded.attempts, handled_attempt = excluded.handled_attempt, handled_at = excluded.handled_at`,
     },
     deleteRetriesOf: { text: `DELETE FROM ${t.retries} WHERE consumer = $1` },
     // Counters in the state area (value is JSON text: an integer's digits), one row per key.
@@ -247,6 +257,17 @@ export function deliveryStatements(t: Tables) {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
     },
     eventSeq: { text: `SELECT seq FROM ${t.events} WHERE id = $1` },
+    upsertRecovered: {
+      text: `INSERT INTO ${t.recovered} (seq, consumer, retries, first_failed_at, attempts, handled_attempt, handled_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (seq, consumer) DO UPDATE SET retries = excluded.retries, first_failed_at = excluded.first_failed_at,
+               attempts = excluded.attempts, handled_attempt = excluded.handled_attempt, handled_at = excluded.handled_at`,
+    },
+    recoveredOf: {
+      text: `SELECT r.*, e.stored_at, e.body FROM ${t.events} e JOIN ${t.recovered} r ON r.seq = e.seq
+             WHERE e.correlation_id = $1 AND ($2::text IS NULL OR r.consumer = $2)
+             ORDER BY r.seq, r.consumer LIMIT $3`,
+    },
     lockDeadLetter: {
       text: `SELECT d.*, e.stored_at, e.body FROM ${t.deadLetters} d JOIN ${t.events} e ON e.seq = d.seq
              WHERE d.id = $1 FOR UPDATE OF d`,
@@ -267,7 +288,9 @@ export function deliveryStatements(t: Tables) {
                  AND e.seq <= (SELECT pruned_through FROM ${t.retention} WHERE id = 1)
                  AND NOT EXISTS (SELECT 1 FROM ${t.deadLetters} d WHERE d.seq = e.seq AND d.id NOT IN (SELECT id FROM gone))
                  AND NOT EXISTS (SELECT 1 FROM ${t.streamEvents} s WHERE s.seq = e.seq)
-               RETURNING 1),
+               RETURNING e.seq),
+             -- Recovered deliveries of another subscription go with the event (ADR 0023).
+             forgotten AS (DELETE FROM ${t.recovered} r WHERE r.seq IN (SELECT seq FROM released)),
              counted AS (
                UPDATE ${t.retention} SET pruned_events = pruned_events + (SELECT count(*) FROM released)
                WHERE id = 1 AND EXISTS (SELECT 1 FROM released) RETURNING 1)

@@ -212,6 +212,26 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'recovered deliveries',
+    // The failed attempts of an event a subscription then handled, moved here from its retry
+    // row by the statement of the flush that deletes that row; keyed by position first, so
+    // retention deletes them with their events and a correlation's are found from its events
+    // (ADR 0023). Retries handled before the upgrade left nothing to fill in.
+    sql: (s) => `
+      CREATE TABLE ${s}.consumer_recovered (
+        seq             bigint  NOT NULL,
+        consumer        text    COLLATE "C" NOT NULL,
+        retries         integer NOT NULL,
+        first_failed_at bigint  NOT NULL,
+        attempts        text,
+        handled_attempt integer NOT NULL,
+        handled_at      bigint  NOT NULL,
+        PRIMARY KEY (seq, consumer)
+      );
+    `,
+  },
 ];
 
 /**

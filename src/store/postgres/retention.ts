@@ -74,7 +74,12 @@ export class PostgresRetention implements Retention {
       progress: { text: `SELECT pruned_through, pruned_events, pruned_at FROM ${t.retention} WHERE id = 1` },
       head: { text: `SELECT last_seq FROM ${t.logHead} WHERE id = 1` },
       rows: { text: `SELECT seq, stored_at FROM ${t.events} WHERE seq > $1 AND seq < $2 ORDER BY seq LIMIT $3` },
-      delete: { text: `DELETE FROM ${t.events} e WHERE e.seq > $1 AND e.seq <= $2 AND ${kept}` },
+      // Recovered deliveries go with their events; those of events kept (dead letters, streams) stay (ADR 0023).
+      delete: {
+        text: `WITH gone AS (DELETE FROM ${t.events} e WHERE e.seq > $1 AND e.seq <= $2 AND ${kept} RETURNING e.seq),
+               recovered AS (DELETE FROM ${t.recovered} r WHERE r.seq > $1 AND r.seq <= $2 AND r.seq IN (SELECT seq FROM gone))
+               SELECT count(*)::bigint AS n FROM gone`,
+      },
       count: { text: `SELECT count(*)::bigint AS n FROM ${t.events} e WHERE e.seq > $1 AND e.seq <= $2 AND ${kept}` },
       firstStoredAt: { text: `SELECT seq, stored_at FROM ${t.events} WHERE seq >= $1 ORDER BY seq LIMIT 1` },
       record: {
@@ -170,9 +175,10 @@ export class PostgresRetention implements Retention {
       const [row] = await sql.rows<{ n: number }>(this.#s.count, [from, end]);
       return { pruned: Number(row?.n ?? 0), end, head, heldBy: undefined, target, busy: false, elapsedMs: 0 };
     }
-    const deleted = await sql.rows<never>({ text: `${this.#s.delete.text} RETURNING 1` }, [from, end]);
-    await sql.rows(this.#s.record, [end, deleted.length, this.now()]);
-    return { pruned: deleted.length, end, head, heldBy: undefined, target, busy: false, elapsedMs: 0 };
+    const [deleted] = await sql.rows<{ n: number }>(this.#s.delete, [from, end]);
+    const pruned = Number(deleted?.n ?? 0);
+    await sql.rows(this.#s.record, [end, pruned, this.now()]);
+    return { pruned, end, head, heldBy: undefined, target, busy: false, elapsedMs: 0 };
   }
 
   /** Whether the policy lets the first event at or after `seq` go. */

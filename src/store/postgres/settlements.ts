@@ -76,6 +76,8 @@ export class SettlementBatcher {
 
     const results: Array<Error | AppendRequest | undefined> = [];
     const removed = new KeyRows();
+    /** Per removed retry: whether it was acknowledged (then its history is kept, ADR 0023). */
+    const handled: boolean[] = [];
     const scheduled = new RetryRows();
     const dead = new DeadRows();
     const counters = new Map<string, { namespace: string; key: string; by: number }>();
@@ -105,7 +107,10 @@ export class SettlementBatcher {
       if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, flush)) flush.wake = true;
       if (outcome.kind === 'ack') {
         flush.activity.handled(consumer);
-        if (retry) removed.add(consumer, seq);
+        if (retry) {
+          removed.add(consumer, seq);
+          handled.push(true);
+        }
         for (const { namespace, key, by } of settlement.counters ?? []) {
           // One row per counter: an upsert may not touch the same row twice.
           const id = `${namespace}\u0000${key}`;
@@ -134,7 +139,10 @@ export class SettlementBatcher {
         });
       } else {
         const { reason, message, stack } = outcome.error;
-        if (retry) removed.add(consumer, seq);
+        if (retry) {
+          removed.add(consumer, seq);
+          handled.push(false);
+        }
         dead.add({
           consumer,
           seq,
@@ -153,7 +161,7 @@ export class SettlementBatcher {
     }
 
     await writeBackWindows(sql, this.s, windows.values());
-    if (removed.seqs.length > 0) await sql.rows(this.s.deleteRetries, [removed.consumers, removed.seqs]);
+    if (removed.seqs.length > 0) await sql.rows(this.s.deleteRetries, [removed.consumers, removed.seqs, handled, now]);
     await scheduled.write(sql, this.s);
     await dead.write(sql, this.s);
     if (counters.size > 0) {

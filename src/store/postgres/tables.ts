@@ -16,6 +16,7 @@ export interface Tables {
   readonly windows: string;
   readonly retries: string;
   readonly deadLetters: string;
+  readonly recovered: string;
   readonly eventCounts: string;
   readonly activity: string;
   readonly consumerCounts: string;
@@ -36,6 +37,7 @@ export function tablesOf(schema: string): Tables {
     windows: `${s}.consumer_windows`,
     retries: `${s}.consumer_retries`,
     deadLetters: `${s}.dead_letters`,
+    recovered: `${s}.consumer_recovered`,
     eventCounts: `${s}.event_counts`,
     activity: `${s}.activity`,
     consumerCounts: `${s}.consumer_counts`,

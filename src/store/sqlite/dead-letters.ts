@@ -110,7 +110,12 @@ export class SqliteDeadLetters {
         seq: number;
       }>;
       let released = 0;
-      for (const seq of new Set(gone.map((row) => row.seq))) released += this.#s.releaseEvent.run(seq).changes;
+      for (const seq of new Set(gone.map((row) => row.seq))) {
+        if (this.#s.releaseEvent.run(seq).changes === 0) continue;
+        released++;
+        // Recovered deliveries of another subscription go with the event (ADR 0023).
+        this.#s.deleteRecoveredAt.run(seq);
+      }
       if (released > 0) this.#s.countPruned.run(released);
       return gone.length;
     });

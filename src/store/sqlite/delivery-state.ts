@@ -34,6 +34,7 @@ import type { EventLog, EventRow } from './event-log.js';
 import { LagAccounting } from './lag-accounting.js';
 import { toStoredEvent } from './event-log.js';
 import { SqliteDeadLetters } from './dead-letters.js';
+import { SqliteRecovered } from './recovered.js';
 import { storedEventOf } from './committed-tail.js';
 import { leaseLost, notFound, unwrap } from '../refusals.js';
 import { type ConsumerRow, type RetryRow, type Statements, type WindowRow, prepare } from './statements.js';
@@ -61,6 +62,7 @@ interface CachedWindow {
 export class SqliteDeliveryState implements DeliveryState {
   readonly #s: Statements;
   readonly #dead: SqliteDeadLetters;
+  readonly recovered: SqliteRecovered;
   readonly #parked = new Set<Parked>();
   /** A claim inside a savepoint: one that throws is undone without failing the flush it rides on. */
   readonly #guardedClaim: Database.Transaction<(request: ClaimRequest, ctx: FlushContext) => ClaimResult | AgentbusError>;
@@ -79,6 +81,7 @@ export class SqliteDeliveryState implements DeliveryState {
     this.#guardedClaim = db.transaction((request: ClaimRequest, ctx: FlushContext) => this.#claimNow(request, ctx));
     log.onFlushAppend = (ctx) => this.#rideAlong(ctx);
     this.#dead = new SqliteDeadLetters(this.#s, log, lag, counts, committer, now, wake);
+    this.recovered = new SqliteRecovered(this.#s, log, committer, now);
   }
 
   async ensureConsumer(spec: ConsumerSpec): Promise<ConsumerInfo> {
@@ -566,7 +569,22 @@ export class SqliteDeliveryState implements DeliveryState {
     if (outcome.kind !== 'retry' && this.lag.settled(consumer, 1, ctx)) this.wake();
     if (outcome.kind === 'ack') {
       activity.handled(consumer);
-      if (retry) this.#s.deleteRetry.run(consumer, seq);
+      if (retry) {
+        this.#s.deleteRetry.run(consumer, seq);
+        // Handled after failing: the history leaves with the row that held it (ADR 0023). A
+        // first delivery, or a redelivery after a lapsed lease alone, writes nothing more.
+        if (retry.failures > 0) {
+          this.#s.insertRecovered.run(
+            seq,
+            consumer,
+            retry.failures,
+            retry.first_failed_at ?? now,
+            retry.attempts,
+            settlement.attempt,
+            now,
+          );
+        }
+      }
       for (const { namespace, key, by } of settlement.counters ?? []) this.#s.incrementState.run(namespace, key, by, now);
     } else if (outcome.kind === 'retry') {
       this.wake();

@@ -229,6 +229,26 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 13,
+    name: 'recovered deliveries',
+    // The failed attempts of an event a subscription then handled, moved here from its retry
+    // row by the acknowledgement that deletes that row; keyed by position first, so retention
+    // deletes them with their events by range and a correlation's are found from its events
+    // (ADR 0023). Retries handled before the upgrade left nothing to fill in.
+    sql: `
+      CREATE TABLE consumer_recovered (
+        seq             INTEGER NOT NULL,
+        consumer        TEXT    NOT NULL,
+        retries         INTEGER NOT NULL,
+        first_failed_at INTEGER NOT NULL,
+        attempts        TEXT,
+        handled_attempt INTEGER NOT NULL,
+        handled_at      INTEGER NOT NULL,
+        PRIMARY KEY (seq, consumer)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The versions recorded in `schema_migrations`, which must exist. */

@@ -43,6 +43,7 @@ export class SqliteRetention implements Retention {
   readonly #head: Database.Statement;
   readonly #rows: Database.Statement;
   readonly #delete: Database.Statement;
+  readonly #deleteRecovered: Database.Statement;
   readonly #count: Database.Statement;
   readonly #firstStoredAt: Database.Statement;
 
@@ -78,6 +79,11 @@ export class SqliteRetention implements Retention {
     const kept = `NOT EXISTS (SELECT 1 FROM stream_events s WHERE s.seq = events.seq)
       AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = events.seq)`;
     this.#delete = db.prepare(`DELETE FROM events WHERE seq > ? AND seq <= ? AND ${kept}`);
+    // Recovered deliveries go with their events; those of events kept (dead letters, streams) stay (ADR 0023).
+    this.#deleteRecovered = db.prepare(
+      `DELETE FROM consumer_recovered WHERE seq > ? AND seq <= ?
+       AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = consumer_recovered.seq)`,
+    );
     this.#firstStoredAt = db.prepare('SELECT seq, stored_at FROM events WHERE seq >= ? ORDER BY seq LIMIT 1');
     this.#count = db.prepare(`SELECT count(*) FROM events WHERE seq > ? AND seq <= ? AND ${kept}`).pluck();
   }
@@ -151,6 +157,7 @@ export class SqliteRetention implements Retention {
     }
     if (dryRun) return { pruned: this.#count.get(from, end) as number, end, head, heldBy: undefined, target, elapsedMs: 0 };
     const pruned = this.#delete.run(from, end).changes;
+    this.#deleteRecovered.run(from, end);
     this.#setMeta.run('pruned_through', end);
     if (pruned > 0) {
       this.#addMeta.run('pruned_events', pruned);

@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { DeadLetter } from '../event-store.js';
+import type { RecoveredRow } from '../recovered.js';
 import type { EventRow } from './event-log.js';
 
 export interface ConsumerRow {
@@ -67,6 +68,9 @@ export interface DeadLetterRow extends EventRow {
   replayed_as: string | null;
   attempts: string | null;
 }
+
+/** A recovered delivery joined with its event. */
+export interface RecoveredRowWithEvent extends EventRow, RecoveredRow {}
 
 /** Every statement the delivery state runs, prepared once per connection. */
 function build(db: Database.Database) {
@@ -176,6 +180,20 @@ function build(db: Database.Database) {
        AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = events.seq)
        AND NOT EXISTS (SELECT 1 FROM stream_events s WHERE s.seq = events.seq)`,
     ),
+    // A delivery handled after failing: its history, moved from the retry row the ack deletes (ADR 0023).
+    insertRecovered: q(
+      `INSERT INTO consumer_recovered (seq, consumer, retries, first_failed_at, attempts, handled_attempt, handled_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (seq, consumer) DO UPDATE SET retries = excluded.retries, first_failed_at = excluded.first_failed_at,
+         attempts = excluded.attempts, handled_attempt = excluded.handled_attempt, handled_at = excluded.handled_at`,
+    ),
+    recoveredOf: q(
+      `SELECT r.*, e.stored_at, e.body FROM events e JOIN consumer_recovered r ON r.seq = e.seq
+       WHERE e.correlation_id = @correlation AND (@consumer IS NULL OR r.consumer = @consumer)
+       ORDER BY r.seq, r.consumer LIMIT @limit`,
+    ),
+    // Records of an event released by a purge go with it.
+    deleteRecoveredAt: q('DELETE FROM consumer_recovered WHERE seq = ?'),
     countPruned: q(
       "INSERT INTO store_meta (key, value) VALUES ('pruned_events', ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
     ),

@@ -126,8 +126,35 @@ export class NatsConsumer implements TransportConsumer, DeliverySettler {
     const published = publish && publish.length > 0 ? await this.#c.publishEffects(publish) : [];
     this.#c.acks.ack(d.msg, d.leaseUntil - Date.now() < URGENT_ACK_MS);
     this.#c.activity.consumed(d.event.envelope.routing.topic, this.name);
-    if (d.ledger) await this.#c.ledger.delete(this.#c.durable, d.event.seq).catch(() => {});
+    if (d.ledger) await this.#settleLedger(d);
     return published;
+  }
+
+  /**
+   * An acked redelivery's ledger entry goes; when the handler had failed, its history goes to
+   * the store's recovered deliveries first (ADR 0023), from the entry read at arrival: no
+   * extra read. Neither is atomic with the ack (as for the counts): an entry whose record
+   * failed stays behind, as a failed delete always left it.
+   */
+  async #settleLedger(d: NatsDelivery): Promise<void> {
+    try {
+      if (d.failures > 0) {
+        const attempts = d.ledger?.attempts ?? [];
+        await this.#c.store.deliveries.recovered.record({
+          consumer: this.name,
+          event: { envelope: d.event.envelope, text: d.text },
+          retries: d.failures,
+          firstFailedAt: d.firstFailedAt ?? attempts[0]?.at ?? Date.now(),
+          attempts,
+          handledAttempt: d.attempt,
+          handledAt: Date.now(),
+        });
+      }
+      await this.#c.ledger.delete(this.#c.durable, d.event.seq);
+    } catch {
+      // The handler's work is done and its ack is on its way: a store that cannot take the
+      // history now must not fail a settlement that has already happened.
+    }
   }
 
   async nak(d: NatsDelivery, delayMs: number, error: FailureInfo): Promise<void> {

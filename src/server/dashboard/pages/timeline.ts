@@ -4,7 +4,7 @@
  */
 import type { Hono } from 'hono';
 import { html } from 'hono/html';
-import { type CausationNode, type TimelineEntry, causationTree, timeline } from '../../../observe/index.js';
+import { type CausationNode, type TimelineEntry, causationTree, isDeliveryEntry, timeline } from '../../../observe/index.js';
 import { formatDelay } from '../../../observe/text.js';
 import type { ServerDeps, ServerEnv } from '../../env.js';
 import { type Html, page } from '../layout.js';
@@ -26,7 +26,7 @@ function bars(entries: readonly TimelineEntry[]): { bars: Bar[]; spanMs: number 
   const timeOf = new Map<string, number>();
   const out = entries.map((entry, i) => {
     const time = Number.isNaN(times[i] as number) ? start : (times[i] as number);
-    const failure = entry.kind === 'retry' || entry.kind === 'dead_letter';
+    const failure = isDeliveryEntry(entry);
     if (!failure) timeOf.set(entry.eventId, time);
     // A failure hangs off the event that failed; an event off its cause.
     const from = failure ? entry.eventId : entry.causationId;
@@ -58,12 +58,15 @@ function tree(nodes: readonly CausationNode[]): Html {
   return html`<ul class="tree">${nodes.map(
     (n) =>
       html`<li><a href="/events/${encodeURIComponent(n.entry.eventId)}">${n.entry.event}</a> <span class="muted">${n.entry.agent}</span>${n.failures.map(
-        (f) => html` <span class="error">✗ ${kindOf(f)} in ${f.subscription ?? f.agent}: ${f.reason ?? ''}</span>`,
+        (f) =>
+          f.kind === 'handled'
+            ? html` <span class="ok">✓ ${kindOf(f)} in ${f.subscription ?? f.agent}</span>`
+            : html` <span class="error">✗ ${kindOf(f)} in ${f.subscription ?? f.agent}: ${f.reason ?? ''}</span>`,
       )}${n.children.length ? tree(n.children) : ''}</li>`,
   )}</ul>`;
 }
 
-/** The Kind column: a failed attempt with its number and the delay chosen after it. */
+/** The Kind column: a failed or handled attempt with its number, and the delay chosen after a failure. */
 function kindOf(e: TimelineEntry): string {
   if (e.attempt === undefined) return e.kind;
   const after = e.delayMs === undefined ? '' : `, retried after ${formatDelay(e.delayMs)}`;
