@@ -27,6 +27,15 @@ import { type TestDatabase, testPostgres } from '../support/postgres.js';
 const server = await testPostgres();
 const FIXTURES = new URL('./fixtures/', import.meta.url);
 
+/** The failed attempt the fixture generator's retry kept, in a release that kept attempts. */
+const OLD_ATTEMPT = (at: number) => ({
+  attempt: 1,
+  at,
+  reason: 'temporary_failure',
+  error: 'search service answered 503',
+  delayMs: 5000,
+});
+
 /** An old database: which engine, which dump, the schema version it was at, what it holds. */
 interface Fixture {
   readonly engine: 'sqlite' | 'postgres';
@@ -34,16 +43,20 @@ interface Fixture {
   readonly version: number;
   /** The release had event-sourced streams (the generator wrote order-42 and order-43). */
   readonly streams: boolean;
+  /** The release kept failed attempts and counted acknowledgements per subscription (ADR 21). */
+  readonly attempts: boolean;
 }
 
 const FIXTURE_LIST: readonly Fixture[] = [
-  { engine: 'sqlite', file: 'sqlite-v1-8dac201.sql', version: 1, streams: false },
-  { engine: 'sqlite', file: 'sqlite-v5-6143ab9.sql', version: 5, streams: false },
-  { engine: 'sqlite', file: 'sqlite-v7-5f6da70.sql', version: 7, streams: true },
-  { engine: 'sqlite', file: 'sqlite-v10-d32debe.sql', version: 10, streams: true },
-  { engine: 'postgres', file: 'postgres-v2-16b9c0d.sql', version: 2, streams: true },
-  { engine: 'postgres', file: 'postgres-v2-5f6da70.sql', version: 2, streams: true },
-  { engine: 'postgres', file: 'postgres-v4-d32debe.sql', version: 4, streams: true },
+  { engine: 'sqlite', file: 'sqlite-v1-8dac201.sql', version: 1, streams: false, attempts: false },
+  { engine: 'sqlite', file: 'sqlite-v5-6143ab9.sql', version: 5, streams: false, attempts: false },
+  { engine: 'sqlite', file: 'sqlite-v7-5f6da70.sql', version: 7, streams: true, attempts: false },
+  { engine: 'sqlite', file: 'sqlite-v10-d32debe.sql', version: 10, streams: true, attempts: false },
+  { engine: 'sqlite', file: 'sqlite-v12-543fcc7.sql', version: 12, streams: true, attempts: true },
+  { engine: 'postgres', file: 'postgres-v2-16b9c0d.sql', version: 2, streams: true, attempts: false },
+  { engine: 'postgres', file: 'postgres-v2-5f6da70.sql', version: 2, streams: true, attempts: false },
+  { engine: 'postgres', file: 'postgres-v4-d32debe.sql', version: 4, streams: true, attempts: false },
+  { engine: 'postgres', file: 'postgres-v6-543fcc7.sql', version: 6, streams: true, attempts: true },
 ];
 
 /** A row of the old `events` table. */
@@ -313,11 +326,21 @@ function describeUpgrade(fixture: Fixture): void {
         expect(reviewer).toMatchObject({ inFlight: 1, scheduled: 1, inDlq: 1, failed: 2, pending: 11, paused: false });
         const auditor = status.subscriptions.find((s) => s.name === '/auditor');
         expect(auditor).toMatchObject({ pending: 0, inFlight: 0, scheduled: 0, inDlq: 0 });
-        // Acknowledgements are counted from the upgrade on: the old ones cannot be told apart
-        // from skipped events, so nothing is counted for them.
-        expect(await store.counts.handled()).toEqual([]);
-        expect(reviewer?.handled).toBe(0);
-        expect(status.agents.find((a) => a.agent === '/reviewer')?.consumed).toBe(0);
+        if (fixture.attempts) {
+          // The release counted each acknowledgement as it was made.
+          expect(await store.counts.handled()).toEqual([
+            { consumer: '/auditor', count: 2 },
+            { consumer: '/reviewer', count: 3 },
+          ]);
+          expect(reviewer?.handled).toBe(3);
+          expect(status.agents.find((a) => a.agent === '/reviewer')?.consumed).toBe(3);
+        } else {
+          // Acknowledgements are counted from the upgrade on: the old ones cannot be told apart
+          // from skipped events, so nothing is counted for them.
+          expect(await store.counts.handled()).toEqual([]);
+          expect(reviewer?.handled).toBe(0);
+          expect(status.agents.find((a) => a.agent === '/reviewer')?.consumed).toBe(0);
+        }
       }));
 
     it('resumes the subscriptions where they were: the retry fires, the lapsed lease is redelivered, nothing acked comes back; the dead letter replays', () =>
@@ -379,7 +402,7 @@ function describeUpgrade(fixture: Fixture): void {
         expect(deliveries.find((d) => d.event.seq === project[5])).toMatchObject({ attempt: 2, failures: 0 });
       }));
 
-    it('the old retry handled after the upgrade is kept as recovered: no attempts of its own, its failure stood in', () =>
+    it('the old retry handled after the upgrade is kept as recovered, with the attempts the release kept (or its failure stood in)', () =>
       upgraded(async ({ project, store }) => {
         const claim = { consumer: '/reviewer', owner: 'upgrade-test', max: 20, leaseMs: 30_000, matchTopic: () => true };
         const { deliveries } = await store.deliveries.claim(claim);
@@ -407,7 +430,7 @@ function describeUpgrade(fixture: Fixture): void {
           consumer: '/reviewer',
           retries: 1,
           firstFailedAt: retried?.firstFailedAt,
-          attempts: [],
+          attempts: fixture.attempts ? [OLD_ATTEMPT(retried?.firstFailedAt as number)] : [],
           handledAttempt: 2,
         });
         expect(recovered?.event.seq).toBe(retried?.event.seq);
@@ -422,7 +445,7 @@ function describeUpgrade(fixture: Fixture): void {
           (e) => e.eventId === retried?.event.envelope.event.id && isDeliveryEntry(e),
         );
         expect(entries.map((e) => [e.kind, e.attempt, e.time])).toEqual([
-          ['retry', undefined, new Date(recovered?.firstFailedAt as number).toISOString()],
+          ['retry', fixture.attempts ? 1 : undefined, new Date(recovered?.firstFailedAt as number).toISOString()],
           ['handled', 2, new Date(recovered?.handledAt as number).toISOString()],
         ]);
       }));
@@ -450,19 +473,22 @@ function describeUpgrade(fixture: Fixture): void {
           const letters = await bus.deadLetters.list({ subscription: '/reviewer' });
           const dead = letters.find((d) => d.event.seq === failing);
           expect(dead).toMatchObject({ retries: 1, error: 'search service answered 503' });
-          // The old release kept no attempts: its failure has no history, the new one starts it;
-          // its older dead letter reads as none, not as an error.
+          // A release before ADR 21 kept no attempts: its failure has no history, the new one
+          // starts it; its older dead letter reads as none, not as an error. A later release's
+          // attempts carry on.
           expect(dead?.attempts.map((a) => [a.attempt, a.reason, a.error])).toEqual([
+            ...(fixture.attempts ? [[1, 'temporary_failure', 'search service answered 503']] : []),
             [2, 'temporary_failure', 'search service answered 503'],
           ]);
-          expect(letters.find((d) => d.event.seq !== failing)?.attempts).toEqual([]);
+          const older = letters.find((d) => d.event.seq !== failing);
+          expect(older?.attempts.map((a) => a.attempt)).toEqual(fixture.attempts ? [1] : []);
           // The timeline stands the unrecorded first failure in with one entry at its time.
           const correlation = dead?.event.envelope.event.correlation_id as string;
           const failures = (await timeline(bus, correlation)).filter(
             (e) => e.eventId === dead?.event.envelope.event.id && (e.kind === 'retry' || e.kind === 'dead_letter'),
           );
           expect(failures.map((e) => [e.kind, e.attempt, e.time])).toEqual([
-            ['retry', undefined, new Date(dead?.firstFailedAt as number).toISOString()],
+            ['retry', fixture.attempts ? 1 : undefined, new Date(dead?.firstFailedAt as number).toISOString()],
             ['dead_letter', 2, new Date(dead?.lastFailedAt as number).toISOString()],
           ]);
         },
