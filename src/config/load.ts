@@ -49,6 +49,14 @@ export interface ServerConfig {
   readonly webhookDeny?: readonly string[];
 }
 
+/** The `postgres` section: options of the PostgreSQL store. */
+export interface PostgresConfig {
+  /** ms a statement may run or wait for a lock; 0: no limit. */
+  readonly statementTimeoutMs?: number;
+  /** ms establishing a connection may take. */
+  readonly connectTimeoutMs?: number;
+}
+
 /** A config file, validated and resolved. */
 export interface AgentbusConfig {
   /** SQLite path or `postgres://` URL. */
@@ -57,6 +65,8 @@ export interface AgentbusConfig {
   readonly nats?: string | readonly string[];
   /** Event-log retention (checked): the bus's `retention` option. */
   readonly retention?: RetentionOptions;
+  /** Timeouts of the PostgreSQL store, used when the store is a postgres:// URL. */
+  readonly postgres?: PostgresConfig;
   readonly server: ServerConfig;
 }
 
@@ -131,6 +141,7 @@ export async function parseConfig(value: unknown, options: ParseConfigOptions = 
     ...(config.store !== undefined ? { store: config.store } : {}),
     ...(config.nats !== undefined ? { nats: config.nats } : {}),
     ...(retention !== undefined ? { retention } : {}),
+    ...(config.postgres !== undefined ? { postgres: withoutUndefined(config.postgres) } : {}),
     server: {
       host: config.server.host,
       port: config.server.port,
@@ -139,6 +150,10 @@ export async function parseConfig(value: unknown, options: ParseConfigOptions = 
       ...(config.server.webhookDeny !== undefined ? { webhookDeny: config.server.webhookDeny } : {}),
     },
   };
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 /** The `retention` section, checked as `createBus` checks it, errors naming the file. */
