@@ -30,6 +30,7 @@ import { type AppendRequest, Deferred, type Flush, GroupCommitter, type Settled 
 import { PostgresLagAccounting } from './lag-accounting.js';
 import { migratePostgres } from './migrations.js';
 import type { MigrationListener } from '../schema-version.js';
+import type { OwnConnection } from './compaction.js';
 import { PostgresRetention } from './retention.js';
 import { PostgresStateArea } from './state-area.js';
 import { PostgresStreamStore } from './streams.js';
@@ -185,7 +186,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   );
   const lag = new PostgresLagAccounting(t);
   const log = new PostgresEventLog(t, lag);
-  return new PostgresEventStore({ pool, t, clock: o.clock, feed, lag, log, channel: o.notifyChannel, schema: o.schema });
+  const own: OwnConnection = (fn) => withOwnConnection(pg, ownConfig, (client) => fn(sqlOf(client)));
+  return new PostgresEventStore({ pool, t, clock: o.clock, feed, lag, log, channel: o.notifyChannel, schema: o.schema, own });
 }
 
 interface Parts {
@@ -197,6 +199,8 @@ interface Parts {
   log: PostgresEventLog;
   channel: string;
   schema: string;
+  /** A connection of its own without the statement timeout (compaction). */
+  own: OwnConnection;
 }
 
 const HEAD = 'store:head';
@@ -252,7 +256,7 @@ export class PostgresEventStore implements EventStore {
     this.streams = new PostgresStreamStore(parts.t, this.#reader, (job) => this.#run(job));
     this.counts = new PostgresEventCounts(parts.t, this.#reader, (job) => this.#run(job));
     this.deliveries = new PostgresDeliveryState(parts.t, this.#reader, parts.log, parts.lag, this.#committer, now);
-    this.retention = new PostgresRetention(parts.pool, parts.t, now);
+    this.retention = new PostgresRetention(parts.pool, parts.t, now, parts.own, parts.schema);
   }
 
   append(items: readonly AppendItem[]): Promise<AppendedEvent[]> {
