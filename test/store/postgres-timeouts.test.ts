@@ -171,7 +171,13 @@ describe.skipIf(!server.available)(`PostgreSQL statementTimeoutMs ${server.skipR
     const proxy = await stallingProxy(new URL(db.url));
     try {
       const schema = fresh();
-      const store = await openPostgresStore({ url: proxy.url, schema, poolSize: 3, safetyCheckMs: 600_000, statementTimeoutMs: 200 });
+      const store = await openPostgresStore({
+        url: proxy.url,
+        schema,
+        poolSize: 3,
+        safetyCheckMs: 600_000,
+        statementTimeoutMs: 200,
+      });
       open.push(store);
       await store.append([item()]);
       proxy.stall();
