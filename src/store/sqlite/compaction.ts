@@ -31,6 +31,8 @@ export interface CompactionParts {
 }
 
 const AUTO_VACUUM_INCREMENTAL = 2;
+/** Longest wait for other processes' readers before the final checkpoint gives up (the file then shrinks later). */
+const CHECKPOINT_WAIT_MS = 1_000;
 
 /** Compacts the file of `parts` (see the module comment). */
 export async function compactSqlite(parts: CompactionParts, options?: CompactOptions): Promise<CompactResult> {
@@ -76,6 +78,8 @@ export async function compactSqlite(parts: CompactionParts, options?: CompactOpt
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   if (steps === 0) return none('no free pages in the file');
+  // The background checkpointer's own checkpoint in progress would make this one busy.
+  await parts.suspendCheckpoints();
   const checkpointed = await committer.outside(() => checkpoint(db));
   return {
     method: 'incremental',
@@ -90,12 +94,12 @@ export async function compactSqlite(parts: CompactionParts, options?: CompactOpt
 }
 
 /**
- * Copies the WAL back and truncates both files, without waiting for another process (busy
- * timeout 0 for this one call); false when a reader kept part of the WAL in use.
+ * Copies the WAL back and truncates both files, waiting at most a second for other
+ * processes' readers (the event loop waits too); false when one kept part of the WAL in use.
  */
 function checkpoint(db: Database.Database): boolean {
   const busy = pragmaNumber(db, 'busy_timeout');
-  db.pragma('busy_timeout = 0');
+  db.pragma(`busy_timeout = ${Math.min(busy, CHECKPOINT_WAIT_MS)}`);
   try {
     const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
     return result !== undefined && result.busy === 0 && result.log === result.checkpointed;
