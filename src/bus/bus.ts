@@ -36,7 +36,7 @@ import { type BusObserver, Observers } from './observer.js';
 import type { BusStatus, StatusListener } from './status.js';
 import { loadTracing, startPublishTrace, tracingOn } from './tracing.js';
 import { type DelayOptions, Timers, resolveDueAt } from './timers.js';
-import type { PruneResult } from '../store/retention.js';
+import type { CompactOptions, CompactResult, PruneResult } from '../store/retention.js';
 import {
   type BusPruneOptions,
   type ResolvedRetention,
@@ -441,6 +441,26 @@ export class Bus {
   async prune(options: BusPruneOptions = {}): Promise<PruneResult> {
     this.#assertOpen();
     return this.store.retention.prune(resolvePruneOptions(options, this.#retention));
+  }
+
+  /**
+   * Gives the space of pruned events back to the file system (ADR 0025). SQLite: freed pages
+   * in small transactions, safe while other processes run; a file created by a release
+   * before incremental vacuum is rewritten once (VACUUM), which needs the file alone.
+   * PostgreSQL: VACUUM (not FULL) of agentbus's tables.
+   * @throws AgentbusError `OPTIONS_INVALID` when the store given cannot compact;
+   *   `BACKEND_UNAVAILABLE` when the one-time VACUUM finds the file open elsewhere or no room.
+   * @example
+   * await bus.prune({ maxAge: '30d' })
+   * const { bytesBefore, bytesAfter } = await bus.compact()
+   */
+  async compact(options?: CompactOptions): Promise<CompactResult> {
+    this.#assertOpen();
+    const retention = this.store.retention;
+    if (typeof retention?.compact !== 'function') {
+      throw invalidField('OPTIONS_INVALID', 'store', 'the store given has no compaction (store.retention.compact)');
+    }
+    return retention.compact(options);
   }
 
   /** Drains running handlers, flushes, and closes what the bus opened. */

@@ -184,8 +184,13 @@ export async function busOptionsOf(target: string | BusTarget, options: { mustEx
   };
   // The config file's retention (checked when it was loaded): long-running commands prune by it.
   const retention = config?.retention !== undefined ? { retention: config.retention } : {};
+  // The config file's postgres section applies to a PostgreSQL store; beside its own SQLite store it is a mistake.
+  const postgres = config?.postgres ?? {};
+  if (config?.postgres !== undefined && configStore !== undefined && !isPostgres(configStore)) {
+    throw refuse(fromConfig('postgres'), 'applies to a PostgreSQL store only, but store is a SQLite file');
+  }
   if (store !== undefined && isPostgres(store)) {
-    return { options: { store: { postgres: store, onMigrate: tellUpgrade }, ...transport, ...retention }, labels };
+    return { options: { store: { postgres: store, onMigrate: tellUpgrade, ...postgres }, ...transport, ...retention }, labels };
   }
   const path = store ?? target.db;
   return { options: { ...sqliteAt(path), ...transport, ...retention }, sqlitePath: path, labels };

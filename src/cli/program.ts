@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_DB_PATH } from '../store/sqlite/index.js';
 import { registerAgents } from './commands/agents.js';
 import { registerAggregators } from './commands/aggregators.js';
+import { registerCompact } from './commands/compact.js';
 import { registerApprovals } from './commands/approve.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDlq } from './commands/dlq.js';
@@ -66,6 +67,7 @@ export function createProgram(): Command {
   registerSubscriptions(program);
   registerDlq(program);
   registerPrune(program);
+  registerCompact(program);
   registerSend(program);
   registerProjections(program);
   registerAgents(program);

@@ -64,6 +64,14 @@ export interface ServerConfig {
   readonly clientAddressHeader?: string;
 }
 
+/** The `postgres` section: options of the PostgreSQL store. */
+export interface PostgresConfig {
+  /** ms a statement may run or wait for a lock; 0: no limit. */
+  readonly statementTimeoutMs?: number;
+  /** ms establishing a connection may take. */
+  readonly connectTimeoutMs?: number;
+}
+
 /** A config file, validated and resolved. */
 export interface AgentbusConfig {
   /** SQLite path or `postgres://` URL. */
@@ -72,6 +80,8 @@ export interface AgentbusConfig {
   readonly nats?: string | readonly string[];
   /** Event-log retention (checked): the bus's `retention` option. */
   readonly retention?: RetentionOptions;
+  /** Timeouts of the PostgreSQL store, used when the store is a postgres:// URL. */
+  readonly postgres?: PostgresConfig;
   readonly server: ServerConfig;
 }
 
@@ -146,6 +156,7 @@ export async function parseConfig(value: unknown, options: ParseConfigOptions = 
     ...(config.store !== undefined ? { store: config.store } : {}),
     ...(config.nats !== undefined ? { nats: config.nats } : {}),
     ...(retention !== undefined ? { retention } : {}),
+    ...(config.postgres !== undefined ? { postgres: withoutUndefined(config.postgres) } : {}),
     server: {
       host: config.server.host,
       port: config.server.port,
@@ -159,14 +170,12 @@ export async function parseConfig(value: unknown, options: ParseConfigOptions = 
 
 /** The server's limits as given, in ms; absent ones are left to the server's defaults. */
 function limitsOf(server: ConfigFile['server']): Pick<ServerConfig, 'signInLimit' | 'streams' | 'clientAddressHeader'> {
-  const defined = <T extends object>(value: T) =>
-    Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
   const limit = server.signInLimit;
   return {
     ...(limit === undefined
       ? {}
       : {
-          signInLimit: defined({
+          signInLimit: withoutUndefined({
             enabled: limit.enabled,
             maxFailures: limit.maxFailures,
             windowMs: limit.window,
@@ -174,15 +183,20 @@ function limitsOf(server: ConfigFile['server']): Pick<ServerConfig, 'signInLimit
             maxClients: limit.maxClients,
           }),
         }),
-    ...(server.streams === undefined ? {} : { streams: defined(server.streams) }),
+    ...(server.streams === undefined ? {} : { streams: withoutUndefined(server.streams) }),
     ...(server.clientAddressHeader === undefined ? {} : { clientAddressHeader: server.clientAddressHeader }),
   };
+}
+
+/** `value` without its keys set to `undefined` (exactOptionalPropertyTypes). */
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 /** The `retention` section, checked as `createBus` checks it, errors naming the file. */
 function checkRetention(value: ConfigFile['retention'], file: string): RetentionOptions | undefined {
   if (value === undefined) return undefined;
-  const options: RetentionOptions = Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+  const options: RetentionOptions = withoutUndefined(value);
   try {
     resolveRetention(options);
   } catch (error) {

@@ -131,6 +131,20 @@ const retentionSection = z.strictObject({
   interval: z.union([z.string(), z.number()]).optional(),
 });
 
+/** Settings of the PostgreSQL store (used when the store is a postgres:// URL). */
+const postgresSection = z.strictObject({
+  /** How long a statement may run or wait for a lock, in ms; 0: no limit. @default 60000 */
+  statementTimeoutMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(2_000_000_000)
+    .refine((ms) => ms === 0 || ms >= 10, { message: 'must be 0 (no limit) or at least 10 ms' })
+    .optional(),
+  /** How long establishing a connection may take, in ms. @default 10000 */
+  connectTimeoutMs: z.number().int().min(100).max(600_000).optional(),
+});
+
 /** The config file's schema. Unknown keys are refused, so a typo never passes silently. */
 export const CONFIG_SCHEMA = z.strictObject({
   /** A SQLite file path, or a `postgres://` URL (passed through to the store). */
@@ -139,6 +153,8 @@ export const CONFIG_SCHEMA = z.strictObject({
   nats: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   /** Event-log retention of the bus the CLI and server open. @default none: keep everything */
   retention: retentionSection.optional(),
+  /** Timeouts of the PostgreSQL store. @default the store's */
+  postgres: postgresSection.optional(),
   server: serverSection.default({ host: DEFAULT_HOST, port: DEFAULT_PORT, bodyLimit: DEFAULT_BODY_LIMIT, tokens: [] }),
 });
 

@@ -43,6 +43,9 @@ export type {
 } from './event-store.js';
 export { ACTIVITY_RETENTION_MS, ATTEMPTS_KEPT, ATTEMPT_ERROR_MAX } from './event-store.js';
 export type {
+  CompactOptions,
+  CompactProgress,
+  CompactResult,
   PruneOptions,
   PruneProgress,
   PruneResult,

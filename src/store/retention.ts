@@ -100,6 +100,47 @@ export interface RetentionInfo {
   readonly holds: readonly RetentionHold[];
 }
 
+/** Options of {@link Retention.compact}. */
+export interface CompactOptions {
+  /**
+   * SQLite: pages freed per transaction when the file allows incremental vacuum (each step
+   * holds the write lock a few milliseconds). @default 256 (2 MiB of 8 KiB pages)
+   */
+  readonly stepPages?: number;
+  /** Called after each step. */
+  readonly onProgress?: (progress: CompactProgress) => void;
+  /** Stops between two steps (what was given back stays given back). */
+  readonly signal?: AbortSignal;
+}
+
+/** What a compaction reports as it goes. */
+export interface CompactProgress {
+  /** Bytes given back to the file system so far (once checkpointed). */
+  readonly freedBytes: number;
+  /** Bytes free inside the database when it started. */
+  readonly reclaimableBytes: number;
+}
+
+/** What a compaction did. */
+export interface CompactResult {
+  /**
+   * `incremental`: freed pages given back in small transactions (SQLite files created with
+   * incremental vacuum, or compacted once before); `vacuum`: the whole file rewritten once
+   * (older SQLite files; this also turns incremental vacuum on for the next time);
+   * `postgres-vacuum`: PostgreSQL's VACUUM (not FULL) of agentbus's tables; `none`: nothing to do.
+   */
+  readonly method: 'incremental' | 'vacuum' | 'postgres-vacuum' | 'none';
+  /** SQLite: the database file plus its WAL; PostgreSQL: the tables with their indexes. */
+  readonly bytesBefore: number;
+  readonly bytesAfter: number;
+  /** Transactions (SQLite incremental steps), or statements run. */
+  readonly steps: number;
+  /** The longest of them, in ms. */
+  readonly longestStepMs: number;
+  /** What the operator should know (a checkpoint still to come, what PostgreSQL's VACUUM does not do). */
+  readonly note?: string;
+}
+
 /** Retention of the log: prune on demand, and what holds it back. */
 export interface Retention {
   /**
@@ -110,6 +151,29 @@ export interface Retention {
    */
   prune(options: PruneOptions): Promise<PruneResult>;
   info(): Promise<RetentionInfo>;
+  /**
+   * Gives the space of pruned events back to the file system (ADR 0025). Optional: a store
+   * without it has nothing to compact.
+   * @throws AgentbusError `OPTIONS_INVALID` naming the field; `BACKEND_UNAVAILABLE` when a
+   *   SQLite file needs a one-time VACUUM and another process has it open, or the disk lacks room.
+   */
+  compact?(options?: CompactOptions): Promise<CompactResult>;
+}
+
+/** Pages per incremental-vacuum step by default: 2 MiB of 8 KiB pages, about a prune batch's lock time. */
+export const COMPACT_STEP_PAGES = 256;
+
+/** @throws AgentbusError `OPTIONS_INVALID` naming the field. */
+export function checkCompactOptions(options: CompactOptions = {}): Required<Pick<CompactOptions, 'stepPages'>> & CompactOptions {
+  if (typeof options !== 'object' || options === null) throw invalidField('OPTIONS_INVALID', 'options', 'must be an object');
+  const { stepPages = COMPACT_STEP_PAGES } = options;
+  if (!wholeAtLeast(stepPages, 1) || stepPages > 1_000_000) {
+    throw invalidField('OPTIONS_INVALID', 'stepPages', 'must be a whole number from 1 to 1000000');
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw invalidField('OPTIONS_INVALID', 'onProgress', 'must be a function');
+  }
+  return { ...options, stepPages };
 }
 
 /** Prune options after validation. */

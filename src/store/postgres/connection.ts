@@ -58,16 +58,35 @@ function typesOf(pg: PgModule): NonNullable<ClientConfig['types']> {
 }
 
 /**
+ * How much longer than `statementTimeoutMs` the client waits for any answer before it gives
+ * up on the connection: time for the server's own cancellation to arrive first.
+ */
+export const NO_ANSWER_GRACE_MS = 2_000;
+
+/**
  * Connection settings shared by the pool and the listener. A connection that is not
  * established within `connectTimeoutMs` fails: a server that accepts TCP but does not answer
  * (hung, or behind a proxy whose backend is gone) would otherwise keep it waiting forever.
+ * With `statementTimeoutMs` above 0, the server cancels a statement that runs (or waits for a
+ * lock) longer (`statement_timeout`: the transaction fails, the connection stays usable), and
+ * the client gives up on one that gets no answer at all {@link NO_ANSWER_GRACE_MS} later
+ * (pg's `query_timeout`: the connection is then dropped).
  */
-export function connectionConfig(pg: PgModule, url: string, applicationName: string, connectTimeoutMs: number): ClientConfig {
+export function connectionConfig(
+  pg: PgModule,
+  url: string,
+  applicationName: string,
+  connectTimeoutMs: number,
+  statementTimeoutMs = 0,
+): ClientConfig {
   return {
     connectionString: url,
     types: typesOf(pg),
     application_name: applicationName,
     connectionTimeoutMillis: connectTimeoutMs,
+    ...(statementTimeoutMs > 0
+      ? { statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs + NO_ANSWER_GRACE_MS }
+      : {}),
   };
 }
 
@@ -75,13 +94,36 @@ export function connectionConfig(pg: PgModule, url: string, applicationName: str
  * Creates the pool; `max` connections. The pool applies the connect timeout also to waiting
  * for a free connection.
  */
-export function createPool(pg: PgModule, url: string, max: number, applicationName: string, connectTimeoutMs: number): Pool {
+export function createPool(
+  pg: PgModule,
+  url: string,
+  max: number,
+  applicationName: string,
+  connectTimeoutMs: number,
+  statementTimeoutMs = 0,
+): Pool {
   const config: PoolConfig = {
-    ...connectionConfig(pg, url, applicationName, connectTimeoutMs),
+    ...connectionConfig(pg, url, applicationName, connectTimeoutMs, statementTimeoutMs),
     max,
     idleTimeoutMillis: 30_000,
   };
   return new pg.Pool(config);
+}
+
+/**
+ * Runs `fn` on a connection of its own (not the pool's), ended afterwards: for work that must
+ * not be cut short by the pool's statement timeout (migrations building an index, VACUUM).
+ */
+export async function withOwnConnection<T>(pg: PgModule, config: ClientConfig, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(config);
+  // A backend that ends while connected raises `error` on the client: the statement fails instead.
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /** A pooled connection held across several statements (a transaction). */
@@ -174,14 +216,41 @@ export function isRetryable(error: unknown): boolean {
   return RETRYABLE.has((error as { code?: string } | undefined)?.code ?? '');
 }
 
-/** Wraps a driver error that is not a refusal as `BACKEND_UNAVAILABLE`, keeping the cause. */
+/** SQLSTATE of a statement the server cancelled (`statement_timeout`, or `pg_cancel_backend`). */
+const QUERY_CANCELED = '57014';
+
+/** pg's own error when no answer came within `query_timeout`. */
+const NO_ANSWER = 'Query read timeout';
+
+/**
+ * True when the client gave up waiting for an answer (pg's `query_timeout`): the connection
+ * still waits for that answer, so it must be dropped, not used for a ROLLBACK.
+ */
+export function isNoAnswer(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === undefined && error.message === NO_ANSWER;
+}
+
+/**
+ * Wraps a driver error that is not a refusal as `BACKEND_UNAVAILABLE`, keeping the cause. A
+ * statement cut short by `statementTimeoutMs` (by the server, or by the client when no answer
+ * came) says so and carries `timeout: 'statementTimeoutMs'` in its details.
+ */
 export function backendError(what: string, error: unknown, url?: string): AgentbusError {
   if (error instanceof AgentbusError) return error;
-  const message = (error as Error | undefined)?.message ?? String(error);
+  const sqlstate = (error as { code?: string } | undefined)?.code;
+  let message = (error as Error | undefined)?.message ?? String(error);
+  let timeout = false;
+  if (sqlstate === QUERY_CANCELED) {
+    message += ' (a statement ran or waited for a lock longer than statementTimeoutMs allows, or was cancelled)';
+    timeout = true;
+  } else if (isNoAnswer(error)) {
+    message = `no answer from PostgreSQL within statementTimeoutMs (plus ${NO_ANSWER_GRACE_MS} ms); the connection was dropped`;
+    timeout = true;
+  }
   return new AgentbusError(
     'BACKEND_UNAVAILABLE',
     `${what}: ${message}`,
-    { ...(url ? { url: redactUrl(url) } : {}), sqlstate: (error as { code?: string } | undefined)?.code },
+    { ...(url ? { url: redactUrl(url) } : {}), sqlstate, ...(timeout ? { timeout: 'statementTimeoutMs' } : {}) },
     { cause: error },
   );
 }

@@ -13,7 +13,7 @@ import type { Pool } from 'pg';
 import { AgentbusError } from '../../errors.js';
 import { ActivityTally } from '../activity.js';
 import type { AppendItem, AppendedEvent, StreamExpectedVersion } from '../event-store.js';
-import { type Sql, backendError, holdConnection, isRetryable, reportingSql, sqlOf } from './connection.js';
+import { type Sql, backendError, holdConnection, isNoAnswer, isRetryable, reportingSql, sqlOf } from './connection.js';
 
 /** A value computed once the flush's appends are done. */
 export class Deferred<T> {
@@ -138,7 +138,7 @@ export class GroupCommitter {
           await checked.rows({ text: 'COMMIT' });
           return result;
         } catch (error) {
-          await client.query('ROLLBACK').catch((e: Error) => {
+          await rollback(client, error).catch((e: Error) => {
             broken = e;
           });
           throw error;
@@ -226,7 +226,7 @@ export class GroupCommitter {
         await client.query('COMMIT');
         return { flush, results };
       } catch (error) {
-        await client.query('ROLLBACK').catch((e: Error) => {
+        await rollback(client, error).catch((e: Error) => {
           broken = e;
         });
         throw error;
@@ -242,4 +242,14 @@ export class GroupCommitter {
       held.release(broken);
     }
   }
+}
+
+/**
+ * Rolls back after `error`; rejects instead, so the connection is dropped, when the client
+ * gave up waiting for an answer (a ROLLBACK would queue behind the statement still pending).
+ */
+async function rollback(client: { query(text: string): Promise<unknown> }, error: unknown): Promise<void> {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  if (isNoAnswer(error) || isNoAnswer(cause)) throw error instanceof Error ? error : new Error(String(error));
+  await client.query('ROLLBACK');
 }

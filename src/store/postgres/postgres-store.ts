@@ -16,12 +16,12 @@ import {
   backendError,
   connectionConfig,
   createPool,
-  holdConnection,
   loadPg,
   quoteIdent,
   redactUrl,
   reportingSql,
   sqlOf,
+  withOwnConnection,
 } from './connection.js';
 import { PostgresDeliveryState } from './delivery-state.js';
 import { PostgresEventCounts } from './event-counts.js';
@@ -30,6 +30,7 @@ import { type AppendRequest, Deferred, type Flush, GroupCommitter, type Settled 
 import { PostgresLagAccounting } from './lag-accounting.js';
 import { migratePostgres } from './migrations.js';
 import type { MigrationListener } from '../schema-version.js';
+import type { OwnConnection } from './compaction.js';
 import { PostgresRetention } from './retention.js';
 import { PostgresStateArea } from './state-area.js';
 import { PostgresStreamStore } from './streams.js';
@@ -54,6 +55,15 @@ export interface PostgresStoreOptions {
    * before the operation fails with `BACKEND_UNAVAILABLE`, in ms. @default 10000
    */
   connectTimeoutMs?: number;
+  /**
+   * How long one statement may run, lock waits included, before PostgreSQL cancels it (the
+   * connections' `statement_timeout`) and the operation fails with `BACKEND_UNAVAILABLE`
+   * naming this option; the transaction is rolled back, and later operations run as usual. A
+   * server that gives no answer at all is given up on 2 s later and the connection dropped.
+   * 0: no limit. Migrations and `retention.compact()` run on a connection of their own,
+   * without it. @default 60000
+   */
+  statementTimeoutMs?: number;
   /** @default the system clock */
   clock?: Clock;
   /** Told before each migration when an older schema is upgraded (a long one shows progress). */
@@ -63,6 +73,10 @@ export interface PostgresStoreOptions {
 const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** A prune batch or a big read takes milliseconds; a minute means something is stuck. */
+const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
+/** PostgreSQL's largest `statement_timeout` (INT_MAX ms), less the client's grace. */
+const MAX_STATEMENT_TIMEOUT_MS = 2_000_000_000;
 
 function validate(
   options: PostgresStoreOptions,
@@ -100,6 +114,19 @@ function validate(
   if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 100 || connectTimeoutMs > 600_000) {
     throw invalidField('OPTIONS_INVALID', 'connectTimeoutMs', 'must be a whole number of milliseconds from 100 to 600000');
   }
+  const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  if (
+    !Number.isInteger(statementTimeoutMs) ||
+    statementTimeoutMs < 0 ||
+    statementTimeoutMs > MAX_STATEMENT_TIMEOUT_MS ||
+    (statementTimeoutMs > 0 && statementTimeoutMs < 10)
+  ) {
+    throw invalidField(
+      'OPTIONS_INVALID',
+      'statementTimeoutMs',
+      `must be a whole number of milliseconds from 10 to ${MAX_STATEMENT_TIMEOUT_MS}, or 0 for no limit`,
+    );
+  }
   const clock = options.clock ?? SYSTEM_CLOCK;
   if (typeof clock?.now !== 'function') throw invalidField('OPTIONS_INVALID', 'clock', 'must have a now() method');
   const { onMigrate } = options;
@@ -114,6 +141,7 @@ function validate(
     safetyCheckMs,
     applicationName,
     connectTimeoutMs,
+    statementTimeoutMs,
     clock,
     ...(onMigrate ? { onMigrate } : {}),
   };
@@ -134,25 +162,23 @@ function validate(
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresEventStore> {
   const o = validate(options);
   const pg = await loadPg();
-  const pool = createPool(pg, o.url, o.poolSize, o.applicationName, o.connectTimeoutMs);
-  // An idle connection that breaks must not crash the process; the next query reconnects.
-  pool.on('error', () => {});
   const t = tablesOf(o.schema);
+  // Without the statement timeout: a migration may build an index over millions of rows.
+  const ownConfig = connectionConfig(pg, o.url, o.applicationName, o.connectTimeoutMs);
   try {
-    const held = await holdConnection(pool);
-    try {
+    await withOwnConnection(pg, ownConfig, (client) => {
       const database = `the PostgreSQL store at ${redactUrl(o.url)} (schema ${o.schema})`;
-      await migratePostgres(sqlOf(held.client), o.schema, t.schema, o.clock.now(), database, undefined, o.onMigrate);
-    } finally {
-      held.release();
-    }
+      return migratePostgres(sqlOf(client), o.schema, t.schema, o.clock.now(), database, undefined, o.onMigrate);
+    });
   } catch (error) {
-    await pool.end().catch(() => {});
     throw backendError(`cannot open the PostgreSQL store at ${redactUrl(o.url)} (schema ${o.schema})`, error, o.url);
   }
+  const pool = createPool(pg, o.url, o.poolSize, o.applicationName, o.connectTimeoutMs, o.statementTimeoutMs);
+  // An idle connection that breaks must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
   const feed = new PostgresChangeFeed(
     pg,
-    connectionConfig(pg, o.url, `${o.applicationName} listener`, o.connectTimeoutMs),
+    connectionConfig(pg, o.url, `${o.applicationName} listener`, o.connectTimeoutMs, o.statementTimeoutMs),
     o.notifyChannel,
     randomBytes(8).toString('hex'),
     () => log.head(sqlOf(pool)),
@@ -160,7 +186,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   );
   const lag = new PostgresLagAccounting(t);
   const log = new PostgresEventLog(t, lag);
-  return new PostgresEventStore({ pool, t, clock: o.clock, feed, lag, log, channel: o.notifyChannel, schema: o.schema });
+  const own: OwnConnection = (fn) => withOwnConnection(pg, ownConfig, (client) => fn(sqlOf(client)));
+  return new PostgresEventStore({ pool, t, clock: o.clock, feed, lag, log, channel: o.notifyChannel, schema: o.schema, own });
 }
 
 interface Parts {
@@ -172,6 +199,8 @@ interface Parts {
   log: PostgresEventLog;
   channel: string;
   schema: string;
+  /** A connection of its own without the statement timeout (compaction). */
+  own: OwnConnection;
 }
 
 const HEAD = 'store:head';
@@ -227,7 +256,7 @@ export class PostgresEventStore implements EventStore {
     this.streams = new PostgresStreamStore(parts.t, this.#reader, (job) => this.#run(job));
     this.counts = new PostgresEventCounts(parts.t, this.#reader, (job) => this.#run(job));
     this.deliveries = new PostgresDeliveryState(parts.t, this.#reader, parts.log, parts.lag, this.#committer, now);
-    this.retention = new PostgresRetention(parts.pool, parts.t, now);
+    this.retention = new PostgresRetention(parts.pool, parts.t, now, parts.own, parts.schema);
   }
 
   append(items: readonly AppendItem[]): Promise<AppendedEvent[]> {

@@ -13,6 +13,8 @@ import { performance } from 'node:perf_hooks';
 import type { Pool } from 'pg';
 import {
   type CheckedPruneOptions,
+  type CompactOptions,
+  type CompactResult,
   type HoldRow,
   type PolicyCut,
   OUTBOX_NAMESPACE,
@@ -32,6 +34,7 @@ import {
   lowestHold,
 } from '../retention.js';
 import { type Sql, type Statement, backendError, holdConnection, reportingSql, sqlOf } from './connection.js';
+import { type OwnConnection, compactPostgres } from './compaction.js';
 import type { Tables } from './tables.js';
 
 type Batch = PruneBatch;
@@ -54,6 +57,9 @@ export class PostgresRetention implements Retention {
     private readonly pool: Pool,
     t: Tables,
     private readonly now: () => number,
+    /** A connection of its own and the schema's name, for {@link compact}. */
+    private readonly own: OwnConnection,
+    private readonly schemaName: string,
   ) {
     const kept = `NOT EXISTS (SELECT 1 FROM ${t.streamEvents} s WHERE s.seq = e.seq)
       AND NOT EXISTS (SELECT 1 FROM ${t.deadLetters} d WHERE d.seq = e.seq)`;
@@ -104,6 +110,13 @@ export class PostgresRetention implements Retention {
       ...(progress?.pruned_at != null ? { lastPrunedAt: Number(progress.pruned_at) } : {}),
       holds,
     };
+  }
+
+  /** VACUUM of the store's tables on a connection of its own (ADR 0025). */
+  compact(options?: CompactOptions): Promise<CompactResult> {
+    return compactPostgres(this.own, this.schemaName, options).catch((error: unknown) => {
+      throw backendError('PostgreSQL compact failed', error);
+    });
   }
 
   async prune(options: PruneOptions): Promise<PruneResult> {

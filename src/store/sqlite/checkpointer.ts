@@ -60,6 +60,14 @@ export class Checkpointer {
 
   async close(): Promise<void> {
     this.#closed = true;
+    await this.suspend();
+  }
+
+  /**
+   * Ends the worker and its connection to the file (which another connection's exclusive
+   * lock would conflict with); the next {@link request} starts a new one.
+   */
+  async suspend(): Promise<void> {
     const worker = this.#worker;
     if (!worker) return;
     this.#worker = undefined;
@@ -74,6 +82,8 @@ export class Checkpointer {
       });
       worker.postMessage('close');
     });
+    this.#busy = false;
+    this.#again = false;
   }
 
   #start(): Worker {

@@ -134,6 +134,24 @@ export class GroupCommitter {
     }
   }
 
+  /**
+   * Runs `fn` on the connection outside any transaction once nothing is queued or held (for
+   * statements that cannot run in one: VACUUM, a checkpoint); jobs enqueued meanwhile wait.
+   */
+  async outside<T>(fn: () => T | Promise<T>): Promise<T> {
+    while (this.#held || this.#queue.length > 0 || this.#scheduled) {
+      await new Promise<void>((r) => this.#idle.push(r));
+    }
+    this.#held = true;
+    try {
+      return await fn();
+    } finally {
+      this.#held = false;
+      this.#schedule();
+      this.#wakeIdle();
+    }
+  }
+
   /** Resolves when nothing is queued or being flushed. */
   async drain(): Promise<void> {
     while (this.#held || this.#queue.length > 0 || this.#scheduled) {

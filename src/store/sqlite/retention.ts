@@ -11,6 +11,8 @@ import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import {
   type CheckedPruneOptions,
+  type CompactOptions,
+  type CompactResult,
   type HoldRow,
   type PolicyCut,
   OUTBOX_NAMESPACE,
@@ -29,6 +31,7 @@ import {
   type PruneBatch,
   lowestHold,
 } from '../retention.js';
+import { type CompactionParts, compactSqlite } from './compaction.js';
 import type { GroupCommitter } from './group-commit.js';
 
 type Batch = PruneBatch;
@@ -47,11 +50,15 @@ export class SqliteRetention implements Retention {
   readonly #count: Database.Statement;
   readonly #firstStoredAt: Database.Statement;
 
+  readonly #compaction: CompactionParts;
+
   constructor(
     db: Database.Database,
     private readonly committer: GroupCommitter,
     private readonly now: () => number,
+    file: Pick<CompactionParts, 'path' | 'suspendCheckpoints'> = { path: undefined, suspendCheckpoints: async () => {} },
   ) {
+    this.#compaction = { db, committer, ...file };
     this.#holds = db.prepare(
       `SELECT 'subscription' AS kind, c.name AS name, c.paused AS paused,
               min(c.next_seq, coalesce((SELECT min(first_seq) FROM consumer_windows w WHERE w.consumer = c.name), c.next_seq),
@@ -102,6 +109,14 @@ export class SqliteRetention implements Retention {
       ...(prunedAt > 0 ? { lastPrunedAt: prunedAt } : {}),
       holds: holdsOf(this.#holds.all() as HoldRow[]),
     };
+  }
+
+  /**
+   * Gives the pages of pruned events back to the file system: in small steps on files with
+   * incremental vacuum (all this version creates), by one VACUUM on older files (ADR 0025).
+   */
+  compact(options?: CompactOptions): Promise<CompactResult> {
+    return compactSqlite(this.#compaction, options);
   }
 
   async prune(options: PruneOptions): Promise<PruneResult> {

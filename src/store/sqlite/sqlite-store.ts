@@ -136,6 +136,9 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
     // Before any pragma that writes: another application's database is left as it was.
     checkSchema(db, path, options.create ?? true);
     db.pragma('page_size = 8192');
+    // Takes effect only in a new file (before its first table): lets compact() give pruned
+    // pages back in small steps instead of rewriting the file (ADR 0025).
+    db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
     db.pragma('cache_size = -32000');
@@ -287,7 +290,10 @@ export class SqliteEventStore implements EventStore {
     this.deliveries = new SqliteDeliveryState(db, this.#log, lag, this.counts, this.#committer, now, () => {
       this.#wakePending = true;
     });
-    this.retention = new SqliteRetention(db, this.#committer, now);
+    this.retention = new SqliteRetention(db, this.#committer, now, {
+      path,
+      suspendCheckpoints: async () => this.#checkpointer?.suspend(),
+    });
     this.#checkpointer = background && path ? new Checkpointer(path, () => this.#finishCheckpoint()) : undefined;
   }
 
