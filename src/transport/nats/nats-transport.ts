@@ -36,7 +36,7 @@ export interface NatsTransport extends Transport {
   readonly subjectPrefix: string;
   /** Redelivers a dead letter to its subscription only (used by the bus's dead-letter replay). */
   redeliver(dead: DeadLetter, replacement?: AppendItem): Promise<void>;
-  /** Subscriptions are JetStream consumers: list, get and delete; pause, resume and reset are refused. */
+  /** Subscriptions are JetStream consumers: list, get, delete and backlog; pause, resume and reset are refused. */
   readonly subscriptions: TransportSubscriptionAdmin;
   /**
    * Resolves once the recorder consumer has stored everything published so far (by any
