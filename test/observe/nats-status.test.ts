@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bus, createBus } from '../../src/index.js';
-import { statusSnapshot, topicsOverview } from '../../src/observe/index.js';
+import { pendingBySubscription, statusSnapshot, topicsOverview } from '../../src/observe/index.js';
 import { createApp } from '../../src/server/index.js';
 import type { EventStore } from '../../src/store/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
@@ -40,6 +40,10 @@ describe.skipIf(!up)(`status views on NATS at ${NATS_URL}`, () => {
 
   beforeAll(async () => {
     store = await openSqliteStore({ path: join(dir, 'history.db') });
+    // An event in history that the stream never had: store positions and stream sequences differ by one.
+    const local = await createBus({ store });
+    await local.publish({ topic: 'elsewhere.before', type: 'Imported', payload: {} });
+    await local.close();
     transport = await createNatsTransport({
       servers: NATS_URL,
       store,
@@ -139,6 +143,12 @@ describe.skipIf(!up)(`status views on NATS at ${NATS_URL}`, () => {
     expect(s.agents.find((a) => a.agent === '/frontend-specialist')).toMatchObject({ consumed: DONE, processing: 2 });
     expect(s.agents.find((a) => a.agent === '/auditor')).toMatchObject({ consumed: 0, processing: 0 });
     expect(s.health.consumerLag.maxPending).toBe(TASKS - DONE);
+  });
+
+  it("counts agentbus subscriptions' Pending from the consumers, not from store positions", async () => {
+    const pending = await pendingBySubscription(bus, await bus.subscriptions.list());
+    expect(pending.get('/frontend-specialist')).toBe(TASKS - DONE);
+    expect(pending.get('/auditor')).toBe(REVIEWS);
   });
 
   it('shows NATS subscriptions as subscribers with their lag in agentbus topics and GET /v1/topics', async () => {
