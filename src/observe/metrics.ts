@@ -199,7 +199,7 @@ export function createMetrics(bus: Bus, options: MetricsOptions = {}): BusMetric
   const snapshot = (): Promise<StatusSnapshot> => {
     const now = Date.now();
     if (!cached || now - cached.at > ttl) {
-      const value = statusSnapshot(bus.store, { includeSystem: true });
+      const value = statusSnapshot(bus, { includeSystem: true });
       cached = { at: now, value };
       // A failed read is not cached: the next scrape asks again.
       value.catch(() => {
@@ -212,7 +212,7 @@ export function createMetrics(bus: Bus, options: MetricsOptions = {}): BusMetric
 
   new Gauge({
     name: `${p}topic_lag`,
-    help: 'Most events any subscription of the topic still has to settle (from the store).',
+    help: 'Most events any subscription of the topic still has to settle (from the store; on NATS from JetStream consumers).',
     labelNames: ['topic'],
     registers,
     async collect() {
@@ -223,7 +223,7 @@ export function createMetrics(bus: Bus, options: MetricsOptions = {}): BusMetric
   });
   new Gauge({
     name: `${p}subscription_lag`,
-    help: 'Events after the subscription position (consumer lag, from the store).',
+    help: 'Events after the subscription position (consumer lag, from the store; on NATS from its JetStream consumer).',
     labelNames: ['subscription'],
     registers,
     async collect() {

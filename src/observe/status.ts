@@ -1,8 +1,9 @@
 /**
- * The dashboard's figures, computed from the store alone (so `agentbus status` works from
- * any process): the throughput bars from the store's per-minute activity over a recent
- * window, per-topic totals from the store's counters, per-subscription positions and
- * counters, open dead letters, agent heartbeats, and a latency sample of recent events.
+ * The dashboard's figures, computed from the store (so `agentbus status` works from any
+ * process): the throughput bars from the store's per-minute activity over a recent window,
+ * per-topic totals from the store's counters, per-subscription positions and counters (for a
+ * bus on NATS, the backlogs of its JetStream consumers, one listing per snapshot), open dead
+ * letters, agent heartbeats, and a latency sample of recent events.
  * Nothing here scans the whole history: the cost follows the number of topics,
  * subscriptions, minutes in the window, pending events and dead letters.
  */
@@ -11,11 +12,14 @@ import { AGGREGATOR_SUBSCRIPTION_PREFIX, aggregatorSource } from '../workflows/a
 import { SAGA_SUBSCRIPTION_PREFIX, sagaSource } from '../workflows/saga.js';
 import type { Envelope } from '../envelope/envelope.js';
 import { SYSTEM_EVENTS, SYSTEM_TOPICS } from '../envelope/taxonomy.js';
+import { compileTopicPattern } from '../routing/index.js';
 import { bucketOf } from '../store/activity.js';
 import type { ActivityCount, ConsumerInfo, EventCount, EventStore } from '../store/event-store.js';
 import type { RetentionHold } from '../store/retention.js';
+import type { SubscriptionBacklog, TransportSubscriptionAdmin } from '../transport/transport.js';
 import { getOrCreate } from './maps.js';
-import { type TopicTotal, pendingOf, pendingPerTopic, topicTotals } from './topic-counts.js';
+import { type TopicTotal, backlogPerTopic, mergePending, pendingOf, pendingPerTopic, topicTotals } from './topic-counts.js';
+import { transportBacklog } from './transport-backlog.js';
 import { DEFAULT_STATUS_WINDOW_MS, parseStatusWindow } from './window.js';
 
 /** Healthy, degraded (working, but something needs attention) or unhealthy. */
@@ -56,7 +60,11 @@ export interface TopicStatus {
    * handler runs: an event two subscriptions handle counts once (see `AgentStatus.consumed`).
    */
   readonly consumed: number | null;
-  /** The most events any subscription of the topic still has to settle; null when none subscribes. */
+  /**
+   * The most events any subscription of the topic still has to settle; null when none
+   * subscribes. A NATS subscription whose pattern matches several topics counts its whole
+   * backlog here, at most the topic's events (JetStream counts per consumer, not per topic).
+   */
   readonly lag: number | null;
   /** Subscriptions whose topic pattern matches. */
   readonly subscriptions: readonly string[];
@@ -68,15 +76,19 @@ export interface SubscriptionStatus {
   readonly topic: string;
   /** The agent it belongs to (its name when it starts with "/"). */
   readonly agent: string;
-  /** Events of its topics settled (processed, filtered out, dead, or before it started). */
+  /**
+   * Events of its topics settled (processed, filtered out, dead, or before it started). On
+   * NATS: its topics' events in history less `pending`.
+   */
   readonly settled: number;
   /**
    * Deliveries its handler acknowledged (`EventCounts.handled`): what it consumed. Counted since
    * the store kept the count (SQLite schema 12, PostgreSQL 6).
    */
   readonly handled: number;
-  /** Events of its topics after its position. */
+  /** Events of its topics after its position; on NATS its consumer's `num_pending + num_ack_pending`. */
   readonly pending: number;
+  /** Deliveries held by its members, not settled yet (on NATS `num_ack_pending`, retries waiting their delay included). */
   readonly inFlight: number;
   readonly scheduled: number;
   /** Handler failures (redeliveries made or scheduled, dead letters). */
@@ -171,10 +183,17 @@ const LAG_MEDIUM = 100;
 const LAG_HIGH = 1_000;
 const DLQ_PAGE = 500;
 
-/** The store of a bus (with its retention option), or a store itself. */
+/**
+ * The store of a bus (with its retention option and its transport), or a store itself. Only
+ * a bus shows subscriptions its transport keeps (NATS): a bare store does not know them.
+ */
 export type StoreSource =
   | EventStore
-  | { readonly store: EventStore; readonly retentionPolicy?: { maxAgeMs?: number; maxEvents?: number } | undefined };
+  | {
+      readonly store: EventStore;
+      readonly retentionPolicy?: { maxAgeMs?: number; maxEvents?: number } | undefined;
+      readonly transport?: { readonly subscriptions?: Pick<TransportSubscriptionAdmin, 'backlog'> | undefined };
+    };
 
 /** The store of a {@link StoreSource}. */
 export function storeOf(source: StoreSource): EventStore {
@@ -214,20 +233,24 @@ export async function statusSnapshot(source: StoreSource, options: StatusOptions
   const store = storeOf(source);
   const now = options.now ?? Date.now();
   const since = now - windowMs;
-  const [counts, consumers, head, recent, handledCounts] = await Promise.all([
+  const [counts, consumers, head, recent, handledCounts, kept] = await Promise.all([
     store.counts.totals(),
     store.deliveries.listConsumers(),
     store.head(),
     store.counts.recent(since),
     store.counts.handled(),
+    transportBacklog(source),
   ]);
   const perTopic = topicTotals(counts);
   const handled = new Map(handledCounts.map((h) => [h.consumer, h.count]));
   const openDlq = await openDeadLetters(store);
-  const subscriptions = await Promise.all(
-    consumers.map((c) => subscriptionStatus(store, c, perTopic, openDlq, handled.get(c.name) ?? 0)),
-  );
-  const pendingBy = await pendingPerTopic(store, consumers, perTopic);
+  const inStore = new Set(consumers.map((c) => c.name));
+  const backlogs = kept.filter((b) => !inStore.has(b.name));
+  const subscriptions = [
+    ...(await Promise.all(consumers.map((c) => subscriptionStatus(store, c, perTopic, openDlq, handled.get(c.name) ?? 0)))),
+    ...backlogs.map((b) => backlogStatus(b, perTopic, openDlq, handled.get(b.name) ?? 0)),
+  ];
+  const pendingBy = mergePending(await pendingPerTopic(store, consumers, perTopic), backlogPerTopic(backlogs, perTopic));
   const topics = [...perTopic.values()]
     .filter((t) => options.includeSystem || !isSystemTopic(t.topic))
     .map((t): TopicStatus => {
@@ -302,16 +325,23 @@ function activityIn(
  * Each subscription's pending events, as `agentbus status` counts them: events after its
  * acknowledged position on the topics its pattern matches (an index range count per topic).
  * Events of other topics (heartbeats on `system.agents`, say) do not count; events its filter
- * skips do, until it has settled past them.
+ * skips do, until it has settled past them. For subscriptions a bus's transport keeps (NATS),
+ * the transport's count: not delivered yet plus in flight.
  */
 export async function pendingBySubscription(
   source: StoreSource,
   consumers: readonly ConsumerInfo[],
 ): Promise<Map<string, number>> {
   const store = storeOf(source);
+  const kept = new Map((await transportBacklog(source)).map((b) => [b.name, b.pending + b.inFlight]));
   const perTopic = topicTotals(await store.counts.totals());
   const out = new Map<string, number>();
   for (const c of consumers) {
+    const backlog = kept.get(c.name);
+    if (backlog !== undefined) {
+      out.set(c.name, backlog);
+      continue;
+    }
     let pending = 0;
     for (const p of (await pendingOf(store, c, perTopic)).values()) pending += p;
     out.set(c.name, pending);
@@ -345,6 +375,36 @@ async function subscriptionStatus(
     failed: c.redelivered + c.scheduled + c.deadLettered,
     inDlq: openDlq.bySubscription.get(c.name) ?? 0,
     paused: c.paused,
+  };
+}
+
+/**
+ * A subscription the transport keeps (NATS), from its backlog: pending is what it has not
+ * settled (not delivered + in flight), settled the rest of its topics' events in history.
+ */
+function backlogStatus(
+  b: SubscriptionBacklog,
+  topics: Map<string, TopicTotal>,
+  openDlq: OpenDeadLetters,
+  handled: number,
+): SubscriptionStatus {
+  const matches = compileTopicPattern(b.topic);
+  let events = 0;
+  for (const t of topics.values()) if (matches(t.topic)) events += t.events;
+  const pending = b.pending + b.inFlight;
+  const inDlq = openDlq.bySubscription.get(b.name) ?? 0;
+  return {
+    name: b.name,
+    topic: b.topic,
+    agent: agentOfSubscription(b.name),
+    settled: Math.max(0, events - pending),
+    handled,
+    pending,
+    inFlight: b.inFlight,
+    scheduled: 0,
+    failed: b.redelivered + inDlq,
+    inDlq,
+    paused: false,
   };
 }
 

@@ -1,10 +1,12 @@
 /**
  * Per-topic figures shared by `agentbus status` and `agentbus topics`: totals from the
  * store's counters, and what each subscription still has to settle on each topic it matches
- * (an index range count per topic, never a scan of the log).
+ * (an index range count per topic, never a scan of the log; for subscriptions the transport
+ * keeps, its backlog counts).
  */
 import { compileTopicPattern } from '../routing/index.js';
 import type { ConsumerInfo, EventCount, EventStore } from '../store/event-store.js';
+import type { SubscriptionBacklog } from '../transport/transport.js';
 import { getOrCreate } from './maps.js';
 
 /** A topic's events over the whole log, from the store's counters. */
@@ -57,4 +59,39 @@ export async function pendingPerTopic(
     }
   }
   return out;
+}
+
+/**
+ * topic -> subscription -> pending, for subscriptions whose backlog the transport counts
+ * (NATS): `pending + inFlight` of each. JetStream counts a consumer's backlog, not its
+ * topics': a subscription matching one topic with events has it all there; one matching
+ * several counts it against each of them, at most that topic's events (an upper bound).
+ */
+export function backlogPerTopic(
+  backlogs: readonly SubscriptionBacklog[],
+  topics: Map<string, TopicTotal>,
+): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const b of backlogs) {
+    const matches = compileTopicPattern(b.topic);
+    const matched = [...topics.values()].filter((t) => matches(t.topic));
+    const backlog = b.pending + b.inFlight;
+    for (const t of matched) {
+      const pending = matched.length === 1 ? backlog : Math.min(backlog, t.events);
+      getOrCreate(out, t.topic, () => new Map<string, number>()).set(b.name, pending);
+    }
+  }
+  return out;
+}
+
+/** `from`'s subscriptions added to `into` (topic -> subscription -> pending); returns `into`. */
+export function mergePending(
+  into: Map<string, Map<string, number>>,
+  from: Map<string, Map<string, number>>,
+): Map<string, Map<string, number>> {
+  for (const [topic, subs] of from) {
+    const target = getOrCreate(into, topic, () => new Map<string, number>());
+    for (const [name, pending] of subs) target.set(name, pending);
+  }
+  return into;
 }

@@ -7,12 +7,14 @@
  * (as the status throughput bars), publishers from its (topic, source) counters, whose last
  * position tells whether a source published in the window once the window's first position
  * is known, a binary search over positions (storage times never decrease along them), and
- * the lag from the same per-topic range counts as `agentbus status`.
+ * the lag from the same per-topic range counts as `agentbus status` (for a bus on NATS, its
+ * JetStream consumers' backlogs).
  */
 import type { EventStore } from '../store/event-store.js';
 import { bucketOf } from '../store/activity.js';
 import { type StoreSource, isSystemTopic, storeOf } from './status.js';
-import { pendingPerTopic, topicTotals } from './topic-counts.js';
+import { backlogPerTopic, mergePending, pendingPerTopic, topicTotals } from './topic-counts.js';
+import { transportBacklog } from './transport-backlog.js';
 import { DEFAULT_STATUS_WINDOW_MS, parseStatusWindow } from './window.js';
 
 /** One row: a topic (or a subscription's pattern that matches no topic with events yet). */
@@ -87,12 +89,15 @@ export async function topicsOverview(source: StoreSource, options: TopicsOptions
   const store = storeOf(source);
   const now = options.now ?? Date.now();
   const since = bucketOf(now - windowMs);
-  const [counts, consumers, head, recent] = await Promise.all([
+  const [counts, consumers, head, recent, kept] = await Promise.all([
     store.counts.totals(),
     store.deliveries.listConsumers(),
     store.head(),
     store.counts.recent(since),
+    transportBacklog(source),
   ]);
+  const inStore = new Set(consumers.map((c) => c.name));
+  const backlogs = kept.filter((b) => !inStore.has(b.name));
   const visible = (topic: string) => options.includeSystem === true || !isSystemTopic(topic);
   const firstInWindow = await firstPositionSince(store, since, head);
   const publishers = new Map<string, string[]>();
@@ -105,7 +110,7 @@ export async function topicsOverview(source: StoreSource, options: TopicsOptions
   const events = new Map<string, number>();
   for (const r of recent) if (r.kind === 'published') events.set(r.topic, (events.get(r.topic) ?? 0) + r.count);
   const totals = topicTotals(counts);
-  const pending = await pendingPerTopic(store, consumers, totals);
+  const pending = mergePending(await pendingPerTopic(store, consumers, totals), backlogPerTopic(backlogs, totals));
   const rows: TopicOverview[] = [...totals.keys()].filter(visible).map((topic) => {
     const subs = pending.get(topic);
     return {
@@ -119,12 +124,15 @@ export async function topicsOverview(source: StoreSource, options: TopicsOptions
   });
   // Subscriptions that match no topic with events show as their pattern, so none is missing.
   const patterns = new Map<string, string[]>();
-  for (const c of consumers) {
+  for (const c of [...consumers, ...backlogs]) {
     if (!visible(c.topic) || rows.some((row) => row.subscribers.includes(c.name))) continue;
     patterns.set(c.topic, [...(patterns.get(c.topic) ?? []), c.name]);
   }
+  // Their lag is 0, but for a transport's count of events history does not hold yet (NATS).
+  const backlogOf = new Map(backlogs.map((b) => [b.name, b.pending + b.inFlight]));
   for (const [topic, subscribers] of patterns) {
-    rows.push({ topic, pattern: /[*>]/.test(topic), events: 0, publishers: [], subscribers: subscribers.sort(byName), lag: 0 });
+    const lag = Math.max(0, ...subscribers.map((name) => backlogOf.get(name) ?? 0));
+    rows.push({ topic, pattern: /[*>]/.test(topic), events: 0, publishers: [], subscribers: subscribers.sort(byName), lag });
   }
   return {
     generatedAt: new Date(now).toISOString(),

@@ -1,2 +1,9 @@
 export { createStoreBackedTransport, DEFAULT_LEASE_MS } from './store-backed/store-backed-transport.js';
-export type { ConsumerOptions, Delivery, Transport, TransportConsumer, TransportSubscriptionAdmin } from './transport.js';
+export type {
+  ConsumerOptions,
+  Delivery,
+  SubscriptionBacklog,
+  Transport,
+  TransportConsumer,
+  TransportSubscriptionAdmin,
+} from './transport.js';

@@ -98,11 +98,38 @@ export interface TransportConsumer {
  */
 export interface TransportSubscriptionAdmin {
   list(): Promise<ConsumerInfo[]>;
+  /**
+   * Each subscription's backlog as the engine counts it, for status views: one read of the
+   * engine for all subscriptions (NATS: the stream's consumer list), shared by the calls made
+   * within a second of it; nothing is read per event.
+   * @throws AgentbusError `BACKEND_UNAVAILABLE` when the engine cannot be asked
+   */
+  backlog(): Promise<SubscriptionBacklog[]>;
   get(name: string): Promise<ConsumerInfo | undefined>;
   pause(name: string): Promise<void>;
   resume(name: string): Promise<void>;
   reset(name: string, to: StartPosition): Promise<ConsumerInfo>;
   delete(name: string): Promise<boolean>;
+}
+
+/** A subscription's backlog as the engine that keeps it counts it (NATS: its consumer's info). */
+export interface SubscriptionBacklog {
+  readonly name: string;
+  /** Its topic pattern. */
+  readonly topic: string;
+  /** Events of its topics not delivered yet (JetStream `num_pending`). */
+  readonly pending: number;
+  /**
+   * Deliveries its members hold and have not settled, retries waiting for their delay
+   * included (JetStream `num_ack_pending`).
+   */
+  readonly inFlight: number;
+  /** Every event at or below this position is settled (JetStream's ack floor, a stream sequence). */
+  readonly ackFloor: number;
+  /** The last position delivered (a stream sequence). */
+  readonly delivered: number;
+  /** Deliveries made again (failures and lapsed leases). */
+  readonly redelivered: number;
 }
 
 /** What a handler's acknowledgement carries: the events it published, and counters it moved. */

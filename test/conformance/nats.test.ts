@@ -252,6 +252,22 @@ describe.skipIf(!up)(`NATS JetStream at ${NATS_URL}`, () => {
       expect(await field(transport.consumer({ name: 't', topic: 'a.c' }))).toBe('topic');
     });
 
+    it('describes a subscription joined again with another content filter by its new filter', async () => {
+      const filter = (type: string) => ({ event: { type: [type] } });
+      await (await transport.consumer({ name: '/reviewer', topic: 'project.tasks', filter: filter('Old') })).close();
+      expect((await transport.subscriptions.get('/reviewer'))?.filter).toEqual(filter('Old'));
+      const member = await transport.consumer({ name: '/reviewer', topic: 'project.tasks', filter: filter('New') });
+      try {
+        expect((await transport.subscriptions.get('/reviewer'))?.filter).toEqual(filter('New'));
+        expect((await transport.subscriptions.list()).find((s) => s.name === '/reviewer')?.filter).toEqual(filter('New'));
+      } finally {
+        await member.close();
+      }
+      // Without a filter the description says so too.
+      await (await transport.consumer({ name: '/reviewer', topic: 'project.tasks' })).close();
+      expect((await transport.subscriptions.get('/reviewer'))?.filter).toBeNull();
+    });
+
     it("counts its members' settlements in the store's recent activity: acks, naks, dead letters once", async () => {
       const bus = await createBus({ store, transport });
       const failedOnce = new Set<string>();

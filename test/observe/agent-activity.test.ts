@@ -77,8 +77,22 @@ async function expectConsumed(store: EventStore, cli: readonly string[], env: Re
   const result = await runCli(['status', '--json', ...cli], { env });
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
-  const json = JSON.parse(result.stdout) as { agents: Array<{ agent: string; consumed: number; published: number }> };
-  expect(json.agents.find((a) => a.agent === '/frontend-specialist')).toMatchObject({ consumed: HANDLED, published: 0 });
+  const json = JSON.parse(result.stdout) as {
+    agents: Array<{ agent: string; consumed: number; published: number; processing: number }>;
+    topics: Array<{ topic: string; published: number; consumed: number | null; lag: number | null }>;
+  };
+  expect(json.agents.find((a) => a.agent === '/frontend-specialist')).toMatchObject({
+    consumed: HANDLED,
+    published: 0,
+    processing: 0,
+  });
+  // By Topic, a backlog view on every backend (on NATS from the JetStream consumer): every
+  // event once, the dead one aside.
+  expect(json.topics.find((t) => t.topic === 'project.tasks')).toMatchObject({
+    published: SKIPPED + 4,
+    consumed: SKIPPED + 3,
+    lag: 0,
+  });
 }
 
 /** A backend the scenario ran on: a store to read it with, the CLI's flags for it, cleanup. */

@@ -24,7 +24,7 @@ function subscriptionJson(info: ConsumerInfo, pending: number) {
 
 /** The subscriptions with their pending counts. */
 async function withPending(bus: Bus, infos: readonly ConsumerInfo[]): Promise<Array<{ info: ConsumerInfo; pending: number }>> {
-  const pending = await pendingBySubscription(bus.store, infos);
+  const pending = await pendingBySubscription(bus, infos);
   return infos.map((info) => ({ info, pending: pending.get(info.name) ?? 0 }));
 }
 

@@ -116,9 +116,11 @@ export interface DurableSettings {
 }
 
 /**
- * Creates the durable consumer, or joins it as it is. An existing consumer keeps its
- * ack_wait (the lease of every member; the returned info says which); one with another
- * filter subject is refused, since 2.9 cannot change it.
+ * Creates the durable consumer, or joins it. An existing consumer keeps its ack_wait (the
+ * lease of every member; the returned info says which); one with another filter subject is
+ * refused, since 2.9 cannot change it. Its description is rewritten when it differs (the
+ * subscription joined with another content filter), so that admin reads show the filter the
+ * latest member runs with.
  */
 export async function ensureDurable(
   mods: NatsModules,
@@ -127,7 +129,7 @@ export async function ensureDurable(
   subscription: string,
 ): Promise<JsConsumerInfo> {
   const existing = await consumerInfo(jsm, settings.stream, settings.durable);
-  if (existing) return checkFilter(existing, settings, subscription);
+  if (existing) return redescribe(jsm, checkFilter(existing, settings, subscription), settings);
   const config: Partial<ConsumerConfig> = {
     durable_name: settings.durable,
     description: settings.description,
@@ -142,7 +144,7 @@ export async function ensureDurable(
     return await jsm.consumers.add(settings.stream, config);
   } catch (error) {
     const raced = await consumerInfo(jsm, settings.stream, settings.durable);
-    if (raced) return checkFilter(raced, settings, subscription);
+    if (raced) return redescribe(jsm, checkFilter(raced, settings, subscription), settings);
     throw unavailable(`creating consumer ${settings.durable}`, error);
   }
 }
@@ -165,6 +167,16 @@ function checkFilter(info: JsConsumerInfo, settings: DurableSettings, subscripti
     );
   }
   return info;
+}
+
+/** The consumer with `settings.description`: updated in place (2.9 can) when it says something else. */
+async function redescribe(jsm: JetStreamManager, info: JsConsumerInfo, settings: DurableSettings): Promise<JsConsumerInfo> {
+  if ((info.config.description ?? '') === settings.description) return info;
+  try {
+    return await jsm.consumers.update(settings.stream, settings.durable, { description: settings.description });
+  } catch (error) {
+    throw unavailable(`updating the description of consumer ${settings.durable}`, error);
+  }
 }
 
 function deliverPolicy(mods: NatsModules, start: StartPosition): Partial<ConsumerConfig> {

@@ -11,6 +11,7 @@ import { AgentbusError, invalidField } from '../../errors.js';
 import type { AppendItem, AppendedEvent, DeadLetter, EventStore } from '../../store/event-store.js';
 import type { ConsumerOptions, Transport, TransportConsumer, TransportSubscriptionAdmin } from '../transport.js';
 import { AckBatch } from './ack-batch.js';
+import { CLOSE_DRAIN_MS, settlesWithin } from './bounded-wait.js';
 import { ActivityBatch } from './activity-batch.js';
 import { FailureLedger } from './failure-ledger.js';
 import { LocalCopies } from './local-copies.js';
@@ -36,7 +37,7 @@ export interface NatsTransport extends Transport {
   readonly subjectPrefix: string;
   /** Redelivers a dead letter to its subscription only (used by the bus's dead-letter replay). */
   redeliver(dead: DeadLetter, replacement?: AppendItem): Promise<void>;
-  /** Subscriptions are JetStream consumers: list, get and delete; pause, resume and reset are refused. */
+  /** Subscriptions are JetStream consumers: list, get, delete and backlog; pause, resume and reset are refused. */
   readonly subscriptions: TransportSubscriptionAdmin;
   /**
    * Resolves once the recorder consumer has stored everything published so far (by any
@@ -166,7 +167,9 @@ class NatsTransportImpl implements NatsTransport {
       },
       recorder.name,
     );
-    const puller = new Puller(this.#nc, this.#mods.core.createInbox(), this.stream, recorder.name, this.#o.longPollMs);
+    const puller = new Puller(this.#nc, this.#mods.core.createInbox(), this.stream, recorder.name, this.#o.longPollMs, () =>
+      this.#connected(),
+    );
     this.#pullers.add(puller);
     this.#recorder = new Recorder({
       puller,
@@ -220,7 +223,9 @@ class NatsTransportImpl implements NatsTransport {
       },
       options.name,
     );
-    const puller = new Puller(this.#nc, this.#mods.core.createInbox(), this.stream, durable, this.#o.longPollMs);
+    const puller = new Puller(this.#nc, this.#mods.core.createInbox(), this.stream, durable, this.#o.longPollMs, () =>
+      this.#connected(),
+    );
     this.#pullers.add(puller);
     const consumer: NatsConsumer = new NatsConsumer(
       options,
@@ -277,13 +282,24 @@ class NatsTransportImpl implements NatsTransport {
     });
   }
 
+  /**
+   * Closes the members and the connection. With the server there, the connection is drained
+   * first (the acknowledgements still buffered reach it), waiting at most `CLOSE_DRAIN_MS`;
+   * with the server away it closes at once: nothing buffered can reach it, and what it did not
+   * get is redelivered after `ackWait` (history re-records idempotently).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#closeMembers();
     this.#closed = true;
     this.#acks.flush();
-    // Drain flushes the acks still buffered in the connection before closing it.
-    await this.#nc.drain().catch(() => {});
+    if (this.#connected()) await settlesWithin(this.#nc.drain(), CLOSE_DRAIN_MS);
+    await this.#nc.close().catch(() => {});
+  }
+
+  /** False from a disconnect until the reconnect (as the connection's status reports them). */
+  #connected(): boolean {
+    return this.#disconnectedFrom === undefined;
   }
 
   async #closeMembers(): Promise<void> {

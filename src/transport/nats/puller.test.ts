@@ -1,8 +1,9 @@
 /**
  * The puller's close, against a stand-in connection: a message the server sent just before
  * it processed the unsubscribe (it arrives while the subscription drains) is given back at
- * once, as are buffered ones; nothing is left to come back after ack_wait. And its renewal
- * after a reconnect. The real server is exercised in test/conformance/nats.test.ts and
+ * once, as are buffered ones; nothing is left to come back after ack_wait. A close never
+ * waits for a server that is away or silent, nor does an aborted fetch. And its renewal after
+ * a reconnect. The real server is exercised in test/conformance/nats.test.ts and
  * test/outage/nats-outage.test.ts.
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
@@ -11,11 +12,15 @@ import { type Pulled, Puller } from './puller.js';
 
 type Callback = (error: Error | null, msg: Msg) => void;
 
-/** A connection that records pull requests and lets the test play the server. */
-function standIn(onDrain: (deliver: (msg: Msg) => void) => void = () => {}) {
+/**
+ * A connection that records pull requests and lets the test play the server; with
+ * `silent`, a drain is never confirmed (a server that stopped answering).
+ */
+function standIn(onDrain: (deliver: (msg: Msg) => void) => void = () => {}, silent = false) {
   let callback: Callback = () => {};
   const requests: Array<{ subject: string; body: unknown; reply: string }> = [];
   let drained = false;
+  let unsubscribed = false;
   const nc = {
     subscribe: (_subject: string, options: { callback: Callback }) => {
       callback = options.callback;
@@ -23,8 +28,11 @@ function standIn(onDrain: (deliver: (msg: Msg) => void) => void = () => {}) {
         drain: async () => {
           onDrain((msg) => callback(null, msg));
           drained = true;
+          if (silent) await new Promise(() => {});
         },
-        unsubscribe: () => {},
+        unsubscribe: () => {
+          unsubscribed = true;
+        },
       };
     },
     publish: (subject: string, body: string, options: { reply: string }) => {
@@ -36,6 +44,7 @@ function standIn(onDrain: (deliver: (msg: Msg) => void) => void = () => {}) {
     requests,
     deliver: (msg: Msg) => callback(null, msg),
     drained: () => drained,
+    unsubscribed: () => unsubscribed,
   };
 }
 
@@ -94,6 +103,30 @@ describe('Puller.close', () => {
     expect(await pulling).toEqual([]);
   });
 
+  it('with the connection down, unsubscribes and gives back without draining (a drain would wait for a reconnect)', async () => {
+    const server = standIn((deliver) => deliver(data(9)));
+    const puller = new Puller(server.nc, '_INBOX.x', 'S', 'd', 1_000, () => false);
+    const abort = new AbortController();
+    const pulling = puller.pull(1, abort.signal);
+    server.deliver(status(`_INBOX.x.${server.requests.length}`, 404));
+    await new Promise((resolve) => setImmediate(resolve));
+    abort.abort();
+    await pulling;
+    server.deliver(data(3)); // buffered before the connection went
+    const givenBack: Pulled[] = [];
+    await puller.close((p) => void givenBack.push(p));
+    expect(server.drained()).toBe(false);
+    expect(server.unsubscribed()).toBe(true);
+    expect(givenBack.map((p) => p.msg)).toEqual([data(3)]);
+  });
+
+  it('stops waiting for a drain the server never confirms', async () => {
+    const server = standIn(() => {}, true);
+    const puller = new Puller(server.nc, '_INBOX.x', 'S', 'd', 1_000);
+    await puller.close(() => {});
+    expect(server.drained()).toBe(true);
+  });
+
   it('a failing give-back does not fail close (the server redelivers after ack_wait)', async () => {
     const server = standIn((deliver) => deliver(data(9)));
     const puller = new Puller(server.nc, '_INBOX.x', 'S', 'd', 1_000);
@@ -102,6 +135,23 @@ describe('Puller.close', () => {
         throw new Error('store gone');
       }),
     ).resolves.toBeUndefined();
+  });
+});
+
+describe('Puller.pull', () => {
+  it('an abort while its no_wait request is unanswered returns [] at once (no answer comes while the connection is down)', async () => {
+    const server = standIn();
+    const puller = new Puller(server.nc, '_INBOX.x', 'S', 'd', 1_000);
+    const abort = new AbortController();
+    const pulling = puller.pull(5, abort.signal);
+    expect(server.requests.map((r) => r.body)).toEqual([{ batch: 5, no_wait: true }]);
+    abort.abort();
+    const turn = new Promise((resolve) => setImmediate(() => resolve('still waiting')));
+    expect(await Promise.race([pulling, turn])).toEqual([]);
+    // An answer that comes after all is kept for the next fetch.
+    server.deliver(data(5));
+    expect(puller.buffered).toBe(1);
+    await puller.close(() => {});
   });
 });
 

@@ -15,6 +15,7 @@
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AgentbusError } from '../../errors.js';
+import { CLOSE_DRAIN_MS, settlesWithin } from './bounded-wait.js';
 
 /** How long the long poll waits at the server before it is renewed. @default 30000 */
 export const DEFAULT_LONG_POLL_MS = 30_000;
@@ -49,9 +50,22 @@ export class Puller {
   #closed = false;
   #giveBack: ((pulled: Pulled) => Promise<void> | void) | undefined;
   readonly #late: Array<Promise<void>> = [];
+  readonly #connected: () => boolean;
 
-  constructor(nc: NatsConnection, inbox: string, stream: string, durable: string, longPollMs = DEFAULT_LONG_POLL_MS) {
+  /**
+   * @param connected whether the connection is up now (the transport follows its status); a
+   *   close while it is down does not wait for the server. @default always true
+   */
+  constructor(
+    nc: NatsConnection,
+    inbox: string,
+    stream: string,
+    durable: string,
+    longPollMs = DEFAULT_LONG_POLL_MS,
+    connected: () => boolean = () => true,
+  ) {
     this.#nc = nc;
+    this.#connected = connected;
     this.#api = `$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`;
     this.#longPollMs = longPollMs;
     this.#inbox = inbox;
@@ -75,7 +89,7 @@ export class Puller {
       // With a long poll outstanding, its message is the news (and data messages carry no
       // request id, so only one request may be outstanding at a time).
       if (this.#longPoll === undefined) {
-        await new Promise<void>((resolve) => this.#send({ batch: max, no_wait: true }, max, 0, resolve));
+        await this.#noWait(max, signal);
         if (this.#buffer.length > 0) return this.#buffer.splice(0, max);
         this.#throwFailure();
         if (this.#closed || signal?.aborted) break;
@@ -116,8 +130,10 @@ export class Puller {
    * those buffered, and one already on its way when the member closed. Unsubscribing makes
    * the server drop this member's waiting pull request; draining the subscription keeps
    * receiving until the server has processed that, so a message it sent just before is
-   * caught and given back at once instead of coming back only after ack_wait. Resolves once
-   * every message was given back.
+   * caught and given back at once instead of coming back only after ack_wait. The drain waits
+   * for the server's answer at most {@link CLOSE_DRAIN_MS}, and not at all while the
+   * connection is down (it would wait for a reconnect; the server dropped the request with the
+   * connection anyway). Resolves once every message received was given back.
    */
   async close(giveBack: (pulled: Pulled) => Promise<void> | void): Promise<void> {
     if (this.#closed) return;
@@ -126,7 +142,8 @@ export class Puller {
     // A fetch awaiting a request's answer returns [] (what still comes is given back below).
     this.#endRequests();
     for (const pulled of this.#buffer.splice(0)) this.#late.push(this.#return(pulled));
-    await this.#sub.drain().catch(() => {});
+    if (this.#connected()) await settlesWithin(this.#sub.drain(), CLOSE_DRAIN_MS);
+    else this.#sub.unsubscribe();
     await Promise.all(this.#late);
   }
 
@@ -136,6 +153,22 @@ export class Puller {
     } catch {
       // The store or the connection is gone: the server redelivers after ack_wait.
     }
+  }
+
+  /**
+   * A `no_wait` request for up to `max`, awaited until answered, or until `signal` aborts (a
+   * member closing): then it is given up here, as no answer may come while the connection is
+   * down, and a message it still brings is buffered like any other.
+   */
+  #noWait(max: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const giveUp = () => this.#finish(id);
+      const id = this.#send({ batch: max, no_wait: true }, max, 0, () => {
+        signal?.removeEventListener('abort', giveUp);
+        resolve();
+      });
+      signal?.addEventListener('abort', giveUp, { once: true });
+    });
   }
 
   /** Publishes a pull request; `done` runs once it is answered in full, or given up. */

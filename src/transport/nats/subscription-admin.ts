@@ -1,13 +1,14 @@
 /**
  * Subscription administration on JetStream: list, get and delete map onto durable
- * consumers; pause, resume and reset do not exist on nats-server 2.9 and are refused.
+ * consumers, backlog onto their infos; pause, resume and reset do not exist on nats-server
+ * 2.9 and are refused.
  */
 import type { ConsumerInfo as JsConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
 import { AgentbusError, invalidField } from '../../errors.js';
 import type { ConsumerInfo, DeliveryState } from '../../store/event-store.js';
 import type { TransportSubscriptionAdmin } from '../transport.js';
-import { isNotFound, readDescription, unavailable } from './jetstream-setup.js';
-import { subscriptionOfDurable, topicOf } from './names.js';
+import { createBacklogReader, subscriptionOfConsumer } from './consumer-backlog.js';
+import { isNotFound, unavailable } from './jetstream-setup.js';
 
 /** What the admin needs from its transport. */
 export interface AdminContext {
@@ -23,14 +24,14 @@ export interface AdminContext {
 
 export function createNatsSubscriptionAdmin(c: AdminContext): TransportSubscriptionAdmin {
   const toInfo = async (info: JsConsumerInfo): Promise<ConsumerInfo | undefined> => {
-    const described = readDescription(info.config.description);
-    const name = described?.subscription ?? subscriptionOfDurable(info.name);
-    if (!name) return undefined;
+    const subscription = subscriptionOfConsumer(info, c.subjectPrefix);
+    if (!subscription) return undefined;
+    const { name, topic, filter } = subscription;
     const dead = await c.deliveries.listDeadLetters({ consumer: name });
     return {
       name,
-      topic: described?.topic ?? topicOf(c.subjectPrefix, info.config.filter_subject ?? '') ?? '>',
-      filter: described?.filter ?? null,
+      topic,
+      filter,
       ackFloor: info.ack_floor.stream_seq,
       nextSeq: info.delivered.stream_seq + 1,
       inFlight: info.num_ack_pending,
@@ -47,7 +48,9 @@ export function createNatsSubscriptionAdmin(c: AdminContext): TransportSubscript
   const refuse = (operation: string, why: string): Promise<never> =>
     Promise.reject(invalidField('OPTIONS_INVALID', 'operation', `${operation} is not available on the NATS transport: ${why}`));
 
+  const backlog = createBacklogReader(c);
   return {
+    backlog,
     async list() {
       const out: ConsumerInfo[] = [];
       try {
