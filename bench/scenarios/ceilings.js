@@ -67,6 +67,7 @@ function rawInsert(synchronous) {
       const db = new Database(join(dir, 'raw.db'));
       // The store's pragmas (src/store/sqlite/sqlite-store.ts).
       db.pragma('page_size = 8192');
+      db.pragma('auto_vacuum = INCREMENTAL');
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma('cache_size = -32000');
