@@ -28,8 +28,13 @@ export interface TokenConfig {
   readonly publish: TopicRules;
   /** Topics it may read (history, live stream, timelines). */
   readonly subscribe: TopicRules;
-  /** May work the dead-letter queue and manage subscriptions. @default false */
+  /** May work the dead-letter queue and manage subscriptions; implies `metrics`. @default false */
   readonly admin: boolean;
+  /**
+   * May read `/metrics`, whose series name every topic and subscription (a Prometheus
+   * scraper's token). @default false
+   */
+  readonly metrics?: boolean;
 }
 
 /** The `server` section, resolved. */
@@ -150,7 +155,8 @@ export async function parseConfig(value: unknown, options: ParseConfigOptions = 
     if (/\s/.test(token)) throw refused(file, field, `the token of "${entry.name}" contains white space`);
     if (secrets.has(token)) throw refused(file, field, `the token of "${entry.name}" is the same as another token's`);
     secrets.add(token);
-    tokens.push({ name: entry.name, token, publish: entry.publish, subscribe: entry.subscribe, admin: entry.admin });
+    const { publish, subscribe, admin, metrics } = entry;
+    tokens.push({ name: entry.name, token, publish, subscribe, admin, metrics });
   }
   return {
     ...(config.store !== undefined ? { store: config.store } : {}),

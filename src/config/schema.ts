@@ -62,6 +62,8 @@ const tokenEntry = z
     publish: rules.default({ allow: [], deny: [] }),
     subscribe: rules.default({ allow: [], deny: [] }),
     admin: z.boolean().default(false),
+    /** May read `/metrics` (every topic's and subscription's series); admin implies it. */
+    metrics: z.boolean().default(false),
   })
   .refine((t) => [t.token, t.token_env, t.token_file].filter((v) => v !== undefined).length === 1, {
     message: 'give exactly one of token, token_env, token_file',

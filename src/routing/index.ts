@@ -9,6 +9,8 @@ export {
   isLiteralPattern,
   isValidTopicPattern,
   matchTopic,
+  patternCovers,
+  patternsOverlap,
   validateTopicPattern,
 } from './pattern.js';
 export { compilePattern, matchPattern } from './match-pattern.js';

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isAgentbusError } from '../errors.js';
-import { compileTopicPattern, isLiteralPattern, isValidTopicPattern, matchTopic, validateTopicPattern } from './index.js';
+import {
+  compileTopicPattern,
+  isLiteralPattern,
+  isValidTopicPattern,
+  matchTopic,
+  patternCovers,
+  patternsOverlap,
+  validateTopicPattern,
+} from './index.js';
 
 /** NATS subject matching, written the obvious way, token arrays and recursion. */
 function reference(pattern: readonly string[], topic: readonly string[]): boolean {
@@ -79,5 +87,56 @@ describe('topic patterns (NATS semantics)', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+/** Every sequence of `length` items of `alphabet`. */
+function sequences(alphabet: readonly string[], length: number): string[][] {
+  if (length === 0) return [[]];
+  return sequences(alphabet, length - 1).flatMap((head) => alphabet.map((token) => [...head, token]));
+}
+
+describe('relations between patterns', () => {
+  // Every pattern of up to four tokens over a, b, * (and a final >), judged on every topic of
+  // up to five tokens over a, b, c: long enough to tell any two of them apart, and `c` stands
+  // for a token neither pattern names.
+  const patterns = [0, 1, 2, 3, 4].flatMap((n) =>
+    sequences(['a', 'b', '*'], n).flatMap((p) => (n === 4 ? [p] : n === 0 ? [['>']] : [p, [...p, '>']])),
+  );
+  const topics = [1, 2, 3, 4, 5].flatMap((n) => sequences(['a', 'b', 'c'], n));
+  const matches = new Map(patterns.map((p) => [p.join('.'), topics.map((t) => reference(p, t))]));
+
+  it.each([
+    ['deploy.>', 'deploy.*', true],
+    ['deploy.>', 'deploy.eu.>', true],
+    ['deploy.*', 'deploy.>', false],
+    ['deploy.*', 'deploy.eu', true],
+    ['*.secrets', 'deploy.>', false],
+    ['>', '>', true],
+    ['a.*.>', 'a.>', false],
+  ])('%s covers %s -> %s', (outer, inner, expected) => {
+    expect(patternCovers(outer, inner)).toBe(expected);
+  });
+
+  it('covers exactly when every topic the inner pattern matches, the outer one matches', () => {
+    const wrong: string[] = [];
+    for (const [outer, byOuter] of matches) {
+      for (const [inner, byInner] of matches) {
+        const expected = byInner.every((m, i) => !m || byOuter[i]);
+        if (patternCovers(outer, inner) !== expected) wrong.push(`${outer} covers ${inner}: expected ${expected}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('overlaps exactly when some topic matches both patterns', () => {
+    const wrong: string[] = [];
+    for (const [a, byA] of matches) {
+      for (const [b, byB] of matches) {
+        const expected = byA.some((m, i) => m && byB[i]);
+        if (patternsOverlap(a, b) !== expected) wrong.push(`${a} overlaps ${b}: expected ${expected}`);
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 });

@@ -149,3 +149,45 @@ function matchTokens(tokens: readonly string[], topic: string): boolean {
 export function matchTopic(pattern: string, topic: string): boolean {
   return compileTopicPattern(pattern)(topic);
 }
+
+/**
+ * True when every topic `inner` matches is matched by `outer` too: `deploy.>` covers
+ * `deploy.*` and `deploy.eu.>`, `deploy.*` does not cover `deploy.>`. A literal `inner` is
+ * covered exactly when `outer` matches it. Both must be valid patterns.
+ *
+ * @example
+ * patternCovers('deploy.>', 'deploy.*.done') // true
+ * patternCovers('deploy.*', 'deploy.>') // false: deploy.a.b
+ */
+export function patternCovers(outer: string, inner: string): boolean {
+  const o = outer.split('.');
+  const n = inner.split('.');
+  for (let i = 0; ; i++) {
+    const a = o[i];
+    const b = n[i];
+    if (a === undefined || b === undefined) return a === undefined && b === undefined;
+    if (a === '>') return true;
+    // `>` and `*` in inner stand for tokens outer must accept whatever they are.
+    if (b === '>') return false;
+    if (a !== '*' && a !== b) return false;
+  }
+}
+
+/**
+ * True when some topic matches both patterns: `deploy.>` and `*.secrets` overlap
+ * (`deploy.secrets`), `deploy.*` and `deploy.a.b` do not. Both must be valid patterns.
+ *
+ * @example
+ * patternsOverlap('deploy.>', '*.secrets') // true
+ */
+export function patternsOverlap(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; ; i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === undefined || q === undefined) return p === undefined && q === undefined;
+    if (p === '>' || q === '>') return true;
+    if (p !== '*' && q !== '*' && p !== q) return false;
+  }
+}

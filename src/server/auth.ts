@@ -1,13 +1,13 @@
 /**
  * Bearer tokens and what each may do: per-topic publish and subscribe rules (deny wins, no
- * rule means deny) and an admin scope for the dead-letter queue and subscription
- * management. Tokens are compared in constant time and never leave this module: logs and
- * errors name a token by its `name`.
+ * rule means deny), an admin scope for the dead-letter queue and subscription management,
+ * and a metrics scope for `/metrics`. Tokens are compared in constant time and never leave
+ * this module: logs and errors name a token by its `name`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { TokenConfig, TopicRules } from '../config/index.js';
 import { AgentbusError } from '../errors.js';
-import { compileTopicPattern } from '../routing/index.js';
+import { compileTopicPattern, patternCovers, patternsOverlap } from '../routing/index.js';
 
 /** Who is calling and what they may do. */
 export interface Principal {
@@ -17,8 +17,16 @@ export interface Principal {
   canPublish(topic: string): boolean;
   /** May read events of `topic`. */
   canSubscribe(topic: string): boolean;
-  /** May work the dead-letter queue and manage subscriptions. */
+  /**
+   * May read events of every topic `pattern` matches: one allow pattern covers it and no
+   * deny pattern overlaps it. What shows a subscription (its topic, filter and counts) to a
+   * token. For a pattern without wildcards, the same as {@link canSubscribe}.
+   */
+  canSubscribePattern(pattern: string): boolean;
+  /** May work the dead-letter queue and manage subscriptions; implies {@link metrics}. */
   readonly admin: boolean;
+  /** May read `/metrics`, whose series are labelled with every topic and subscription. */
+  readonly metrics: boolean;
 }
 
 /** Resolves credentials to principals. */
@@ -30,13 +38,29 @@ export interface Authenticator {
 }
 
 /** The caller when no tokens are configured: everything is allowed (loopback only). */
-export const ANONYMOUS: Principal = { name: 'anonymous', canPublish: () => true, canSubscribe: () => true, admin: true };
+export const ANONYMOUS: Principal = {
+  name: 'anonymous',
+  canPublish: () => true,
+  canSubscribe: () => true,
+  canSubscribePattern: () => true,
+  admin: true,
+  metrics: true,
+};
 
 /** Compiles rules once: allowed when some allow pattern matches and no deny pattern does. */
 export function compileRules(rules: TopicRules): (topic: string) => boolean {
   const allow = rules.allow.map(compileTopicPattern);
   const deny = rules.deny.map(compileTopicPattern);
   return (topic) => !deny.some((m) => m(topic)) && allow.some((m) => m(topic));
+}
+
+/**
+ * The rules of {@link compileRules} applied to a pattern: allowed when one allow pattern
+ * covers every topic it matches and no deny pattern matches any of them. Conservative: allow
+ * patterns that cover it only together (`a.*` and `a.*.>` for `a.>`) do not.
+ */
+export function compilePatternRules(rules: TopicRules): (pattern: string) => boolean {
+  return (pattern) => !rules.deny.some((d) => patternsOverlap(d, pattern)) && rules.allow.some((a) => patternCovers(a, pattern));
 }
 
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
@@ -52,7 +76,9 @@ export function createAuthenticator(tokens: readonly TokenConfig[]): Authenticat
       name: t.name,
       canPublish: compileRules(t.publish),
       canSubscribe: compileRules(t.subscribe),
+      canSubscribePattern: compilePatternRules(t.subscribe),
       admin: t.admin,
+      metrics: t.admin || t.metrics === true,
     } satisfies Principal,
   }));
   return {
@@ -90,4 +116,9 @@ export function forbidden(principal: Principal, what: string): AgentbusError {
 /** Throws 403 unless `principal` has the admin scope. */
 export function requireAdmin(principal: Principal, what: string): void {
   if (!principal.admin) throw forbidden(principal, `${what} (needs the admin scope)`);
+}
+
+/** Throws 403 unless `principal` has the metrics (or admin) scope. */
+export function requireMetrics(principal: Principal): void {
+  if (!principal.metrics) throw forbidden(principal, 'read /metrics (needs the metrics or admin scope)');
 }

@@ -129,13 +129,13 @@ const API: Record<string, Record<string, Operation>> = {
   '/v1/events/{id}': {
     get: op(
       'events',
-      'One event by id',
+      'One event by id; one of a topic the token may not read is 404, as a missing one',
       { parameters: [param('id', 'path', 'Event id')] },
       { 200: ok('{ seq, stored_at, envelope }'), 404: problemRef },
     ),
   },
   '/v1/subscriptions': {
-    get: op('subscriptions', 'Durable subscriptions with positions, counters and webhooks'),
+    get: op('subscriptions', 'Durable subscriptions whose whole pattern the token may read (admin: all)'),
     post: op(
       'subscriptions',
       'Create a webhook subscription (admin)',
@@ -144,7 +144,12 @@ const API: Record<string, Record<string, Operation>> = {
     ),
   },
   '/v1/subscriptions/{name}': {
-    get: op('subscriptions', 'One subscription', { parameters: [NAME] }, { 200: ok('The subscription'), 404: problemRef }),
+    get: op(
+      'subscriptions',
+      'One subscription; one the token may not see is 404, as a missing one',
+      { parameters: [NAME] },
+      { 200: ok('The subscription'), 404: problemRef },
+    ),
     delete: op(
       'subscriptions',
       'Delete a subscription (admin)',
@@ -363,7 +368,7 @@ const API: Record<string, Record<string, Operation>> = {
   '/metrics': {
     get: op(
       'status',
-      'Prometheus metrics',
+      'Prometheus metrics (metrics or admin scope)',
       {},
       { 200: { description: 'Prometheus text', content: { 'text/plain': { schema: { type: 'string' } } } }, 501: problemRef },
     ),

@@ -1,12 +1,15 @@
 /**
- * What a token may see of data kept outside the log but copied from events (ADR 0024): a
- * saga's input, an aggregator's collected events. The rule is the log's own: a token sees such
- * a payload when it may read the topic it travels on, or when it has the admin scope (which
- * already shows every dead letter and timer, whatever their topic). Everything else about an
- * instance (status, step, counts, times) is shown to every token.
+ * What a token may see beyond the log's own reads (ADR 0024): a saga's input, an aggregator's
+ * collected events, single events and subscriptions. The rule is the log's own: a token sees
+ * such data when it may read the topic it travels on, or when it has the admin scope (which
+ * already shows every dead letter and timer, whatever their topic). Everything else about a
+ * workflow instance (status, step, counts, times) is shown to every token. An event or a
+ * subscription the token may not read is answered as one that does not exist.
  */
+import type { Bus } from '../bus/index.js';
 import type { JsonValue } from '../envelope/index.js';
-import type { EventStore } from '../store/event-store.js';
+import { AgentbusError } from '../errors.js';
+import type { EventStore, StoredEvent } from '../store/event-store.js';
 import { type SagaState, getSagaRunner, sagaStateJson } from '../workflows/index.js';
 import type { Principal } from './auth.js';
 
@@ -84,4 +87,45 @@ export function readableAggregators(answer: JsonValue, principal: Principal): Js
     return { ...instance, received };
   });
   return { ...answer, aggregators };
+}
+
+/**
+ * The event `id` when `principal` may read its topic, else undefined, as for an id that does
+ * not exist: a token learns nothing of events it may not read, not even that they exist.
+ */
+export async function readableEvent(bus: Bus, principal: Principal, id: string): Promise<StoredEvent | undefined> {
+  const event = await bus.getEvent(id);
+  return event && principal.canSubscribe(event.envelope.routing.topic) ? event : undefined;
+}
+
+/** The 404 of an event that does not exist or that the token may not read: the same answer. */
+export function eventNotFound(id: string): AgentbusError {
+  return new AgentbusError('NOT_FOUND', `event ${id} does not exist`, { id });
+}
+
+/**
+ * Whether `principal` may see a subscription of `pattern` (its topic, filter, position and
+ * counts): admin, which manages every subscription, or a token that may read every topic the
+ * pattern matches ({@link Principal.canSubscribePattern}). Others are not told it exists.
+ */
+export function maySeeSubscription(principal: Principal, pattern: string): boolean {
+  return principal.admin || principal.canSubscribePattern(pattern);
+}
+
+/**
+ * `{ agents: [...] }` (the store's or an integration's) with each agent's `subscriptions`
+ * (topic, filter) only where `principal` may see them ({@link maySeeSubscription}). The agents
+ * themselves, their state and counts stay: they are the system's shape.
+ */
+export function readableAgents(answer: JsonValue, principal: Principal): JsonValue {
+  if (principal.admin || !isRecord(answer) || !Array.isArray(answer.agents)) return answer;
+  const agents = answer.agents.map((agent) => {
+    if (!isRecord(agent) || !Array.isArray(agent.subscriptions)) return agent;
+    const subscriptions = agent.subscriptions.filter((s) => {
+      const topic = isRecord(s) ? s.topic : undefined;
+      return typeof topic === 'string' && maySeeSubscription(principal, topic);
+    });
+    return { ...agent, subscriptions };
+  });
+  return { ...answer, agents };
 }

@@ -36,6 +36,7 @@ server:
     - name: reader
       token_env: READER_TOKEN
       subscribe: { allow: [">"] }
+      metrics: true
     - name: ops
       token_file: ops.token
       admin: true
@@ -52,6 +53,7 @@ server:
         publish: { allow: ['project.>'], deny: ['project.secret.>'] },
         subscribe: { allow: [], deny: [] },
         admin: false,
+        metrics: false,
       },
       {
         name: 'reader',
@@ -59,8 +61,16 @@ server:
         publish: { allow: [], deny: [] },
         subscribe: { allow: ['>'], deny: [] },
         admin: false,
+        metrics: true,
       },
-      { name: 'ops', token: `${SECRET}-file`, publish: { allow: [], deny: [] }, subscribe: { allow: [], deny: [] }, admin: true },
+      {
+        name: 'ops',
+        token: `${SECRET}-file`,
+        publish: { allow: [], deny: [] },
+        subscribe: { allow: [], deny: [] },
+        admin: true,
+        metrics: false,
+      },
     ]);
   });
 

@@ -2,8 +2,8 @@
  * The dashboard in a real browser (Debian's chromium driven by playwright-core): it loads
  * under its CSP without errors, a published event appears live in the tail, a dead letter
  * is replayed by clicking, the throughput bars count the window their heading names, and
- * markup in a topic, a payload and an error is shown as inert text. Screenshots go to
- * test-results/.
+ * markup in a topic, a payload and an error is shown as inert text; a signed-in token sees
+ * only the subscriptions and events it may read. Screenshots go to test-results/.
  *
  * Skipped (with the reason) when /usr/bin/chromium is missing outside CI; with CI=true it
  * never skips.
@@ -341,6 +341,41 @@ describe.skipIf(!available && !ci)(
         await signIn(secret);
         await page.waitForURL(`${secured.url}/agents`);
         expect(errors).toEqual([]);
+      } finally {
+        await context.close();
+        await secured.close();
+      }
+    });
+
+    it('shows a signed-in narrow token only the subscriptions and events it may read', async () => {
+      const secret = 'browser-deploy-0123456789abcdef';
+      const secured = await startTestServer({ tokens: [token('browser-deploy', secret, { subscribe: ['deploy.>'] })] });
+      for (const spec of [
+        { name: '/browser-deploy-watch', topic: 'deploy.>' },
+        { name: '/browser-hr-watch', topic: 'hr.>' },
+      ]) {
+        await (await secured.bus.subscribe({ ...spec, handler: () => {} })).close();
+      }
+      const readable = await secured.bus.publish({ topic: 'deploy.started', type: 'DeployStarted', payload: {} });
+      const hidden = await secured.bus.publish({ topic: 'hr.reviews', type: 'ReviewDone', payload: {} });
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        await page.goto(`${secured.url}/login?next=/subscriptions`);
+        await page.fill('input[name=token]', secret);
+        await page.click('button[type=submit]');
+        await page.waitForURL(`${secured.url}/subscriptions`);
+        const table = page.locator('#subscriptions');
+        await expect.poll(() => table.textContent()).toContain('/browser-deploy-watch');
+        expect(await table.textContent()).not.toContain('/browser-hr-watch');
+        await page.screenshot({ path: `${SHOTS}/signed-in-subscriptions.png`, fullPage: true });
+        const shown = await page.goto(`${secured.url}/events/${encodeURIComponent(readable.event.id)}`);
+        expect(shown?.status()).toBe(200);
+        expect(await page.locator('main').textContent()).toContain('DeployStarted');
+        // An event of another topic is answered as a missing one.
+        const refused = await page.goto(`${secured.url}/events/${encodeURIComponent(hidden.event.id)}`);
+        expect(refused?.status()).toBe(404);
+        expect(await page.content()).not.toContain('ReviewDone');
       } finally {
         await context.close();
         await secured.close();

@@ -184,7 +184,14 @@ export async function openSse(url: string, headers: Record<string, string> = {})
 export function token(
   name: string,
   secret: string,
-  rules: { publish?: string[]; publishDeny?: string[]; subscribe?: string[]; subscribeDeny?: string[]; admin?: boolean } = {},
+  rules: {
+    publish?: string[];
+    publishDeny?: string[];
+    subscribe?: string[];
+    subscribeDeny?: string[];
+    admin?: boolean;
+    metrics?: boolean;
+  } = {},
 ): TokenConfig {
   return {
     name,
@@ -192,6 +199,7 @@ export function token(
     publish: { allow: rules.publish ?? [], deny: rules.publishDeny ?? [] },
     subscribe: { allow: rules.subscribe ?? [], deny: rules.subscribeDeny ?? [] },
     admin: rules.admin ?? false,
+    ...(rules.metrics === undefined ? {} : { metrics: rules.metrics }),
   };
 }
 

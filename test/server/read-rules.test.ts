@@ -142,10 +142,11 @@ describe('publishing an id that exists', () => {
     const text = await response.text();
     expect(text).not.toContain(HR_SECRET);
     expect(text).not.toContain('hr.reviews');
+    expect(text).not.toContain('ReviewDone');
     expect(JSON.parse(text)).toMatchObject({
       code: 'CONCURRENCY_CONFLICT',
       field: '[1].event.id',
-      detail: `[1].event.id: another event with id ${hidden.event.id} exists, on a topic token "other" may not read; nothing was published`,
+      detail: `[1].event.id: id ${hidden.event.id} is taken by another event; publish this one with a new id (nothing was published)`,
     });
     expect(await t.bus.store.head()).toBe(head);
   });

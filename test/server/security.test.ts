@@ -170,7 +170,8 @@ describe('per-topic rules', () => {
     const types = history.events.map((e: { envelope: { event: { type: string } } }) => e.envelope.event.type);
     expect(types).toContain('VisibleEvent');
     expect(types).not.toContain('HiddenEvent');
-    expect((await fetch(`${t.url}/v1/events/${secret.event.id}`, { headers: auth(READER) })).status).toBe(403);
+    // As for an id that does not exist: the token is not told the event exists (ADR 0024).
+    expect((await fetch(`${t.url}/v1/events/${secret.event.id}`, { headers: auth(READER) })).status).toBe(404);
 
     const stream = await openSse(`${t.url}/v1/events/stream?topic=project.>`, auth(READER));
     await stream.nextEvent('ready');

@@ -1,6 +1,7 @@
 /**
  * `/v1/events`: publish (seed envelopes, CloudEvents structured, batch and binary), history
- * queries, and one event by id. Reads return only events of topics the token may subscribe to.
+ * queries, and one event by id. Reads return only events of topics the token may subscribe to;
+ * one event of another topic is 404, as one that does not exist.
  */
 import type { Hono } from 'hono';
 import { isDeepStrictEqual } from 'node:util';
@@ -9,6 +10,7 @@ import { AgentbusError } from '../../errors.js';
 import type { HistoryQuery, StoredEvent } from '../../store/event-store.js';
 import { validateHistoryQuery } from '../../store/history-query.js';
 import { ANONYMOUS, type Principal, forbidden } from '../auth.js';
+import { eventNotFound, readableEvent } from '../read-rules.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import { enumParam, intParam, knownParams, stringParam, timeParam } from '../query.js';
 import { storedEventJson } from '../../bus/wire.js';
@@ -39,7 +41,7 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
     firstCopies.forEach((first, index) => {
       const sent = request.envelopes[index];
       if (first && sent && !mayAnswerWith(principal, first.envelope, sent)) {
-        throw idTaken(principal, sent, fieldOf(index), 'nothing was published');
+        throw idTaken(sent, fieldOf(index), 'nothing was published');
       }
     });
     // All or nothing: one append of every envelope.
@@ -48,7 +50,7 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
     stored.forEach((first, index) => {
       const sent = request.envelopes[index];
       if (sent && !mayAnswerWith(principal, first, sent)) {
-        throw idTaken(principal, sent, fieldOf(index), "the request's other events were stored");
+        throw idTaken(sent, fieldOf(index), "the request's other events were stored");
       }
     });
     if (request.single) {
@@ -108,11 +110,9 @@ export function registerEventRoutes(app: Hono<ServerEnv>, deps: ServerDeps): voi
   });
 
   app.get('/v1/events/:id', async (c) => {
-    const principal = c.get('principal');
     const id = c.req.param('id');
-    const event = await bus.getEvent(id);
-    if (!event) return notFound(`event ${id} does not exist`, id);
-    if (!principal.canSubscribe(event.envelope.routing.topic)) throw forbidden(principal, `read ${event.envelope.routing.topic}`);
+    const event = await readableEvent(bus, c.get('principal'), id);
+    if (!event) throw eventNotFound(id);
     return c.json(storedEventJson(event));
   });
 }
@@ -153,15 +153,15 @@ function mayAnswerWith(principal: Principal, first: Envelope, sent: Envelope): b
   );
 }
 
-/** The 409 of a publish whose id belongs to another event the token may not read; says nothing of it. */
-function idTaken(principal: Principal, sent: Envelope, field: string, outcome: string): AgentbusError {
+/**
+ * The 409 of a publish whose id belongs to another event the token may not read (ADR 0024,
+ * amendment): it says that the id is taken, as a shared id space must, and nothing of the
+ * event (topic, type, time) nor of which token may read it.
+ */
+function idTaken(sent: Envelope, field: string, outcome: string): AgentbusError {
   return new AgentbusError(
     'CONCURRENCY_CONFLICT',
-    `${field}: another event with id ${sent.event.id} exists, on a topic token "${principal.name}" may not read; ${outcome}`,
+    `${field}: id ${sent.event.id} is taken by another event; publish this one with a new id (${outcome})`,
     { field, id: sent.event.id },
   );
-}
-
-function notFound(message: string, id: string): never {
-  throw new AgentbusError('NOT_FOUND', message, { id });
 }

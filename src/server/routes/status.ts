@@ -6,9 +6,10 @@
 import type { Hono } from 'hono';
 import { AgentbusError, invalidField } from '../../errors.js';
 import { type JsonValue, textProblem } from '../../envelope/index.js';
+import { type Principal, requireMetrics } from '../auth.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import type { Integrations } from '../integrations.js';
-import { readableAggregators } from '../read-rules.js';
+import { maySeeSubscription, readableAgents, readableAggregators } from '../read-rules.js';
 import { knownParams, windowParam } from '../query.js';
 import { listAgents } from '../../agents/index.js';
 import { statusSnapshot, timeline, timelineJson, toSnakeCase } from '../../observe/index.js';
@@ -19,14 +20,28 @@ export function notImplemented(what: string): AgentbusError {
   return new AgentbusError('NOT_FOUND', `${what} is not available in this build`, { status: 501 });
 }
 
-/** The overview without the per-topic rows of topics the caller may not read. */
-function onlyReadableTopics(value: JsonValue, canRead: (topic: string) => boolean): JsonValue {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || !Array.isArray(value.topics)) return value;
-  const topics = value.topics.filter((t) => {
-    const topic = typeof t === 'object' && t !== null && !Array.isArray(t) ? t.topic : undefined;
-    return typeof topic !== 'string' || canRead(topic);
+/** The entries of `list` without those whose `topic` is not `visible`. */
+function visibleEntries(list: readonly JsonValue[], visible: (topic: string) => boolean): JsonValue[] {
+  return list.filter((entry) => {
+    const topic = typeof entry === 'object' && entry !== null && !Array.isArray(entry) ? entry.topic : undefined;
+    return typeof topic !== 'string' || visible(topic);
   });
-  return { ...value, topics };
+}
+
+/**
+ * The overview without the per-topic rows of topics the caller may not read, nor the
+ * subscriptions it may not see (ADR 0024), as `/v1/topics` and `/v1/subscriptions` show them.
+ */
+function readableStatus(value: JsonValue, principal: Principal): JsonValue {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const { topics, subscriptions } = value;
+  return {
+    ...value,
+    ...(Array.isArray(topics) ? { topics: visibleEntries(topics, (t) => principal.canSubscribe(t)) } : {}),
+    ...(Array.isArray(subscriptions)
+      ? { subscriptions: visibleEntries(subscriptions, (t) => maySeeSubscription(principal, t)) }
+      : {}),
+  };
 }
 
 /** Adds the status routes. */
@@ -43,17 +58,14 @@ export function registerStatusRoutes(app: Hono<ServerEnv>, deps: ServerDeps): vo
     }
   });
 
-  app.get('/metrics', async () => {
+  // Its series name every topic and subscription: for the metrics (or admin) scope only (ADR 0024).
+  app.get('/metrics', async (c) => {
+    requireMetrics(c.get('principal'));
     if (!sources.metrics) throw notImplemented('metrics (src/observe)');
     const { contentType, text } = await sources.metrics();
     return new Response(text, { headers: { 'content-type': contentType } });
   });
 
-  const json = (path: string, what: string, source: (() => Promise<unknown>) | undefined) =>
-    app.get(path, async (c) => {
-      if (!source) throw notImplemented(what);
-      return c.json(await source());
-    });
   const status = sources.status ?? (async (options = {}) => toSnakeCase(await statusSnapshot(deps.bus, options)) as JsonValue);
   app.get('/v1/status', async (c) => {
     const principal = c.get('principal');
@@ -61,10 +73,12 @@ export function registerStatusRoutes(app: Hono<ServerEnv>, deps: ServerDeps): vo
     knownParams(q, ['window']);
     const windowMs = windowParam(q);
     const answer = await status(windowMs === undefined ? {} : { window: windowMs });
-    return c.json(onlyReadableTopics(answer, (topic) => principal.canSubscribe(topic)));
+    return c.json(readableStatus(answer, principal));
   });
   const store = deps.bus.store;
-  json('/v1/agents', 'agent status', sources.agents ?? (async () => ({ agents: toSnakeCase(await listAgents(store)) })));
+  const agents = sources.agents ?? (async () => ({ agents: toSnakeCase(await listAgents(store)) }));
+  // An agent's subscriptions (topic, filter) only where the token may see them (ADR 0024).
+  app.get('/v1/agents', async (c) => c.json(readableAgents((await agents()) as JsonValue, c.get('principal'))));
   const aggregators =
     sources.aggregators ??
     (async () => ({

@@ -1,7 +1,8 @@
 /**
  * `/v1/subscriptions`: durable subscriptions with their positions and counters; webhook
- * subscriptions created through the API; pause, resume, reset, delete. Reading needs a
- * token; changing needs the admin scope. Names with `/` travel percent-encoded
+ * subscriptions created through the API; pause, resume, reset, delete. A token sees the
+ * subscriptions whose whole pattern it may read (ADR 0024), others are answered as missing;
+ * changing needs the admin scope, which sees them all. Names with `/` travel percent-encoded
  * (`/v1/subscriptions/%2Fdeployer`).
  */
 import type { Hono } from 'hono';
@@ -11,6 +12,7 @@ import type { JsonValue } from '../../envelope/index.js';
 import { AgentbusError, invalidField, refuseUnknownKeys } from '../../errors.js';
 import { parseFilter, validateTopicPattern } from '../../routing/index.js';
 import { requireAdmin } from '../auth.js';
+import { maySeeSubscription } from '../read-rules.js';
 import { jsonObject, knownKeys } from '../body.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
 import type { WebhookSubscriptionSpec } from '../integrations.js';
@@ -28,8 +30,9 @@ export function registerSubscriptionRoutes(app: Hono<ServerEnv>, deps: ServerDep
     new Map((webhooks ? await webhooks.list() : []).map((w) => [w.name, w]));
 
   app.get('/v1/subscriptions', async (c) => {
+    const principal = c.get('principal');
     const hooks = await webhookOf();
-    const list = await subscriptions.list();
+    const list = (await subscriptions.list()).filter((s) => maySeeSubscription(principal, s.topic));
     return c.json({
       subscriptions: list.map((s) => ({ ...subscriptionJson(s), webhook: publicWebhook(hooks.get(s.name)) })),
     });
@@ -52,7 +55,8 @@ export function registerSubscriptionRoutes(app: Hono<ServerEnv>, deps: ServerDep
   app.get('/v1/subscriptions/:name', async (c) => {
     const name = validateSubscriptionName(c.req.param('name'));
     const info = await subscriptions.get(name);
-    if (!info) throw missing(name);
+    // One the token may not read is answered as one that does not exist.
+    if (!info || !maySeeSubscription(c.get('principal'), info.topic)) throw missing(name);
     return c.json({ ...subscriptionJson(info), webhook: publicWebhook((await webhookOf()).get(name)) });
   });
 

@@ -3,8 +3,7 @@
  */
 import type { Hono } from 'hono';
 import { html } from 'hono/html';
-import { AgentbusError } from '../../../errors.js';
-import { forbidden } from '../../auth.js';
+import { eventNotFound, readableEvent } from '../../read-rules.js';
 import type { ServerDeps, ServerEnv } from '../../env.js';
 import { page, shortTime } from '../layout.js';
 import { jsonBlock } from '../views.js';
@@ -34,11 +33,10 @@ export function registerEventPages(app: Hono<ServerEnv>, deps: ServerDeps): void
 
   app.get('/events/:id', async (c) => {
     const id = c.req.param('id');
-    const stored = await deps.bus.getEvent(id);
-    if (!stored) throw new AgentbusError('NOT_FOUND', `event ${id} does not exist`, { id });
     const principal = c.get('principal');
-    if (!principal.canSubscribe(stored.envelope.routing.topic))
-      throw forbidden(principal, `read ${stored.envelope.routing.topic}`);
+    // One of a topic the token may not read is answered as one that does not exist.
+    const stored = await readableEvent(deps.bus, principal, id);
+    if (!stored) throw eventNotFound(id);
     const { event, routing } = stored.envelope;
     const caused = [];
     for await (const e of deps.bus.events({ causationId: event.id, limit: 100 })) {

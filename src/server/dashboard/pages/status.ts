@@ -1,7 +1,8 @@
 /**
  * Agents (src/agents: state, heartbeats, counts), sagas (the seed's saga JSON: current step,
  * status, completed steps, compensation stack) and aggregators (the seed's status table and
- * "2/3 events received" line), live.
+ * "2/3 events received" line), live. An agent's subscriptions are listed only where the token
+ * may see them (ADR 0024).
  */
 import type { Hono } from 'hono';
 import { html } from 'hono/html';
@@ -13,22 +14,26 @@ import {
   listSagas,
   statusCell,
 } from '../../../workflows/index.js';
+import type { Principal } from '../../auth.js';
 import type { ServerDeps, ServerEnv } from '../../env.js';
+import { maySeeSubscription } from '../../read-rules.js';
 import { type Html, live, page, shortTime } from '../layout.js';
 import { formatCount } from '../../../observe/text.js';
 
 const STATE_CLASS: Record<string, string> = { running: 'ok', paused: 'warn', unhealthy: 'bad', stopped: 'muted' };
 
-async function agentsFragment(deps: ServerDeps): Promise<Html> {
+async function agentsFragment(deps: ServerDeps, principal: Principal): Promise<Html> {
   const agents = await listAgents(deps.bus.store);
   if (agents.length === 0) return html`<p class="muted">no agents have reported yet</p>`;
   return html`<table><thead><tr><th>Agent</th><th>State</th><th class="num">Published</th><th class="num">Consumed</th><th class="num">Failed</th><th class="num">Processing</th><th>Last heartbeat</th><th>Subscriptions</th></tr></thead>
 <tbody>${agents.map(
     (a) =>
       html`<tr><td>${a.name}</td><td class="${STATE_CLASS[a.state] ?? ''}">${a.state}</td><td class="num">${formatCount(a.published)}</td><td class="num">${formatCount(a.consumed)}</td><td class="num">${formatCount(a.failed)}</td><td class="num">${formatCount(a.processing)}</td>
-<td>${a.lastHeartbeat === undefined ? '–' : shortTime(a.lastHeartbeat)}</td><td>${a.subscriptions.map(
-        (s) => html`<div>${s.topic}${s.filter ? html` <span class="muted">where ${s.filter}</span>` : ''} → ${s.runs}</div>`,
-      )}</td></tr>`,
+<td>${a.lastHeartbeat === undefined ? '–' : shortTime(a.lastHeartbeat)}</td><td>${a.subscriptions
+        .filter((s) => maySeeSubscription(principal, s.topic))
+        .map(
+          (s) => html`<div>${s.topic}${s.filter ? html` <span class="muted">where ${s.filter}</span>` : ''} → ${s.runs}</div>`,
+        )}</td></tr>`,
   )}</tbody></table>`;
 }
 
@@ -58,16 +63,25 @@ async function aggregatorsFragment(deps: ServerDeps): Promise<Html> {
   )}`;
 }
 
-const PAGES = [
+/** A live page: its fragment is rendered for the signed-in token. */
+interface StatusPage {
+  readonly path: string;
+  readonly title: string;
+  readonly fragment: (deps: ServerDeps, principal: Principal) => Promise<Html>;
+}
+
+const PAGES: readonly StatusPage[] = [
   { path: '/agents', title: 'Agents', fragment: agentsFragment },
   { path: '/sagas', title: 'Sagas', fragment: sagasFragment },
   { path: '/aggregators', title: 'Aggregators', fragment: aggregatorsFragment },
-] as const;
+];
 
 /** Adds `/agents`, `/sagas`, `/aggregators` and their live fragments. */
 export function registerStatusPages(app: Hono<ServerEnv>, deps: ServerDeps): void {
   for (const p of PAGES) {
-    app.get(p.path, async (c) => c.html(page(p.title, p.path, live(`/ui${p.path}`, 3, await p.fragment(deps)))));
-    app.get(`/ui${p.path}`, async (c) => c.html(await p.fragment(deps)));
+    app.get(p.path, async (c) =>
+      c.html(page(p.title, p.path, live(`/ui${p.path}`, 3, await p.fragment(deps, c.get('principal'))))),
+    );
+    app.get(`/ui${p.path}`, async (c) => c.html(await p.fragment(deps, c.get('principal'))));
   }
 }
