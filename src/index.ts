@@ -178,6 +178,7 @@ export type {
   ContextPublishOptions,
   DeadLetterAdmin,
   DeadLetterGroup,
+  DeadLetterListFilter,
   ReplayOptions,
   ReplaySelection,
   Handler,

@@ -9,6 +9,7 @@ import type { JsonValue, PublishInput } from '../envelope/envelope.js';
 import type { EnvelopeWithText } from '../envelope/validate.js';
 import { AgentbusError, invalidField } from '../errors.js';
 import type { AppendItem, DeadLetter, DeliveryState } from '../store/event-store.js';
+import { validateCorrelationId } from '../store/history-query.js';
 import { validateSubscriptionName } from './options.js';
 
 /** Dead letters sharing one cause: same subscription, reason, message shape and throw site. */
@@ -48,12 +49,31 @@ export interface ReplayOptions {
   readonly skipReplayed?: boolean;
 }
 
+/** Which dead letters {@link DeadLetterAdmin.list} returns, by id. */
+export interface DeadLetterListFilter {
+  /** Only this subscription's. */
+  readonly subscription?: string;
+  /** Only those in this status. @default every status */
+  readonly status?: DeadLetter['status'];
+  /**
+   * Only those of events with this correlation id: one flow's dead letters, found from its
+   * events through an index, whatever the length of the queue.
+   */
+  readonly correlationId?: string;
+  /** At most this many. @default no limit */
+  readonly limit?: number;
+}
+
 /**
  * Dead-letter operations. Each refuses bad input with `OPTIONS_INVALID` naming the field
- * (`subscription`, `status`, `limit`, `ids[1]`, `note`) before touching the store.
+ * (`subscription`, `status`, `correlationId`, `limit`, `ids[1]`, `note`) before touching the store.
  */
 export interface DeadLetterAdmin {
-  list(filter?: { subscription?: string; status?: DeadLetter['status']; limit?: number }): Promise<DeadLetter[]>;
+  /**
+   * Dead letters by id, oldest first.
+   * @example await bus.deadLetters.list({ correlationId: 'project-xyz-feature-123', status: 'open' })
+   */
+  list(filter?: DeadLetterListFilter): Promise<DeadLetter[]>;
   /** Open dead letters grouped by error fingerprint, largest group first. */
   groups(filter?: { subscription?: string }): Promise<DeadLetterGroup[]>;
   get(id: number): Promise<DeadLetter | undefined>;
@@ -71,13 +91,24 @@ export interface DeadLetterAdmin {
 
 const STATUSES: readonly string[] = ['open', 'replayed', 'archived'];
 
-/** Checks a list, group or purge filter: a subscription name, a status of `statuses`, a limit. */
-function checkFilter(filter: unknown, statuses: readonly string[]): { subscription?: string; status?: string; limit?: number } {
+/**
+ * Checks a list, group or purge filter: a subscription name, a status of `statuses`, a limit,
+ * and a correlation id where `correlation` says the operation takes one (elsewhere it is
+ * refused: dropping it would widen a purge).
+ */
+function checkFilter(
+  filter: unknown,
+  statuses: readonly string[],
+  correlation = false,
+): { subscription?: string; status?: string; correlationId?: string; limit?: number } {
   if (filter === undefined) return {};
   if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) {
     throw invalidField('OPTIONS_INVALID', 'filter', 'must be an object');
   }
-  const { subscription, status, limit } = filter as Record<string, unknown>;
+  const { subscription, status, correlationId, limit } = filter as Record<string, unknown>;
+  if (correlationId !== undefined && !correlation) {
+    throw invalidField('OPTIONS_INVALID', 'correlationId', 'only a list narrows dead letters by correlation');
+  }
   if (status !== undefined && !statuses.includes(status as string)) {
     throw invalidField('OPTIONS_INVALID', 'status', `must be one of ${statuses.join(', ')}`);
   }
@@ -87,6 +118,7 @@ function checkFilter(filter: unknown, statuses: readonly string[]): { subscripti
   return {
     ...(subscription === undefined ? {} : { subscription: validateSubscriptionName(subscription, 'subscription') }),
     ...(status === undefined ? {} : { status: status as string }),
+    ...(correlationId === undefined ? {} : { correlationId: validateCorrelationId(correlationId) }),
     ...(limit === undefined ? {} : { limit: limit as number }),
   };
 }
@@ -214,10 +246,11 @@ export function createDeadLetterAdmin(
 
   return {
     async list(input) {
-      const filter = checkFilter(input, STATUSES);
+      const filter = checkFilter(input, STATUSES, true);
       return deliveries.listDeadLetters({
         ...(filter.subscription ? { consumer: filter.subscription } : {}),
         ...(filter.status ? { status: filter.status as DeadLetter['status'] } : {}),
+        ...(filter.correlationId ? { correlationId: filter.correlationId } : {}),
         ...(filter.limit ? { limit: filter.limit } : {}),
       });
     },

@@ -1,7 +1,13 @@
 export { Bus, createBus } from './bus.js';
 export type { BusOptions, Subscription, SubscriptionAdmin } from './bus.js';
 export { deadLetterAction, fingerprint } from './dead-letters.js';
-export type { DeadLetterAdmin, DeadLetterGroup, ReplayOptions, ReplaySelection } from './dead-letters.js';
+export type {
+  DeadLetterAdmin,
+  DeadLetterGroup,
+  DeadLetterListFilter,
+  ReplayOptions,
+  ReplaySelection,
+} from './dead-letters.js';
 export type { Handler } from './dispatcher.js';
 export type { ContextPublishOptions, HandlerContext } from './handler-context.js';
 export { parseStart, validateSubscriptionName } from './options.js';

@@ -3,7 +3,7 @@
  * value is reported as a usage error naming the flag (exit code 2).
  */
 import { InvalidArgumentError } from 'commander';
-import { parseTimestamp } from '../envelope/index.js';
+import { parseTimestamp, textProblem } from '../envelope/index.js';
 import type { JsonValue } from '../envelope/index.js';
 import { isAgentbusError } from '../errors.js';
 import { parseStatusWindow } from '../observe/window.js';
@@ -54,6 +54,14 @@ export function parseWhen(value: string, now: number = Date.now()): number {
 /** A value that is not empty (`--type`, `--subscription`, an id): '' is refused, never read as "no filter". */
 export function parseNonEmpty(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('Must not be empty.');
+  return value;
+}
+
+/** A correlation id to filter by (`dlq list --correlation-id`): 1-255 characters, no control characters. */
+export function parseCorrelationId(value: string): string {
+  parseNonEmpty(value);
+  const problem = textProblem(value, 255);
+  if (problem !== undefined) throw new InvalidArgumentError(`${problem.charAt(0).toUpperCase()}${problem.slice(1)}.`);
   return value;
 }
 

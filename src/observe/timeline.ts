@@ -144,15 +144,18 @@ export async function timeline(
     .map(({ entry }) => entry);
 }
 
-/** Dead letters of the correlation's events (the DLQ is paged: it is small by design). */
+/**
+ * Dead letters of the correlation's events, found from those events (an index), never by
+ * reading the queue: the cost follows the correlation however many other dead letters wait.
+ * Paged, so that a flow with very many dead letters is not read at once.
+ */
 async function failures(store: EventStore, correlationId: string): Promise<TimelineEntry[]> {
   const out: TimelineEntry[] = [];
   let afterId = 0;
   for (;;) {
-    const page = await store.deliveries.listDeadLetters({ afterId, limit: DLQ_PAGE });
+    const page = await store.deliveries.listDeadLetters({ correlationId, afterId, limit: DLQ_PAGE });
     for (const d of page) {
       const { event, routing } = d.event.envelope;
-      if (event.correlation_id !== correlationId) continue;
       const base = {
         event: event.type,
         agent: d.consumer,

@@ -180,6 +180,11 @@ const API: Record<string, Record<string, Operation>> = {
       parameters: [
         param('subscription', 'query', 'Only this subscription'),
         param('status', 'query', 'open (default), replayed, archived, all'),
+        param('correlation_id', 'query', "Only dead letters of this correlation's events (1-255 characters)", {
+          type: 'string',
+          minLength: 1,
+          maxLength: 255,
+        }),
         param('limit', 'query', 'At most this many (default 500)', { type: 'integer' }),
       ],
     }),

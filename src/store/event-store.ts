@@ -471,6 +471,14 @@ export interface ReplayDeadLetterOptions {
 export interface DeadLetterFilter {
   readonly consumer?: string;
   readonly status?: DeadLetter['status'];
+  /**
+   * Only dead letters of events with this correlation id. Found from the correlation's events
+   * (their index, then the dead letters by position), so the cost follows the correlation, not
+   * the length of the queue; events kept below the log start for a dead letter are found too.
+   * @throws `OPTIONS_INVALID` naming `correlationId` when it is not 1-255 characters without
+   *   control characters (as `HistoryQuery.correlationId`)
+   */
+  readonly correlationId?: string;
   /** Only ids above this one (paging). */
   readonly afterId?: number;
   readonly limit?: number;

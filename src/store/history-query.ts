@@ -88,6 +88,17 @@ function whole(value: unknown, field: string, min: number): number {
 }
 
 /**
+ * Checks a correlation id given as a filter (of history, of dead letters): 1-255 characters
+ * without control characters or lone surrogates, as an envelope's `correlation_id` is.
+ * @throws AgentbusError `OPTIONS_INVALID` naming `field`
+ */
+export function validateCorrelationId(value: unknown, field = 'correlationId'): string {
+  const problem = textProblem(value, 255);
+  if (problem !== undefined) throw invalidField('OPTIONS_INVALID', field, problem);
+  return value as string;
+}
+
+/**
  * Checks the id of a single-event lookup (`store.get`).
  * @throws AgentbusError `OPTIONS_INVALID` naming `field` when it cannot be an event id.
  */

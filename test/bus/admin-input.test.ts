@@ -3,6 +3,7 @@
  * SQLite and PostgreSQL, and write nothing when they refuse: dead-letter replay, list,
  * purge and archive; history queries; single-event lookups; timelines; state keys.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus } from '../../src/bus/index.js';
 import { AgentbusError } from '../../src/errors.js';
@@ -102,6 +103,27 @@ function describeAdminInput(backend: string, open: OpenBus) {
       await expectRefused(() => bus.deadLetters.purge({ status: 'bogus' as never }), 'OPTIONS_INVALID', 'status');
       await expectRefused(() => bus.deadLetters.list({ limit: 0 }), 'OPTIONS_INVALID', 'limit');
       expect(await bus.deadLetters.list({ subscription: name, status: 'archived' })).toHaveLength(1);
+    });
+
+    it("list takes a correlation id to the store and returns that flow's dead letters; a bad one is refused naming correlationId", async () => {
+      const flow = `flow-${randomBytes(3).toString('hex')}`;
+      const other = await deadLetters(2);
+      const own = await openDeadLetters(bus, 2, { correlationId: flow });
+      expect((await bus.deadLetters.list({ correlationId: flow })).map((d) => d.id)).toEqual(own.ids);
+      expect(await bus.deadLetters.list({ correlationId: flow, subscription: other.name })).toEqual([]);
+      await bus.deadLetters.archive(own.ids[0] as number, 'resolved');
+      expect((await bus.deadLetters.list({ correlationId: flow, status: 'open' })).map((d) => d.id)).toEqual(own.ids.slice(1));
+      for (const correlationId of ['', 'a\0b', 'x'.repeat(256), 7]) {
+        await expectRefused(
+          () => bus.deadLetters.list({ correlationId: correlationId as string }),
+          'OPTIONS_INVALID',
+          'correlationId',
+        );
+      }
+      // A purge or a grouping has no correlation filter: one given is refused, never dropped (it would widen them).
+      await expectRefused(() => bus.deadLetters.purge({ correlationId: flow } as never), 'OPTIONS_INVALID', 'correlationId');
+      await expectRefused(() => bus.deadLetters.groups({ correlationId: flow } as never), 'OPTIONS_INVALID', 'correlationId');
+      expect((await bus.deadLetters.list({ subscription: own.name, status: 'archived' })).map((d) => d.id)).toEqual([own.ids[0]]);
     });
 
     it('an archive note may hold anything but a NUL', async () => {

@@ -8,6 +8,7 @@ import type { ActivityCount, ClaimRequest, ClaimedDelivery, EventStore, Settleme
 import type { Clock } from '../../src/time.js';
 import { type ContractOptions, collect, item, items, skipped, sleep } from './fixtures.js';
 import { describeAttemptsContract } from './attempts.contract.js';
+import { describeDeadLettersContract } from './dead-letters.contract.js';
 import { describeRetentionContract } from './retention.contract.js';
 
 /**
@@ -917,4 +918,5 @@ export function describeEventStoreContract(name: string, factory: StoreFactory, 
   });
   describeRetentionContract(name, factory, options);
   describeAttemptsContract(name, factory, options);
+  describeDeadLettersContract(name, factory, options);
 }

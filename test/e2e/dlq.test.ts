@@ -80,6 +80,67 @@ describe('agentbus dlq', () => {
     ]);
   });
 
+  it('list --correlation-id shows the dead letters of that flow only, with the other filters', async () => {
+    const db = freshDb();
+    const bus = await createBus({ path: db, retry: { max_retries: 0 } });
+    const sub = await bus.subscribe({
+      name: '/deployer',
+      topic: 'deploy.>',
+      start: 'earliest',
+      handler: () => {
+        throw new NonRetryableError('manifest is invalid');
+      },
+    });
+    await bus.publishBatch(
+      [
+        ['evt-a-1', 'release-a'],
+        ['evt-b-1', 'release-b'],
+        ['evt-a-2', 'release-a'],
+      ].map(([id, correlationId]) => ({ topic: 'deploy.prod', type: 'DeployCommand', id, correlationId })),
+    );
+    for (let i = 0; i < 200 && (await bus.deadLetters.list()).length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    const retired = (await bus.deadLetters.list()).find((d) => d.event.envelope.event.id === 'evt-a-2');
+    await bus.deadLetters.archive(retired?.id ?? 0, 'retired');
+    await sub.close();
+    await bus.close();
+
+    const list = async (...args: string[]) => {
+      const result = await runCli(['dlq', 'list', ...args, '--db', db]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      return tableRows(result.stdout).map((r) => r[1]);
+    };
+    expect(await list('--correlation-id', 'release-a', '--status', 'all')).toEqual(['evt-a-1', 'evt-a-2']);
+    expect(await list('--correlation-id', 'release-a')).toEqual(['evt-a-1']);
+    expect(await list('--correlation-id', 'release-b', '--subscription', '/deployer')).toEqual(['evt-b-1']);
+    const json = await runCli(['dlq', 'list', '--correlation-id', 'release-a', '--status', 'all', '--json', '--db', db]);
+    expect(
+      JSON.parse(json.stdout).map((d: { event_id: string; correlation_id: string }) => [d.event_id, d.correlation_id]),
+    ).toEqual([
+      ['evt-a-1', 'release-a'],
+      ['evt-a-2', 'release-a'],
+    ]);
+    const none = await runCli(['dlq', 'list', '--correlation-id', 'release-c', '--db', db]);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toContain('no open dead letters');
+  });
+
+  it('list --correlation-id refuses a value that cannot be a correlation id, naming the flag, with exit 2', async () => {
+    const db = await dbWithDeadLetters();
+    const refused = async (args: string[], reason: RegExp) => {
+      const result = await runCli(['dlq', 'list', ...args, '--db', db]);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(reason);
+    };
+    await refused(['--correlation-id', ''], /^agentbus: --correlation-id: must not be empty$/m);
+    await refused(['--correlation-id', 'x'.repeat(256)], /^agentbus: --correlation-id: must be 1-255 characters/);
+    await refused(['--correlation-id', 'a\u0007b'], /^agentbus: --correlation-id: must not contain control characters/);
+    await refused(['--correlation-id', 'release-a', '--group'], /^agentbus: --correlation-id: /);
+  });
+
   it('list --group groups by error fingerprint', async () => {
     const db = await dbWithDeadLetters();
     const result = await runCli(['dlq', 'list', '--group', '--db', db]);

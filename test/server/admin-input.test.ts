@@ -94,6 +94,60 @@ function describeAdminHttp(backend: string, start: () => Promise<{ t: TestServer
       expect((await get('/v1/events?correlation_id=project-xyz-123&limit=5')).status).toBe(200);
     });
 
+    it('GET /v1/dlq?correlation_id= lists the dead letters of that flow only, with the other filters', async () => {
+      const flow = `flow-${randomBytes(3).toString('hex')}`;
+      const other = await deadLetters(2);
+      const own = await openDeadLetters(t.bus, 2, { correlationId: flow });
+      type Listed = {
+        dead_letters: Array<{ id: number; subscription: string; event: { envelope: { event: { correlation_id: string } } } }>;
+      };
+      const list = async (query: string) => ((await json(get(`/v1/dlq?${query}`))) as Listed).dead_letters;
+      const listed = await list(`correlation_id=${flow}`);
+      expect(listed.map((d) => d.id)).toEqual(own.ids);
+      expect(listed.map((d) => d.event.envelope.event.correlation_id)).toEqual([flow, flow]);
+      expect(await list(`correlation_id=${flow}&subscription=${encodeURIComponent(other.name)}`)).toEqual([]);
+      await t.bus.deadLetters.archive(own.ids[0] as number, 'resolved');
+      expect((await list(`correlation_id=${flow}`)).map((d) => d.id)).toEqual(own.ids.slice(1));
+      expect((await list(`correlation_id=${flow}&status=all&limit=1`)).map((d) => d.id)).toEqual(own.ids.slice(0, 1));
+      expect(await list('correlation_id=flow-nobody-has&status=all')).toEqual([]);
+    });
+
+    it('GET /v1/dlq refuses an empty, overlong or misspelt correlation filter, naming it', async () => {
+      const empty = await expectProblem(get('/v1/dlq?correlation_id='), 400, 'query.correlation_id');
+      expect(empty.code).toBe('OPTIONS_INVALID');
+      expect(empty.detail).toMatch(/must not be empty/);
+      const long = await expectProblem(get(`/v1/dlq?correlation_id=${'x'.repeat(256)}`), 400, 'query.correlation_id');
+      expect(long.detail).toMatch(/1-255 characters/);
+      for (const control of ['a%07b', 'a%00b']) {
+        const problem = await expectProblem(get(`/v1/dlq?correlation_id=${control}`), 400, 'query.correlation_id');
+        expect(problem.detail).toMatch(/control characters/);
+      }
+      await expectProblem(get('/v1/dlq?correlationId=flow-1'), 400, 'query.correlationId');
+      // Purges and groups have no correlation filter: it is refused there, never dropped.
+      await expectProblem(del('/v1/dlq?correlation_id=flow-1&status=all'), 400, 'query.correlation_id');
+      await expectProblem(get('/v1/dlq/groups?correlation_id=flow-1'), 400, 'query.correlation_id');
+    });
+
+    it("the dashboard's DLQ page narrows its list to one flow with correlation_id", async () => {
+      const flow = `flow-${randomBytes(3).toString('hex')}`;
+      const other = await deadLetters(1);
+      const own = await openDeadLetters(t.bus, 1, { correlationId: flow });
+      const html = { accept: 'text/html' };
+      const row = (id: number | undefined) => `data-dead-letter="${id}"`;
+      const page = await get(`/dlq?status=all&correlation_id=${flow}`, html);
+      expect(page.status).toBe(200);
+      const text = await page.text();
+      expect(text).toContain(row(own.ids[0]));
+      expect(text).not.toContain(row(other.ids[0]));
+      expect(text).toContain(`/ui/dlq?status=all&amp;correlation_id=${flow}`);
+      const fragment = await (await get(`/ui/dlq?correlation_id=${flow}`, html)).text();
+      expect(fragment).toContain(row(own.ids[0]));
+      expect(fragment).not.toContain(row(other.ids[0]));
+      // An empty field, as the form sends it, is no filter.
+      expect(await (await get('/ui/dlq?correlation_id=', html)).text()).toContain(row(other.ids[0]));
+      expect((await get('/ui/dlq?correlation_id=a%00b', html)).status).toBe(400);
+    });
+
     it('POST /v1/dlq/{id}/replay and /archive refuse unknown body fields; ids are positive safe integers', async () => {
       const { ids } = await deadLetters(1);
       const id = ids[0] as number;

@@ -371,6 +371,9 @@ function describeUpgrade(fixture: Fixture): void {
           });
           expect(dead?.event.seq).toBe(project[4]);
           expect(dead?.event.envelope.event.id).toBe(raw.find((e) => e.seq === project[4])?.envelope.event.id);
+          // The old release's dead letter is found from its event's correlation too.
+          const correlationId = dead?.event.envelope.event.correlation_id as string;
+          expect(await bus.deadLetters.list({ correlationId })).toEqual([dead]);
           await bus.deadLetters.replay([dead?.id as number]);
           await until(() => seen.some(([seq]) => seq === project[4]), 'the replayed dead letter');
           expect((await bus.deadLetters.get(dead?.id as number))?.status).toBe('replayed');

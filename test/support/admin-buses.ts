@@ -37,8 +37,12 @@ export function describeOnEachStore(suite: (backend: string, open: OpenBus) => v
   });
 }
 
-/** `n` open dead letters of a fresh subscription of `bus`: its name and their ids. */
-export async function openDeadLetters(bus: Bus, n: number): Promise<{ name: string; ids: number[] }> {
+/** `n` open dead letters of a fresh subscription of `bus` (of events of `correlationId`, when given): its name and their ids. */
+export async function openDeadLetters(
+  bus: Bus,
+  n: number,
+  options: { correlationId?: string } = {},
+): Promise<{ name: string; ids: number[] }> {
   const name = `/picky-${randomBytes(3).toString('hex')}`;
   const topic = `admin.${name.slice(1)}`;
   const sub = await bus.subscribe({
@@ -48,7 +52,7 @@ export async function openDeadLetters(bus: Bus, n: number): Promise<{ name: stri
       throw new NonRetryableError('refused on purpose');
     },
   });
-  await bus.publishBatch(Array.from({ length: n }, (_, i) => ({ topic, type: 'Job', payload: { i } })));
+  await bus.publishBatch(Array.from({ length: n }, (_, i) => ({ topic, type: 'Job', payload: { i }, ...options })));
   await within(
     (async () => {
       while ((await bus.deadLetters.list({ subscription: name })).length < n) await sleep(10);

@@ -10,7 +10,7 @@ import { ATTEMPTS_KEPT, type DeadLetter } from '../../store/event-store.js';
 import { formatDelay } from '../../observe/text.js';
 import { globalOptions, withBus } from '../context.js';
 import { note, printJson, writeLine } from '../output.js';
-import { parseJsonValue, parseNonEmpty, parsePositiveInt } from '../parse.js';
+import { parseCorrelationId, parseJsonValue, parseNonEmpty, parsePositiveInt } from '../parse.js';
 import { formatTable } from '../table.js';
 import { createProgressBar } from './progress-bar.js';
 
@@ -23,6 +23,7 @@ function deadLetterJson(d: DeadLetter) {
     subscription: d.consumer,
     event_id: d.event.envelope.event.id,
     type: d.event.envelope.event.type,
+    correlation_id: d.event.envelope.event.correlation_id,
     reason: d.reason,
     error: d.error,
     retries: d.retries,
@@ -110,6 +111,15 @@ function parseStatus(value: string): (typeof STATUSES)[number] | 'all' {
   throw new InvalidArgumentError('Must be open, replayed, archived or all.');
 }
 
+/** The flags of `dlq list`. */
+interface ListFlags {
+  subscription?: string;
+  status: string;
+  correlationId?: string;
+  group?: boolean;
+  limit?: number;
+}
+
 /** Adds `dlq` and its commands to `program`. */
 export function registerDlq(program: Command): void {
   const dlq = program
@@ -122,10 +132,18 @@ export function registerDlq(program: Command): void {
     .description('Table: # | Event ID | Type | Subscription | Failure Reason | Retries | Action')
     .option('--subscription <name>', 'only this subscription', parseNonEmpty)
     .addOption(new Option('--status <status>', 'open, replayed, archived or all').default('open').argParser(parseStatus))
+    .option('--correlation-id <id>', "only dead letters of this correlation's events", parseCorrelationId)
     .option('--group', 'group open dead letters by error fingerprint')
     .option('--limit <n>', 'at most this many', parsePositiveInt)
-    .action(async (flags: { subscription?: string; status: string; group?: boolean; limit?: number }, command: Command) => {
+    .action(async (flags: ListFlags, command: Command) => {
       const { target, json } = globalOptions(command);
+      if (flags.group && flags.correlationId !== undefined) {
+        throw invalidField(
+          'OPTIONS_INVALID',
+          '--correlation-id',
+          'lists one flow; --group groups the whole queue: give one of them',
+        );
+      }
       if (flags.group) {
         const groups = await withBus(
           target,
@@ -142,6 +160,7 @@ export function registerDlq(program: Command): void {
           bus.deadLetters.list({
             ...(flags.subscription ? { subscription: flags.subscription } : {}),
             ...(flags.status !== 'all' ? { status: flags.status as DeadLetter['status'] } : {}),
+            ...(flags.correlationId !== undefined ? { correlationId: flags.correlationId } : {}),
             ...(flags.limit ? { limit: flags.limit } : {}),
           }),
         { mustExist: true },

@@ -8,6 +8,7 @@ import type { JsonValue } from '../../envelope/index.js';
 import { type ReplaySelection, validateSubscriptionName } from '../../bus/index.js';
 import { AgentbusError, invalidField, prefixField } from '../../errors.js';
 import type { DeadLetter } from '../../store/event-store.js';
+import { validateCorrelationId } from '../../store/history-query.js';
 import { requireAdmin } from '../auth.js';
 import { jsonObject, knownKeys } from '../body.js';
 import type { ServerDeps, ServerEnv } from '../env.js';
@@ -30,13 +31,15 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
 
   app.get('/v1/dlq', async (c) => {
     const q = c.req.query();
-    knownParams(q, ['subscription', 'status', 'limit']);
+    knownParams(q, ['subscription', 'status', 'correlation_id', 'limit']);
     const subscription = subscriptionParam(q);
     const status = enumParam(q, 'status', [...STATUSES, 'all'] as const, 'open');
+    const correlationId = correlationParam(q);
     const limit = intParam(q, 'limit', 1, 10_000, 500);
     const letters = await dlq.list({
       ...(subscription ? { subscription } : {}),
       ...(status !== 'all' && status ? { status } : {}),
+      ...(correlationId ? { correlationId } : {}),
       ...(limit ? { limit } : {}),
     });
     return c.json({ dead_letters: letters.map(deadLetterJson) });
@@ -108,6 +111,12 @@ export function registerDlqRoutes(app: Hono<ServerEnv>, deps: ServerDeps): void 
 function subscriptionParam(query: Query): string | undefined {
   const raw = stringParam(query, 'subscription');
   return raw === undefined ? undefined : validateSubscriptionName(raw, 'query.subscription');
+}
+
+/** The `correlation_id` query parameter: absent, or a correlation id (1-255 characters, no control characters). */
+function correlationParam(query: Query): string | undefined {
+  const raw = stringParam(query, 'correlation_id');
+  return raw === undefined ? undefined : validateCorrelationId(raw, 'query.correlation_id');
 }
 
 /** The library's refusals name fields of the body it was given (`ids[1]` → `body.ids[1]`). */

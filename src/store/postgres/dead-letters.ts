@@ -4,6 +4,7 @@
  */
 import { checkAttempts, decodeAttempts, encodeAttempts } from '../attempts.js';
 import type { AppendItem, DeadLetter, DeadLetterFilter, ExternalDeadLetter, ReplayDeadLetterOptions } from '../event-store.js';
+import { validateCorrelationId } from '../history-query.js';
 import { RetryRows } from './batches.js';
 import type { Sql } from './connection.js';
 import type { ConsumerRow, DeadLetterRow, DeliveryStatements } from './delivery-statements.js';
@@ -22,12 +23,11 @@ export class PostgresDeadLetters {
   ) {}
 
   async list(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
-    const rows = await this.reader.rows<DeadLetterRow>(this.s.deadLetters, [
-      filter.consumer ?? null,
-      filter.status ?? null,
-      filter.afterId ?? 0,
-      filter.limit ?? null,
-    ]);
+    const params = [filter.consumer ?? null, filter.status ?? null, filter.afterId ?? 0, filter.limit ?? null];
+    const rows =
+      filter.correlationId === undefined
+        ? await this.reader.rows<DeadLetterRow>(this.s.deadLetters, params)
+        : await this.reader.rows<DeadLetterRow>(this.s.deadLettersOf, [validateCorrelationId(filter.correlationId), ...params]);
     return rows.map(toDeadLetter);
   }
 

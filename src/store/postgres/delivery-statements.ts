@@ -246,6 +246,14 @@ export function deliveryStatements(t: Tables) {
              WHERE ($1::text IS NULL OR d.consumer = $1) AND ($2::text IS NULL OR d.status = $2) AND d.id > $3
              ORDER BY d.id LIMIT $4`,
     },
+    // A correlation's dead letters: its events (events_by_correlation), then theirs by position
+    // (dead_letters_by_seq); never a walk of the queue by id.
+    deadLettersOf: {
+      text: `SELECT d.*, e.stored_at, e.body FROM ${t.events} e JOIN ${t.deadLetters} d ON d.seq = e.seq
+             WHERE e.correlation_id = $1 AND ($2::text IS NULL OR d.consumer = $2) AND ($3::text IS NULL OR d.status = $3)
+               AND d.id > $4
+             ORDER BY d.id LIMIT $5`,
+    },
     deadLetter: {
       text: `SELECT d.*, e.stored_at, e.body FROM ${t.deadLetters} d JOIN ${t.events} e ON e.seq = d.seq WHERE d.id = $1`,
     },

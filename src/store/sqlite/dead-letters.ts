@@ -3,6 +3,7 @@
  */
 import { checkAttempts, decodeAttempts, encodeAttempts } from '../attempts.js';
 import type { AppendItem, DeadLetter, DeadLetterFilter, ExternalDeadLetter, ReplayDeadLetterOptions } from '../event-store.js';
+import { validateCorrelationId } from '../history-query.js';
 import type { SqliteEventCounts } from './event-counts.js';
 import type { EventLog } from './event-log.js';
 import { toStoredEvent } from './event-log.js';
@@ -27,12 +28,17 @@ export class SqliteDeadLetters {
   }
 
   async list(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
-    const rows = this.#s.deadLetters.all({
+    const params = {
       consumer: filter.consumer ?? null,
       status: filter.status ?? null,
       after: filter.afterId ?? 0,
       limit: filter.limit ?? -1,
-    }) as DeadLetterRow[];
+    };
+    const rows = (
+      filter.correlationId === undefined
+        ? this.#s.deadLetters.all(params)
+        : this.#s.deadLettersOf.all({ ...params, correlation: validateCorrelationId(filter.correlationId) })
+    ) as DeadLetterRow[];
     return rows.map(toDeadLetter);
   }
 

@@ -165,6 +165,14 @@ function build(db: Database.Database) {
        WHERE (@consumer IS NULL OR d.consumer = @consumer) AND (@status IS NULL OR d.status = @status) AND d.id > @after
        ORDER BY d.id LIMIT @limit`,
     ),
+    // A correlation's dead letters: its events (events_by_correlation), then theirs by position
+    // (dead_letters_by_seq). CROSS JOIN keeps that order: never a walk of the queue by id.
+    deadLettersOf: q(
+      `SELECT d.*, e.stored_at, e.body FROM events e CROSS JOIN dead_letters d ON d.seq = e.seq
+       WHERE e.correlation_id = @correlation AND (@consumer IS NULL OR d.consumer = @consumer)
+         AND (@status IS NULL OR d.status = @status) AND d.id > @after
+       ORDER BY d.id LIMIT @limit`,
+    ),
     deadLetter: q('SELECT d.*, e.stored_at, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq WHERE d.id = ?'),
     openDeadOf: q("SELECT id FROM dead_letters WHERE consumer = ? AND seq = ? AND status = 'open' ORDER BY id LIMIT 1").pluck(),
     resolveDead: q(

@@ -9,6 +9,7 @@ import type { JsonValue } from '../../../envelope/index.js';
 import { AgentbusError, invalidField } from '../../../errors.js';
 import { deadLetterAction } from '../../../bus/index.js';
 import type { DeadLetter } from '../../../store/event-store.js';
+import { validateCorrelationId } from '../../../store/history-query.js';
 import { formatDelay } from '../../../observe/text.js';
 import { requireAdmin } from '../../auth.js';
 import type { ServerDeps, ServerEnv } from '../../env.js';
@@ -33,10 +34,21 @@ function row(d: DeadLetter): Html {
   }</td></tr>`;
 }
 
-async function dlqFragment(deps: ServerDeps, status: StatusFilter): Promise<Html> {
+/** What the list shows: dead letters of a status, of one flow's events when a correlation id is given. */
+interface DlqView {
+  readonly status: StatusFilter;
+  readonly correlationId?: string;
+}
+
+async function dlqFragment(deps: ServerDeps, view: DlqView): Promise<Html> {
+  const { status, correlationId } = view;
   const [groups, letters] = await Promise.all([
     deps.bus.deadLetters.groups(),
-    deps.bus.deadLetters.list({ ...(status === 'all' ? {} : { status }), limit: 500 }),
+    deps.bus.deadLetters.list({
+      ...(status === 'all' ? {} : { status }),
+      ...(correlationId === undefined ? {} : { correlationId }),
+      limit: 500,
+    }),
   ]);
   return html`<h2>Groups (open, by cause)</h2>
 ${
@@ -48,7 +60,7 @@ ${
 <td><form class="inline" method="post" action="/ui/dlq/replay" hx-post="/ui/dlq/replay" hx-target="#dlq" hx-swap="innerHTML"><input type="hidden" name="ids" value="${g.ids.join(',')}"><button type="submit">Replay ${String(g.count)}</button></form></td></tr>`,
       )}</tbody></table>`
 }
-<h2>Dead letters (${status})</h2>
+<h2>Dead letters (${status})${correlationId === undefined ? '' : html` of ${correlationId}`}</h2>
 ${
   letters.length === 0
     ? html`<p class="muted">none</p>`
@@ -56,11 +68,23 @@ ${
 }`;
 }
 
-function statusOf(c: Context<ServerEnv>): StatusFilter {
+/** The list's filters from the query: `status`, and `correlation_id` (an empty one, as a form sends it, is none). */
+function viewOf(c: Context<ServerEnv>): DlqView {
   const value = c.req.query('status') ?? 'open';
   if (!(STATUSES as readonly string[]).includes(value))
     throw invalidField('OPTIONS_INVALID', 'query.status', `must be one of ${STATUSES.join(', ')}`);
-  return value as StatusFilter;
+  const correlation = c.req.query('correlation_id') ?? '';
+  return {
+    status: value as StatusFilter,
+    ...(correlation === '' ? {} : { correlationId: validateCorrelationId(correlation, 'query.correlation_id') }),
+  };
+}
+
+/** The fragment's own URL, which the page polls. */
+function fragmentUrl(view: DlqView): string {
+  const query = new URLSearchParams({ status: view.status });
+  if (view.correlationId !== undefined) query.set('correlation_id', view.correlationId);
+  return `/ui/dlq?${query}`;
 }
 
 async function getDead(deps: ServerDeps, raw: string): Promise<DeadLetter> {
@@ -131,14 +155,14 @@ export function registerDlqPages(app: Hono<ServerEnv>, deps: ServerDeps): void {
   app.use('/ui/dlq/*', admin);
 
   app.get('/dlq', async (c) => {
-    const status = statusOf(c);
+    const view = viewOf(c);
     const filters = html`<form class="toolbar" method="get" action="/dlq"><label>Status <select name="status">${STATUSES.map(
-      (s) => html`<option value="${s}" ${s === status ? 'selected' : ''}>${s}</option>`,
-    )}</select></label><button type="submit">Show</button></form>`;
-    const body = await dlqFragment(deps, status);
-    return c.html(page('Dead letters', '/dlq', html`${filters}<div id="dlq">${live(`/ui/dlq?status=${status}`, 5, body)}</div>`));
+      (s) => html`<option value="${s}" ${s === view.status ? 'selected' : ''}>${s}</option>`,
+    )}</select></label><label>Correlation ID <input name="correlation_id" maxlength="255" value="${view.correlationId ?? ''}"></label><button type="submit">Show</button></form>`;
+    const body = await dlqFragment(deps, view);
+    return c.html(page('Dead letters', '/dlq', html`${filters}<div id="dlq">${live(fragmentUrl(view), 5, body)}</div>`));
   });
-  app.get('/ui/dlq', async (c) => c.html(await dlqFragment(deps, statusOf(c))));
+  app.get('/ui/dlq', async (c) => c.html(await dlqFragment(deps, viewOf(c))));
   app.get('/dlq/:id', async (c) => c.html(inspectPage(await getDead(deps, c.req.param('id')))));
 
   app.post('/ui/dlq/:id/replay', async (c) => {
@@ -166,7 +190,8 @@ export function registerDlqPages(app: Hono<ServerEnv>, deps: ServerDeps): void {
     const open = [];
     for (const id of new Set(ids)) if ((await deps.bus.deadLetters.get(id))?.status === 'open') open.push(id);
     if (open.length > 0) await deps.bus.deadLetters.replay(open);
-    if (c.req.header('hx-request') === 'true') return c.html(live('/ui/dlq?status=open', 5, await dlqFragment(deps, 'open')));
+    if (c.req.header('hx-request') === 'true')
+      return c.html(live('/ui/dlq?status=open', 5, await dlqFragment(deps, { status: 'open' })));
     return c.redirect('/dlq', 303);
   });
 
