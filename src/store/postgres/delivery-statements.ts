@@ -247,11 +247,18 @@ export function deliveryStatements(t: Tables) {
              ORDER BY d.id LIMIT $4`,
     },
     // A correlation's dead letters: its events (events_by_correlation), then theirs by position
-    // (dead_letters_by_seq); never a walk of the queue by id.
+    // (dead_letters_by_seq), never a walk of the queue by id. A plain join let the planner walk
+    // dead_letters_pkey for `d.id > $4 ORDER BY d.id` before ANALYZE had seen the tables (40 ms
+    // for 20,000 dead letters in a generic plan); the lateral subquery, kept apart by OFFSET 0,
+    // is looked up once per event of the correlation whatever the statistics say.
     deadLettersOf: {
-      text: `SELECT d.*, e.stored_at, e.body FROM ${t.events} e JOIN ${t.deadLetters} d ON d.seq = e.seq
-             WHERE e.correlation_id = $1 AND ($2::text IS NULL OR d.consumer = $2) AND ($3::text IS NULL OR d.status = $3)
-               AND d.id > $4
+      text: `SELECT d.*, e.stored_at, e.body FROM ${t.events} e
+             CROSS JOIN LATERAL (
+               SELECT * FROM ${t.deadLetters} d
+               WHERE d.seq = e.seq AND ($2::text IS NULL OR d.consumer = $2) AND ($3::text IS NULL OR d.status = $3)
+                 AND d.id > $4
+               OFFSET 0) d
+             WHERE e.correlation_id = $1
              ORDER BY d.id LIMIT $5`,
     },
     deadLetter: {
