@@ -374,6 +374,8 @@ function describeUpgrade(fixture: Fixture): void {
           // The old release's dead letter is found from its event's correlation too.
           const correlationId = dead?.event.envelope.event.correlation_id as string;
           expect(await bus.deadLetters.list({ correlationId })).toEqual([dead]);
+          const otherFlow = raw.find((e) => e.envelope.event.correlation_id !== correlationId)?.envelope.event.correlation_id;
+          expect(await bus.deadLetters.list({ correlationId: otherFlow as string })).toEqual([]);
           await bus.deadLetters.replay([dead?.id as number]);
           await until(() => seen.some(([seq]) => seq === project[4]), 'the replayed dead letter');
           expect((await bus.deadLetters.get(dead?.id as number))?.status).toBe('replayed');
