@@ -181,7 +181,6 @@ export interface StatusOptions {
 
 const LAG_MEDIUM = 100;
 const LAG_HIGH = 1_000;
-const DLQ_PAGE = 500;
 
 /**
  * The store of a bus (with its retention option and its transport), or a store itself. Only
@@ -257,7 +256,7 @@ export async function statusSnapshot(source: StoreSource, options: StatusOptions
       const subs = pendingBy.get(t.topic);
       if (!subs || subs.size === 0) return { topic: t.topic, published: t.events, consumed: null, lag: null, subscriptions: [] };
       const lag = Math.max(...subs.values());
-      const dead = openDlq.byTopic.get(t.topic)?.size ?? 0;
+      const dead = openDlq.byTopic.get(t.topic) ?? 0;
       const consumed = Math.max(0, t.events - lag - dead);
       return { topic: t.topic, published: t.events, consumed, lag, subscriptions: [...subs.keys()] };
     });
@@ -411,24 +410,17 @@ function backlogStatus(
 interface OpenDeadLetters {
   /** Open dead letters per subscription. */
   readonly bySubscription: Map<string, number>;
-  /** Positions of the events with an open dead letter, per topic. */
-  readonly byTopic: Map<string, Set<number>>;
+  /** Events with an open dead letter, per topic. */
+  readonly byTopic: Map<string, number>;
 }
 
-/** Open dead letters, paged by id (the DLQ is small by design). */
+/** Open dead letters, counted by the store (no bodies read however many there are). */
 async function openDeadLetters(store: EventStore): Promise<OpenDeadLetters> {
-  const out: OpenDeadLetters = { bySubscription: new Map(), byTopic: new Map() };
-  let afterId = 0;
-  for (;;) {
-    const page = await store.deliveries.listDeadLetters({ status: 'open', afterId, limit: DLQ_PAGE });
-    for (const d of page) {
-      out.bySubscription.set(d.consumer, (out.bySubscription.get(d.consumer) ?? 0) + 1);
-      const topic = d.event.envelope.routing.topic;
-      getOrCreate(out.byTopic, topic, () => new Set<number>()).add(d.event.seq);
-    }
-    if (page.length < DLQ_PAGE) return out;
-    afterId = (page.at(-1) as { id: number }).id;
-  }
+  const counts = await store.deliveries.countOpenDeadLetters();
+  return {
+    bySubscription: new Map(counts.bySubscription.map((c) => [c.consumer, c.count])),
+    byTopic: new Map(counts.byTopic.map((t) => [t.topic, t.events])),
+  };
 }
 
 interface Heartbeat {

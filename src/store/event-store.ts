@@ -368,6 +368,12 @@ export interface DeadLetter {
   readonly replayedAs?: string;
 }
 
+/** {@link DeliveryState.countOpenDeadLetters}: open dead letters per subscription and per topic. */
+export interface OpenDeadLetterCounts {
+  readonly bySubscription: ReadonlyArray<{ readonly consumer: string; readonly count: number }>;
+  readonly byTopic: ReadonlyArray<{ readonly topic: string; readonly events: number }>;
+}
+
 /** A dead letter decided outside the store, for {@link DeliveryState.recordDeadLetter}. */
 export interface ExternalDeadLetter {
   /** The subscription (consumer group) name. */
@@ -533,6 +539,12 @@ export interface DeliveryState {
   /** Consumers with a lag limit and their pending counts. */
   lagLimits(): Promise<LagLimit[]>;
   listDeadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
+  /**
+   * Open dead letters counted in the store, reading no event bodies: per subscription, and per
+   * topic as events (an event dead in two subscriptions counts once). What status views need
+   * of a queue that may hold many.
+   */
+  countOpenDeadLetters(): Promise<OpenDeadLetterCounts>;
   getDeadLetter(id: number): Promise<DeadLetter | undefined>;
   /**
    * Moves an open dead letter to `replayed`, atomically with its redelivery to its

@@ -11,6 +11,7 @@ export type {
   ConsumerSpec,
   DeadLetter,
   DeadLetterFilter,
+  OpenDeadLetterCounts,
   DeliveryState,
   EventCount,
   EventCounts,

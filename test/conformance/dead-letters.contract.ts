@@ -53,6 +53,32 @@ export function describeDeadLettersContract(name: string, factory: StoreFactory,
     const ofFlow = (letters: readonly DeadLetter[], flow: string) =>
       letters.filter((d) => d.event.envelope.event.correlation_id === flow);
 
+    test('counts open dead letters per subscription and, as events, per topic, without listing them', async () => {
+      expect(await store.deliveries.countOpenDeadLetters()).toEqual({ bySubscription: [], byTopic: [] });
+      await store.append([
+        item({ id: 't-1', topic: 'project.tasks' }),
+        item({ id: 't-2', topic: 'project.tasks' }),
+        item({ id: 'r-1', topic: 'project.reviews' }),
+        item({ id: 'ok', topic: 'project.reviews' }),
+      ]);
+      await work('x', idIn('t-1', 't-2', 'r-1'));
+      await work('y', idIn('t-1', 'r-1'));
+      // An archived letter is no longer open.
+      const [archived] = await store.deliveries.listDeadLetters({ consumer: 'y', correlationId: 'r-1' });
+      await store.deliveries.archiveDeadLetter(archived?.id as number, 'looked at');
+      expect(await store.deliveries.countOpenDeadLetters()).toEqual({
+        bySubscription: [
+          { consumer: 'x', count: 3 },
+          { consumer: 'y', count: 1 },
+        ],
+        // t-1 is dead in both subscriptions: one event.
+        byTopic: [
+          { topic: 'project.reviews', events: 1 },
+          { topic: 'project.tasks', events: 2 },
+        ],
+      });
+    });
+
     test("lists one correlation's dead letters by id, narrowed by subscription and status, in pages", async () => {
       await store.append([
         item({ id: 'a-1', correlationId: 'flow-a' }),

@@ -3,7 +3,14 @@
  * purge.
  */
 import { checkAttempts, decodeAttempts, encodeAttempts } from '../attempts.js';
-import type { AppendItem, DeadLetter, DeadLetterFilter, ExternalDeadLetter, ReplayDeadLetterOptions } from '../event-store.js';
+import type {
+  AppendItem,
+  DeadLetter,
+  DeadLetterFilter,
+  ExternalDeadLetter,
+  OpenDeadLetterCounts,
+  ReplayDeadLetterOptions,
+} from '../event-store.js';
 import { validateCorrelationId } from '../history-query.js';
 import { RetryRows } from './batches.js';
 import type { Sql } from './connection.js';
@@ -29,6 +36,14 @@ export class PostgresDeadLetters {
         ? await this.reader.rows<DeadLetterRow>(this.s.deadLetters, params)
         : await this.reader.rows<DeadLetterRow>(this.s.deadLettersOf, [validateCorrelationId(filter.correlationId), ...params]);
     return rows.map(toDeadLetter);
+  }
+
+  async countOpen(): Promise<OpenDeadLetterCounts> {
+    const [bySubscription, byTopic] = await Promise.all([
+      this.reader.rows<{ consumer: string; count: number }>(this.s.openDeadByConsumer, []),
+      this.reader.rows<{ topic: string; events: number }>(this.s.openDeadByTopic, []),
+    ]);
+    return { bySubscription, byTopic };
   }
 
   async get(id: number): Promise<DeadLetter | undefined> {

@@ -18,6 +18,7 @@ import type {
   ConsumerSpec,
   DeadLetter,
   DeadLetterFilter,
+  OpenDeadLetterCounts,
   DeliveryState,
   ExternalDeadLetter,
   LagLimit,
@@ -229,6 +230,10 @@ export class PostgresDeliveryState implements DeliveryState {
 
   listDeadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
     return this.#dead.list(filter);
+  }
+
+  countOpenDeadLetters(): Promise<OpenDeadLetterCounts> {
+    return this.#dead.countOpen();
   }
 
   getDeadLetter(id: number): Promise<DeadLetter | undefined> {

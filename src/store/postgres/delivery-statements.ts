@@ -261,6 +261,14 @@ export function deliveryStatements(t: Tables) {
              WHERE e.correlation_id = $1
              ORDER BY d.id LIMIT $5`,
     },
+    openDeadByConsumer: {
+      text: `SELECT consumer, count(*)::integer AS count FROM ${t.deadLetters} WHERE status = 'open'
+             GROUP BY consumer ORDER BY consumer`,
+    },
+    openDeadByTopic: {
+      text: `SELECT e.topic AS topic, count(DISTINCT d.seq)::integer AS events FROM ${t.deadLetters} d
+             JOIN ${t.events} e ON e.seq = d.seq WHERE d.status = 'open' GROUP BY e.topic ORDER BY e.topic`,
+    },
     deadLetter: {
       text: `SELECT d.*, e.stored_at, e.body FROM ${t.deadLetters} d JOIN ${t.events} e ON e.seq = d.seq WHERE d.id = $1`,
     },

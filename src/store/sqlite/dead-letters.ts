@@ -2,7 +2,14 @@
  * Dead letters on SQLite: list, show, replay (atomically with the redelivery), archive, purge.
  */
 import { checkAttempts, decodeAttempts, encodeAttempts } from '../attempts.js';
-import type { AppendItem, DeadLetter, DeadLetterFilter, ExternalDeadLetter, ReplayDeadLetterOptions } from '../event-store.js';
+import type {
+  AppendItem,
+  DeadLetter,
+  DeadLetterFilter,
+  ExternalDeadLetter,
+  OpenDeadLetterCounts,
+  ReplayDeadLetterOptions,
+} from '../event-store.js';
 import { validateCorrelationId } from '../history-query.js';
 import type { SqliteEventCounts } from './event-counts.js';
 import type { EventLog } from './event-log.js';
@@ -40,6 +47,13 @@ export class SqliteDeadLetters {
         : this.#s.deadLettersOf.all({ ...params, correlation: validateCorrelationId(filter.correlationId) })
     ) as DeadLetterRow[];
     return rows.map(toDeadLetter);
+  }
+
+  async countOpen(): Promise<OpenDeadLetterCounts> {
+    return {
+      bySubscription: this.#s.openDeadByConsumer.all() as Array<{ consumer: string; count: number }>,
+      byTopic: this.#s.openDeadByTopic.all() as Array<{ topic: string; events: number }>,
+    };
   }
 
   async get(id: number): Promise<DeadLetter | undefined> {

@@ -16,6 +16,7 @@ import type {
   ConsumerSpec,
   DeadLetter,
   DeadLetterFilter,
+  OpenDeadLetterCounts,
   ExternalDeadLetter,
   ReplayDeadLetterOptions,
   DeliveryState,
@@ -271,6 +272,10 @@ export class SqliteDeliveryState implements DeliveryState {
 
   listDeadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
     return this.#dead.list(filter);
+  }
+
+  countOpenDeadLetters(): Promise<OpenDeadLetterCounts> {
+    return this.#dead.countOpen();
   }
 
   getDeadLetter(id: number): Promise<DeadLetter | undefined> {

@@ -174,6 +174,13 @@ function build(db: Database.Database) {
        ORDER BY d.id LIMIT @limit`,
     ),
     deadLetter: q('SELECT d.*, e.stored_at, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq WHERE d.id = ?'),
+    openDeadByConsumer: q(
+      "SELECT consumer, count(*) AS count FROM dead_letters WHERE status = 'open' GROUP BY consumer ORDER BY consumer",
+    ),
+    openDeadByTopic: q(
+      `SELECT e.topic AS topic, count(DISTINCT d.seq) AS events FROM dead_letters d JOIN events e ON e.seq = d.seq
+       WHERE d.status = 'open' GROUP BY e.topic ORDER BY e.topic`,
+    ),
     openDeadOf: q("SELECT id FROM dead_letters WHERE consumer = ? AND seq = ? AND status = 'open' ORDER BY id LIMIT 1").pluck(),
     resolveDead: q(
       'UPDATE dead_letters SET status = ?, note = coalesce(?, note), replayed_as = coalesce(?, replayed_as) WHERE id = ?',
